@@ -1,0 +1,46 @@
+# shopdb: `make run` serves the demo store, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate seed test lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install shopdb with its pinned dependencies (idempotent)
+
+migrate: install ## Apply database migrations (SQLite under var/ unless SHOPDB_DATABASE_URL is set)
+	$(BIN)/shopdb migrate
+
+seed: migrate ## Load the demo store (once)
+	$(BIN)/shopdb seed-demo
+
+run: seed ## Install, migrate, load demo data once, serve on http://$(HOST):$(PORT)
+	$(BIN)/shopdb serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: install ## Run the whole test suite (SQLite; PostgreSQL and Redis too when their URLs are set)
+	$(BIN)/pytest -q
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Reformat and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""create_app(): settings in, a FastAPI application out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from shopdb import __version__
+from shopdb.api import api_router
+from shopdb.config import Settings, get_settings
+from shopdb.db import Database, finish_unit_of_work
+from shopdb.errors import install_error_handlers
+from shopdb.health.endpoints import router as health_router
+from shopdb.observability import RequestContextMiddleware, configure_logging
+
+SWAGGER_STATIC = "/static/swagger-ui"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database.from_settings(settings)
+        app.state.database = database
+        app.state.redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            app.state.redis = Redis.from_url(settings.redis_url)
+        try:
+            yield
+        finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await database.dispose()
+
+    app = FastAPI(
+        title="shopdb",
+        version=__version__,
+        description="Self-hosted, Shopify-compatible commerce backend.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.finish_unit_of_work = finish_unit_of_work
+    install_error_handlers(app)
+
+    app.include_router(health_router)
+    app.include_router(api_router)
+    _mount_offline_docs(app)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-Match"],
+            expose_headers=["ETag", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"],
+        )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    """Swagger UI from a wheel, so /docs works on a machine with no internet."""
+    app.mount(SWAGGER_STATIC, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path))
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="shopdb API",
+            swagger_js_url=f"{SWAGGER_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_STATIC}/favicon-32x32.png",
+        )

@@ -1,0 +1,151 @@
+"""The `shopdb` command: migrate, serve, seed-demo, user management."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from shopdb.config import Environment, Settings, get_settings
+
+app = typer.Typer(help="shopdb: a self-hosted, Shopify-compatible commerce backend.")
+user_app = typer.Typer(help="Manage staff users.")
+app.add_typer(user_app, name="user")
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+    return asyncio.run(work(get_settings()))
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Bring the database schema up to date, then make sure the permission rows exist."""
+    from shopdb.schema import run_migrations
+
+    settings = get_settings()
+    run_migrations(settings, revision)
+
+    async def bootstrap(settings: Settings) -> int:
+        from shopdb.db import Database
+        from shopdb.users.service import ensure_permissions
+
+        database = Database.from_settings(settings)
+        try:
+            async with database.session() as session:
+                return await ensure_permissions(session)
+        finally:
+            await database.dispose()
+
+    added = _run(bootstrap)
+    typer.echo(f"Database at revision {revision}; {added} permission(s) added.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the API with uvicorn (uvloop + httptools), several worker processes."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "shopdb.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        access_log=False,  # shopdb logs each request itself, with its request id
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo store once (idempotent). In development, also create an admin login."""
+
+    async def work(settings: Settings) -> None:
+        from shopdb.db import Database
+        from shopdb.demo.seed import seed_demo as load
+        from shopdb.keys import field_cipher
+
+        database = Database.from_settings(settings)
+        try:
+            async with database.session() as session:
+                result = await load(
+                    session,
+                    field_cipher(settings),
+                    create_admin=settings.env is Environment.DEVELOPMENT,
+                )
+        finally:
+            await database.dispose()
+        if not result.created:
+            typer.echo("Demo store already loaded; nothing to do.")
+            return
+        typer.echo(
+            f"Demo store loaded: {result.products} products, {result.customers} customers, "
+            f"{result.orders} orders."
+        )
+        if result.admin_email:
+            typer.echo("Admin login (shown once, keep it):")
+            typer.echo(f"  email:    {result.admin_email}")
+            typer.echo(f"  password: {result.admin_password}")
+
+    _run(work)
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Login email.")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password."),
+    ],
+    role: Annotated[str, typer.Option(help="admin or staff.")] = "staff",
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a staff user. The password is hashed with argon2id and never printed."""
+
+    async def work(settings: Settings) -> int:
+        from shopdb.db import Database
+        from shopdb.users.service import create_user
+
+        database = Database.from_settings(settings)
+        try:
+            async with database.session() as session:
+                user = await create_user(
+                    session,
+                    email=email,
+                    password=password,
+                    role=role,
+                    first_name=first_name,
+                    last_name=last_name,
+                )
+                return user.id
+        finally:
+            await database.dispose()
+
+    from shopdb.errors import ShopdbError
+
+    try:
+        user_id = _run(work)
+    except ShopdbError as exc:
+        detail = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
+        typer.echo(f"error: {exc.message}{' (' + detail + ')' if detail else ''}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"Created user {user_id} <{email.strip().lower()}> with role {role}.")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,119 @@
+"""Settings, read once from SHOPDB_* environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept URLs as people write them and pick the async driver the app runs on."""
+    url = url.strip()
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPDB_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
+    database_echo: bool = False
+    redis_url: str | None = None
+
+    # Identity (issue 3 builds on these).
+    jwt_issuer: str = "shopdb"
+    jwt_audience: str = "shopdb-clients"
+    jwt_ttl_seconds: int = Field(default=3600, gt=0)
+    # PEM private keys, one per file, newest first: the first one signs, all of them verify.
+    jwt_private_key_files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # Base64 32-byte keys as "kid:key", newest first: the first one encrypts PII.
+    pii_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    pii_blind_index_key: str | None = None
+
+    rate_limit_burst: int = Field(default=40, ge=0)
+    rate_limit_per_second: float = Field(default=2.0, ge=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator(
+        "database_replica_urls",
+        "jwt_private_key_files",
+        "pii_keys",
+        "cors_origins",
+        mode="before",
+    )
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'shopdb.sqlite3'}"
+        self.database_url = normalise_database_url(self.database_url)
+        self.database_replica_urls = [normalise_database_url(u) for u in self.database_replica_urls]
+        if self.env is Environment.PRODUCTION:
+            missing = [
+                name
+                for name, value in (
+                    ("SHOPDB_JWT_PRIVATE_KEY_FILES", self.jwt_private_key_files),
+                    ("SHOPDB_PII_KEYS", self.pii_keys),
+                    ("SHOPDB_PII_BLIND_INDEX_KEY", self.pii_blind_index_key),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    "production refuses to start without secrets: " + ", ".join(missing)
+                )
+            if any(
+                Path(p).resolve().is_relative_to(self.dev_keys_dir)
+                for p in self.jwt_private_key_files
+            ):
+                raise ValueError("production refuses the development signing key under var/")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def dev_keys_dir(self) -> Path:
+        return (self.var_dir / "keys").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,146 @@
+"""Engines (primary and read replicas), sessions, and the per-request unit of work."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from shopdb.config import Settings
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when transactions begin (see _sqlite_begin);
+    # the driver's implicit transactions break SAVEPOINT, which begin_nested() relies on.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # Foreign keys are off by default in SQLite; the seed's delete rules depend on them.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front: in WAL mode a deferred transaction that reads
+    # and then writes fails with SQLITE_BUSY_SNAPSHOT, instead of waiting, when another
+    # writer committed in between. Pure reads (probes) opt out with sqlite_begin="DEFERRED".
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=settings.database_echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(
+        url,
+        echo=settings.database_echo,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+@dataclass
+class Database:
+    """The primary engine for writes, and replicas (round-robin) for reads that may lag."""
+
+    primary: AsyncEngine
+    replicas: list[AsyncEngine] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sessionmaker = async_sessionmaker(self.primary, expire_on_commit=False)
+        self._replica_makers = [
+            async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
+        ]
+        self._replica_cycle = itertools.cycle(self._replica_makers or [self.sessionmaker])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(
+            primary=create_engine(settings.database_url, settings),
+            replicas=[create_engine(url, settings) for url in settings.database_replica_urls],
+        )
+
+    def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return next(self._replica_cycle)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work outside HTTP (CLI, worker): commit on success, roll back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        for engine in (self.primary, *self.replicas):
+            await engine.dispose()
+
+
+# --- the request's unit of work ------------------------------------------------------------
+
+_SESSION_STATE = "db_session"
+
+
+def get_session(request: Request) -> AsyncSession:
+    """The request's primary session, opened on first use and committed by UnitOfWorkRoute."""
+    session: AsyncSession | None = getattr(request.state, _SESSION_STATE, None)
+    if session is None:
+        database: Database = request.app.state.database
+        session = database.sessionmaker()
+        setattr(request.state, _SESSION_STATE, session)
+    return session
+
+
+def get_read_session(request: Request) -> AsyncSession:
+    """A session on a read replica, for reads that tolerate replication lag (exports, reports).
+
+    Without replicas configured it is the request's primary session, so it sees its own writes.
+    """
+    database: Database = request.app.state.database
+    if not database.replicas:
+        return get_session(request)
+    session: AsyncSession | None = getattr(request.state, "db_read_session", None)
+    if session is None:
+        session = database.read_sessionmaker()()
+        request.state.db_read_session = session
+    return session
+
+
+async def finish_unit_of_work(request: Request, *, success: bool) -> None:
+    """Commit (or roll back) and close whatever sessions the request opened."""
+    for name in (_SESSION_STATE, "db_read_session"):
+        session: AsyncSession | None = getattr(request.state, name, None)
+        if session is None:
+            continue
+        try:
+            if success and name == _SESSION_STATE:
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+            setattr(request.state, name, None)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

@@ -1,0 +1,114 @@
+"""Where secrets come from: configuration in production, generated files under var/ otherwise."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shopdb.config import Environment, Settings
+from shopdb.kit.crypto import FieldCipher, generate_key
+
+DEV_JWT_KEY_FILE = "jwt-signing-dev.pem"
+DEV_PII_KEY_FILE = "pii-dev.json"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: rsa.RSAPrivateKey
+
+    @property
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self.private_key.public_key()
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def key_id(public_key: rsa.RSAPublicKey) -> str:
+    """RFC 7638 JWK thumbprint, so the same key always gets the same `kid`."""
+    numbers = public_key.public_numbers()
+
+    def b64(value: int) -> str:
+        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    canonical = json.dumps(
+        {"e": b64(numbers.e), "kty": "RSA", "n": b64(numbers.n)}, separators=(",", ":")
+    )
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _load_private_key(path: Path) -> SigningKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: RS256 needs an RSA private key")
+    if key.key_size < 2048:
+        raise ValueError(f"{path}: RSA keys shorter than 2048 bits are refused")
+    return SigningKey(kid=key_id(key.public_key()), private_key=key)
+
+
+def _development_signing_key(settings: Settings) -> Path:
+    path = settings.dev_keys_dir / DEV_JWT_KEY_FILE
+    if not path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            _write_secret(path, pem)
+        except FileExistsError:  # another worker generated it first
+            pass
+    return path
+
+
+def load_signing_keys(settings: Settings) -> list[SigningKey]:
+    """Newest first: the first key signs new tokens; all of them verify (rotation)."""
+    files = list(settings.jwt_private_key_files)
+    if not files:
+        if settings.env is Environment.PRODUCTION:
+            raise RuntimeError("SHOPDB_JWT_PRIVATE_KEY_FILES is required in production")
+        files = [_development_signing_key(settings)]
+    return [_load_private_key(Path(f)) for f in files]
+
+
+def load_field_cipher(settings: Settings) -> FieldCipher:
+    if settings.pii_keys and settings.pii_blind_index_key:
+        return FieldCipher.from_config(settings.pii_keys, settings.pii_blind_index_key)
+    if settings.env is Environment.PRODUCTION:
+        raise RuntimeError("SHOPDB_PII_KEYS and SHOPDB_PII_BLIND_INDEX_KEY are required")
+    path = settings.dev_keys_dir / DEV_PII_KEY_FILE
+    if not path.exists():
+        material = {"keys": [f"dev1:{generate_key()}"], "blind_index_key": generate_key()}
+        try:
+            _write_secret(path, json.dumps(material).encode())
+        except FileExistsError:
+            pass
+    material = json.loads(path.read_text())
+    return FieldCipher.from_config(material["keys"], material["blind_index_key"])
+
+
+_ciphers: dict[tuple[object, ...], FieldCipher] = {}
+
+
+def field_cipher(settings: Settings) -> FieldCipher:
+    """One cipher per distinct key configuration, built once (keys are read from disk)."""
+    cache_key = (settings.var_dir, tuple(settings.pii_keys), settings.pii_blind_index_key)
+    cipher = _ciphers.get(cache_key)
+    if cipher is None:
+        cipher = _ciphers[cache_key] = load_field_cipher(settings)
+    return cipher

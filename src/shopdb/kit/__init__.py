@@ -1,0 +1,1 @@
+"""Domain-agnostic toolbox. Nothing in here imports from a shopdb domain package."""

@@ -1,0 +1,91 @@
+"""Field encryption for personal data, and a keyed blind index for exact lookups.
+
+Ciphertext format: `v1:<key id>:<base64url(nonce || AES-256-GCM ciphertext+tag)>`. The key id
+lets old rows be read after a new key is put first in the key list (rotation); the column
+name is bound in as associated data, so a ciphertext moved to another column fails to decrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_VERSION = "v1"
+_NONCE_BYTES = 12
+
+
+class DecryptionError(Exception):
+    pass
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def generate_key() -> str:
+    return _b64e(secrets.token_bytes(32))
+
+
+@dataclass(frozen=True)
+class FieldCipher:
+    """Keys are `(key id, 32-byte key)`; the first one encrypts, any of them decrypts."""
+
+    keys: tuple[tuple[str, bytes], ...]
+    blind_index_key: bytes
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("at least one encryption key is required")
+        for kid, key in self.keys:
+            if len(key) != 32 or ":" in kid:
+                raise ValueError(f"key {kid!r} must be 32 bytes and its id must not contain ':'")
+
+    @classmethod
+    def from_config(cls, keys: list[str], blind_index_key: str) -> FieldCipher:
+        parsed = []
+        for entry in keys:
+            kid, _, encoded = entry.partition(":")
+            parsed.append((kid, _b64d(encoded)))
+        return cls(tuple(parsed), _b64d(blind_index_key))
+
+    def encrypt(self, plaintext: str, *, context: str) -> str:
+        kid, key = self.keys[0]
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), context.encode())
+        return f"{_VERSION}:{kid}:{_b64e(nonce + sealed)}"
+
+    def decrypt(self, token: str, *, context: str) -> str:
+        try:
+            version, kid, payload = token.split(":", 2)
+        except ValueError as exc:
+            raise DecryptionError("not an encrypted value") from exc
+        key = dict(self.keys).get(kid)
+        if version != _VERSION or key is None:
+            raise DecryptionError(f"unknown key id {kid!r}")
+        raw = _b64d(payload)
+        try:
+            plain = AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
+        except Exception as exc:
+            raise DecryptionError("ciphertext does not authenticate") from exc
+        return plain.decode("utf-8")
+
+    def blind_index(self, value: str) -> str:
+        """HMAC-SHA256 of the value: equal inputs match, the value cannot be read back."""
+        return hmac.new(self.blind_index_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def needs_reencryption(self, token: str) -> bool:
+        return not token.startswith(f"{_VERSION}:{self.keys[0][0]}:")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()

@@ -1,0 +1,64 @@
+"""Portable column types: one definition that behaves the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, Numeric
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-assigns ids to a column declared exactly "INTEGER PRIMARY KEY";
+# PostgreSQL gets the seed's BIGINT.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+# The seed's NVARCHAR(MAX) JSON columns: JSONB on PostgreSQL (indexable), JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+MONEY_QUANTUM = Decimal("0.01")
+
+
+def Money(precision: int = 10, scale: int = 2) -> Numeric[Decimal]:
+    return Numeric(precision, scale, asdecimal=True)
+
+
+def round_money(amount: Decimal) -> Decimal:
+    """The one rounding rule for money in shopdb: banker's rounding to cents."""
+    return amount.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL stores TIMESTAMPTZ. SQLite has no time zones and hands back naive values,
+    so values are normalised to UTC on the way in and re-labelled UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # a server default such as CURRENT_TIMESTAMP on SQLite
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)  # type: ignore[no-any-return]

@@ -1,0 +1,103 @@
+"""Every table. Importing this package registers all of them on Base.metadata."""
+
+from shopdb.kit.models import Base
+from shopdb.models.b2b import B2BPaymentTerm, Company
+from shopdb.models.catalog import (
+    OptionValue,
+    Product,
+    ProductImage,
+    ProductOption,
+    ProductTag,
+    ProductVariant,
+)
+from shopdb.models.compliance import ComplianceRecord, DataRetentionPolicy
+from shopdb.models.customers import (
+    Customer,
+    CustomerAddress,
+    CustomerGroup,
+    CustomerGroupMembership,
+    CustomerTag,
+)
+from shopdb.models.discounts import DiscountCode, GiftCard
+from shopdb.models.events import Event, IdempotencyKey, Webhook, WebhookDelivery
+from shopdb.models.identity import ApiKey, Permission, User, UserPermission
+from shopdb.models.inventory import InventoryAdjustment, InventoryItem, InventoryLevel, Location
+from shopdb.models.markets import Market, MarketRegion
+from shopdb.models.metafields import Metafield, MetafieldDefinition, SmartCollection
+from shopdb.models.orders import (
+    AbandonedCheckout,
+    AbandonedCheckoutEnhanced,
+    FulfillmentEnhanced,
+    FulfillmentLineItem,
+    FulfillmentOrder,
+    FulfillmentService,
+    Order,
+    OrderFulfillment,
+    OrderLineItem,
+    OrderRefund,
+    OrderTransaction,
+    TransactionEnhanced,
+)
+from shopdb.models.payments import Payment, Refund, Transaction
+from shopdb.models.selling_plans import ProductSellingPlan, SellingPlan, SellingPlanGroup
+from shopdb.models.shipping import ShippingRate, ShippingZone
+from shopdb.models.shop import Shop
+
+__all__ = [
+    "AbandonedCheckout",
+    "AbandonedCheckoutEnhanced",
+    "ApiKey",
+    "B2BPaymentTerm",
+    "Base",
+    "Company",
+    "ComplianceRecord",
+    "Customer",
+    "CustomerAddress",
+    "CustomerGroup",
+    "CustomerGroupMembership",
+    "CustomerTag",
+    "DataRetentionPolicy",
+    "DiscountCode",
+    "Event",
+    "FulfillmentEnhanced",
+    "FulfillmentLineItem",
+    "FulfillmentOrder",
+    "FulfillmentService",
+    "GiftCard",
+    "IdempotencyKey",
+    "InventoryAdjustment",
+    "InventoryItem",
+    "InventoryLevel",
+    "Location",
+    "Market",
+    "MarketRegion",
+    "Metafield",
+    "MetafieldDefinition",
+    "OptionValue",
+    "Order",
+    "OrderFulfillment",
+    "OrderLineItem",
+    "OrderRefund",
+    "OrderTransaction",
+    "Payment",
+    "Permission",
+    "Product",
+    "ProductImage",
+    "ProductOption",
+    "ProductSellingPlan",
+    "ProductTag",
+    "ProductVariant",
+    "Refund",
+    "SellingPlan",
+    "SellingPlanGroup",
+    "ShippingRate",
+    "ShippingZone",
+    "Shop",
+    "SmartCollection",
+    "Transaction",
+    "TransactionEnhanced",
+    "User",
+    "UserPermission",
+    "Webhook",
+    "WebhookDelivery",
+]

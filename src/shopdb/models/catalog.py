@@ -1,0 +1,216 @@
+"""Products and what hangs off them: variants, options, option values, tags, images."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shopdb.kit.models import (
+    Base,
+    CreatedAtMixin,
+    IdMixin,
+    SoftDeleteMixin,
+    TimestampMixin,
+    VersionMixin,
+)
+from shopdb.kit.types import BigIntId, Money, UTCDateTime
+
+if TYPE_CHECKING:
+    from shopdb.models.inventory import InventoryItem
+
+PRODUCT_STATUSES = ("active", "draft", "archived")
+
+
+class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("handle"),
+        CheckConstraint("status IN ('active', 'draft', 'archived')", name="status"),
+        Index("ix_products_handle", "handle"),
+        Index("ix_products_vendor", "vendor"),
+        Index("ix_products_product_type", "product_type"),
+        Index("ix_products_status", "status"),
+        Index("ix_products_created_at", "created_at"),
+        Index("ix_products_updated_at", "updated_at"),
+    )
+
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    handle: Mapped[str] = mapped_column(String(255), nullable=False)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    vendor: Mapped[str | None] = mapped_column(String(255))
+    product_type: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="draft", server_default="draft"
+    )
+    tags: Mapped[str | None] = mapped_column(Text)
+    # Shopify's "Published" flag; the seed has none. Null means unpublished.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    variants: Mapped[list[ProductVariant]] = relationship(
+        back_populates="product",
+        order_by="ProductVariant.position, ProductVariant.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    options: Mapped[list[ProductOption]] = relationship(
+        back_populates="product",
+        order_by="ProductOption.position, ProductOption.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    tag_rows: Mapped[list[ProductTag]] = relationship(
+        back_populates="product",
+        order_by="ProductTag.tag",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    images: Mapped[list[ProductImage]] = relationship(
+        back_populates="product",
+        order_by="ProductImage.position, ProductImage.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+
+
+class ProductVariant(IdMixin, TimestampMixin, VersionMixin, Base):
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        UniqueConstraint("sku"),
+        CheckConstraint("price >= 0", name="price"),
+        CheckConstraint(
+            "compare_at_price IS NULL OR compare_at_price >= 0", name="compare_at_price"
+        ),
+        CheckConstraint("weight IS NULL OR weight >= 0", name="weight"),
+        CheckConstraint("inventory_policy IN ('deny', 'continue')", name="inventory_policy"),
+        Index("ix_product_variants_product_id", "product_id"),
+        Index("ix_product_variants_sku", "sku"),
+        Index("ix_product_variants_price", "price"),
+        Index("ix_product_variants_inventory_quantity", "inventory_quantity"),
+    )
+
+    product_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False
+    )
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    compare_at_price: Mapped[Decimal | None] = mapped_column(Money(10, 2))
+    sku: Mapped[str | None] = mapped_column(String(255))
+    barcode: Mapped[str | None] = mapped_column(String(255))
+    # Denormalised sum of inventory_levels.available over locations, kept by the inventory service.
+    inventory_quantity: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    option1: Mapped[str | None] = mapped_column(String(255))
+    option2: Mapped[str | None] = mapped_column(String(255))
+    option3: Mapped[str | None] = mapped_column(String(255))
+    weight: Mapped[Decimal | None] = mapped_column(Money(8, 2))
+    weight_unit: Mapped[str | None] = mapped_column(String(10), default="kg", server_default="kg")
+    # Not in the seed; Shopify's variant fields that ordering and the CSV format need.
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    inventory_policy: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="deny", server_default="deny"
+    )
+    taxable: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=True, server_default=sa.true()
+    )
+    requires_shipping: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=True, server_default=sa.true()
+    )
+
+    product: Mapped[Product] = relationship(back_populates="variants", lazy="raise")
+    inventory_item: Mapped[InventoryItem | None] = relationship(
+        back_populates="variant", uselist=False, passive_deletes=True, lazy="raise"
+    )
+
+
+class ProductOption(IdMixin, TimestampMixin, Base):
+    __tablename__ = "product_options"
+    __table_args__ = (
+        Index("ix_product_options_product_id", "product_id"),
+        Index("ix_product_options_position", "position"),
+    )
+
+    product_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+    product: Mapped[Product] = relationship(back_populates="options", lazy="raise")
+    values: Mapped[list[OptionValue]] = relationship(
+        back_populates="option",
+        order_by="OptionValue.position, OptionValue.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+
+
+class OptionValue(IdMixin, TimestampMixin, Base):
+    __tablename__ = "option_values"
+    __table_args__ = (
+        Index("ix_option_values_product_option_id", "product_option_id"),
+        Index("ix_option_values_position", "position"),
+    )
+
+    product_option_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("product_options.id", ondelete="CASCADE"), nullable=False
+    )
+    value: Mapped[str] = mapped_column(String(255), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+    option: Mapped[ProductOption] = relationship(back_populates="values", lazy="raise")
+
+
+class ProductTag(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "product_tags"
+    __table_args__ = (
+        Index("ix_product_tags_product_id", "product_id"),
+        Index("ix_product_tags_tag", "tag"),
+        Index("ux_product_tags_product_id_tag", "product_id", "tag", unique=True),
+    )
+
+    product_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False
+    )
+    tag: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    product: Mapped[Product] = relationship(back_populates="tag_rows", lazy="raise")
+
+
+class ProductImage(IdMixin, TimestampMixin, Base):
+    """Not in the seed's DDL (its ProductDetailDto lists images). Files live in object storage."""
+
+    __tablename__ = "product_images"
+    __table_args__ = (
+        CheckConstraint("size_bytes >= 0", name="size_bytes"),
+        Index("ix_product_images_product_id_position", "product_id", "position"),
+        UniqueConstraint("storage_key"),
+    )
+
+    product_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False
+    )
+    variant_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("product_variants.id", ondelete="SET NULL")
+    )
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    alt: Mapped[str | None] = mapped_column(String(512))
+    # Where the bytes are (a key in the storage backend) or, for imported images, the source URL.
+    storage_key: Mapped[str | None] = mapped_column(String(512))
+    src: Mapped[str | None] = mapped_column(String(2048))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+
+    product: Mapped[Product] = relationship(back_populates="images", lazy="raise")

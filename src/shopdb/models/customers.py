@@ -1,0 +1,175 @@
+"""Customers, their addresses, tags and groups.
+
+Email and phone hold ciphertext (see shopdb.kit.crypto); the seed's lengths are widened to fit
+it, and `email_hash`, a keyed blind index of the normalised email, carries uniqueness and lookup.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shopdb.kit.models import (
+    Base,
+    CreatedAtMixin,
+    IdMixin,
+    SoftDeleteMixin,
+    TimestampMixin,
+    VersionMixin,
+)
+from shopdb.kit.types import BigIntId, Money
+
+CUSTOMER_STATES = ("disabled", "invited", "enabled", "declined")
+# Ciphertext of a 255-character email or a 50-character phone, with its key id and nonce.
+ENCRYPTED_EMAIL_LENGTH = 512
+ENCRYPTED_PHONE_LENGTH = 255
+
+
+class Customer(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("email"),
+        CheckConstraint("state IN ('disabled', 'invited', 'enabled', 'declined')", name="state"),
+        Index("ix_customers_email", "email"),
+        Index("ix_customers_phone", "phone"),
+        Index("ix_customers_state", "state"),
+        Index("ix_customers_created_at", "created_at"),
+        # One live customer per email; a soft-deleted customer's email can be used again.
+        Index(
+            "ux_customers_email_hash",
+            "email_hash",
+            unique=True,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
+    )
+
+    email: Mapped[str] = mapped_column(String(ENCRYPTED_EMAIL_LENGTH), nullable=False)
+    email_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(ENCRYPTED_PHONE_LENGTH))
+    state: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="enabled", server_default="enabled"
+    )
+    accepts_marketing: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+
+    addresses: Mapped[list[CustomerAddress]] = relationship(
+        back_populates="customer",
+        order_by="CustomerAddress.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    tag_rows: Mapped[list[CustomerTag]] = relationship(
+        back_populates="customer",
+        order_by="CustomerTag.tag",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    group_memberships: Mapped[list[CustomerGroupMembership]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
+
+
+class CustomerAddress(IdMixin, TimestampMixin, Base):
+    __tablename__ = "customer_addresses"
+    __table_args__ = (
+        Index("ix_customer_addresses_customer_id", "customer_id"),
+        Index("ix_customer_addresses_country", "country"),
+        Index("ix_customer_addresses_province", "province"),
+        Index("ix_customer_addresses_is_default", "is_default"),
+        # At most one default address per customer, enforced by the database.
+        Index(
+            "ux_customer_addresses_customer_id_default",
+            "customer_id",
+            unique=True,
+            sqlite_where=sa.text("is_default = 1"),
+            postgresql_where=sa.text("is_default"),
+        ),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    )
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    company: Mapped[str | None] = mapped_column(String(255))
+    address1: Mapped[str] = mapped_column(String(255), nullable=False)
+    address2: Mapped[str | None] = mapped_column(String(255))
+    city: Mapped[str] = mapped_column(String(255), nullable=False)
+    province: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str] = mapped_column(String(255), nullable=False)
+    zip: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(ENCRYPTED_PHONE_LENGTH))
+    is_default: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+
+    customer: Mapped[Customer] = relationship(back_populates="addresses", lazy="raise")
+
+
+class CustomerGroup(IdMixin, TimestampMixin, Base):
+    __tablename__ = "customer_groups"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        CheckConstraint(
+            "discount_percentage IS NULL"
+            " OR (discount_percentage >= 0 AND discount_percentage <= 100)",
+            name="discount_percentage",
+        ),
+        Index("ix_customer_groups_name", "name"),
+    )
+
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    discount_percentage: Mapped[Decimal | None] = mapped_column(
+        Money(5, 2), default=Decimal("0"), server_default="0"
+    )
+
+    memberships: Mapped[list[CustomerGroupMembership]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
+
+
+class CustomerGroupMembership(IdMixin, CreatedAtMixin, Base):
+    """The ER diagram's CUSTOMER_GROUP contains CUSTOMER link, which the seed's DDL lacks."""
+
+    __tablename__ = "customer_group_memberships"
+    __table_args__ = (
+        UniqueConstraint("customer_group_id", "customer_id"),
+        Index("ix_customer_group_memberships_customer_id", "customer_id"),
+    )
+
+    customer_group_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customer_groups.id", ondelete="CASCADE"), nullable=False
+    )
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    )
+
+    group: Mapped[CustomerGroup] = relationship(back_populates="memberships", lazy="raise")
+    customer: Mapped[Customer] = relationship(back_populates="group_memberships", lazy="raise")
+
+
+class CustomerTag(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "customer_tags"
+    __table_args__ = (
+        Index("ix_customer_tags_customer_id", "customer_id"),
+        Index("ix_customer_tags_tag", "tag"),
+        Index("ux_customer_tags_customer_id_tag", "customer_id", "tag", unique=True),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    )
+    tag: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    customer: Mapped[Customer] = relationship(back_populates="tag_rows", lazy="raise")

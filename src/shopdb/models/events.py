@@ -1,0 +1,105 @@
+"""The event log, webhook subscriptions and their delivery outbox, and idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shopdb.kit.models import Base, CreatedAtMixin, IdMixin, TimestampMixin
+from shopdb.kit.types import BigIntId, JSONType, UTCDateTime
+
+
+class Event(IdMixin, CreatedAtMixin, Base):
+    """An audit record, written in the same transaction as the change it describes."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_topic", "topic"),
+        Index("ix_events_verb", "verb"),
+        Index("ix_events_created_at", "created_at"),
+        Index("ix_events_subject_type_subject_id", "subject_type", "subject_id"),
+    )
+
+    topic: Mapped[str] = mapped_column(String(255), nullable=False)
+    verb: Mapped[str] = mapped_column(String(50), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    body: Mapped[Any] = mapped_column(JSONType)
+    # Not in the seed: who acted, and the subject as a (type, id) pair that can be queried.
+    actor: Mapped[str | None] = mapped_column(String(255))
+    subject_type: Mapped[str | None] = mapped_column(String(100))
+    subject_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+class Webhook(IdMixin, TimestampMixin, Base):
+    __tablename__ = "webhooks"
+    __table_args__ = (
+        CheckConstraint("format IN ('json', 'xml')", name="format"),
+        Index("ix_webhooks_topic", "topic"),
+        Index("ix_webhooks_active", "active"),
+    )
+
+    topic: Mapped[str] = mapped_column(String(255), nullable=False)
+    address: Mapped[str] = mapped_column(String(500), nullable=False)
+    format: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="json", server_default="json"
+    )
+    active: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=True, server_default=sa.true()
+    )
+    # Not in the seed: Shopify's `fields` filter and the per-subscription signing secret.
+    fields: Mapped[list[Any] | None] = mapped_column(JSONType)
+    secret: Mapped[str | None] = mapped_column(String(255))
+
+
+class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
+    """The outbox: one row per (event, subscription), sent by the worker after commit."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'abandoned')", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_id", "webhook_id"),
+        Index("ix_webhook_deliveries_event_id", "event_id"),
+    )
+
+    webhook_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
+    )
+    event_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("events.id", ondelete="SET NULL")
+    )
+    topic: Mapped[str] = mapped_column(String(255), nullable=False)
+    payload: Mapped[Any] = mapped_column(JSONType, nullable=False)
+    status: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="pending", server_default="pending"
+    )
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(IdMixin, CreatedAtMixin, Base):
+    """A replayable response for a retried POST carrying the same Idempotency-Key."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("principal", "key"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    principal: Mapped[str] = mapped_column(String(255), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    method: Mapped[str] = mapped_column(String(10), nullable=False)
+    path: Mapped[str] = mapped_column(String(2048), nullable=False)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSONType)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -1,0 +1,437 @@
+"""Orders, their line items, transactions, fulfillments, refunds and abandoned checkouts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shopdb.kit.models import (
+    Base,
+    CreatedAtMixin,
+    IdMixin,
+    SoftDeleteMixin,
+    TimestampMixin,
+    VersionMixin,
+)
+from shopdb.kit.types import BigIntId, JSONType, Money, UTCDateTime
+
+
+class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("number"),
+        Index("ix_orders_customer_id", "customer_id"),
+        Index("ix_orders_email", "email"),
+        Index("ix_orders_number", "number"),
+        Index("ix_orders_financial_status", "financial_status"),
+        Index("ix_orders_fulfillment_status", "fulfillment_status"),
+        Index("ix_orders_processed_at", "processed_at"),
+        Index("ix_orders_created_at", "created_at"),
+    )
+
+    customer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    email: Mapped[str] = mapped_column(String(255), nullable=False)
+    number: Mapped[str] = mapped_column(String(255), nullable=False)
+    total_price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    subtotal_price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    total_tax: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    currency: Mapped[str] = mapped_column(
+        String(3), nullable=False, default="USD", server_default="USD"
+    )
+    financial_status: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="pending", server_default="pending"
+    )
+    fulfillment_status: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="unfulfilled", server_default="unfulfilled"
+    )
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(String(50), nullable=True)
+
+    line_items: Mapped[list[OrderLineItem]] = relationship(
+        back_populates="order",
+        order_by="OrderLineItem.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    transactions: Mapped[list[OrderTransaction]] = relationship(
+        back_populates="order",
+        order_by="OrderTransaction.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    fulfillments: Mapped[list[OrderFulfillment]] = relationship(
+        back_populates="order",
+        order_by="OrderFulfillment.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    refunds: Mapped[list[OrderRefund]] = relationship(
+        back_populates="order",
+        order_by="OrderRefund.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+
+
+class OrderLineItem(IdMixin, TimestampMixin, Base):
+    __tablename__ = "order_line_items"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("price >= 0", name="price"),
+        CheckConstraint(
+            "fulfilled_quantity >= 0 AND fulfilled_quantity <= quantity",
+            name="fulfilled_quantity",
+        ),
+        Index("ix_order_line_items_order_id", "order_id"),
+        Index("ix_order_line_items_product_variant_id", "product_variant_id"),
+        Index("ix_order_line_items_sku", "sku"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    )
+    product_variant_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("product_variants.id", ondelete="SET NULL"), nullable=True
+    )
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    fulfilled_quantity: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+
+    order: Mapped[Order] = relationship(back_populates="line_items", lazy="raise")
+
+
+class OrderTransaction(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "order_transactions"
+    __table_args__ = (
+        Index("ix_order_transactions_order_id", "order_id"),
+        Index("ix_order_transactions_gateway", "gateway"),
+        Index("ix_order_transactions_status", "status"),
+        Index("ix_order_transactions_transaction_id", "transaction_id"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(50), nullable=False)
+    gateway: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(50), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    authorization_code: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    order: Mapped[Order] = relationship(back_populates="transactions", lazy="raise")
+
+
+class OrderFulfillment(IdMixin, TimestampMixin, Base):
+    __tablename__ = "order_fulfillments"
+    __table_args__ = (
+        Index("ix_order_fulfillments_order_id", "order_id"),
+        Index("ix_order_fulfillments_status", "status"),
+        Index("ix_order_fulfillments_tracking_number", "tracking_number"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="pending", server_default="pending"
+    )
+    tracking_company: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tracking_number: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tracking_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    order: Mapped[Order] = relationship(back_populates="fulfillments", lazy="raise")
+
+
+class OrderRefund(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "order_refunds"
+    __table_args__ = (
+        Index("ix_order_refunds_order_id", "order_id"),
+        Index("ix_order_refunds_processed_at", "processed_at"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    )
+    amount: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    order: Mapped[Order] = relationship(back_populates="refunds", lazy="raise")
+
+
+class AbandonedCheckout(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "abandoned_checkouts"
+    __table_args__ = (
+        Index("ix_abandoned_checkouts_customer_id", "customer_id"),
+        Index("ix_abandoned_checkouts_email", "email"),
+        Index("ix_abandoned_checkouts_abandoned_at", "abandoned_at"),
+    )
+
+    customer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    email: Mapped[str] = mapped_column(String(255), nullable=False)
+    total_price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    abandoned_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class TransactionEnhanced(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "transactions_enhanced"
+    __table_args__ = (
+        Index("ix_transactions_enhanced_order_id", "order_id"),
+        Index("ix_transactions_enhanced_kind", "kind"),
+        Index("ix_transactions_enhanced_status", "status"),
+        Index("ix_transactions_enhanced_gateway", "gateway"),
+        Index("ix_transactions_enhanced_created_at", "created_at"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(50), nullable=False)
+    gateway: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(50), nullable=False)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    test: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    authorization: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    location_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("locations.id"), nullable=True
+    )
+    user_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"), nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("transactions_enhanced.id"), nullable=True
+    )
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    payment_details: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    currency_exchange_adjustment: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, nullable=True
+    )
+    amount: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+
+
+class FulfillmentEnhanced(IdMixin, TimestampMixin, Base):
+    __tablename__ = "fulfillments_enhanced"
+    __table_args__ = (
+        Index("ix_fulfillments_enhanced_order_id", "order_id"),
+        Index("ix_fulfillments_enhanced_status", "status"),
+        Index("ix_fulfillments_enhanced_location_id", "location_id"),
+        Index("ix_fulfillments_enhanced_created_at", "created_at"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="pending", server_default="pending"
+    )
+    tracking_company: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tracking_numbers: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    tracking_urls: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    location_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("locations.id"), nullable=True
+    )
+    shipment_status: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    service: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    variant_inventory_management: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    origin_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    destination: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+    line_items: Mapped[list[FulfillmentLineItem]] = relationship(
+        back_populates="fulfillment",
+        order_by="FulfillmentLineItem.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+
+
+class FulfillmentLineItem(IdMixin, Base):
+    __tablename__ = "fulfillment_line_items"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity"),
+        Index("ix_fulfillment_line_items_fulfillment_id", "fulfillment_id"),
+        Index("ix_fulfillment_line_items_line_item_id", "line_item_id"),
+    )
+
+    fulfillment_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("fulfillments_enhanced.id", ondelete="CASCADE"), nullable=False
+    )
+    line_item_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("order_line_items.id", ondelete="CASCADE"), nullable=False
+    )
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    fulfillment: Mapped[FulfillmentEnhanced] = relationship(
+        back_populates="line_items", lazy="raise"
+    )
+
+
+class AbandonedCheckoutEnhanced(IdMixin, TimestampMixin, Base):
+    __tablename__ = "abandoned_checkouts_enhanced"
+    __table_args__ = (
+        UniqueConstraint("token"),
+        Index("ix_abandoned_checkouts_enhanced_token", "token"),
+        Index("ix_abandoned_checkouts_enhanced_email", "email"),
+        Index("ix_abandoned_checkouts_enhanced_created_at", "created_at"),
+        Index("ix_abandoned_checkouts_enhanced_completed_at", "completed_at"),
+        Index("ix_abandoned_checkouts_enhanced_customer_id", "customer_id"),
+    )
+
+    token: Mapped[str] = mapped_column(String(255), nullable=False)
+    cart_token: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    gateway: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    buyer_accepts_marketing: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    landing_site: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    referring_site: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    currency: Mapped[str] = mapped_column(
+        String(3), nullable=False, default="USD", server_default="USD"
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"), nullable=True)
+    location_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("locations.id"), nullable=True
+    )
+    source_identifier: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    source_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    customer_locale: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    line_items: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    abandoned_checkout_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    discount_codes: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    tax_lines: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    source_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    presentment_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    buyer_accepts_sms_marketing: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    sms_marketing_phone: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    total_discounts: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    total_line_items_price: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    total_price: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    total_tax: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    total_weight: Mapped[Decimal] = mapped_column(
+        Money(8, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    taxes_included: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    total_duties: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    subtotal_price: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    tax_exempt: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    applied_discount: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    shipping_line: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class FulfillmentService(IdMixin, TimestampMixin, Base):
+    __tablename__ = "fulfillment_services"
+    __table_args__ = (
+        UniqueConstraint("handle"),
+        Index("ix_fulfillment_services_handle", "handle"),
+        Index("ix_fulfillment_services_service_type", "service_type"),
+    )
+
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    handle: Mapped[str] = mapped_column(String(255), nullable=False)
+    service_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    format: Mapped[str] = mapped_column(String(50), nullable=False)
+    inventory_management: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    tracking_support: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+
+
+class FulfillmentOrder(IdMixin, TimestampMixin, Base):
+    __tablename__ = "fulfillment_orders"
+    __table_args__ = (
+        Index("ix_fulfillment_orders_order_id", "order_id"),
+        Index("ix_fulfillment_orders_fulfillment_service_id", "fulfillment_service_id"),
+        Index("ix_fulfillment_orders_status", "status"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    )
+    fulfillment_service_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("fulfillment_services.id"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(
+        String(50), nullable=False, default="open", server_default="open"
+    )
+    destination: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -7,3 +7,12 @@ from fastapi import APIRouter
 from shopdb.kit.routing import UnitOfWorkRoute
 
 api_router = APIRouter(prefix="/api/v1", route_class=UnitOfWorkRoute)
+
+
+def _mount_domains() -> None:
+    from shopdb.auth.endpoints import router as auth_router
+
+    api_router.include_router(auth_router)
+
+
+_mount_domains()

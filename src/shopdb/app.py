@@ -14,10 +14,13 @@ from fastapi.staticfiles import StaticFiles
 
 from shopdb import __version__
 from shopdb.api import api_router
+from shopdb.auth.endpoints import jwks_router
+from shopdb.auth.tokens import TokenService
 from shopdb.config import Settings, get_settings
 from shopdb.db import Database, finish_unit_of_work
 from shopdb.errors import install_error_handlers
 from shopdb.health.endpoints import router as health_router
+from shopdb.keys import load_signing_keys
 from shopdb.observability import RequestContextMiddleware, configure_logging
 
 SWAGGER_STATIC = "/static/swagger-ui"
@@ -52,10 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # Loaded here, not in the lifespan: a production process without keys must not start.
+    app.state.tokens = TokenService(
+        load_signing_keys(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.jwt_ttl_seconds,
+    )
     app.state.finish_unit_of_work = finish_unit_of_work
     install_error_handlers(app)
 
     app.include_router(health_router)
+    app.include_router(jwks_router)
     app.include_router(api_router)
     _mount_offline_docs(app)
 

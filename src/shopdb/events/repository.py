@@ -1,0 +1,26 @@
+"""Writes and reads of the event log."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.models import Event
+
+
+class EventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, event: Event) -> Event:
+        # No flush: the row goes out with the caller's next flush or the commit, in its transaction.
+        self.session.add(event)
+        return event
+
+    async def list_for_subject(self, subject_type: str, subject_id: int) -> list[Event]:
+        result = await self.session.execute(
+            select(Event)
+            .where(Event.subject_type == subject_type, Event.subject_id == subject_id)
+            .order_by(Event.id)
+        )
+        return list(result.scalars())

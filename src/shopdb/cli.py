@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -17,12 +17,12 @@ app.add_typer(user_app, name="user")
 T = TypeVar("T")
 
 
-def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(work(get_settings()))
 
 
 @app.command()
-def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def migrate(revision: Annotated[str, typer.Argument()] = "heads") -> None:
     """Bring the database schema up to date, then make sure the permission rows exist."""
     from shopdb.schema import run_migrations
 

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.DEVELOPMENT
     var_dir: Path = DEFAULT_VAR_DIR
+    migrations_dir: Path = PROJECT_ROOT / "migrations"
     database_url: str = ""
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     database_pool_size: int = Field(default=10, ge=1)

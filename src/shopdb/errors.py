@@ -6,7 +6,7 @@ Services raise ShopdbError subclasses; nothing below endpoints knows about HTTP 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -112,7 +112,7 @@ def error_response(
     code: str,
     message: str,
     details: Sequence[ErrorDetail] = (),
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code, headers=headers)
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +31,20 @@ class SigningKey:
 
 
 def _write_secret(path: Path, data: bytes) -> None:
+    """Create `path` with `data` atomically; FileExistsError if another process won the race.
+
+    Workers start together and may all generate a development key: each writes a private temp
+    file and hard-links it into place, so no reader ever sees a half-written key.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temp_name, 0o600)
+        os.link(temp_name, path)
+    finally:
+        os.unlink(temp_name)
 
 
 def key_id(public_key: rsa.RSAPublicKey) -> str:

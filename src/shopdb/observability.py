@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,6 +73,7 @@ class RequestContextMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(send, request_id)
             return
+        response_started = False
 
         received = 0
 
@@ -85,7 +87,9 @@ class RequestContextMiddleware:
             return message
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status_holder["status"] = message["status"]
                 response_headers = list(message.get("headers", []))
                 response_headers.append((b"x-request-id", request_id.encode("latin-1")))
@@ -99,6 +103,16 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             await self._too_large(send, request_id)
             status_holder["status"] = 413
+        except Exception:
+            # Rendered here rather than by Starlette's outermost handler so that a 500 also
+            # carries the request id and security headers. Details go to the log only.
+            log.exception("unhandled_error", path=path)
+            if response_started:
+                raise
+            await self._send_error(
+                send, request_id, 500, "INTERNAL_ERROR", "An internal server error occurred"
+            )
+            status_holder["status"] = 500
         finally:
             log.info(
                 "request",
@@ -110,15 +124,18 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
     async def _too_large(self, send: Send, request_id: str) -> None:
-        import orjson
+        message = f"Request body exceeds {self.max_body_bytes} bytes"
+        await self._send_error(send, request_id, 413, "PAYLOAD_TOO_LARGE", message)
 
-        body = orjson.dumps(
-            error_body("PAYLOAD_TOO_LARGE", f"Request body exceeds {self.max_body_bytes} bytes")
-        )
+    @staticmethod
+    async def _send_error(
+        send: Send, request_id: str, status: int, code: str, message: str
+    ) -> None:
+        body = orjson.dumps(error_body(code, message))
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

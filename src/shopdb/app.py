@@ -21,6 +21,8 @@ from shopdb.db import Database, finish_unit_of_work
 from shopdb.errors import install_error_handlers
 from shopdb.health.endpoints import router as health_router
 from shopdb.keys import load_signing_keys
+from shopdb.metrics import MetricsMiddleware
+from shopdb.metrics import router as metrics_router
 from shopdb.observability import RequestContextMiddleware, configure_logging
 
 SWAGGER_STATIC = "/static/swagger-ui"
@@ -67,7 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health_router)
     app.include_router(jwks_router)
+    app.include_router(metrics_router)
     app.include_router(api_router)
+    if settings.bench_routes:
+        from shopdb.bench.endpoints import router as bench_router
+
+        app.include_router(bench_router, prefix=api_router.prefix)
     _mount_offline_docs(app)
 
     if settings.cors_origins:
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-Match"],
             expose_headers=["ETag", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"],
         )
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from shopdb.bench.cli import bench_app
 from shopdb.config import Environment, Settings, get_settings
 
 app = typer.Typer(help="shopdb: a self-hosted, Shopify-compatible commerce backend.")
 user_app = typer.Typer(help="Manage staff users.")
 app.add_typer(user_app, name="user")
+app.add_typer(bench_app, name="bench")
 
 T = TypeVar("T")
 
@@ -55,6 +60,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    _prepare_metrics_dir(settings.var_dir, port)
     uvicorn.run(
         "shopdb.app:create_app",
         factory=True,
@@ -68,6 +74,17 @@ def serve(
         access_log=False,  # shopdb logs each request itself, with its request id
         log_level=settings.log_level.lower(),
     )
+
+
+def _prepare_metrics_dir(var_dir: Path, port: int) -> None:
+    """A clean folder where every worker writes its Prometheus counts, for /metrics to sum.
+
+    It must be in the environment before any worker imports prometheus_client.
+    """
+    folder = var_dir / f"prometheus-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 @app.command("seed-demo")

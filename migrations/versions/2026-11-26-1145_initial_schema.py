@@ -319,7 +319,7 @@ def upgrade() -> None:
         sa.Column(
             "body",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("actor", sa.String(length=255), nullable=True),
         sa.Column("subject_type", sa.String(length=100), nullable=True),
@@ -397,7 +397,7 @@ def upgrade() -> None:
         sa.Column(
             "response_body",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("expires_at", shopdb.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
@@ -499,17 +499,17 @@ def upgrade() -> None:
         sa.Column(
             "validations",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "access",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "capabilities",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "created_at",
@@ -765,7 +765,7 @@ def upgrade() -> None:
         sa.Column(
             "rules",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "disjunctive_rules", sa.Boolean(), server_default=sa.text("false"), nullable=False

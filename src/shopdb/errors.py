@@ -147,8 +147,12 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
     return details
 
 
-async def _shopdb_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _shopdb_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ShopdbError)
+    if exc.status_code >= 500:
+        # A server-side failure's message may carry internals (SQL, paths): log it, don't send it.
+        log.error("shopdb_error", path=request.url.path, message=exc.message)
+        return error_response(exc.status_code, exc.code, "An internal server error occurred")
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 

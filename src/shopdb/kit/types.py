@@ -16,7 +16,8 @@ from sqlalchemy.types import TypeDecorator
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 # The seed's NVARCHAR(MAX) JSON columns: JSONB on PostgreSQL (indexable), JSON text elsewhere.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Python None is SQL NULL (not the JSON text 'null'), so "IS NULL" means what it says.
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 MONEY_QUANTUM = Decimal("0.01")
 

@@ -27,7 +27,7 @@ class Event(IdMixin, CreatedAtMixin, Base):
     topic: Mapped[str] = mapped_column(String(255), nullable=False)
     verb: Mapped[str] = mapped_column(String(50), nullable=False)
     subject: Mapped[str] = mapped_column(String(255), nullable=False)
-    body: Mapped[Any] = mapped_column(JSONType)
+    body: Mapped[Any] = mapped_column(JSONType, nullable=True)
     # Not in the seed: who acted, and the subject as a (type, id) pair that can be queried.
     actor: Mapped[str | None] = mapped_column(String(255))
     subject_type: Mapped[str | None] = mapped_column(String(100))
@@ -101,5 +101,5 @@ class IdempotencyKey(IdMixin, CreatedAtMixin, Base):
     path: Mapped[str] = mapped_column(String(2048), nullable=False)
     request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     response_status: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[Any] = mapped_column(JSONType)
+    response_body: Mapped[Any] = mapped_column(JSONType, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

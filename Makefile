@@ -42,5 +42,8 @@ format: install ## Reformat and auto-fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: install ## Benchmark suite on PostgreSQL + Redis (~6 min; BENCH_ARGS="--duration 5" to shorten)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,9 @@ from fastapi.staticfiles import StaticFiles
 
 from shopdb import __version__
 from shopdb.api import api_router
+from shopdb.auth.access import AccessCache
 from shopdb.auth.endpoints import jwks_router
+from shopdb.auth.limits import identify_caller, install_limits
 from shopdb.auth.tokens import TokenService
 from shopdb.config import Settings, get_settings
 from shopdb.db import Database, finish_unit_of_work
@@ -24,6 +26,7 @@ from shopdb.keys import load_signing_keys
 from shopdb.metrics import MetricsMiddleware
 from shopdb.metrics import router as metrics_router
 from shopdb.observability import RequestContextMiddleware, configure_logging
+from shopdb.ratelimit import RateLimitMiddleware
 
 SWAGGER_STATIC = "/static/swagger-ui"
 
@@ -41,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from redis.asyncio import Redis
 
             app.state.redis = Redis.from_url(settings.redis_url)
+            # Buckets in Redis are shared by every worker; without it each keeps its own.
+            install_limits(app, settings, app.state.redis)
         try:
             yield
         finally:
@@ -65,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl_seconds=settings.jwt_ttl_seconds,
     )
     app.state.finish_unit_of_work = finish_unit_of_work
+    app.state.access_cache = AccessCache(settings.auth_cache_seconds)
+    install_limits(app, settings, redis=None)
     install_error_handlers(app)
 
     app.include_router(health_router)
@@ -77,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(bench_router, prefix=api_router.prefix)
     _mount_offline_docs(app)
 
+    app.add_middleware(RateLimitMiddleware, identify=identify_caller)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,12 +12,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from shopdb.bench.cli import bench_app
+from shopdb.catalog.cli import products_app
 from shopdb.config import Environment, Settings, get_settings
 
 app = typer.Typer(help="shopdb: a self-hosted, Shopify-compatible commerce backend.")
 user_app = typer.Typer(help="Manage staff users.")
 app.add_typer(user_app, name="user")
 app.add_typer(bench_app, name="bench")
+app.add_typer(products_app, name="products")
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -60,8 +60,33 @@ class Settings(BaseSettings):
 
     rate_limit_burst: int = Field(default=40, ge=0)
     rate_limit_per_second: float = Field(default=2.0, ge=0)
+    rate_limit_key_prefix: str = "shopdb:ratelimit:"
+    # Failed logins allowed per email and per client address before 429; one is forgiven
+    # every `login_failure_refill_seconds`. 0 turns that check off.
+    login_failures_per_email: int = Field(default=5, ge=0)
+    login_failures_per_address: int = Field(default=20, ge=0)
+    login_failure_refill_seconds: float = Field(default=60.0, gt=0)
+    # How long a worker trusts its copy of a user's standing (active, permissions) before
+    # reading it again: the longest a deactivation or revoked grant takes to bite. 0: every request.
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Benchmark-only routes (GET /api/v1/bench/ceiling); never enable them in production.
+    bench_routes: bool = False
+
+    # Uploaded files (product images): a folder (default var/storage) or an S3-compatible bucket.
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_dir: Path | None = None
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = ""
+    image_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # A product CSV with more products than this is imported as a background job (202).
+    import_inline_max_products: int = Field(default=200, ge=0)
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, str] = {
     "settings:read": "View shop settings",
     "settings:write": "Change shop settings",
     "users:admin": "Manage staff users, their permissions and API keys",
+    "metrics:read": "Scrape Prometheus metrics at /metrics",
 }
 
 ADMIN_ROLE = "admin"

@@ -1,13 +1,13 @@
-"""Queries authentication needs: API keys by prefix, and their use."""
+"""Queries authentication needs: API keys, and a user's standing (active, role, live grants)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.models import ApiKey, User
+from shopdb.models import ApiKey, Permission, User, UserPermission
 
 
 class ApiKeyRepository:
@@ -27,3 +27,50 @@ class ApiKeyRepository:
         await self.session.execute(
             update(ApiKey).where(ApiKey.id == api_key_id).values(last_used_at=now)
         )
+
+    async def get(self, api_key_id: int) -> ApiKey | None:
+        return await self.session.get(ApiKey, api_key_id)
+
+    async def add(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def page(
+        self, *, user_id: int | None, include_revoked: bool, offset: int, limit: int
+    ) -> tuple[list[ApiKey], int]:
+        conditions = []
+        if user_id is not None:
+            conditions.append(ApiKey.user_id == user_id)
+        if not include_revoked:
+            conditions.append(ApiKey.revoked_at.is_(None))
+        total = await self.session.scalar(select(func.count(ApiKey.id)).where(*conditions))
+        result = await self.session.execute(
+            select(ApiKey).where(*conditions).order_by(ApiKey.id).offset(offset).limit(limit)
+        )
+        return list(result.scalars()), int(total or 0)
+
+
+class AccessRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def standing(
+        self, user_id: int, now: datetime
+    ) -> tuple[bool, str, list[tuple[str, datetime | None]]] | None:
+        """(active, role, [(permission, expires_at)] live at `now`) in one query; None: no user."""
+        live_grant = and_(
+            UserPermission.user_id == User.id,
+            or_(UserPermission.expires_at.is_(None), UserPermission.expires_at > now),
+        )
+        result = await self.session.execute(
+            select(User.active, User.role, Permission.name, UserPermission.expires_at)
+            .outerjoin(UserPermission, live_grant)
+            .outerjoin(Permission, Permission.id == UserPermission.permission_id)
+            .where(User.id == user_id)
+        )
+        rows = result.all()
+        if not rows:
+            return None
+        grants = [(row.name, row.expires_at) for row in rows if row.name is not None]
+        return bool(rows[0].active), str(rows[0].role), grants

@@ -22,8 +22,14 @@ from shopdb.models.discounts import DiscountCode, GiftCard
 from shopdb.models.events import Event, IdempotencyKey, Webhook, WebhookDelivery
 from shopdb.models.identity import ApiKey, Permission, User, UserPermission
 from shopdb.models.inventory import InventoryAdjustment, InventoryItem, InventoryLevel, Location
+from shopdb.models.jobs import Job
 from shopdb.models.markets import Market, MarketRegion
-from shopdb.models.metafields import Metafield, MetafieldDefinition, SmartCollection
+from shopdb.models.metafields import (
+    CollectionProduct,
+    Metafield,
+    MetafieldDefinition,
+    SmartCollection,
+)
 from shopdb.models.orders import (
     AbandonedCheckout,
     AbandonedCheckoutEnhanced,
@@ -49,6 +55,7 @@ __all__ = [
     "ApiKey",
     "B2BPaymentTerm",
     "Base",
+    "CollectionProduct",
     "Company",
     "ComplianceRecord",
     "Customer",
@@ -68,6 +75,7 @@ __all__ = [
     "InventoryAdjustment",
     "InventoryItem",
     "InventoryLevel",
+    "Job",
     "Location",
     "Market",
     "MarketRegion",

@@ -26,6 +26,18 @@ if TYPE_CHECKING:
 PRODUCT_STATUSES = ("active", "draft", "archived")
 
 
+# `q` searches title, vendor and tags with a substring match (LIKE '%q%' on lower case), and SKUs
+# likewise. PostgreSQL answers it from pg_trgm GIN indexes over these exact expressions; a
+# tsvector index would only find whole words, not "shir" in "T-Shirt" or a SKU fragment, and
+# SQLite's LIKE fallback then gives the same results. The SQL is literal (no bound parameters)
+# because the planner only uses an expression index for a query expression that is identical;
+# the parentheses are PostgreSQL's own rendering so that `alembic check` compares equal.
+PRODUCT_SEARCH_SQL = (
+    "lower((((title || ' ') || coalesce(vendor, '')) || ' ') || coalesce(tags, ''))"
+)
+VARIANT_SKU_SEARCH_SQL = "lower(sku)"
+
+
 class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     __tablename__ = "products"
     __table_args__ = (
@@ -37,6 +49,16 @@ class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         Index("ix_products_status", "status"),
         Index("ix_products_created_at", "created_at"),
         Index("ix_products_updated_at", "updated_at"),
+        # Keyset pagination walks (sort key, id); these make every page an index range scan.
+        Index("ix_products_title_id", "title", "id"),
+        Index("ix_products_created_at_id", "created_at", "id"),
+        Index("ix_products_updated_at_id", "updated_at", "id"),
+        Index(
+            "ix_products_search_trgm",
+            sa.literal_column(PRODUCT_SEARCH_SQL).label("search_text"),
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
     title: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -95,6 +117,12 @@ class ProductVariant(IdMixin, TimestampMixin, VersionMixin, Base):
         Index("ix_product_variants_sku", "sku"),
         Index("ix_product_variants_price", "price"),
         Index("ix_product_variants_inventory_quantity", "inventory_quantity"),
+        Index(
+            "ix_product_variants_sku_trgm",
+            sa.literal_column(VARIANT_SKU_SEARCH_SQL).label("sku_search"),
+            postgresql_using="gin",
+            postgresql_ops={"sku_search": "gin_trgm_ops"},
+        ),
     )
 
     product_id: Mapped[int] = mapped_column(

@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shopdb.kit.models import Base, IdMixin, SoftDeleteMixin, TimestampMixin
-from shopdb.kit.types import JSONType, UTCDateTime
+from shopdb.kit.types import BigIntId, JSONType, UTCDateTime
 
 
 class Metafield(IdMixin, TimestampMixin, Base):
@@ -60,9 +60,9 @@ class MetafieldDefinition(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     type: Mapped[str] = mapped_column(String(100), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
-    validations: Mapped[Any] = mapped_column(JSONType)
-    access: Mapped[Any] = mapped_column(JSONType)
-    capabilities: Mapped[Any] = mapped_column(JSONType)
+    validations: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    access: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    capabilities: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
 class SmartCollection(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -76,7 +76,7 @@ class SmartCollection(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
 
     title: Mapped[str] = mapped_column(String(255), nullable=False)
     handle: Mapped[str] = mapped_column(String(255), nullable=False)
-    rules: Mapped[Any] = mapped_column(JSONType)
+    rules: Mapped[Any] = mapped_column(JSONType, nullable=True)
     disjunctive_rules: Mapped[bool] = mapped_column(
         sa.Boolean, nullable=False, default=False, server_default=sa.false()
     )
@@ -86,3 +86,26 @@ class SmartCollection(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     template_suffix: Mapped[str | None] = mapped_column(String(255))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     body_html: Mapped[str | None] = mapped_column(Text)
+
+
+class CollectionProduct(IdMixin, Base):
+    """A product's stored position in a collection sorted `manual` (not in the seed).
+
+    Membership itself is computed from the rules; this table only orders. A product without a
+    row here sorts after the positioned ones.
+    """
+
+    __tablename__ = "collection_products"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "product_id"),
+        Index("ix_collection_products_collection_id_position", "collection_id", "position"),
+        Index("ix_collection_products_product_id", "product_id"),
+    )
+
+    collection_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("smart_collections.id", ondelete="CASCADE"), nullable=False
+    )
+    product_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False
+    )
+    position: Mapped[int] = mapped_column(Integer, nullable=False)

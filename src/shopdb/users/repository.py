@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from shopdb.models import Permission, User, UserPermission
 
@@ -18,14 +19,41 @@ class UserRepository:
     async def get(self, user_id: int) -> User | None:
         return await self.session.get(User, user_id)
 
+    async def get_with_grants(self, user_id: int) -> User | None:
+        result = await self.session.execute(
+            select(User)
+            .where(User.id == user_id)
+            .options(selectinload(User.grants).selectinload(UserPermission.permission))
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
     async def get_by_email(self, email: str) -> User | None:
-        result = await self.session.execute(select(User).where(User.email == email.lower()))
+        result = await self.session.execute(select(User).where(User.email == email.strip().lower()))
         return result.scalar_one_or_none()
 
     async def add(self, user: User) -> User:
         self.session.add(user)
         await self.session.flush()
         return user
+
+    async def page(
+        self, *, role: str | None, active: bool | None, offset: int, limit: int
+    ) -> tuple[list[User], int]:
+        conditions = []
+        if role is not None:
+            conditions.append(User.role == role)
+        if active is not None:
+            conditions.append(User.active.is_(active))
+        total = await self.session.scalar(select(func.count(User.id)).where(*conditions))
+        result = await self.session.execute(
+            select(User).where(*conditions).order_by(User.id).offset(offset).limit(limit)
+        )
+        return list(result.scalars()), int(total or 0)
+
+    async def delete(self, user_id: int) -> None:
+        # Grants and API keys go with the user (ON DELETE CASCADE in the database).
+        await self.session.execute(delete(User).where(User.id == user_id))
 
     async def granted_permission_names(self, user_id: int, now: datetime) -> list[str]:
         """Permissions granted to the user and not expired at `now`."""
@@ -40,6 +68,38 @@ class UserRepository:
         )
         return list(result.scalars())
 
+    async def grants(self, user_id: int) -> list[UserPermission]:
+        """Every grant of the user, expired ones included, with its permission loaded."""
+        result = await self.session.execute(
+            select(UserPermission)
+            .join(Permission, Permission.id == UserPermission.permission_id)
+            .where(UserPermission.user_id == user_id)
+            .options(selectinload(UserPermission.permission))
+            .order_by(Permission.name)
+        )
+        return list(result.scalars())
+
+    async def get_grant(self, user_id: int, permission_id: int) -> UserPermission | None:
+        result = await self.session.execute(
+            select(UserPermission)
+            .where(UserPermission.user_id == user_id, UserPermission.permission_id == permission_id)
+            .options(selectinload(UserPermission.permission))
+        )
+        return result.scalar_one_or_none()
+
+    async def add_grant(self, grant: UserPermission) -> UserPermission:
+        self.session.add(grant)
+        await self.session.flush()
+        return grant
+
+    async def remove_grant(self, user_id: int, permission_id: int) -> bool:
+        result = await self.session.execute(
+            delete(UserPermission).where(
+                UserPermission.user_id == user_id, UserPermission.permission_id == permission_id
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
 
 class PermissionRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -48,6 +108,10 @@ class PermissionRepository:
     async def list_all(self) -> list[Permission]:
         result = await self.session.execute(select(Permission).order_by(Permission.name))
         return list(result.scalars())
+
+    async def get_by_name(self, name: str) -> Permission | None:
+        result = await self.session.execute(select(Permission).where(Permission.name == name))
+        return result.scalar_one_or_none()
 
     async def get_by_names(self, names: Iterable[str]) -> list[Permission]:
         result = await self.session.execute(select(Permission).where(Permission.name.in_(names)))

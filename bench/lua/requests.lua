@@ -1,0 +1,101 @@
+-- Replays random lines of a request file, one request per line: METHOD<TAB>PATH[<TAB>BODY].
+-- Environment: BENCH_REQUESTS (the file), BENCH_TOKEN (bearer token), BENCH_TRACK_STATUS=1 to
+-- count responses per status (costs wrk some CPU: it then hands every response to Lua).
+-- done() prints one line, "BENCH_RESULT <json>", that bench/wrk.py parses.
+
+local token = os.getenv("BENCH_TOKEN") or ""
+local request_file = os.getenv("BENCH_REQUESTS")
+local track_status = os.getenv("BENCH_TRACK_STATUS") == "1"
+
+local threads = {}
+local prepared = {}
+statuses = {}
+
+function setup(thread)
+   table.insert(threads, thread)
+   thread:set("thread_number", #threads)
+end
+
+function init(args)
+   -- Each thread its own sequence; the ids are uniform over the file either way.
+   math.randomseed(os.time() + 7919 * (thread_number or 1))
+   local base = {["Accept"] = "application/json"}
+   if token ~= "" then
+      base["Authorization"] = "Bearer " .. token
+   end
+   local with_body = {["Content-Type"] = "application/json"}
+   for name, value in pairs(base) do
+      with_body[name] = value
+   end
+   for line in io.lines(request_file) do
+      local method, path, body = line:match("^(%u+)\t([^\t]+)\t?(.*)$")
+      if method then
+         if body == "" then
+            prepared[#prepared + 1] = wrk.format(method, path, base)
+         else
+            prepared[#prepared + 1] = wrk.format(method, path, with_body, body)
+         end
+      end
+   end
+   if #prepared == 0 then
+      error("no requests in " .. tostring(request_file))
+   end
+end
+
+function request()
+   return prepared[math.random(#prepared)]
+end
+
+if track_status then
+   function response(status, headers, body)
+      statuses[status] = (statuses[status] or 0) + 1
+   end
+end
+
+local function encode(value)
+   local kind = type(value)
+   if kind == "table" then
+      local parts = {}
+      for key, item in pairs(value) do
+         parts[#parts + 1] = string.format("%q:%s", tostring(key), encode(item))
+      end
+      return "{" .. table.concat(parts, ",") .. "}"
+   elseif kind == "number" then
+      return string.format("%.17g", value)
+   elseif kind == "boolean" then
+      return tostring(value)
+   end
+   return string.format("%q", tostring(value))
+end
+
+function done(summary, latency, requests)
+   local by_status = {}
+   for _, thread in ipairs(threads) do
+      local counted = thread:get("statuses")
+      if counted then
+         for status, count in pairs(counted) do
+            local key = tostring(status)
+            by_status[key] = (by_status[key] or 0) + count
+         end
+      end
+   end
+   local percentiles = {}
+   for _, p in ipairs({50, 75, 90, 95, 99, 99.9}) do
+      percentiles[tostring(p)] = latency:percentile(p)
+   end
+   io.write("BENCH_RESULT " .. encode({
+      duration_us = summary.duration,
+      requests = summary.requests,
+      bytes = summary.bytes,
+      errors = summary.errors,
+      latency_us = {
+         min = latency.min,
+         max = latency.max,
+         mean = latency.mean,
+         stdev = latency.stdev,
+         percentiles = percentiles,
+      },
+      statuses = by_status,
+      tracked = track_status,
+   }) .. "\n")
+end

@@ -1,0 +1,325 @@
+"""Targets as ratios within one run, the results file, and the table in bench/README.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Results = dict[str, Any]
+START_MARK = "<!-- bench:latest:start -->"
+END_MARK = "<!-- bench:latest:end -->"
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+}
+
+
+def _scenario(results: Results, name: str) -> dict[str, Any] | None:
+    found = results.get("scenarios", {}).get(name)
+    return found if found and "rps" in found else None
+
+
+def ceiling_rps(results: Results) -> float | None:
+    runs = [_scenario(results, n) for n in ("ceiling", "ceiling_repeat")]
+    rates = [run["rps"] for run in runs if run]
+    return sum(rates) / len(rates) if rates else None
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _rps(name: str) -> Callable[[Results], float | None]:
+    def measure(results: Results) -> float | None:
+        run = _scenario(results, name)
+        return None if run is None else float(run["rps"])
+
+    return measure
+
+
+def _latency(name: str, percentile: str) -> Callable[[Results], float | None]:
+    def measure(results: Results) -> float | None:
+        run = _scenario(results, name)
+        if run is None:
+            return None
+        # A scenario that completed no request has no latency to be proud of.
+        return float(run["latency_ms"][percentile]) if run["requests"] else math.inf
+
+    return measure
+
+
+def _vs_ceiling(name: str) -> Callable[[Results], float | None]:
+    return lambda results: _ratio(_rps(name)(results), ceiling_rps(results))
+
+
+def _vs_pgbench(name: str, builtin: str) -> Callable[[Results], float | None]:
+    def measure(results: Results) -> float | None:
+        baseline = results.get("pgbench", {}).get(builtin, {}).get("tps")
+        return _ratio(_rps(name)(results), baseline)
+
+    return measure
+
+
+def _cursor_ratio(results: Results) -> float | None:
+    return _ratio(_latency("cursor_deep", "p50")(results), _latency("cursor_first", "p50")(results))
+
+
+def _mixed(field: str) -> Callable[[Results], float | None]:
+    def measure(results: Results) -> float | None:
+        run = _scenario(results, "mixed")
+        if run is None:
+            return None
+        checker = run.get("checker") or {}
+        if field == "stale_reads":
+            # No check made is no evidence: report it as not measured rather than as zero.
+            return float(checker["stale_reads"]) if checker.get("checks") else None
+        return float(run["errors"]["status_5xx"] + checker.get("status_5xx", 0))
+
+    return measure
+
+
+def _rss_after_mixed(results: Results) -> float | None:
+    run = _scenario(results, "mixed")
+    return None if run is None else float(run["server"]["rss_mib_max_worker"])
+
+
+def cpu_ms_per_request(run: dict[str, Any]) -> float | None:
+    cpu = run.get("cpu", {})
+    if cpu.get("server_cpu_ms_per_request") is not None:
+        return float(cpu["server_cpu_ms_per_request"])
+    if run.get("rps") and cpu.get("server_cpu_cores") is not None:
+        return round(1000 * float(cpu["server_cpu_cores"]) / float(run["rps"]), 2)
+    return None
+
+
+def _cpu_ms(results: Results, name: str) -> float | None:
+    run = _scenario(results, name)
+    return None if run is None else cpu_ms_per_request(run)
+
+
+def _cpu_vs_ceiling(name: str) -> Callable[[Results], float | None]:
+    """The ceiling's server CPU per request over the scenario's: the req/s ratio the two would
+    have on a machine to themselves. Shown beside the target, which stays on req/s."""
+
+    def measure(results: Results) -> float | None:
+        costs = [_cpu_ms(results, n) for n in ("ceiling", "ceiling_repeat")]
+        known = [c for c in costs if c]
+        ceiling = sum(known) / len(known) if known else None
+        return _ratio(ceiling, _cpu_ms(results, name))
+
+    return measure
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    description: str
+    measure: Callable[[Results], float | None]
+    op: str
+    threshold: float
+    unit: str
+    cpu_normalised: Callable[[Results], float | None] | None = None
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "detail_vs_ceiling",
+        "product detail req/s >= 50% of the ceiling",
+        _vs_ceiling("product_detail"),
+        ">=",
+        0.50,
+        "ratio",
+        _cpu_vs_ceiling("product_detail"),
+    ),
+    Target(
+        "detail_p99",
+        "product detail p99 <= 50 ms",
+        _latency("product_detail", "p99"),
+        "<=",
+        50,
+        "ms",
+    ),
+    Target(
+        "list_vs_ceiling",
+        "product list req/s >= 25% of the ceiling",
+        _vs_ceiling("product_list"),
+        ">=",
+        0.25,
+        "ratio",
+        _cpu_vs_ceiling("product_list"),
+    ),
+    Target(
+        "cursor_deep_vs_first",
+        "cursor page at 9,950: p50 within 1.2x of page 1",
+        _cursor_ratio,
+        "<=",
+        1.2,
+        "ratio",
+    ),
+    Target("search_p99", "search p99 <= 100 ms", _latency("search", "p99"), "<=", 100, "ms"),
+    Target(
+        "adjust_vs_pgbench",
+        "inventory adjust req/s >= 20% of pgbench simple-update tps",
+        _vs_pgbench("inventory_adjust", "simple-update"),
+        ">=",
+        0.20,
+        "ratio",
+    ),
+    Target(
+        "mixed_stale_reads",
+        "mixed: no stale read after a write",
+        _mixed("stale_reads"),
+        "==",
+        0,
+        "reads",
+    ),
+    Target("mixed_5xx", "mixed: no 5xx", _mixed("status_5xx"), "==", 0, "responses"),
+    Target(
+        "rss_after_mixed",
+        "server RSS after the mixed run <= 300 MiB per worker",
+        _rss_after_mixed,
+        "<=",
+        300,
+        "MiB",
+    ),
+    Target(
+        "orders_vs_pgbench",
+        "order placement req/s >= 10% of pgbench tpcb-like tps",
+        _vs_pgbench("order_place", "tpcb-like"),
+        ">=",
+        0.10,
+        "ratio",
+    ),
+)
+
+
+def evaluate(results: Results) -> list[dict[str, Any]]:
+    evaluated = []
+    for target in TARGETS:
+        value = target.measure(results)
+        normalised = target.cpu_normalised(results) if target.cpu_normalised else None
+        evaluated.append(
+            {
+                "key": target.key,
+                "description": target.description,
+                "value": None if value is None else round(value, 3),
+                "op": target.op,
+                "threshold": target.threshold,
+                "unit": target.unit,
+                "cpu_normalised": None if normalised is None else round(normalised, 3),
+                "result": "not run"
+                if value is None
+                else ("pass" if _OPS[target.op](value, target.threshold) else "fail"),
+            }
+        )
+    return evaluated
+
+
+def write_results(results: Results, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    temporary.replace(path)
+
+
+def _cell(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def markdown(results: Results, results_path: str) -> str:
+    env = results.get("environment", {})
+    config = results["config"]
+    lines = [
+        f"Run of {results['started_at']} ({results_path}), {results['total_s']:.0f} s in all.",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"Machine: {env.get('cpus')} CPUs ({env.get('cpu_model', '?')}), PostgreSQL "
+        f"{env.get('postgres', '?')}, Redis {env.get('redis', '?')}, {env.get('wrk', 'wrk')}; "
+        f"server: `shopdb serve --workers {config['workers']}` (uvicorn, uvloop, "
+        f"httptools); wrk {config['connections']} connections, 1 thread, "
+        f"{config['duration_s']} s per scenario ({config['mixed_s']} s mixed).",
+        "",
+        "| Scenario | req/s | p50 ms | p95 ms | p99 ms | errors | max worker RSS MiB "
+        "| wrk CPU (cores) | server CPU (cores) | server CPU ms/req | other load (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, run in results.get("scenarios", {}).items():
+        if "rps" not in run:
+            lines.append(f"| {name} | skipped: {run.get('skipped', '?')} ||||||||||")
+            continue
+        latency = run["latency_ms"]
+        lines.append(
+            f"| {name} | {_cell(run['rps'])} | {_cell(latency['p50'], 2)} | "
+            f"{_cell(latency['p95'], 2)} | {_cell(latency['p99'], 2)} | {run['errors']['total']} | "
+            f"{_cell(run['server']['rss_mib_max_worker'])} | "
+            f"{_cell(run['load_generator']['cpu_cores'], 2)} | "
+            f"{_cell(run['cpu']['server_cpu_cores'], 2)} | "
+            f"{_cell(cpu_ms_per_request(run), 2)} | "
+            f"{_cell(run['cpu'].get('other_cpu_cores'), 2)} |"
+        )
+    pgbench = results.get("pgbench")
+    if pgbench:
+        lines += [
+            "",
+            f"pgbench (scale {pgbench['scale']}, {pgbench['clients']} clients, "
+            f"{pgbench['duration_s']} s each): "
+            + ", ".join(
+                f"{name} {_cell(pgbench[name]['tps'])} tps"
+                for name in ("select-only", "tpcb-like", "simple-update")
+                if name in pgbench
+            )
+            + ".",
+        ]
+    mixed = results.get("scenarios", {}).get("mixed", {})
+    checker = mixed.get("checker")
+    if checker:
+        lines += [
+            "",
+            f"Mixed run: write share {mixed.get('write_share', 0):.1%} of wrk's requests; the "
+            f"stale-read checker made {checker['checks']} write-then-read checks "
+            f"({checker['inventory_checks']} inventory, {checker['catalog_checks']} catalog), "
+            f"{checker['stale_reads']} stale, using {checker['cpu_cores']:.2f} cores.",
+        ]
+    lines += [
+        "",
+        "| Target | Measured | Needed | Result | CPU-normalised |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for target in results.get("targets", []):
+        value = target["value"]
+        shown = (
+            "-" if value is None else f"{value:.2f}" if target["unit"] == "ratio" else f"{value:g}"
+        )
+        verdict = {"pass": "**pass**", "fail": "**FAIL**"}.get(target["result"], target["result"])
+        lines.append(
+            f"| {target['description']} | {shown} | {target['op']} {target['threshold']:g} "
+            f"{'' if target['unit'] == 'ratio' else target['unit']} | {verdict} | "
+            f"{_cell(target.get('cpu_normalised'), 2)} |"
+        )
+    lines += [
+        "| list: query count independent of page size | - | - | "
+        "asserted by the catalog's unit tests, not here | - |",
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, table: str) -> None:
+    text = readme.read_text()
+    start, end = text.find(START_MARK), text.find(END_MARK)
+    if start < 0 or end < start:
+        text = text.rstrip("\n") + f"\n\n{START_MARK}\n{END_MARK}\n"
+        start, end = text.find(START_MARK), text.find(END_MARK)
+    readme.write_text(text[: start + len(START_MARK)] + "\n" + table + "\n" + text[end:])

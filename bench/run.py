@@ -1,0 +1,339 @@
+"""`make bench`: PostgreSQL, Redis and wrk up; a fresh seeded database; pgbench; the server;
+the scenarios; bench/results/<date>.json and the table in bench/README.md.
+
+    .venv/bin/python -m bench.run [--duration 15] [--scenarios ceiling,product_detail] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import env as machine
+from bench import procs, report
+from bench.baseline import run_pgbench
+from bench.checker import Checker
+from bench.env import ROOT, SetupError, log
+from bench.fixtures import Fixtures, build
+from bench.scenarios import Scenario, by_name
+from bench.server import Server
+from bench.wrk import WrkRun, run_wrk
+from shopdb.bench.endpoints import BODY as CEILING_BODY
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+RESULTS_DIR = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+VAR_DIR = ROOT / "var" / "bench"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__)
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--variants", type=int, default=3)
+    parser.add_argument("--locations", type=int, default=2)
+    parser.add_argument("--customers", type=int, default=1_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
+    parser.add_argument("--mixed-duration", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=2, help="unrecorded seconds before each")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database", default="shopdb_bench")
+    parser.add_argument("--scenarios", default="", help="comma-separated subset")
+    parser.add_argument("--pgbench-duration", type=int, default=15)
+    parser.add_argument("--skip-pgbench", action="store_true")
+    parser.add_argument(
+        "--reuse-database", action="store_true", help="keep the seeded database of a previous run"
+    )
+    parser.add_argument("--label", default="", help="results file suffix, for before/after runs")
+    parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md as is")
+    parser.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        help="only re-evaluate a results file and redo the table",
+    )
+    return parser.parse_args(argv)
+
+
+def command_line(argv: list[str]) -> str:
+    if os.environ.get("MAKELEVEL"):
+        extra = os.environ.get("BENCH_ARGS", "").strip()
+        return "make bench" + (f" BENCH_ARGS={shlex.quote(extra)}" if extra else "")
+    return " ".join(["python -m bench.run", *map(shlex.quote, argv)])
+
+
+def dsn(database: str) -> str:
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SHOPDB_ENV": "development",
+        "SHOPDB_DATABASE_URL": dsn(args.database),
+        "SHOPDB_VAR_DIR": str(VAR_DIR),
+        "SHOPDB_REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+        "SHOPDB_RATE_LIMIT_BURST": "0",
+        "SHOPDB_BENCH_ROUTES": "true",
+    }
+
+
+def _output(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    except FileNotFoundError:
+        return "?"
+    return (
+        (done.stdout or done.stderr).strip().splitlines()[0]
+        if (done.stdout or done.stderr)
+        else "?"
+    )
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "?"
+
+
+async def environment() -> dict[str, Any]:
+    import asyncpg
+    import redis
+
+    connection = await asyncpg.connect(dsn("postgres"))
+    try:
+        postgres = await connection.fetchval("SHOW server_version")
+    finally:
+        await connection.close()
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        redis_version = str(client.info("server")["redis_version"])
+    finally:
+        client.close()
+    status = _output(["git", "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_mib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / procs.MIB),
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "redis": redis_version,
+        "wrk": _output(["wrk", "-v"]).split(" [")[0],
+        "git_commit": _output(["git", "rev-parse", "--short", "HEAD"]),
+        "git_dirty": status not in ("", "?"),
+    }
+
+
+async def login(base_url: str) -> str:
+    from shopdb.bench.seed import CREDENTIALS_FILE, read_credentials
+
+    email, password = read_credentials(VAR_DIR / CREDENTIALS_FILE)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        response = await client.post(
+            "/api/v1/auth/token", json={"email": email, "password": password}
+        )
+    if response.status_code != 200:
+        raise SetupError(f"bench admin login failed: {response.status_code} {response.text[:300]}")
+    return str(response.json()["accessToken"])
+
+
+async def run_scenario(
+    scenario: Scenario,
+    fixtures: Fixtures,
+    server: Server,
+    token: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    missing = [need for need in scenario.needs if not fixtures.has(need)]
+    if missing or scenario.requests not in fixtures.files:
+        reason = "; ".join(f"{n}: {fixtures.capabilities.get(n, 'not probed')}" for n in missing)
+        log(f"{scenario.name}: skipped ({reason or 'no request file'})")
+        return {"title": scenario.title, "skipped": reason or "no request file"}
+    duration = args.mixed_duration if scenario.length == "mixed" else args.duration
+    run = WrkRun(
+        url=server.base_url,
+        requests_file=fixtures.files[scenario.requests],
+        token=token,
+        duration_s=duration,
+        connections=args.connections,
+        track_status=scenario.track_status,
+    )
+    if args.warmup:
+        await run_wrk(WrkRun(**{**run.__dict__, "duration_s": args.warmup}))
+    window = procs.CpuWindow(server.worker_pids())
+    window.start()
+    checker: Checker | None = None
+    result: dict[str, Any]
+    if scenario.stale_check:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            base_url=server.base_url, headers=headers, timeout=30.0
+        ) as client:
+            checker = Checker(
+                client,
+                fixtures.checker_product_ids,
+                fixtures.location_ids,
+                adjust=fixtures.has("inventory_adjust"),
+                update=fixtures.has("product_update"),
+                seed=args.seed,
+            )
+            measured = await asyncio.gather(run_wrk(run), checker.run(duration, loops=4))
+            result = measured[0]
+    else:
+        result = await run_wrk(run)
+    cpu = window.stop()
+    # Whatever else the (shared) machine ran meanwhile: the noise this run's figures carry.
+    accounted = (
+        cpu["server_cpu_cores"]
+        + cpu["postgres_cpu_cores"]
+        + cpu["runner_cpu_cores"]
+        + result["load_generator"]["cpu_cores"]
+    )
+    busy_cores = cpu["machine_busy_share"] * (os.cpu_count() or 1)
+    cpu["other_cpu_cores"] = round(max(0.0, busy_cores - accounted), 2)
+    # CPU per request is what the code costs, whatever else ran: steadier than req/s here.
+    if result["rps"]:
+        cpu["server_cpu_ms_per_request"] = round(1000 * cpu["server_cpu_cores"] / result["rps"], 2)
+    result.update(title=scenario.title, cpu=cpu, server=server.memory())
+    if checker is not None:
+        result["checker"] = checker.stats.summary(
+            cpu["wall_s"], cpu["runner_cpu_cores"] * cpu["wall_s"]
+        )
+        result["write_share"] = fixtures.notes.get("mixed", {}).get("write_share", 0.0)
+    latency = result["latency_ms"]
+    log(
+        f"{scenario.name}: {result['rps']:.0f} req/s, p50 {latency['p50']} ms, "
+        f"p99 {latency['p99']} ms, errors {result['errors']['total']}, "
+        f"wrk {result['load_generator']['cpu_cores']:.2f} cores, "
+        f"RSS max {result['server']['rss_mib_max_worker']} MiB"
+    )
+    return result
+
+
+def render(path: Path, *, update: bool) -> int:
+    results = json.loads(path.read_text())
+    results["targets"] = report.evaluate(results)
+    report.write_results(results, path)
+    table = report.markdown(results, str(path.resolve().relative_to(ROOT)))
+    if update:
+        report.update_readme(README, table)
+    print(table)
+    return 0
+
+
+async def main_async(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.render:
+        return render(Path(args.render), update=not args.no_readme)
+    started_at = datetime.now(UTC)
+    clock = time.monotonic()
+    scenarios = by_name([n for n in args.scenarios.split(",") if n])
+    machine.ensure_postgres(PG_HOST, PG_PORT)
+    machine.ensure_redis(REDIS_HOST, REDIS_PORT)
+    machine.ensure_tool("wrk", "wrk")
+    machine.ensure_tool("pgbench", "postgresql-client")
+    env = server_env(args)
+    results: dict[str, Any] = {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "command": command_line(argv),
+        "config": {
+            "products": args.products,
+            "variants": args.variants,
+            "locations": args.locations,
+            "customers": args.customers,
+            "seed": args.seed,
+            "duration_s": args.duration,
+            "mixed_s": args.mixed_duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "workers": args.workers,
+        },
+        "environment": await environment(),
+    }
+    if not args.reuse_database:
+        log(f"creating database {args.database}")
+        await machine.recreate_database(dsn("postgres"), args.database)
+        machine.shopdb(["migrate"], env)
+        seed_started = time.monotonic()
+        out = machine.shopdb(
+            [
+                "bench",
+                "seed",
+                f"--products={args.products}",
+                f"--variants={args.variants}",
+                f"--locations={args.locations}",
+                f"--customers={args.customers}",
+                f"--seed={args.seed}",
+            ],
+            env,
+        )
+        results["seed"] = {"seconds": round(time.monotonic() - seed_started, 1)}
+        log(out.strip().splitlines()[-2] if out.strip() else "seeded")
+    if not args.skip_pgbench:
+        pgbench_db = f"{args.database}_pgbench"
+        await machine.recreate_database(dsn("postgres"), pgbench_db)
+        results["pgbench"] = run_pgbench(
+            PG_HOST,
+            PG_PORT,
+            PG_USER,
+            pgbench_db,
+            scale=10,
+            clients=8,
+            duration_s=args.pgbench_duration,
+        )
+    server = Server(env, "127.0.0.1", args.port, args.workers, VAR_DIR / "server.log")
+    server.start()
+    try:
+        token = await login(server.base_url)
+        fixtures = await build(
+            VAR_DIR / "requests", server.base_url, token, dsn(args.database), args.seed, 100
+        )
+        results["capabilities"] = fixtures.capabilities
+        results["fixtures"] = fixtures.notes
+        results["ceiling_body_bytes"] = len(CEILING_BODY)
+        results["scenarios"] = {}
+        for scenario in scenarios:
+            results["scenarios"][scenario.name] = await run_scenario(
+                scenario, fixtures, server, token, args
+            )
+    finally:
+        server.stop()
+    results["total_s"] = round(time.monotonic() - clock, 1)
+    results["targets"] = report.evaluate(results)
+    suffix = f"-{args.label}" if args.label else ""
+    path = RESULTS_DIR / f"{started_at.date().isoformat()}{suffix}.json"
+    report.write_results(results, path)
+    log(f"results in {path.relative_to(ROOT)}")
+    table = report.markdown(results, str(path.relative_to(ROOT)))
+    if not args.no_readme:
+        report.update_readme(README, table)
+        log(f"table updated in {README.relative_to(ROOT)}")
+    print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return asyncio.run(main_async(sys.argv[1:] if argv is None else argv))
+    except SetupError as exc:
+        log(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

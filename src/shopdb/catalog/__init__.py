@@ -1,0 +1,1 @@
+"""The catalog: products, their variants, options, tags and images; CSV import and export."""

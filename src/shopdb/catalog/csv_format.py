@@ -1,0 +1,385 @@
+"""Shopify's product CSV (the columns of its published product_template.csv).
+
+One product spans several rows sharing a Handle: the first carries the product's fields, the
+continuation rows only variant columns and/or an image. Parsing here is pure: rows in, products
+out, each value checked and each problem tied to its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+COLUMNS = [
+    "Handle",
+    "Title",
+    "Body (HTML)",
+    "Vendor",
+    "Product Category",
+    "Type",
+    "Tags",
+    "Published",
+    "Option1 Name",
+    "Option1 Value",
+    "Option2 Name",
+    "Option2 Value",
+    "Option3 Name",
+    "Option3 Value",
+    "Variant SKU",
+    "Variant Grams",
+    "Variant Inventory Tracker",
+    "Variant Inventory Qty",
+    "Variant Inventory Policy",
+    "Variant Fulfillment Service",
+    "Variant Price",
+    "Variant Compare At Price",
+    "Variant Requires Shipping",
+    "Variant Taxable",
+    "Variant Barcode",
+    "Image Src",
+    "Image Position",
+    "Image Alt Text",
+    "Gift Card",
+    "SEO Title",
+    "SEO Description",
+    "Google Shopping / Google Product Category",
+    "Google Shopping / Gender",
+    "Google Shopping / Age Group",
+    "Google Shopping / MPN",
+    "Google Shopping / Condition",
+    "Google Shopping / Custom Product",
+    "Variant Image",
+    "Variant Weight Unit",
+    "Variant Tax Code",
+    "Cost per item",
+    "Included / United States",
+    "Price / United States",
+    "Compare At Price / United States",
+    "Status",
+]
+VARIANT_COLUMNS = (
+    "Option1 Value",
+    "Option2 Value",
+    "Option3 Value",
+    "Variant SKU",
+    "Variant Price",
+    "Variant Grams",
+    "Variant Barcode",
+    "Variant Inventory Qty",
+)
+GRAMS_PER_UNIT = {
+    "g": Decimal(1),
+    "kg": Decimal(1000),
+    "lb": Decimal("453.59237"),
+    "oz": Decimal("28.349523125"),
+}
+# What a spreadsheet makes of a long number typed into a General cell: 3.65275E+11.
+SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
+TRUE = {"true", "yes", "1"}
+FALSE = {"false", "no", "0"}
+
+
+@dataclass
+class LineError:
+    line: int
+    message: str
+
+
+@dataclass
+class VariantRow:
+    line: int
+    options: tuple[str | None, str | None, str | None]
+    sku: str | None
+    barcode: str | None
+    price: Decimal | None
+    compare_at_price: Decimal | None
+    weight: Decimal | None
+    weight_unit: str
+    quantity: int | None
+    inventory_policy: str | None
+    requires_shipping: bool | None
+    taxable: bool | None
+    cost: Decimal | None
+    tracked: bool | None
+
+
+@dataclass
+class ImageRow:
+    line: int
+    src: str
+    position: int | None
+    alt: str | None
+
+
+@dataclass
+class ProductRows:
+    handle: str
+    first_line: int
+    title: str | None = None
+    body_html: str | None = None
+    vendor: str | None = None
+    product_type: str | None = None
+    tags: str | None = None
+    published: bool | None = None
+    status: str | None = None
+    option_names: list[str] = field(default_factory=list)
+    variants: list[VariantRow] = field(default_factory=list)
+    images: list[ImageRow] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    has_product_row: bool = False
+
+    @property
+    def lines(self) -> list[int]:
+        return sorted(
+            {self.first_line, *(v.line for v in self.variants), *(i.line for i in self.images)}
+        )
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read (not CSV, no Handle column)."""
+
+
+def _text(row: dict[str, str], column: str) -> str | None:
+    value = (row.get(column) or "").strip()
+    return value or None
+
+
+class _Line:
+    """Reads one row's cells, collecting problems instead of stopping at the first."""
+
+    def __init__(self, line: int, row: dict[str, str], errors: list[LineError]) -> None:
+        self.line = line
+        self.row = row
+        self.errors = errors
+
+    def fail(self, column: str, message: str) -> None:
+        self.errors.append(LineError(self.line, f"{column}: {message}"))
+
+    def text(self, column: str, max_length: int = 255) -> str | None:
+        value = _text(self.row, column)
+        if value is not None and len(value) > max_length:
+            self.fail(column, f"longer than {max_length} characters")
+            return None
+        return value
+
+    def money(self, column: str) -> Decimal | None:
+        value = _text(self.row, column)
+        if value is None:
+            return None
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            self.fail(column, f"{value!r} is not a number")
+            return None
+        if not amount.is_finite() or amount < 0 or amount >= Decimal("100000000"):
+            self.fail(column, f"{value!r} must be between 0 and 99999999.99")
+            return None
+        if amount != amount.quantize(Decimal("0.01")):
+            self.fail(column, f"{value!r} has more than two decimals")
+            return None
+        return amount.quantize(Decimal("0.01"))
+
+    def integer(self, column: str, *, minimum: int | None = None) -> int | None:
+        value = _text(self.row, column)
+        if value is None:
+            return None
+        if not re.fullmatch(r"[+-]?\d+", value):
+            self.fail(column, f"{value!r} is not a whole number")
+            return None
+        number = int(value)
+        if minimum is not None and number < minimum:
+            self.fail(column, f"must be at least {minimum}")
+            return None
+        if abs(number) > 1_000_000_000:
+            self.fail(column, "is out of range")
+            return None
+        return number
+
+    def boolean(self, column: str) -> bool | None:
+        value = _text(self.row, column)
+        if value is None:
+            return None
+        if value.lower() in TRUE:
+            return True
+        if value.lower() in FALSE:
+            return False
+        self.fail(column, f"{value!r} is not TRUE or FALSE")
+        return None
+
+    def code(self, column: str) -> str | None:
+        """SKUs and barcodes: refused when a spreadsheet turned them into 3.65275E+11."""
+        value = self.text(column)
+        if value is not None and SCIENTIFIC.match(value):
+            self.fail(
+                column,
+                f"{value!r} looks like a number a spreadsheet rewrote in scientific notation "
+                "(digits are lost); format the column as text and export again",
+            )
+            return None
+        return value
+
+    def choice(self, column: str, allowed: Iterable[str]) -> str | None:
+        value = _text(self.row, column)
+        if value is None:
+            return None
+        options = list(allowed)
+        if value.lower() not in options:
+            self.fail(column, f"{value!r} is not one of {', '.join(options)}")
+            return None
+        return value.lower()
+
+
+def _weight(line: _Line) -> tuple[Decimal | None, str]:
+    unit = line.choice("Variant Weight Unit", GRAMS_PER_UNIT) or "kg"
+    raw = _text(line.row, "Variant Grams")
+    if raw is None:
+        return None, unit
+    try:
+        grams = Decimal(raw)
+    except InvalidOperation:
+        line.fail("Variant Grams", f"{raw!r} is not a number")
+        return None, unit
+    if not grams.is_finite() or grams < 0 or grams > Decimal("1e9"):
+        line.fail("Variant Grams", f"{raw!r} must be a non-negative number")
+        return None, unit
+    return (grams / GRAMS_PER_UNIT[unit]).quantize(Decimal("0.01")), unit
+
+
+def _has_any(row: dict[str, str], columns: Iterable[str]) -> bool:
+    return any(_text(row, c) is not None for c in columns)
+
+
+def read_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number where the row starts, row) for each data row."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if reader.fieldnames is None or "Handle" not in [f.strip() for f in reader.fieldnames]:
+        raise CsvFormatError("the file has no Handle column; is it Shopify's product CSV?")
+    reader.fieldnames = [f.strip() for f in reader.fieldnames]
+    start = reader.line_num + 1
+    for row in reader:
+        yield start, {k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
+        start = reader.line_num + 1
+
+
+def parse_products(text: str) -> list[ProductRows]:
+    """Group the rows by Handle (in order of first appearance) and check every cell."""
+    products: dict[str, ProductRows] = {}
+    try:
+        rows = list(read_rows(text))
+    except csv.Error as exc:
+        raise CsvFormatError(f"not a readable CSV file: {exc}") from exc
+    for line_no, row in rows:
+        handle = _text(row, "Handle")
+        if handle is None:
+            if any((v or "").strip() for v in row.values()):
+                orphan = ProductRows(handle="", first_line=line_no)
+                orphan.errors.append(LineError(line_no, "Handle: required on every row"))
+                products[f"\0{line_no}"] = orphan
+            continue
+        product = products.get(handle)
+        if product is None:
+            product = products[handle] = ProductRows(handle=handle.lower(), first_line=line_no)
+            if not re.fullmatch(r"[a-z0-9-]+", handle.lower()) or len(handle) > 255:
+                product.errors.append(
+                    LineError(line_no, "Handle: only letters, digits and hyphens")
+                )
+        line = _Line(line_no, row, product.errors)
+        if _text(row, "Title") is not None and not product.has_product_row:
+            product.has_product_row = True
+            product.first_line = line_no
+            product.title = line.text("Title")
+            product.body_html = line.text("Body (HTML)", max_length=512 * 1024)
+            product.vendor = line.text("Vendor")
+            product.product_type = line.text("Type")
+            product.tags = line.text("Tags", max_length=65_535)
+            product.published = line.boolean("Published")
+            product.status = line.choice("Status", ("active", "draft", "archived"))
+            product.option_names = [
+                name for name in (line.text(f"Option{k} Name") for k in (1, 2, 3)) if name
+            ]
+        if _has_any(row, VARIANT_COLUMNS):
+            weight, unit = _weight(line)
+            values = tuple(line.text(f"Option{k} Value") for k in (1, 2, 3))
+            product.variants.append(
+                VariantRow(
+                    line=line_no,
+                    options=(values[0], values[1], values[2]),
+                    sku=line.code("Variant SKU"),
+                    barcode=line.code("Variant Barcode"),
+                    price=line.money("Variant Price"),
+                    compare_at_price=line.money("Variant Compare At Price"),
+                    weight=weight,
+                    weight_unit=unit,
+                    quantity=line.integer("Variant Inventory Qty", minimum=0),
+                    inventory_policy=line.choice("Variant Inventory Policy", ("deny", "continue")),
+                    requires_shipping=line.boolean("Variant Requires Shipping"),
+                    taxable=line.boolean("Variant Taxable"),
+                    cost=line.money("Cost per item"),
+                    tracked=None if _text(row, "Variant Inventory Tracker") is None else True,
+                )
+            )
+        src = line.text("Image Src", max_length=2048)
+        if src is not None:
+            if not re.match(r"^(https?://|/)", src):
+                line.fail("Image Src", "must be an http(s) URL")
+            else:
+                product.images.append(
+                    ImageRow(
+                        line=line_no,
+                        src=src,
+                        position=line.integer("Image Position", minimum=1),
+                        alt=line.text("Image Alt Text", max_length=512),
+                    )
+                )
+    return list(products.values())
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def grams(weight: Decimal | None, unit: str | None) -> str:
+    if weight is None:
+        return ""
+    value = weight * GRAMS_PER_UNIT.get(unit or "kg", Decimal(1000))
+    # Whole grams as the template has them; decimals only when whole grams would lose the
+    # stored weight, so that export then import gives the same number back.
+    whole = value.quantize(Decimal(1))
+    if (whole / GRAMS_PER_UNIT.get(unit or "kg", Decimal(1000))).quantize(
+        Decimal("0.01")
+    ) == weight:
+        return str(whole)
+    return str(value.quantize(Decimal("0.0001")).normalize())
+
+
+def boolean(value: bool | None) -> str:
+    if value is None:
+        return ""
+    return "TRUE" if value else "FALSE"
+
+
+class CsvWriter:
+    """Shopify's header, then one CSV line (or quoted multi-line record) per row."""
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+        self.writer = csv.DictWriter(
+            self.buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
+        )
+
+    def _take(self) -> str:
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return text
+
+    def header(self) -> str:
+        self.writer.writeheader()
+        return self._take()
+
+    def row(self, row: dict[str, str]) -> str:
+        self.writer.writerow(row)
+        return self._take()

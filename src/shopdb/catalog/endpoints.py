@@ -1,0 +1,161 @@
+"""/api/v1/products: list, read, create, replace, delete."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Header, Query, Response
+
+from shopdb.catalog import service
+from shopdb.catalog.auth import ProductsDelete, ProductsRead, ProductsWrite
+from shopdb.catalog.presenters import product_detail
+from shopdb.catalog.repository import ProductFilter, ProductRepository, SortBy
+from shopdb.catalog.schemas import ProductCreate, ProductDetail, ProductStatus, ProductUpdate
+from shopdb.db import SessionDep
+from shopdb.errors import ValidationFailed
+from shopdb.kit.etags import etag
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, Direction
+from shopdb.kit.responses import model_response
+from shopdb.kit.routing import domain_router
+from shopdb.kit.schemas import Page
+
+router = domain_router("/products", tags=["products"])
+
+# The seed's defaults: newest update first; title and creation date ascending unless asked.
+DEFAULT_DIRECTION: dict[str, Direction] = {"title": "asc", "created": "asc", "updated": "desc"}
+NO_METAFIELDS = {"metafields"}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Query timestamps without an offset are taken as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _includes(include: str | None) -> set[str]:
+    parts = {p.strip() for p in (include or "").split(",") if p.strip()}
+    unknown = parts - {"metafields"}
+    if unknown:
+        raise ValidationFailed.on("include", f"unknown value(s): {', '.join(sorted(unknown))}")
+    return parts
+
+
+@router.get("", response_model=Page[ProductDetail])
+async def list_products(
+    session: SessionDep,
+    _: ProductsRead,
+    vendor: str | None = None,
+    product_type: Annotated[str | None, Query(alias="productType")] = None,
+    status: ProductStatus | None = None,
+    tag: str | None = None,
+    q: Annotated[str | None, Query(max_length=255)] = None,
+    created_at_min: Annotated[datetime | None, Query(alias="createdAtMin")] = None,
+    created_at_max: Annotated[datetime | None, Query(alias="createdAtMax")] = None,
+    updated_at_min: Annotated[datetime | None, Query(alias="updatedAtMin")] = None,
+    updated_at_max: Annotated[datetime | None, Query(alias="updatedAtMax")] = None,
+    sort_by: Annotated[SortBy, Query(alias="sortBy")] = "updated",
+    sort_direction: Annotated[Direction | None, Query(alias="sortDirection")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response:
+    """Products, filtered and sorted; page by `page` or, for deep pages, by `cursor`."""
+    direction = sort_direction or DEFAULT_DIRECTION[sort_by]
+    keyset = None
+    if cursor:
+        keyset = Cursor.decode(cursor)
+        keyset.check_matches(sort_by, direction)
+    filters = ProductFilter(
+        vendor=vendor,
+        product_type=product_type,
+        status=status,
+        tag=tag,
+        q=q.strip() if q else None,
+        created_at_min=_aware(created_at_min),
+        created_at_max=_aware(created_at_max),
+        updated_at_min=_aware(updated_at_min),
+        updated_at_max=_aware(updated_at_max),
+    )
+    result = await ProductRepository(session).list(
+        filters,
+        sort_by=sort_by,
+        direction=direction,
+        page=page,
+        page_size=page_size,
+        cursor=keyset,
+    )
+    body = Page[ProductDetail](
+        items=[product_detail(p) for p in result.items],
+        total_count=result.total,
+        page=page,
+        page_size=page_size,
+        next_cursor=result.next_cursor,
+    )
+    return model_response(body, exclude={"items": {"__all__": NO_METAFIELDS}})
+
+
+@router.post("", status_code=201, response_model=ProductDetail)
+async def create_product(
+    session: SessionDep, subject: ProductsWrite, data: ProductCreate
+) -> Response:
+    product = await service.create_product(session, data, actor=subject.principal)
+    return model_response(
+        product_detail(product),
+        status_code=201,
+        headers={"ETag": etag(product.version), "Location": f"/api/v1/products/{product.id}"},
+        exclude=NO_METAFIELDS,
+    )
+
+
+@router.get("/{product_id}", response_model=ProductDetail)
+async def get_product(
+    session: SessionDep,
+    _: ProductsRead,
+    product_id: int,
+    include: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """One product with variants, options, images and tags; `?include=metafields` adds those."""
+    wanted = _includes(include)
+    product = await service.get_product(session, product_id)
+    metafields = None
+    if "metafields" in wanted:
+        from shopdb.metafields.service import metafields_of
+
+        metafields = await metafields_of(session, "products", product.id)
+    detail = product_detail(product, metafields)
+    return model_response(
+        detail,
+        headers={"ETag": etag(product.version)},
+        exclude=None if metafields is not None else NO_METAFIELDS,
+    )
+
+
+@router.put("/{product_id}", response_model=ProductDetail)
+async def update_product(
+    session: SessionDep,
+    subject: ProductsWrite,
+    product_id: int,
+    data: ProductUpdate,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> Response:
+    """Replace fields; `variants`/`options` replace those sets. If-Match avoids lost updates."""
+    product = await service.update_product(
+        session, product_id, data, if_match=if_match, actor=subject.principal
+    )
+    return model_response(
+        product_detail(product), headers={"ETag": etag(product.version)}, exclude=NO_METAFIELDS
+    )
+
+
+@router.delete("/{product_id}", status_code=204, response_class=Response)
+async def delete_product(
+    session: SessionDep,
+    subject: ProductsDelete,
+    product_id: int,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> Response:
+    """Soft delete: the product disappears from the API; orders keep their references."""
+    await service.delete_product(session, product_id, if_match=if_match, actor=subject.principal)
+    return Response(status_code=204)

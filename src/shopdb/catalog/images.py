@@ -1,0 +1,261 @@
+"""Product images: uploads checked by their bytes, ordering by position, links from CSV imports.
+
+The bytes go to the storage backend before the row is written; a transaction that then fails
+leaves an unreferenced file behind (harmless, and cheaper than the reverse: a row whose file
+is missing). Files of deleted images are removed after the commit by the endpoint.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.catalog.repository import ImageRepository, ProductRepository
+from shopdb.catalog.service import get_product
+from shopdb.errors import NotFound, PayloadTooLarge, ValidationFailed
+from shopdb.events.service import record_event
+from shopdb.kit.types import utcnow
+from shopdb.models import Product, ProductImage
+from shopdb.storage import Storage
+
+EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type from its magic bytes; the declared content type is not trusted."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def dimensions(data: bytes, content_type: str) -> tuple[int | None, int | None]:
+    """Width and height read from the header, or (None, None) when it cannot be read."""
+    try:
+        if content_type == "image/png" and data[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", data[16:24])
+            return int(width), int(height)
+        if content_type == "image/gif":
+            width, height = struct.unpack("<HH", data[6:10])
+            return int(width), int(height)
+        if content_type == "image/webp":
+            return _webp_size(data)
+        if content_type == "image/jpeg":
+            return _jpeg_size(data)
+    except struct.error:
+        pass
+    return None, None
+
+
+def _webp_size(data: bytes) -> tuple[int | None, int | None]:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", data[26:30])
+        return int(width) & 0x3FFF, int(height) & 0x3FFF
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None, None
+
+
+def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
+    offset = 2
+    while offset + 9 < len(data):
+        if data[offset] != 0xFF:
+            return None, None
+        marker = data[offset + 1]
+        length = struct.unpack(">H", data[offset + 2 : offset + 4])[0]
+        # Start-of-frame markers carry the size (C4, C8 and CC are not frames).
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
+            return int(width), int(height)
+        offset += 2 + length
+    return None, None
+
+
+def served_path(product_id: int, image_id: int) -> str:
+    return f"/api/v1/products/{product_id}/images/{image_id}/file"
+
+
+def _renumber(images: list[ProductImage]) -> None:
+    for position, image in enumerate(images, start=1):
+        image.position = position
+
+
+def _place(images: list[ProductImage], image: ProductImage, position: int | None) -> None:
+    """Put `image` at `position` (1-based, clamped) among `images`, renumbering all."""
+    rest = [i for i in images if i is not image]
+    index = len(rest) if position is None else max(0, min(position - 1, len(rest)))
+    rest.insert(index, image)
+    _renumber(rest)
+
+
+def _event(session: AsyncSession, topic: str, image: ProductImage, actor: str | None) -> None:
+    record_event(
+        session,
+        topic=topic,
+        subject_type="ProductImage",
+        subject_id=image.id,
+        body={"id": image.id, "productId": image.product_id, "position": image.position},
+        actor=actor,
+    )
+
+
+def _check_variant(product: Product, variant_id: int | None) -> None:
+    if variant_id is not None and variant_id not in {v.id for v in product.variants}:
+        raise ValidationFailed.on("variantId", "is not a variant of this product")
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    declared_type: str | None
+    alt: str | None = None
+    position: int | None = None
+    variant_id: int | None = None
+
+
+async def upload_image(
+    session: AsyncSession,
+    storage: Storage,
+    product_id: int,
+    upload: Upload,
+    *,
+    max_bytes: int,
+    actor: str | None,
+) -> ProductImage:
+    product = await get_product(session, product_id)
+    if not upload.data:
+        raise ValidationFailed.on("file", "is empty")
+    if len(upload.data) > max_bytes:
+        raise PayloadTooLarge(
+            f"Images are limited to {max_bytes} bytes",
+            [{"field": "file", "message": f"larger than {max_bytes} bytes"}],
+        )
+    content_type = sniff(upload.data)
+    if content_type is None:
+        raise ValidationFailed.on("file", "is not a PNG, JPEG, GIF or WebP image")
+    declared = (upload.declared_type or "").split(";")[0].strip().lower()
+    if declared not in ("", "application/octet-stream", content_type):
+        raise ValidationFailed.on(
+            "file", f"is declared as {declared} but its content is {content_type}"
+        )
+    _check_variant(product, upload.variant_id)
+    key = f"products/{product.id}/{uuid.uuid4().hex}{EXTENSIONS[content_type]}"
+    await storage.put(key, upload.data, content_type)
+    width, height = dimensions(upload.data, content_type)
+    image = ProductImage(
+        product_id=product.id,
+        position=len(product.images) + 1,
+        alt=upload.alt,
+        storage_key=key,
+        content_type=content_type,
+        size_bytes=len(upload.data),
+        width=width,
+        height=height,
+        variant_id=upload.variant_id,
+    )
+    repository = ImageRepository(session)
+    await repository.add(image)
+    image.src = served_path(product.id, image.id)
+    _place([*product.images, image], image, upload.position)
+    product.updated_at = utcnow()
+    await session.flush()
+    _event(session, "product_images/create", image, actor)
+    return image
+
+
+async def get_image(session: AsyncSession, product_id: int, image_id: int) -> ProductImage:
+    if not await _product_exists(session, product_id):
+        raise NotFound.resource("Product", product_id)
+    image = await ImageRepository(session).get(product_id, image_id)
+    if image is None:
+        raise NotFound.resource("Image", image_id)
+    return image
+
+
+async def _product_exists(session: AsyncSession, product_id: int) -> bool:
+    return await ProductRepository(session).exists(product_id)
+
+
+async def list_images(session: AsyncSession, product_id: int) -> list[ProductImage]:
+    product = await get_product(session, product_id)
+    return list(product.images)
+
+
+async def update_image(
+    session: AsyncSession,
+    product_id: int,
+    image_id: int,
+    *,
+    fields: set[str],
+    position: int | None,
+    alt: str | None,
+    variant_id: int | None,
+    actor: str | None,
+) -> ProductImage:
+    """Move an image to `position` (the others shift), change its alt text or variant."""
+    product = await get_product(session, product_id)
+    image = next((i for i in product.images if i.id == image_id), None)
+    if image is None:
+        raise NotFound.resource("Image", image_id)
+    if "alt" in fields:
+        image.alt = alt
+    if "variant_id" in fields:
+        _check_variant(product, variant_id)
+        image.variant_id = variant_id
+    if "position" in fields and position is not None:
+        _place(list(product.images), image, position)
+    product.updated_at = utcnow()
+    await session.flush()
+    _event(session, "product_images/update", image, actor)
+    return image
+
+
+async def delete_image(
+    session: AsyncSession, product_id: int, image_id: int, *, actor: str | None
+) -> str | None:
+    """Delete the row and renumber the rest; returns the storage key to remove after commit."""
+    product = await get_product(session, product_id)
+    image = next((i for i in product.images if i.id == image_id), None)
+    if image is None:
+        raise NotFound.resource("Image", image_id)
+    key = image.storage_key
+    _event(session, "product_images/delete", image, actor)
+    product.images.remove(image)
+    _renumber(list(product.images))
+    product.updated_at = utcnow()
+    await session.flush()
+    return key
+
+
+async def add_linked_images(
+    session: AsyncSession, product_id: int, links: Sequence[tuple[str, int | None, str | None]]
+) -> None:
+    """Images known by URL (CSV imports): added unless the product already has that src."""
+    product = await get_product(session, product_id)
+    ordered = list(product.images)
+    known = {i.src for i in ordered}
+    for src, position, alt in links:
+        if src in known:
+            continue
+        image = ProductImage(product_id=product.id, src=src, alt=alt, position=len(ordered) + 1)
+        product.images.append(image)
+        ordered.append(image)
+        _place(ordered, image, position)
+        ordered.sort(key=lambda i: i.position)
+        known.add(src)
+    await session.flush()

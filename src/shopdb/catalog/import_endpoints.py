@@ -1,0 +1,116 @@
+"""/api/v1/products/import (CSV in, a pollable job out) and /api/v1/products/export.csv."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import BackgroundTasks, File, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+
+from shopdb.catalog import jobs
+from shopdb.catalog.auth import ProductsRead, ProductsWrite
+from shopdb.catalog.exporter import export_csv
+from shopdb.db import Database, SessionDep
+from shopdb.errors import ValidationFailed
+from shopdb.kit.responses import model_response
+from shopdb.kit.routing import domain_router
+from shopdb.kit.schemas import CamelModel
+from shopdb.models import Job
+
+router = domain_router("/products", tags=["products import/export"])
+
+
+class ImportJobOut(CamelModel):
+    id: int
+    status: str
+    total: int
+    processed: int
+    created: int
+    updated: int
+    failed: int
+    errors: list[dict[str, Any]]
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def job_out(job: Job) -> ImportJobOut:
+    result = job.result or {}
+    return ImportJobOut(
+        id=job.id,
+        status=job.status,
+        total=job.total,
+        processed=job.processed,
+        created=int(result.get("created", 0)),
+        updated=int(result.get("updated", 0)),
+        failed=int(result.get("failed", 0)),
+        errors=list(result.get("errors", [])),
+        error=job.error,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+@router.get("/export.csv", response_class=StreamingResponse)
+async def export_products(request: Request, _: ProductsRead) -> StreamingResponse:
+    """Every product in Shopify's product CSV format, streamed (import reads it back)."""
+    database: Database = request.app.state.database
+
+    async def stream() -> AsyncIterator[str]:
+        # Its own session: the request's is committed and closed before the body streams.
+        async with database.read_sessionmaker()() as session:
+            async for chunk in export_csv(session):
+                yield chunk
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="products_export.csv"'},
+    )
+
+
+@router.post("/import", status_code=200, response_model=ImportJobOut)
+async def import_products(
+    request: Request,
+    session: SessionDep,
+    subject: ProductsWrite,
+    background: BackgroundTasks,
+    file: Annotated[UploadFile, File(description="Shopify product CSV (UTF-8)")],
+    location_id: Annotated[int | None, Query(alias="locationId", ge=1)] = None,
+) -> Response:
+    """Small files are imported before answering (200); large ones become a job (202).
+
+    Either way the answer is the job: poll GET /api/v1/products/import/{id} for progress and
+    the per-line report.
+    """
+    raw = await file.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed.on("file", "is not UTF-8 text") from exc
+    products = jobs.parse_or_400(text)
+    settings = request.app.state.settings
+    job, later = await jobs.start_import(
+        session,
+        products,
+        location_id=location_id,
+        actor=subject.principal,
+        inline_limit=settings.import_inline_max_products,
+    )
+    if later:
+        background.add_task(jobs.run_in_background, request.app.state.database, job.id, products)
+    response = model_response(
+        job_out(job),
+        status_code=202 if later else 200,
+        headers={"Location": f"/api/v1/products/import/{job.id}"},
+    )
+    # Runs after the response is sent, so after the job row was committed.
+    response.background = background
+    return response
+
+
+@router.get("/import/{job_id}", response_model=ImportJobOut)
+async def get_import(session: SessionDep, _: ProductsRead, job_id: int) -> ImportJobOut:
+    return job_out(await jobs.get_job(session, job_id))

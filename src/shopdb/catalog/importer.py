@@ -1,0 +1,247 @@
+"""Importing Shopify's product CSV: each product all-or-nothing, the good ones kept.
+
+A product whose rows have any problem is skipped as a whole (its lines are reported), because
+importing it partly would, on the next re-import, delete the variants that were left out. A
+handle that already exists is updated in place: variants are matched by their option values,
+so ids, inventory items and stock history survive a re-import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.catalog import images, service
+from shopdb.catalog.csv_format import LineError, ProductRows, VariantRow
+from shopdb.catalog.repository import ProductRepository
+from shopdb.catalog.rules import DEFAULT_OPTION_NAME, DEFAULT_OPTION_VALUE
+from shopdb.catalog.schemas import ProductCreate, ProductUpdate
+from shopdb.errors import ShopdbError, ValidationFailed
+from shopdb.inventory import service as inventory
+
+Progress = Callable[[int], Awaitable[None]]
+_VARIANT_FIELD = re.compile(r"^variants\[(\d+)\]")
+
+
+@dataclass
+class ImportReport:
+    total: int = 0
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "processed": self.processed,
+            "created": self.created,
+            "updated": self.updated,
+            "failed": self.failed,
+            "errors": self.errors,
+        }
+
+    def add(self, outcome: str, errors: Sequence[LineError], handle: str) -> None:
+        self.processed += 1
+        if outcome == "created":
+            self.created += 1
+        elif outcome == "updated":
+            self.updated += 1
+        else:
+            self.failed += 1
+        self.errors.extend({"line": e.line, "handle": handle, "message": e.message} for e in errors)
+
+
+def _option_payload(rows: ProductRows) -> tuple[list[dict[str, Any]], bool]:
+    """Options from the first row's names and the values the variant rows use."""
+    names = rows.option_names
+    if not names or (
+        names == [DEFAULT_OPTION_NAME]
+        and all(v.options[0] in (None, DEFAULT_OPTION_VALUE) for v in rows.variants)
+    ):
+        return [], True
+    options = []
+    for k, name in enumerate(names):
+        values: list[str] = []
+        for variant in rows.variants:
+            value = variant.options[k]
+            if value is not None and value not in values:
+                values.append(value)
+        options.append({"name": name, "values": values})
+    return options, False
+
+
+def _variant_payload(variant: VariantRow, default_option: bool, *, new: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if not default_option:
+        body.update(
+            option1=variant.options[0], option2=variant.options[1], option3=variant.options[2]
+        )
+    for name in (
+        "sku",
+        "barcode",
+        "price",
+        "compare_at_price",
+        "inventory_policy",
+        "requires_shipping",
+        "taxable",
+        "cost",
+    ):
+        value = getattr(variant, name)
+        if value is not None or name in ("sku", "barcode", "compare_at_price"):
+            body[name] = value
+    if variant.weight is not None:
+        body["weight"] = variant.weight
+        body["weight_unit"] = variant.weight_unit
+    if new and "price" not in body:
+        body["price"] = None  # reported as "Variant Price: required" below
+    return body
+
+
+def _line_errors(rows: ProductRows, details: Sequence[dict[str, str]]) -> list[LineError]:
+    errors = []
+    for detail in details:
+        line = rows.first_line
+        found = _VARIANT_FIELD.match(detail.get("field", ""))
+        if found and int(found.group(1)) < len(rows.variants):
+            line = rows.variants[int(found.group(1))].line
+        errors.append(LineError(line, f"{detail.get('field')}: {detail.get('message')}"))
+    return errors
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    details = []
+    for error in exc.errors():
+        parts = [str(p) for p in error.get("loc", ())]
+        path = ""
+        for part in parts:
+            path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+        details.append({"field": path or "row", "message": str(error.get("msg"))})
+    return details
+
+
+async def import_product(
+    session: AsyncSession, rows: ProductRows, *, location_id: int | None, actor: str | None
+) -> tuple[str, list[LineError]]:
+    """Create or update one product from its rows; ("created"|"updated"|"failed", errors)."""
+    if rows.errors:
+        return "failed", rows.errors
+    existing = await ProductRepository(session).get_by_handle(rows.handle)
+    if existing is not None and existing.deleted_at is not None:
+        return "failed", [LineError(rows.first_line, "Handle: belongs to a deleted product")]
+    if existing is None and not rows.has_product_row:
+        return "failed", [LineError(rows.first_line, "Title: required for a new product")]
+    if existing is None and not rows.variants:
+        return "failed", [
+            LineError(rows.first_line, "Variant Price: a product needs a variant row")
+        ]
+    stocked = [v for v in rows.variants if v.quantity is not None]
+    if location_id is None and any(v.quantity for v in stocked):
+        return "failed", [
+            LineError(v.line, "Variant Inventory Qty: no active location to stock it at")
+            for v in stocked
+            if v.quantity
+        ]
+    options, default_option = _option_payload(rows)
+    product_fields: dict[str, Any] = {}
+    if rows.has_product_row:
+        product_fields = {
+            "title": rows.title,
+            "body_html": rows.body_html,
+            "vendor": rows.vendor,
+            "product_type": rows.product_type,
+            "tags": rows.tags,
+            "status": rows.status or "active",
+        }
+    try:
+        async with session.begin_nested():
+            if existing is None:
+                data = ProductCreate.model_validate(
+                    {
+                        **product_fields,
+                        "handle": rows.handle,
+                        "options": options,
+                        "variants": [
+                            _variant_payload(v, default_option, new=True) for v in rows.variants
+                        ],
+                    }
+                )
+                product = await service.create_product(session, data, actor=actor)
+                outcome = "created"
+            else:
+                update: dict[str, Any] = dict(product_fields)
+                if rows.variants:
+                    update["variants"] = [
+                        _variant_payload(v, default_option, new=False) for v in rows.variants
+                    ]
+                    update["options"] = options
+                product = await service.update_product(
+                    session,
+                    existing.id,
+                    ProductUpdate.model_validate(update),
+                    if_match=None,
+                    actor=actor,
+                )
+                outcome = "updated"
+            if rows.published is not None:
+                await service.set_published(session, product, rows.published)
+            if location_id is not None:
+                # The service keeps the rows' order (positions 1..n), so rows and variants pair.
+                for variant_row, variant in zip(rows.variants, product.variants, strict=False):
+                    if variant_row.quantity is None or variant.inventory_item is None:
+                        continue
+                    await inventory.set_available(
+                        session,
+                        inventory_item_id=variant.inventory_item.id,
+                        location_id=location_id,
+                        available=variant_row.quantity,
+                        reason="import",
+                        actor=actor,
+                    )
+            if rows.images:
+                await images.add_linked_images(
+                    session, product.id, [(i.src, i.position, i.alt) for i in rows.images]
+                )
+    except ValidationError as exc:
+        return "failed", _line_errors(rows, _validation_details(exc))
+    except ShopdbError as exc:
+        details = exc.details or [{"field": "row", "message": exc.message}]
+        return "failed", _line_errors(rows, details)
+    return outcome, []
+
+
+async def default_location(session: AsyncSession, location_id: int | None) -> int | None:
+    """The location import quantities go to: the one asked for, else the first active one."""
+    if location_id is None:
+        return await inventory.default_location_id(session)
+    from shopdb.inventory.locations import get_location
+
+    location = await get_location(session, location_id)
+    if not location.active:
+        raise ValidationFailed.on("locationId", "is deactivated")
+    return location.id
+
+
+async def import_products(
+    session: AsyncSession,
+    products: Sequence[ProductRows],
+    *,
+    location_id: int | None,
+    actor: str | None,
+    report: ImportReport | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import in the caller's transaction (each product in its own savepoint)."""
+    report = report or ImportReport(total=len(products))
+    for rows in products:
+        outcome, errors = await import_product(session, rows, location_id=location_id, actor=actor)
+        report.add(outcome, errors, rows.handle)
+        if progress is not None:
+            await progress(report.processed)
+    return report

@@ -1,0 +1,279 @@
+"""Every SQL statement on products, variants, options, tags and images."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, exists, literal_column, or_, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
+
+from shopdb.kit.pagination import (
+    AnySelect,
+    Cursor,
+    Direction,
+    count_rows,
+    keyset_after,
+    keyset_order,
+    offset_for,
+    split_page,
+)
+from shopdb.models import (
+    InventoryItem,
+    Product,
+    ProductImage,
+    ProductOption,
+    ProductTag,
+    ProductVariant,
+)
+from shopdb.models.catalog import PRODUCT_SEARCH_SQL, VARIANT_SKU_SEARCH_SQL
+
+SortBy = Literal["title", "created", "updated"]
+
+SORT_COLUMNS: dict[str, Any] = {
+    "title": Product.title,
+    "created": Product.created_at,
+    "updated": Product.updated_at,
+}
+
+
+def detail_loaders() -> list[LoaderOption]:
+    """Everything a ProductDetail shows, in a fixed number of SELECTs whatever the page size."""
+    return [
+        selectinload(Product.variants).selectinload(ProductVariant.inventory_item),
+        selectinload(Product.options).selectinload(ProductOption.values),
+        selectinload(Product.images),
+    ]
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_condition(q: str) -> ColumnElement[bool]:
+    """Title, vendor, tags or any variant's SKU contain `q` (case-insensitive).
+
+    Two index-backed arms joined by UNION, rather than an OR across tables, so PostgreSQL can
+    answer each from its trigram index.
+    """
+    pattern = like_pattern(q)
+    by_text = select(Product.id).where(
+        literal_column(PRODUCT_SEARCH_SQL).like(pattern, escape="\\")
+    )
+    by_sku = select(ProductVariant.product_id).where(
+        literal_column(VARIANT_SKU_SEARCH_SQL).like(pattern, escape="\\")
+    )
+    return Product.id.in_(union(by_text, by_sku).scalar_subquery())
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    vendor: str | None = None
+    product_type: str | None = None
+    status: str | None = None
+    tag: str | None = None
+    q: str | None = None
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    updated_at_min: datetime | None = None
+    updated_at_max: datetime | None = None
+
+    def apply(self, statement: AnySelect) -> AnySelect:
+        conditions: list[ColumnElement[bool]] = [Product.deleted_at.is_(None)]
+        if self.vendor is not None:
+            conditions.append(Product.vendor == self.vendor)
+        if self.product_type is not None:
+            conditions.append(Product.product_type == self.product_type)
+        if self.status is not None:
+            conditions.append(Product.status == self.status)
+        if self.tag is not None:
+            conditions.append(
+                exists().where(ProductTag.product_id == Product.id, ProductTag.tag == self.tag)
+            )
+        if self.q:
+            conditions.append(search_condition(self.q))
+        if self.created_at_min is not None:
+            conditions.append(Product.created_at >= self.created_at_min)
+        if self.created_at_max is not None:
+            conditions.append(Product.created_at <= self.created_at_max)
+        if self.updated_at_min is not None:
+            conditions.append(Product.updated_at >= self.updated_at_min)
+        if self.updated_at_max is not None:
+            conditions.append(Product.updated_at <= self.updated_at_max)
+        return statement.where(*conditions)
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    items: list[Product]
+    total: int
+    next_cursor: str | None
+
+
+class ProductRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_detail(self, product_id: int, *, include_deleted: bool = False) -> Product | None:
+        statement = (
+            select(Product)
+            .where(Product.id == product_id)
+            .options(*detail_loaders(), selectinload(Product.tag_rows))
+            .execution_options(populate_existing=True)
+        )
+        if not include_deleted:
+            statement = statement.where(Product.deleted_at.is_(None))
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def get_by_handle(self, handle: str) -> Product | None:
+        """By handle, soft-deleted too (handles stay taken after a delete)."""
+        statement = (
+            select(Product)
+            .where(Product.handle == handle)
+            .options(*detail_loaders(), selectinload(Product.tag_rows))
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def exists(self, product_id: int) -> bool:
+        found = await self.session.scalar(
+            select(Product.id).where(Product.id == product_id, Product.deleted_at.is_(None))
+        )
+        return found is not None
+
+    async def list(
+        self,
+        filters: ProductFilter,
+        *,
+        sort_by: SortBy,
+        direction: Direction,
+        page: int,
+        page_size: int,
+        cursor: Cursor | None,
+    ) -> ProductPage:
+        key = SORT_COLUMNS[sort_by]
+        base = filters.apply(select(Product))
+        total = await count_rows(self.session, base)
+        statement = base.order_by(*keyset_order(key, Product.id, direction))
+        if cursor is not None:
+            statement = statement.where(keyset_after(key, Product.id, cursor))
+        else:
+            statement = statement.offset(offset_for(page, page_size))
+        rows = await self.session.scalars(statement.limit(page_size + 1).options(*detail_loaders()))
+        items, more = split_page(rows.all(), page_size)
+        next_cursor = None
+        if more and items:
+            last = items[-1]
+            last_key = {"title": last.title, "created": last.created_at, "updated": last.updated_at}
+            next_cursor = Cursor(sort_by, direction, last_key[sort_by], last.id).encode()
+        return ProductPage(items, total, next_cursor)
+
+    async def batch_after(self, after_id: int, size: int) -> builtins.list[Product]:
+        rows = await self.session.scalars(
+            select(Product)
+            .where(Product.id > after_id, Product.deleted_at.is_(None))
+            .order_by(Product.id)
+            .limit(size)
+            .options(*detail_loaders())
+        )
+        return list(rows)
+
+    async def details_in_order(self, product_ids: Sequence[int]) -> builtins.list[Product]:
+        if not product_ids:
+            return []
+        rows = await self.session.scalars(
+            select(Product).where(Product.id.in_(list(product_ids))).options(*detail_loaders())
+        )
+        by_id = {p.id: p for p in rows}
+        return [by_id[i] for i in product_ids if i in by_id]
+
+    async def handles_like(self, base: str) -> set[str]:
+        rows = await self.session.scalars(
+            select(Product.handle).where(
+                or_(Product.handle == base, Product.handle.like(f"{base}-%"))
+            )
+        )
+        return set(rows)
+
+    async def handle_taken(self, handle: str, *, except_id: int | None = None) -> bool:
+        statement = select(Product.id).where(Product.handle == handle)
+        if except_id is not None:
+            statement = statement.where(Product.id != except_id)
+        return (await self.session.scalar(statement.limit(1))) is not None
+
+    async def existing_skus(
+        self, skus: Sequence[str], *, except_variant_ids: Sequence[int] = ()
+    ) -> set[str]:
+        if not skus:
+            return set()
+        statement = select(ProductVariant.sku).where(ProductVariant.sku.in_(list(skus)))
+        if except_variant_ids:
+            statement = statement.where(ProductVariant.id.not_in(list(except_variant_ids)))
+        rows = await self.session.scalars(statement)
+        return {sku for sku in rows if sku is not None}
+
+    def add(self, product: Product) -> None:
+        self.session.add(product)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def delete_rows(self, rows: Sequence[object]) -> None:
+        for row in rows:
+            await self.session.delete(row)
+
+
+class VariantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, variant_id: int) -> ProductVariant | None:
+        """A variant of a live (not soft-deleted) product, with its inventory item."""
+        statement = (
+            select(ProductVariant)
+            .join(Product, Product.id == ProductVariant.product_id)
+            .where(ProductVariant.id == variant_id, Product.deleted_at.is_(None))
+            .options(selectinload(ProductVariant.inventory_item))
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def inventory_item_of(self, variant_id: int) -> InventoryItem | None:
+        return await self.session.scalar(
+            select(InventoryItem).where(InventoryItem.product_variant_id == variant_id)
+        )
+
+
+class ImageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, product_id: int, image_id: int) -> ProductImage | None:
+        return await self.session.scalar(
+            select(ProductImage).where(
+                ProductImage.id == image_id, ProductImage.product_id == product_id
+            )
+        )
+
+    async def list_for(self, product_id: int) -> list[ProductImage]:
+        rows = await self.session.scalars(
+            select(ProductImage)
+            .where(ProductImage.product_id == product_id)
+            .order_by(ProductImage.position, ProductImage.id)
+        )
+        return list(rows)
+
+    async def add(self, image: ProductImage) -> ProductImage:
+        self.session.add(image)
+        await self.session.flush()
+        return image
+
+    async def delete(self, image: ProductImage) -> None:
+        await self.session.delete(image)
+        await self.session.flush()

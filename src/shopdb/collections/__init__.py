@@ -1,0 +1,1 @@
+"""Smart collections: products chosen by rules, evaluated by the database."""

@@ -1,0 +1,120 @@
+"""/api/v1/smart-collections: CRUD, manual order, and the matching products."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Response
+
+from shopdb.catalog.auth import ProductsRead, ProductsWrite
+from shopdb.catalog.presenters import product_detail
+from shopdb.catalog.schemas import ProductDetail
+from shopdb.collections import service
+from shopdb.collections.schemas import (
+    CollectionCreate,
+    CollectionOut,
+    CollectionUpdate,
+    ManualOrder,
+)
+from shopdb.db import SessionDep
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from shopdb.kit.responses import model_response
+from shopdb.kit.routing import domain_router
+from shopdb.kit.schemas import Page
+from shopdb.models import SmartCollection
+
+router = domain_router("/smart-collections", tags=["collections"])
+
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
+
+
+def collection_out(collection: SmartCollection) -> CollectionOut:
+    return CollectionOut(
+        id=collection.id,
+        title=collection.title,
+        handle=collection.handle,
+        body_html=collection.body_html,
+        rules=list(collection.rules or []),
+        disjunctive=collection.disjunctive_rules,
+        sort_order=collection.sort_order,
+        published_at=collection.published_at,
+        created_at=collection.created_at,
+        updated_at=collection.updated_at,
+    )
+
+
+@router.get("", response_model=Page[CollectionOut])
+async def list_collections(
+    session: SessionDep,
+    _: ProductsRead,
+    page: PageNumber = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+) -> Page[CollectionOut]:
+    rows, total = await service.list_collections(session, page=page, page_size=page_size)
+    return Page[CollectionOut](
+        items=[collection_out(c) for c in rows], total_count=total, page=page, page_size=page_size
+    )
+
+
+@router.post("", status_code=201, response_model=CollectionOut)
+async def create_collection(
+    session: SessionDep, subject: ProductsWrite, data: CollectionCreate
+) -> CollectionOut:
+    """Rules are `{column, relation, condition}`; an impossible pair is a 400."""
+    return collection_out(await service.create_collection(session, data, actor=subject.principal))
+
+
+@router.get("/{collection_id}", response_model=CollectionOut)
+async def get_collection(session: SessionDep, _: ProductsRead, collection_id: int) -> CollectionOut:
+    return collection_out(await service.get_collection(session, collection_id))
+
+
+@router.put("/{collection_id}", response_model=CollectionOut)
+async def update_collection(
+    session: SessionDep, subject: ProductsWrite, collection_id: int, data: CollectionUpdate
+) -> CollectionOut:
+    collection = await service.update_collection(
+        session, collection_id, data, actor=subject.principal
+    )
+    return collection_out(collection)
+
+
+@router.delete("/{collection_id}", status_code=204, response_class=Response)
+async def delete_collection(
+    session: SessionDep, subject: ProductsWrite, collection_id: int
+) -> Response:
+    await service.delete_collection(session, collection_id, actor=subject.principal)
+    return Response(status_code=204)
+
+
+@router.put("/{collection_id}/order", response_model=CollectionOut)
+async def order_collection(
+    session: SessionDep, subject: ProductsWrite, collection_id: int, data: ManualOrder
+) -> CollectionOut:
+    """Store a manual order (and switch `sortOrder` to `manual`); unlisted products follow."""
+    collection = await service.set_manual_order(
+        session, collection_id, data.product_ids, actor=subject.principal
+    )
+    return collection_out(collection)
+
+
+@router.get("/{collection_id}/products", response_model=Page[ProductDetail])
+async def list_collection_products(
+    session: SessionDep,
+    _: ProductsRead,
+    collection_id: int,
+    page: PageNumber = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+) -> Response:
+    """The products matching the rules now, in the collection's sort order."""
+    products, total = await service.collection_products(
+        session, collection_id, page=page, page_size=page_size
+    )
+    body = Page[ProductDetail](
+        items=[product_detail(p) for p in products],
+        total_count=total,
+        page=page,
+        page_size=page_size,
+    )
+    return model_response(body, exclude={"items": {"__all__": {"metafields"}}})

@@ -1,0 +1,80 @@
+"""Smart collection DTOs; rule columns and relations are Shopify's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from shopdb.kit.schemas import CamelModel, InputModel
+
+RuleColumn = Literal[
+    "title",
+    "type",
+    "vendor",
+    "tag",
+    "variant_title",
+    "variant_price",
+    "variant_compare_at_price",
+    "variant_weight",
+    "variant_inventory",
+]
+RuleRelation = Literal[
+    "equals",
+    "not_equals",
+    "greater_than",
+    "less_than",
+    "starts_with",
+    "ends_with",
+    "contains",
+    "not_contains",
+]
+SortOrder = Literal[
+    "manual", "alpha-asc", "alpha-desc", "price-asc", "price-desc", "created", "created-desc"
+]
+Handle = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-z0-9-]+$")]
+MAX_RULES = 60
+
+
+class Rule(InputModel):
+    column: RuleColumn
+    relation: RuleRelation
+    condition: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class CollectionCreate(InputModel):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    handle: Handle | None = None
+    body_html: Annotated[str, StringConstraints(max_length=512 * 1024)] | None = None
+    rules: list[Rule] = Field(min_length=1, max_length=MAX_RULES)
+    disjunctive: bool = False
+    sort_order: SortOrder = "manual"
+    published: bool = True
+
+
+class CollectionUpdate(InputModel):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    handle: Handle | None = None
+    body_html: Annotated[str, StringConstraints(max_length=512 * 1024)] | None = None
+    rules: list[Rule] | None = Field(default=None, min_length=1, max_length=MAX_RULES)
+    disjunctive: bool | None = None
+    sort_order: SortOrder | None = None
+    published: bool | None = None
+
+
+class ManualOrder(InputModel):
+    product_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=5000)
+
+
+class CollectionOut(CamelModel):
+    id: int
+    title: str
+    handle: str
+    body_html: str | None
+    rules: list[dict[str, Any]]
+    disjunctive: bool
+    sort_order: str
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,186 @@
+"""Smart collections: CRUD, the manual order, and the matching products."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.catalog.rules import raise_if, slugify
+from shopdb.catalog.service import products_in_order
+from shopdb.collections.repository import CollectionRepository
+from shopdb.collections.rules import check_rules
+from shopdb.collections.schemas import CollectionCreate, CollectionUpdate, Rule
+from shopdb.errors import Conflict, NotFound
+from shopdb.events.service import record_event
+from shopdb.kit.types import utcnow
+from shopdb.models import Product, SmartCollection
+
+
+def _rules(rules: Sequence[Rule]) -> list[dict[str, str]]:
+    plain = [{"column": r.column, "relation": r.relation, "condition": r.condition} for r in rules]
+    raise_if(check_rules(plain))
+    return plain
+
+
+def _body(collection: SmartCollection) -> dict[str, object]:
+    return {
+        "id": collection.id,
+        "title": collection.title,
+        "handle": collection.handle,
+        "rules": collection.rules,
+        "disjunctive": collection.disjunctive_rules,
+        "sortOrder": collection.sort_order,
+    }
+
+
+async def _handle(
+    repository: CollectionRepository, given: str | None, title: str, except_id: int | None = None
+) -> str:
+    if given:
+        if await repository.handle_taken(given, except_id):
+            raise Conflict(
+                f"Handle {given!r} is already taken",
+                [{"field": "handle", "message": "is already taken"}],
+            )
+        return given
+    base = slugify(title)
+    taken = await repository.handles_like(base)
+    suffix = 0
+    handle = base
+    while handle in taken:
+        suffix += 1
+        handle = f"{base}-{suffix}"
+    return handle
+
+
+async def list_collections(
+    session: AsyncSession, *, page: int, page_size: int
+) -> tuple[Sequence[SmartCollection], int]:
+    return await CollectionRepository(session).list(page=page, page_size=page_size)
+
+
+async def get_collection(session: AsyncSession, collection_id: int) -> SmartCollection:
+    collection = await CollectionRepository(session).get(collection_id)
+    if collection is None:
+        raise NotFound.resource("Smart collection", collection_id)
+    return collection
+
+
+async def create_collection(
+    session: AsyncSession, data: CollectionCreate, *, actor: str | None
+) -> SmartCollection:
+    rules = _rules(data.rules)
+    repository = CollectionRepository(session)
+    collection = SmartCollection(
+        title=data.title,
+        handle=await _handle(repository, data.handle, data.title),
+        body_html=data.body_html,
+        rules=rules,
+        disjunctive_rules=data.disjunctive,
+        sort_order=data.sort_order,
+        published_at=utcnow() if data.published else None,
+    )
+    await repository.add(collection)
+    record_event(
+        session,
+        topic="collections/create",
+        subject_type="SmartCollection",
+        subject_id=collection.id,
+        body=_body(collection),
+        actor=actor,
+    )
+    return collection
+
+
+async def update_collection(
+    session: AsyncSession, collection_id: int, data: CollectionUpdate, *, actor: str | None
+) -> SmartCollection:
+    collection = await get_collection(session, collection_id)
+    repository = CollectionRepository(session)
+    given = data.model_fields_set
+    if data.rules is not None:
+        collection.rules = _rules(data.rules)
+    if data.title is not None:
+        collection.title = data.title
+    if data.handle is not None and data.handle != collection.handle:
+        collection.handle = await _handle(repository, data.handle, collection.title, collection.id)
+    if "body_html" in given:
+        collection.body_html = data.body_html
+    if data.disjunctive is not None:
+        collection.disjunctive_rules = data.disjunctive
+    if data.sort_order is not None:
+        collection.sort_order = data.sort_order
+    if data.published is not None:
+        if not data.published:
+            collection.published_at = None
+        elif collection.published_at is None:
+            collection.published_at = utcnow()
+    collection.updated_at = utcnow()
+    await repository.flush()
+    record_event(
+        session,
+        topic="collections/update",
+        subject_type="SmartCollection",
+        subject_id=collection.id,
+        body=_body(collection),
+        actor=actor,
+    )
+    return collection
+
+
+async def delete_collection(
+    session: AsyncSession, collection_id: int, *, actor: str | None
+) -> None:
+    collection = await get_collection(session, collection_id)
+    collection.deleted_at = utcnow()
+    await CollectionRepository(session).flush()
+    record_event(
+        session,
+        topic="collections/delete",
+        subject_type="SmartCollection",
+        subject_id=collection.id,
+        body={"id": collection.id, "handle": collection.handle},
+        actor=actor,
+    )
+
+
+async def set_manual_order(
+    session: AsyncSession, collection_id: int, product_ids: Sequence[int], *, actor: str | None
+) -> SmartCollection:
+    """Store positions for `manual` sorting (and switch to it), as Shopify's order.json."""
+    collection = await get_collection(session, collection_id)
+    repository = CollectionRepository(session)
+    errors = []
+    seen: set[int] = set()
+    live = await repository.live_product_ids(product_ids)
+    for i, pid in enumerate(product_ids):
+        if pid in seen:
+            errors.append({"field": f"productIds[{i}]", "message": "is listed twice"})
+        elif pid not in live:
+            errors.append({"field": f"productIds[{i}]", "message": "is not a product"})
+        seen.add(pid)
+    raise_if(errors)
+    await repository.replace_positions(collection.id, product_ids)
+    collection.sort_order = "manual"
+    collection.updated_at = utcnow()
+    await repository.flush()
+    record_event(
+        session,
+        topic="collections/update",
+        subject_type="SmartCollection",
+        subject_id=collection.id,
+        body={**_body(collection), "productIds": list(product_ids)},
+        actor=actor,
+    )
+    return collection
+
+
+async def collection_products(
+    session: AsyncSession, collection_id: int, *, page: int, page_size: int
+) -> tuple[list[Product], int]:
+    collection = await get_collection(session, collection_id)
+    ids, total = await CollectionRepository(session).product_ids(
+        collection, page=page, page_size=page_size
+    )
+    return await products_in_order(session, ids), total

@@ -1,0 +1,376 @@
+"""/api/v1/customers (with addresses) and /api/v1/customer-groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request, Response
+
+from shopdb.customers import addresses as address_service
+from shopdb.customers import groups as group_service
+from shopdb.customers import service
+from shopdb.customers.auth import CustomersRead, CustomersReadWrite, CustomersWrite
+from shopdb.customers.schemas import (
+    AddressInput,
+    AddressRead,
+    AddressUpdate,
+    CustomerCreate,
+    CustomerDetail,
+    CustomerRead,
+    CustomerState,
+    CustomerUpdate,
+    GroupCreate,
+    GroupRead,
+    GroupUpdate,
+    MemberRead,
+    SortDirection,
+    SortField,
+)
+from shopdb.db import SessionDep
+from shopdb.errors import NotFound
+from shopdb.keys import field_cipher
+from shopdb.kit.crypto import FieldCipher
+from shopdb.kit.routing import domain_router
+from shopdb.kit.schemas import Page
+from shopdb.models import CustomerGroup
+
+router = domain_router("/customers", tags=["customers"])
+groups_router = domain_router("/customer-groups", tags=["customers"])
+
+
+def _cipher(request: Request) -> FieldCipher:
+    return field_cipher(request.app.state.settings)
+
+
+CipherDep = Annotated[FieldCipher, Depends(_cipher)]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+PageNumber = Annotated[int, Query(ge=1)]
+PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=250)]
+
+
+def _via(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
+def _addresses(found: service.Unsealed) -> list[AddressRead]:
+    return [
+        AddressRead.model_validate(address).model_copy(
+            update={"phone": found.address_phones.get(address.id)}
+        )
+        for address in found.customer.addresses
+    ]
+
+
+def _summary(found: service.Unsealed) -> CustomerRead:
+    customer = found.customer
+    return CustomerRead(
+        id=customer.id,
+        email=found.email,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        phone=found.phone,
+        state=customer.state,
+        accepts_marketing=customer.accepts_marketing,
+        note=customer.note,
+        tags=sorted(row.tag for row in customer.tag_rows),
+        group_ids=sorted(m.customer_group_id for m in customer.group_memberships),
+        version=customer.version,
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
+
+
+def _detail(found: service.Unsealed, response: Response) -> CustomerDetail:
+    response.headers["ETag"] = service.etag(found.customer)
+    addresses = _addresses(found)
+    return CustomerDetail(
+        **_summary(found).model_dump(by_alias=False),
+        addresses=addresses,
+        default_address=next((a for a in addresses if a.is_default), None),
+    )
+
+
+@router.get("", response_model=Page[CustomerRead])
+async def list_customers(
+    request: Request,
+    subject: CustomersRead,
+    session: SessionDep,
+    cipher: CipherDep,
+    email: Annotated[str | None, Query(max_length=255)] = None,
+    state: CustomerState | None = None,
+    tag: Annotated[str | None, Query(max_length=255)] = None,
+    group_id: Annotated[int | None, Query(alias="groupId", ge=1)] = None,
+    q: Annotated[str | None, Query(max_length=255)] = None,
+    sort_by: Annotated[SortField, Query(alias="sortBy")] = "id",
+    sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "asc",
+    page: PageNumber = 1,
+    page_size: PageSize = 50,
+) -> Page[CustomerRead]:
+    found, total = await service.list_customers(
+        session,
+        cipher,
+        subject,
+        email=email,
+        state=state,
+        tag=tag,
+        group_id=group_id,
+        q=q,
+        sort_by=sort_by,
+        direction=sort_direction,
+        page=page,
+        page_size=page_size,
+        via=_via(request),
+    )
+    return Page[CustomerRead](
+        items=[_summary(f) for f in found], total_count=total, page=page, page_size=page_size
+    )
+
+
+@router.post("", status_code=201, response_model=CustomerDetail)
+async def create_customer(
+    body: CustomerCreate,
+    request: Request,
+    response: Response,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+) -> CustomerDetail:
+    found = await service.create_customer(session, cipher, subject, body, via=_via(request))
+    response.headers["Location"] = f"{request.url.path}/{found.customer.id}"
+    return _detail(found, response)
+
+
+@router.get("/{customer_id}", response_model=CustomerDetail)
+async def get_customer(
+    customer_id: int,
+    request: Request,
+    response: Response,
+    subject: CustomersRead,
+    session: SessionDep,
+    cipher: CipherDep,
+) -> CustomerDetail:
+    found = await service.read_customer(session, cipher, subject, customer_id, via=_via(request))
+    return _detail(found, response)
+
+
+@router.put("/{customer_id}", response_model=CustomerDetail)
+async def update_customer(
+    customer_id: int,
+    body: CustomerUpdate,
+    request: Request,
+    response: Response,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+    if_match: IfMatch = None,
+) -> CustomerDetail:
+    found = await service.update_customer(
+        session,
+        cipher,
+        subject,
+        customer_id,
+        body.model_dump(exclude_unset=True, by_alias=False),
+        if_match=if_match,
+        via=_via(request),
+    )
+    return _detail(found, response)
+
+
+@router.delete("/{customer_id}", status_code=204)
+async def delete_customer(
+    customer_id: int, subject: CustomersWrite, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    await service.delete_customer(session, subject, customer_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+# --- addresses --------------------------------------------------------------------------------
+
+
+@router.get("/{customer_id}/addresses", response_model=list[AddressRead])
+async def list_addresses(
+    customer_id: int,
+    request: Request,
+    subject: CustomersRead,
+    session: SessionDep,
+    cipher: CipherDep,
+) -> list[AddressRead]:
+    found = await address_service.list_addresses(
+        session, cipher, subject, customer_id, via=_via(request)
+    )
+    return _addresses(found)
+
+
+@router.get("/{customer_id}/addresses/{address_id}", response_model=AddressRead)
+async def get_address(
+    customer_id: int,
+    address_id: int,
+    request: Request,
+    subject: CustomersRead,
+    session: SessionDep,
+    cipher: CipherDep,
+) -> AddressRead:
+    found = await address_service.list_addresses(
+        session, cipher, subject, customer_id, via=_via(request)
+    )
+    return _one_address(found, address_id)
+
+
+@router.post("/{customer_id}/addresses", status_code=201, response_model=AddressRead)
+async def create_address(
+    customer_id: int,
+    body: AddressInput,
+    request: Request,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+) -> AddressRead:
+    found, address_id = await address_service.add_address(
+        session, cipher, subject, customer_id, body, via=_via(request)
+    )
+    return _one_address(found, address_id)
+
+
+@router.put("/{customer_id}/addresses/{address_id}", response_model=AddressRead)
+async def update_address(
+    customer_id: int,
+    address_id: int,
+    body: AddressUpdate,
+    request: Request,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+) -> AddressRead:
+    found = await address_service.update_address(
+        session,
+        cipher,
+        subject,
+        customer_id,
+        address_id,
+        body.model_dump(exclude_unset=True, by_alias=False),
+        via=_via(request),
+    )
+    return _one_address(found, address_id)
+
+
+@router.put("/{customer_id}/addresses/{address_id}/default", response_model=AddressRead)
+async def set_default_address(
+    customer_id: int,
+    address_id: int,
+    request: Request,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+) -> AddressRead:
+    found = await address_service.update_address(
+        session, cipher, subject, customer_id, address_id, {"is_default": True}, via=_via(request)
+    )
+    return _one_address(found, address_id)
+
+
+@router.delete("/{customer_id}/addresses/{address_id}", status_code=204)
+async def delete_address(
+    customer_id: int, address_id: int, subject: CustomersWrite, session: SessionDep
+) -> Response:
+    await address_service.delete_address(session, subject, customer_id, address_id)
+    return Response(status_code=204)
+
+
+def _one_address(found: service.Unsealed, address_id: int) -> AddressRead:
+    for address in _addresses(found):
+        if address.id == address_id:
+            return address
+    raise NotFound(f"Address {address_id} of customer {found.customer.id} not found")
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+
+def _group(group: CustomerGroup, members: int) -> GroupRead:
+    return GroupRead(
+        id=group.id,
+        name=group.name,
+        description=group.description,
+        discount_percentage=group.discount_percentage,
+        member_count=members,
+        created_at=group.created_at,
+        updated_at=group.updated_at,
+    )
+
+
+@groups_router.get("", response_model=Page[GroupRead])
+async def list_groups(
+    _subject: CustomersRead, session: SessionDep, page: PageNumber = 1, page_size: PageSize = 50
+) -> Page[GroupRead]:
+    groups, total = await group_service.list_groups(session, page=page, page_size=page_size)
+    return Page[GroupRead](
+        items=[_group(g, n) for g, n in groups], total_count=total, page=page, page_size=page_size
+    )
+
+
+@groups_router.post("", status_code=201, response_model=GroupRead)
+async def create_group(
+    body: GroupCreate, subject: CustomersWrite, session: SessionDep
+) -> GroupRead:
+    group, members = await group_service.create_group(
+        session,
+        subject,
+        name=body.name,
+        description=body.description,
+        discount_percentage=body.discount_percentage,
+    )
+    return _group(group, members)
+
+
+@groups_router.get("/{group_id}", response_model=GroupRead)
+async def get_group(group_id: int, _subject: CustomersRead, session: SessionDep) -> GroupRead:
+    return _group(*await group_service.get_group(session, group_id))
+
+
+@groups_router.put("/{group_id}", response_model=GroupRead)
+async def update_group(
+    group_id: int, body: GroupUpdate, subject: CustomersWrite, session: SessionDep
+) -> GroupRead:
+    changes = body.model_dump(exclude_unset=True, by_alias=False)
+    return _group(*await group_service.update_group(session, subject, group_id, changes))
+
+
+@groups_router.delete("/{group_id}", status_code=204)
+async def delete_group(group_id: int, subject: CustomersWrite, session: SessionDep) -> Response:
+    await group_service.delete_group(session, subject, group_id)
+    return Response(status_code=204)
+
+
+@groups_router.get("/{group_id}/customers", response_model=Page[MemberRead])
+async def list_members(
+    group_id: int,
+    _subject: CustomersRead,
+    session: SessionDep,
+    page: PageNumber = 1,
+    page_size: PageSize = 50,
+) -> Page[MemberRead]:
+    members, total = await group_service.list_members(
+        session, group_id, page=page, page_size=page_size
+    )
+    return Page[MemberRead](
+        items=[MemberRead(customer_id=m.customer_id, added_at=m.created_at) for m in members],
+        total_count=total,
+        page=page,
+        page_size=page_size,
+    )
+
+
+@groups_router.put("/{group_id}/customers/{customer_id}", status_code=204)
+async def add_member(
+    group_id: int, customer_id: int, subject: CustomersWrite, session: SessionDep
+) -> Response:
+    await group_service.add_member(session, subject, group_id, customer_id)
+    return Response(status_code=204)
+
+
+@groups_router.delete("/{group_id}/customers/{customer_id}", status_code=204)
+async def remove_member(
+    group_id: int, customer_id: int, subject: CustomersWrite, session: SessionDep
+) -> Response:
+    await group_service.remove_member(session, subject, group_id, customer_id)
+    return Response(status_code=204)

@@ -1,0 +1,322 @@
+"""Every query on customers, their addresses, tags and groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from shopdb.models import (
+    Customer,
+    CustomerAddress,
+    CustomerGroup,
+    CustomerGroupMembership,
+    CustomerTag,
+    Event,
+)
+
+SORT_COLUMNS: dict[str, Any] = {
+    "id": Customer.id,
+    "createdAt": Customer.created_at,
+    "updatedAt": Customer.updated_at,
+    "firstName": Customer.first_name,
+    "lastName": Customer.last_name,
+    "state": Customer.state,
+}
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    email_hash: str | None = None
+    state: str | None = None
+    tag: str | None = None
+    group_id: int | None = None
+    q: str | None = None
+
+
+def _like_escaped(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(where: CustomerFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Customer.deleted_at.is_(None)]
+    if where.email_hash is not None:
+        conditions.append(Customer.email_hash == where.email_hash)
+    if where.state is not None:
+        conditions.append(Customer.state == where.state)
+    if where.tag is not None:
+        conditions.append(
+            exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == where.tag)
+        )
+    if where.group_id is not None:
+        conditions.append(
+            exists().where(
+                CustomerGroupMembership.customer_id == Customer.id,
+                CustomerGroupMembership.customer_group_id == where.group_id,
+            )
+        )
+    # Every word must match the first or the last name: "ava smi" finds Ava Smith.
+    for term in (where.q or "").split():
+        pattern = _like_escaped(term)
+        conditions.append(
+            or_(
+                Customer.first_name.ilike(pattern, escape="\\"),
+                Customer.last_name.ilike(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+_DETAIL = (
+    selectinload(Customer.tag_rows),
+    selectinload(Customer.group_memberships),
+    selectinload(Customer.addresses),
+)
+_SUMMARY = (selectinload(Customer.tag_rows), selectinload(Customer.group_memberships))
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, customer_id: int, *, lock: bool = False) -> Customer | None:
+        """A live (not deleted) customer with tags, memberships and addresses loaded.
+
+        `lock` takes the row lock first: changes to a customer's addresses serialise on it.
+        """
+        statement = (
+            select(Customer)
+            .where(Customer.id == customer_id, Customer.deleted_at.is_(None))
+            .options(*_DETAIL)
+            .execution_options(populate_existing=True)
+        )
+        if lock:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def exists(self, customer_id: int) -> bool:
+        found = await self.session.scalar(
+            select(Customer.id).where(Customer.id == customer_id, Customer.deleted_at.is_(None))
+        )
+        return found is not None
+
+    async def touch(self, customer_id: int, now: datetime) -> bool:
+        """New version and updated_at for a live customer (its ETag changes); False: none."""
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.deleted_at.is_(None))
+            .values(version=Customer.version + 1, updated_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def email_hash_taken(self, email_hash: str, *, except_id: int | None = None) -> bool:
+        statement = select(Customer.id).where(
+            Customer.email_hash == email_hash, Customer.deleted_at.is_(None)
+        )
+        if except_id is not None:
+            statement = statement.where(Customer.id != except_id)
+        return (await self.session.scalar(statement.limit(1))) is not None
+
+    async def page(
+        self,
+        where: CustomerFilter,
+        *,
+        sort_by: str,
+        direction: str,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Customer], int]:
+        conditions = _conditions(where)
+        total = await self.session.scalar(select(func.count(Customer.id)).where(*conditions))
+        column = SORT_COLUMNS[sort_by]
+        # NULLS LAST in both directions, so SQLite and PostgreSQL list names in the same order.
+        order = (
+            [column.asc().nulls_last(), Customer.id.asc()]
+            if direction == "asc"
+            else [column.desc().nulls_last(), Customer.id.desc()]
+        )
+        result = await self.session.execute(
+            select(Customer)
+            .where(*conditions)
+            .options(*_SUMMARY)
+            .order_by(*order)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(result.scalars()), int(total or 0)
+
+    async def add(self, customer: Customer) -> Customer:
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
+
+    async def replace_tags(self, customer: Customer, tags: list[str]) -> None:
+        wanted = set(tags)
+        current = {row.tag: row for row in customer.tag_rows}
+        for tag, row in current.items():
+            if tag not in wanted:
+                customer.tag_rows.remove(row)
+        # Removals first: a tag removed and re-added must not collide on the unique index.
+        await self.session.flush()
+        for tag in tags:
+            if tag not in current:
+                customer.tag_rows.append(CustomerTag(tag=tag))
+        await self.session.flush()
+
+    # --- addresses ----------------------------------------------------------------------------
+
+    async def add_address(self, address: CustomerAddress) -> CustomerAddress:
+        self.session.add(address)
+        await self.session.flush()
+        return address
+
+    async def clear_default_address(self, customer_id: int) -> None:
+        await self.session.execute(
+            update(CustomerAddress)
+            .where(CustomerAddress.customer_id == customer_id, CustomerAddress.is_default)
+            .values(is_default=False)
+        )
+
+    async def mark_default_address(self, address_id: int) -> None:
+        await self.session.execute(
+            update(CustomerAddress).where(CustomerAddress.id == address_id).values(is_default=True)
+        )
+
+    async def delete_address(self, address_id: int) -> None:
+        await self.session.execute(delete(CustomerAddress).where(CustomerAddress.id == address_id))
+
+    async def first_address_id(self, customer_id: int) -> int | None:
+        return await self.session.scalar(
+            select(func.min(CustomerAddress.id)).where(CustomerAddress.customer_id == customer_id)
+        )
+
+
+class DataAccessLog:
+    """The audit rows of personal-data reads, written for a whole page in one statement.
+
+    They are ordinary `events` rows (the shape shopdb.events.service.record_event writes);
+    recorded one ORM object at a time, a page of 250 customers would cost 250 INSERTs on
+    SQLite, which cannot batch INSERT ... RETURNING for the ORM.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_many(
+        self, *, topic: str, verb: str, actor: str, body: Any, ids: list[int]
+    ) -> None:
+        if not ids:
+            return
+        await self.session.execute(
+            insert(Event),
+            [
+                {
+                    "topic": topic,
+                    "verb": verb,
+                    "subject": f"Customer {customer_id}",
+                    "subject_type": "Customer",
+                    "subject_id": customer_id,
+                    "body": body,
+                    "actor": actor,
+                }
+                for customer_id in ids
+            ],
+        )
+
+
+class CustomerGroupRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, group_id: int) -> CustomerGroup | None:
+        return await self.session.get(CustomerGroup, group_id)
+
+    async def name_taken(self, name: str, *, except_id: int | None = None) -> bool:
+        statement = select(CustomerGroup.id).where(func.lower(CustomerGroup.name) == name.lower())
+        if except_id is not None:
+            statement = statement.where(CustomerGroup.id != except_id)
+        return (await self.session.scalar(statement.limit(1))) is not None
+
+    async def page(self, *, offset: int, limit: int) -> tuple[list[CustomerGroup], int]:
+        total = await self.session.scalar(select(func.count(CustomerGroup.id)))
+        result = await self.session.execute(
+            select(CustomerGroup)
+            .order_by(CustomerGroup.name, CustomerGroup.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(result.scalars()), int(total or 0)
+
+    async def member_counts(self, group_ids: list[int]) -> dict[int, int]:
+        """Live members per group, in one query for a whole page of groups."""
+        if not group_ids:
+            return {}
+        result = await self.session.execute(
+            select(CustomerGroupMembership.customer_group_id, func.count())
+            .join(Customer, Customer.id == CustomerGroupMembership.customer_id)
+            .where(
+                CustomerGroupMembership.customer_group_id.in_(group_ids),
+                Customer.deleted_at.is_(None),
+            )
+            .group_by(CustomerGroupMembership.customer_group_id)
+        )
+        return {group_id: int(count) for group_id, count in result.all()}
+
+    async def add(self, group: CustomerGroup) -> CustomerGroup:
+        self.session.add(group)
+        await self.session.flush()
+        return group
+
+    async def delete(self, group_id: int) -> None:
+        # Memberships go with it (ON DELETE CASCADE).
+        await self.session.execute(delete(CustomerGroup).where(CustomerGroup.id == group_id))
+
+    async def membership(self, group_id: int, customer_id: int) -> CustomerGroupMembership | None:
+        result = await self.session.execute(
+            select(CustomerGroupMembership).where(
+                CustomerGroupMembership.customer_group_id == group_id,
+                CustomerGroupMembership.customer_id == customer_id,
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def add_membership(self, membership: CustomerGroupMembership) -> None:
+        self.session.add(membership)
+        await self.session.flush()
+
+    async def remove_membership(self, group_id: int, customer_id: int) -> bool:
+        result = await self.session.execute(
+            delete(CustomerGroupMembership).where(
+                CustomerGroupMembership.customer_group_id == group_id,
+                CustomerGroupMembership.customer_id == customer_id,
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def members(
+        self, group_id: int, *, offset: int, limit: int
+    ) -> tuple[list[CustomerGroupMembership], int]:
+        conditions = [
+            CustomerGroupMembership.customer_group_id == group_id,
+            Customer.deleted_at.is_(None),
+        ]
+        joined = select(CustomerGroupMembership).join(
+            Customer, Customer.id == CustomerGroupMembership.customer_id
+        )
+        total = await self.session.scalar(
+            select(func.count(CustomerGroupMembership.id))
+            .join(Customer, Customer.id == CustomerGroupMembership.customer_id)
+            .where(*conditions)
+        )
+        result = await self.session.execute(
+            joined.where(*conditions)
+            .order_by(CustomerGroupMembership.customer_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(result.scalars()), int(total or 0)

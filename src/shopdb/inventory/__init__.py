@@ -1,0 +1,1 @@
+"""Stock: locations, inventory items (one per variant) and their levels per location."""

@@ -1,0 +1,236 @@
+"""/api/v1/locations, /api/v1/inventory-items and /api/v1/inventory-levels."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Response
+
+from shopdb.db import SessionDep
+from shopdb.errors import ValidationFailed
+from shopdb.inventory import items, locations, service
+from shopdb.inventory.auth import InventoryRead, InventoryWrite
+from shopdb.inventory.repository import InventoryLevelRepository, LevelRow, LocationRepository
+from shopdb.inventory.schemas import (
+    AdjustInventory,
+    ConnectInventory,
+    InventoryItemOut,
+    InventoryItemUpdate,
+    InventoryLevelOut,
+    LocationCreate,
+    LocationOut,
+    LocationUpdate,
+    SetInventory,
+)
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from shopdb.kit.routing import domain_router
+from shopdb.kit.schemas import Page
+
+locations_router = domain_router("/locations", tags=["inventory"])
+items_router = domain_router("/inventory-items", tags=["inventory"])
+levels_router = domain_router("/inventory-levels", tags=["inventory"])
+
+MAX_IDS = 250
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
+
+
+def level_out(level: LevelRow) -> InventoryLevelOut:
+    return InventoryLevelOut(
+        inventory_item_id=level.inventory_item_id,
+        location_id=level.location_id,
+        available=level.available,
+        committed=level.committed,
+        on_hand=level.on_hand,
+        updated_at=level.updated_at,
+    )
+
+
+def parse_ids(raw: str | None, field: str) -> list[int] | None:
+    """`1,2,3` -> [1, 2, 3]; anything but positive integers is a 400 naming the parameter."""
+    if raw is None or not raw.strip():
+        return None
+    ids: list[int] = []
+    for part in raw.split(","):
+        text = part.strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ValidationFailed.on(field, f"{text!r} is not a positive integer id")
+        ids.append(int(text))
+    if len(ids) > MAX_IDS:
+        raise ValidationFailed.on(field, f"at most {MAX_IDS} ids")
+    return ids
+
+
+# --- locations -----------------------------------------------------------------------------
+
+
+@locations_router.get("", response_model=Page[LocationOut])
+async def list_locations(
+    session: SessionDep,
+    _: InventoryRead,
+    active: bool | None = None,
+    page: PageNumber = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+) -> Page[LocationOut]:
+    rows, total = await LocationRepository(session).list(
+        active=active, page=page, page_size=page_size
+    )
+    return Page[LocationOut](
+        items=[LocationOut.model_validate(r) for r in rows],
+        total_count=total,
+        page=page,
+        page_size=page_size,
+    )
+
+
+@locations_router.post("", status_code=201, response_model=LocationOut)
+async def create_location(
+    session: SessionDep, subject: InventoryWrite, data: LocationCreate
+) -> LocationOut:
+    location = await locations.create_location(session, data, actor=subject.principal)
+    return LocationOut.model_validate(location)
+
+
+@locations_router.get("/{location_id}", response_model=LocationOut)
+async def get_location(session: SessionDep, _: InventoryRead, location_id: int) -> LocationOut:
+    return LocationOut.model_validate(await locations.get_location(session, location_id))
+
+
+@locations_router.put("/{location_id}", response_model=LocationOut)
+async def update_location(
+    session: SessionDep, subject: InventoryWrite, location_id: int, data: LocationUpdate
+) -> LocationOut:
+    """Update; `active: false` deactivates and keeps the location's levels and history."""
+    location = await locations.update_location(session, location_id, data, actor=subject.principal)
+    return LocationOut.model_validate(location)
+
+
+@locations_router.delete("/{location_id}", status_code=204, response_class=Response)
+async def delete_location(
+    session: SessionDep, subject: InventoryWrite, location_id: int
+) -> Response:
+    """Only a location that never held stock can be deleted (409 otherwise: deactivate it)."""
+    await locations.delete_location(session, location_id, actor=subject.principal)
+    return Response(status_code=204)
+
+
+@locations_router.get("/{location_id}/inventory-levels", response_model=Page[InventoryLevelOut])
+async def list_location_levels(
+    session: SessionDep,
+    _: InventoryRead,
+    location_id: int,
+    page: PageNumber = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+) -> Page[InventoryLevelOut]:
+    await locations.get_location(session, location_id)
+    rows, total = await InventoryLevelRepository(session).list(
+        item_ids=None, location_ids=[location_id], page=page, page_size=page_size
+    )
+    return Page[InventoryLevelOut](
+        items=[level_out(r) for r in rows], total_count=total, page=page, page_size=page_size
+    )
+
+
+# --- inventory items -----------------------------------------------------------------------
+
+
+@items_router.get("/{item_id}", response_model=InventoryItemOut)
+async def get_inventory_item(
+    session: SessionDep, _: InventoryRead, item_id: int
+) -> InventoryItemOut:
+    return InventoryItemOut.model_validate(await items.get_item(session, item_id))
+
+
+@items_router.put("/{item_id}", response_model=InventoryItemOut)
+async def update_inventory_item(
+    session: SessionDep, subject: InventoryWrite, item_id: int, data: InventoryItemUpdate
+) -> InventoryItemOut:
+    item = await items.update_item(session, item_id, data, actor=subject.principal)
+    return InventoryItemOut.model_validate(item)
+
+
+# --- inventory levels ----------------------------------------------------------------------
+
+
+@levels_router.get("", response_model=Page[InventoryLevelOut])
+async def list_inventory_levels(
+    session: SessionDep,
+    _: InventoryRead,
+    inventory_item_ids: Annotated[str | None, Query(alias="inventoryItemIds")] = None,
+    location_ids: Annotated[str | None, Query(alias="locationIds")] = None,
+    page: PageNumber = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+) -> Page[InventoryLevelOut]:
+    """Levels by comma-separated item and/or location ids, ordered by (item, location)."""
+    rows, total = await InventoryLevelRepository(session).list(
+        item_ids=parse_ids(inventory_item_ids, "inventoryItemIds"),
+        location_ids=parse_ids(location_ids, "locationIds"),
+        page=page,
+        page_size=page_size,
+    )
+    return Page[InventoryLevelOut](
+        items=[level_out(r) for r in rows], total_count=total, page=page, page_size=page_size
+    )
+
+
+@levels_router.post("/adjust", response_model=InventoryLevelOut)
+async def adjust_inventory(
+    session: SessionDep, subject: InventoryWrite, data: AdjustInventory
+) -> InventoryLevelOut:
+    """Add `availableAdjustment` (may be negative) atomically; below zero is a 409."""
+    level = await service.adjust_available(
+        session,
+        inventory_item_id=data.inventory_item_id,
+        location_id=data.location_id,
+        delta=data.available_adjustment,
+        reason=data.reason,
+        note=data.note,
+        actor=subject.principal,
+    )
+    return level_out(level)
+
+
+@levels_router.post("/set", response_model=InventoryLevelOut)
+async def set_inventory(
+    session: SessionDep, subject: InventoryWrite, data: SetInventory
+) -> InventoryLevelOut:
+    """Set `available` absolutely, connecting the item to the location if needed."""
+    level = await service.set_available(
+        session,
+        inventory_item_id=data.inventory_item_id,
+        location_id=data.location_id,
+        available=data.available,
+        reason=data.reason,
+        note=data.note,
+        actor=subject.principal,
+    )
+    return level_out(level)
+
+
+@levels_router.post("/connect", response_model=InventoryLevelOut)
+async def connect_inventory(
+    session: SessionDep, subject: InventoryWrite, data: ConnectInventory, response: Response
+) -> InventoryLevelOut:
+    """Stock the item at the location at zero; 201 when created, 200 when already there."""
+    level, created = await service.connect(
+        session,
+        inventory_item_id=data.inventory_item_id,
+        location_id=data.location_id,
+        actor=subject.principal,
+    )
+    response.status_code = 201 if created else 200
+    return level_out(level)
+
+
+@levels_router.post("/disconnect", status_code=204, response_class=Response)
+async def disconnect_inventory(
+    session: SessionDep, subject: InventoryWrite, data: ConnectInventory
+) -> Response:
+    """Remove the level; refused (409) while it holds committed units."""
+    await service.disconnect(
+        session,
+        inventory_item_id=data.inventory_item_id,
+        location_id=data.location_id,
+        actor=subject.principal,
+    )
+    return Response(status_code=204)

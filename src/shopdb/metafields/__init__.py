@@ -1,0 +1,1 @@
+"""Merchant-defined custom fields on resources, typed as Shopify's, and their definitions."""

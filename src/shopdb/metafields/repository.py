@@ -1,0 +1,136 @@
+"""SQL for metafields, their definitions, and whether an owner exists."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.kit.pagination import AnySelect, count_rows, offset_for
+from shopdb.models import (
+    Customer,
+    Location,
+    Metafield,
+    MetafieldDefinition,
+    Order,
+    Product,
+    ProductVariant,
+    Shop,
+    SmartCollection,
+)
+
+# Owner resources and their tables. A polymorphic owner cannot have a foreign key, so its
+# existence is checked here before every write.
+OWNER_MODELS: dict[str, Any] = {
+    "products": Product,
+    "variants": ProductVariant,
+    "collections": SmartCollection,
+    "customers": Customer,
+    "orders": Order,
+    "locations": Location,
+    "shop": Shop,
+}
+
+
+class MetafieldRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def owner_exists(self, owner_resource: str, owner_id: int) -> bool:
+        model = OWNER_MODELS[owner_resource]
+        statement = select(model.id).where(model.id == owner_id)
+        if hasattr(model, "deleted_at"):
+            statement = statement.where(model.deleted_at.is_(None))
+        return (await self.session.scalar(statement)) is not None
+
+    async def get(self, metafield_id: int) -> Metafield | None:
+        return await self.session.get(Metafield, metafield_id)
+
+    async def find(
+        self, owner_resource: str, owner_id: int, namespace: str, key: str
+    ) -> Metafield | None:
+        return await self.session.scalar(
+            select(Metafield).where(
+                Metafield.owner_resource == owner_resource,
+                Metafield.owner_id == owner_id,
+                Metafield.namespace == namespace,
+                Metafield.key == key,
+            )
+        )
+
+    async def for_owner(self, owner_resource: str, owner_id: int) -> builtins.list[Metafield]:
+        rows = await self.session.scalars(
+            select(Metafield)
+            .where(Metafield.owner_resource == owner_resource, Metafield.owner_id == owner_id)
+            .order_by(Metafield.namespace, Metafield.key)
+        )
+        return list(rows)
+
+    async def list(
+        self,
+        *,
+        owner_resource: str | None,
+        owner_id: int | None,
+        namespace: str | None,
+        key: str | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[Sequence[Metafield], int]:
+        statement: AnySelect = select(Metafield)
+        for column, value in (
+            (Metafield.owner_resource, owner_resource),
+            (Metafield.owner_id, owner_id),
+            (Metafield.namespace, namespace),
+            (Metafield.key, key),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        total = await count_rows(self.session, statement)
+        rows = await self.session.scalars(
+            statement.order_by(Metafield.id).offset(offset_for(page, page_size)).limit(page_size)
+        )
+        return rows.all(), total
+
+    async def add(self, row: Metafield | MetafieldDefinition) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def delete(self, row: Metafield | MetafieldDefinition) -> None:
+        await self.session.delete(row)
+        await self.session.flush()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def definition(
+        self, owner_type: str, namespace: str, key: str
+    ) -> MetafieldDefinition | None:
+        return await self.session.scalar(
+            select(MetafieldDefinition).where(
+                MetafieldDefinition.owner_type == owner_type,
+                MetafieldDefinition.namespace == namespace,
+                MetafieldDefinition.key == key,
+            )
+        )
+
+    async def get_definition(self, definition_id: int) -> MetafieldDefinition | None:
+        return await self.session.get(MetafieldDefinition, definition_id)
+
+    async def list_definitions(
+        self, *, owner_type: str | None, namespace: str | None, page: int, page_size: int
+    ) -> tuple[Sequence[MetafieldDefinition], int]:
+        statement: AnySelect = select(MetafieldDefinition)
+        if owner_type is not None:
+            statement = statement.where(MetafieldDefinition.owner_type == owner_type)
+        if namespace is not None:
+            statement = statement.where(MetafieldDefinition.namespace == namespace)
+        total = await count_rows(self.session, statement)
+        rows = await self.session.scalars(
+            statement.order_by(MetafieldDefinition.id)
+            .offset(offset_for(page, page_size))
+            .limit(page_size)
+        )
+        return rows.all(), total

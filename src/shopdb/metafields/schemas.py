@@ -1,0 +1,107 @@
+"""Metafield and metafield definition DTOs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from shopdb.kit.schemas import CamelModel, InputModel
+
+OwnerResource = Literal[
+    "products", "variants", "collections", "customers", "orders", "locations", "shop"
+]
+Namespace = Annotated[
+    str, StringConstraints(min_length=2, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")
+]
+Key = Annotated[str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+TypeName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+MAX_VALUE_LENGTH = 512 * 1024
+JsonValue = str | int | float | bool | list[Any] | dict[str, Any]
+
+
+def as_text(value: Any) -> Any:
+    """Shopify sends every value as a string; numbers, booleans and JSON are accepted too."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+class MetafieldWrite(InputModel):
+    owner_resource: OwnerResource
+    owner_id: int = Field(ge=1)
+    namespace: Namespace
+    key: Key
+    type: TypeName
+    value: Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+    _text = field_validator("value", mode="before")(as_text)
+
+
+class MetafieldUpdate(InputModel):
+    value: Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]
+    type: TypeName | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+    _text = field_validator("value", mode="before")(as_text)
+
+
+class MetafieldOut(CamelModel):
+    id: int
+    owner_resource: str
+    owner_id: int
+    namespace: str
+    key: str
+    type: str
+    value: str | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Validation(InputModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    value: Annotated[str, StringConstraints(max_length=10_000)]
+
+    _text = field_validator("value", mode="before")(as_text)
+
+
+class DefinitionCreate(InputModel):
+    owner_type: OwnerResource
+    namespace: Namespace
+    key: Key
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    type: TypeName
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    validations: list[Validation] = Field(default_factory=list, max_length=20)
+
+
+class DefinitionUpdate(InputModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    validations: list[Validation] | None = Field(default=None, max_length=20)
+
+
+class ValidationOut(CamelModel):
+    name: str
+    value: str
+
+
+class DefinitionOut(CamelModel):
+    id: int
+    owner_type: str
+    namespace: str
+    key: str
+    name: str
+    type: str
+    description: str | None
+    validations: list[ValidationOut]
+    created_at: datetime
+    updated_at: datetime

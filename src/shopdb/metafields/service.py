@@ -1,0 +1,293 @@
+"""Metafields: one per (owner, namespace, key), values checked by type and by definition."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.errors import Conflict, NotFound, ValidationFailed
+from shopdb.events.service import record_event
+from shopdb.metafields import types
+from shopdb.metafields.repository import MetafieldRepository
+from shopdb.metafields.schemas import (
+    DefinitionCreate,
+    DefinitionUpdate,
+    MetafieldUpdate,
+    MetafieldWrite,
+    Validation,
+)
+from shopdb.models import Metafield, MetafieldDefinition
+
+
+def definition_rules(definition: MetafieldDefinition) -> list[tuple[str, str]]:
+    return [(str(v["name"]), str(v["value"])) for v in (definition.validations or [])]
+
+
+def _check_type(type_: str) -> None:
+    if type_ not in types.TYPES:
+        raise ValidationFailed.on("type", f"unknown metafield type {type_!r}")
+
+
+async def _validated(
+    repository: MetafieldRepository,
+    owner_resource: str,
+    namespace: str,
+    key: str,
+    type_: str,
+    value: str,
+) -> None:
+    _check_type(type_)
+    try:
+        parsed = types.parse_value(type_, value)
+    except ValueError as exc:
+        raise ValidationFailed.on("value", f"{exc} (type {type_})") from exc
+    definition = await repository.definition(owner_resource, namespace, key)
+    if definition is None:
+        return
+    if definition.type != type_:
+        raise ValidationFailed.on(
+            "type", f"the definition of {namespace}.{key} requires type {definition.type}"
+        )
+    try:
+        types.check_validations(type_, value, parsed, definition_rules(definition))
+    except ValueError as exc:
+        raise ValidationFailed.on("value", str(exc)) from exc
+
+
+def _body(metafield: Metafield) -> dict[str, Any]:
+    return {
+        "id": metafield.id,
+        "ownerResource": metafield.owner_resource,
+        "ownerId": metafield.owner_id,
+        "namespace": metafield.namespace,
+        "key": metafield.key,
+        "type": metafield.type,
+        "value": metafield.value,
+    }
+
+
+async def metafields_of(
+    session: AsyncSession, owner_resource: str, owner_id: int
+) -> list[Metafield]:
+    return await MetafieldRepository(session).for_owner(owner_resource, owner_id)
+
+
+async def get_metafield(session: AsyncSession, metafield_id: int) -> Metafield:
+    metafield = await MetafieldRepository(session).get(metafield_id)
+    if metafield is None:
+        raise NotFound.resource("Metafield", metafield_id)
+    return metafield
+
+
+async def list_metafields(
+    session: AsyncSession,
+    *,
+    owner_resource: str | None,
+    owner_id: int | None,
+    namespace: str | None,
+    key: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[Sequence[Metafield], int]:
+    return await MetafieldRepository(session).list(
+        owner_resource=owner_resource,
+        owner_id=owner_id,
+        namespace=namespace,
+        key=key,
+        page=page,
+        page_size=page_size,
+    )
+
+
+async def upsert_metafield(
+    session: AsyncSession, data: MetafieldWrite, *, actor: str | None
+) -> tuple[Metafield, bool]:
+    """Create, or update the one at (owner, namespace, key). Returns (metafield, created)."""
+    repository = MetafieldRepository(session)
+    if not await repository.owner_exists(data.owner_resource, data.owner_id):
+        raise ValidationFailed.on("ownerId", f"no {data.owner_resource} with id {data.owner_id}")
+    await _validated(
+        repository, data.owner_resource, data.namespace, data.key, data.type, data.value
+    )
+    metafield = await repository.find(data.owner_resource, data.owner_id, data.namespace, data.key)
+    created = metafield is None
+    if metafield is None:
+        metafield = Metafield(
+            owner_resource=data.owner_resource,
+            owner_id=data.owner_id,
+            namespace=data.namespace,
+            key=data.key,
+        )
+        session.add(metafield)
+    metafield.type = data.type
+    metafield.value = data.value
+    if "description" in data.model_fields_set or created:
+        metafield.description = data.description
+    await repository.flush()
+    record_event(
+        session,
+        topic="metafields/create" if created else "metafields/update",
+        subject_type="Metafield",
+        subject_id=metafield.id,
+        body=_body(metafield),
+        actor=actor,
+    )
+    return metafield, created
+
+
+async def update_metafield(
+    session: AsyncSession, metafield_id: int, data: MetafieldUpdate, *, actor: str | None
+) -> Metafield:
+    metafield = await get_metafield(session, metafield_id)
+    type_ = data.type or metafield.type
+    repository = MetafieldRepository(session)
+    await _validated(
+        repository, metafield.owner_resource, metafield.namespace, metafield.key, type_, data.value
+    )
+    metafield.type = type_
+    metafield.value = data.value
+    if "description" in data.model_fields_set:
+        metafield.description = data.description
+    await repository.flush()
+    record_event(
+        session,
+        topic="metafields/update",
+        subject_type="Metafield",
+        subject_id=metafield.id,
+        body=_body(metafield),
+        actor=actor,
+    )
+    return metafield
+
+
+async def delete_metafield(session: AsyncSession, metafield_id: int, *, actor: str | None) -> None:
+    metafield = await get_metafield(session, metafield_id)
+    body = _body(metafield)
+    await MetafieldRepository(session).delete(metafield)
+    record_event(
+        session,
+        topic="metafields/delete",
+        subject_type="Metafield",
+        subject_id=metafield_id,
+        body=body,
+        actor=actor,
+    )
+
+
+# --- definitions ---------------------------------------------------------------------------
+
+
+def _validations(type_: str, given: Sequence[Validation]) -> list[dict[str, str]]:
+    pairs = [(v.name, v.value) for v in given]
+    try:
+        types.check_definition_validations(type_, pairs)
+    except ValueError as exc:
+        raise ValidationFailed.on("validations", str(exc)) from exc
+    return [{"name": name, "value": value} for name, value in pairs]
+
+
+def _definition_body(definition: MetafieldDefinition) -> dict[str, Any]:
+    return {
+        "id": definition.id,
+        "ownerType": definition.owner_type,
+        "namespace": definition.namespace,
+        "key": definition.key,
+        "type": definition.type,
+        "validations": definition.validations,
+    }
+
+
+async def get_definition(session: AsyncSession, definition_id: int) -> MetafieldDefinition:
+    definition = await MetafieldRepository(session).get_definition(definition_id)
+    if definition is None:
+        raise NotFound.resource("Metafield definition", definition_id)
+    return definition
+
+
+async def list_definitions(
+    session: AsyncSession,
+    *,
+    owner_type: str | None,
+    namespace: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[Sequence[MetafieldDefinition], int]:
+    return await MetafieldRepository(session).list_definitions(
+        owner_type=owner_type, namespace=namespace, page=page, page_size=page_size
+    )
+
+
+async def create_definition(
+    session: AsyncSession, data: DefinitionCreate, *, actor: str | None
+) -> MetafieldDefinition:
+    _check_type(data.type)
+    validations = _validations(data.type, data.validations)
+    repository = MetafieldRepository(session)
+    if await repository.definition(data.owner_type, data.namespace, data.key) is not None:
+        raise Conflict(
+            f"A definition for {data.owner_type} {data.namespace}.{data.key} already exists",
+            [{"field": "key", "message": "is already defined for this owner type and namespace"}],
+        )
+    definition = MetafieldDefinition(
+        owner_type=data.owner_type,
+        namespace=data.namespace,
+        key=data.key,
+        name=data.name,
+        type=data.type,
+        description=data.description,
+        validations=validations,
+        access={},
+        capabilities={},
+    )
+    await repository.add(definition)
+    record_event(
+        session,
+        topic="metafield_definitions/create",
+        subject_type="MetafieldDefinition",
+        subject_id=definition.id,
+        body=_definition_body(definition),
+        actor=actor,
+    )
+    return definition
+
+
+async def update_definition(
+    session: AsyncSession, definition_id: int, data: DefinitionUpdate, *, actor: str | None
+) -> MetafieldDefinition:
+    """Name, description and validations may change; existing values are not re-checked."""
+    definition = await get_definition(session, definition_id)
+    if data.name is not None:
+        definition.name = data.name
+    if "description" in data.model_fields_set:
+        definition.description = data.description
+    if data.validations is not None:
+        definition.validations = _validations(definition.type, data.validations)
+    await MetafieldRepository(session).flush()
+    record_event(
+        session,
+        topic="metafield_definitions/update",
+        subject_type="MetafieldDefinition",
+        subject_id=definition.id,
+        body=_definition_body(definition),
+        actor=actor,
+    )
+    return definition
+
+
+async def delete_definition(
+    session: AsyncSession, definition_id: int, *, actor: str | None
+) -> None:
+    """The definition goes; its metafields stay, unvalidated from now on."""
+    definition = await get_definition(session, definition_id)
+    body = _definition_body(definition)
+    await MetafieldRepository(session).delete(definition)
+    record_event(
+        session,
+        topic="metafield_definitions/delete",
+        subject_type="MetafieldDefinition",
+        subject_id=definition_id,
+        body=body,
+        actor=actor,
+    )

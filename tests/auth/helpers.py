@@ -1,0 +1,88 @@
+"""Users, tokens and API keys for tests of any domain.
+
+    user = await make_user(db_session, permissions=["products:read"])
+    response = await client.get("/api/v1/products", headers=bearer(app, user))
+
+Tokens are only honoured for users that exist, are active and still hold the permissions
+(shopdb.auth.access), so make the user first; role="admin" holds everything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.auth.api_keys import generate_api_key
+from shopdb.auth.passwords import hash_password
+from shopdb.auth.tokens import TokenService
+from shopdb.models import ApiKey, User, UserPermission
+from shopdb.users.repository import PermissionRepository
+
+PASSWORD = "correct horse battery staple"
+# argon2 is slow on purpose: hash the shared test password once per run.
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+async def make_user(
+    session: AsyncSession,
+    *,
+    email: str | None = None,
+    role: str = "staff",
+    permissions: Iterable[str] = (),
+    active: bool = True,
+    expires_at: datetime | None = None,
+) -> User:
+    user = User(
+        email=(email or f"staff-{uuid.uuid4().hex[:12]}@example.com").lower(),
+        role=role,
+        active=active,
+        password_hash=_PASSWORD_HASH,
+    )
+    session.add(user)
+    await session.flush()
+    for permission in await PermissionRepository(session).get_by_names(set(permissions)):
+        session.add(
+            UserPermission(user_id=user.id, permission_id=permission.id, expires_at=expires_at)
+        )
+    await session.flush()
+    return user
+
+
+def token(app: FastAPI, user: User, permissions: Iterable[str] | None = None) -> str:
+    """A token as login would issue it; `permissions` defaults to everything (then intersected
+    with what the user holds on each request)."""
+    from shopdb.auth.permissions import PERMISSIONS
+
+    tokens: TokenService = app.state.tokens
+    return tokens.issue(user.id, PERMISSIONS if permissions is None else permissions).token
+
+
+def bearer(app: FastAPI, user: User, permissions: Iterable[str] | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(app, user, permissions)}"}
+
+
+async def make_api_key(
+    session: AsyncSession,
+    owner: User,
+    scopes: Iterable[str],
+    *,
+    expires_at: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    new = generate_api_key()
+    key = ApiKey(
+        user_id=owner.id,
+        name="test key",
+        prefix=new.prefix,
+        key_hash=new.key_hash,
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+    )
+    session.add(key)
+    await session.flush()
+    return key, new.secret

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.app import create_app
+from shopdb.auth.permissions import PERMISSIONS
+from shopdb.db import Database
+from shopdb.kit.types import utcnow
+from shopdb.models import User
+from tests.auth.helpers import PASSWORD, make_user
+from tests.fixtures.database import Backend
+
+TOKEN_URL = "/api/v1/auth/token"
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post(TOKEN_URL, json={"email": email, "password": password})
+
+
+class TestIssuesToken:
+    async def test_token_has_the_seed_claims_and_verifies_with_the_published_key(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        user = await make_user(db_session, permissions=["orders:read", "products:read"])
+
+        response = await login(client, user.email)
+
+        assert response.status_code == 200
+        body = response.json()
+        assert body["tokenType"] == "Bearer"
+        assert body["expiresIn"] == app.state.settings.jwt_ttl_seconds
+        header = jwt.get_unverified_header(body["accessToken"])
+        assert header["alg"] == "RS256"
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        published = {k["kid"]: k for k in jwks["keys"]}
+        key = jwt.PyJWK(published[header["kid"]]).key
+        claims = jwt.decode(
+            body["accessToken"], key, algorithms=["RS256"], audience="shopdb-clients"
+        )
+        assert claims["sub"] == str(user.id)
+        assert claims["iss"] == "shopdb"
+        assert claims["aud"] == "shopdb-clients"
+        assert claims["exp"] - claims["iat"] == app.state.settings.jwt_ttl_seconds
+        assert claims["permissions"] == ["orders:read", "products:read"]
+        assert claims["scope"] == "orders:read products:read"
+
+    async def test_admin_role_carries_every_permission(
+        self, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        admin = await make_user(db_session, role="admin")
+
+        response = await login(client, admin.email)
+
+        claims = jwt.decode(response.json()["accessToken"], options={"verify_signature": False})
+        assert claims["permissions"] == sorted(PERMISSIONS)
+
+    async def test_expired_grants_are_left_out(
+        self, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        user = await make_user(
+            db_session, permissions=["orders:read"], expires_at=utcnow() - timedelta(seconds=1)
+        )
+
+        response = await login(client, user.email)
+
+        claims = jwt.decode(response.json()["accessToken"], options={"verify_signature": False})
+        assert claims["permissions"] == []
+
+    async def test_records_last_login_and_ignores_email_case(
+        self, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        user = await make_user(db_session, email="mixed.case@example.com")
+        assert user.last_login_at is None
+        before = utcnow()
+
+        response = await login(client, "  Mixed.Case@Example.COM ")
+
+        assert response.status_code == 200
+        await db_session.refresh(user)
+        assert user.last_login_at is not None
+        assert user.last_login_at >= before - timedelta(seconds=1)
+
+
+class TestSameAnswerForEveryFailure:
+    async def test_wrong_password_unknown_email_and_inactive_user_look_identical(
+        self, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        active = await make_user(db_session)
+        inactive = await make_user(db_session, active=False)
+
+        answers = [
+            await login(client, active.email, "not the password at all"),
+            await login(client, "nobody-here@example.com"),
+            await login(client, inactive.email),
+        ]
+
+        assert {r.status_code for r in answers} == {401}
+        assert {r.text for r in answers} == {
+            '{"code":"UNAUTHORIZED","message":"Invalid email or password","details":[]}'
+        }
+        assert all(r.headers["www-authenticate"] == "Bearer" for r in answers)
+        await db_session.refresh(active)
+        await db_session.refresh(inactive)
+        assert active.last_login_at is None
+        assert inactive.last_login_at is None
+
+    async def test_unknown_user_still_pays_for_a_password_check(
+        self, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from shopdb.auth import passwords
+
+        checked: list[str] = []
+        real = passwords._hasher
+
+        class Spy:
+            def verify(self, password_hash: str, password: str) -> bool:
+                checked.append(password_hash)
+                return real.verify(password_hash, password)
+
+        monkeypatch.setattr(passwords, "_hasher", Spy())
+
+        response = await login(client, "ghost@example.com")
+
+        assert response.status_code == 401
+        assert checked == [passwords._DUMMY_HASH]
+
+
+@pytest.fixture
+async def throttled_app(backend: Backend, database: Database) -> FastAPI:
+    settings = backend.settings.model_copy(
+        update={"login_failures_per_email": 3, "login_failures_per_address": 5}
+    )
+    application = create_app(settings)
+    application.state.database = database
+    return application
+
+
+async def _client(app: FastAPI, address: str = "203.0.113.7") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 5000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def throttled(throttled_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with await _client(throttled_app) as http:
+        yield http
+
+
+class TestThrottlesRepeatedFailures:
+    async def test_refuses_an_email_after_its_failures_even_with_the_right_password(
+        self, throttled: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        user = await make_user(db_session)
+        failures = [(await login(throttled, user.email, "wrong guess")).status_code for _ in "abc"]
+
+        refused = await login(throttled, user.email)
+
+        assert failures == [401, 401, 401]
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "RATE_LIMITED"
+        assert int(refused.headers["retry-after"]) >= 1
+        await db_session.refresh(user)
+        assert user.last_login_at is None
+
+    async def test_counts_emails_case_insensitively(
+        self, throttled: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        user = await make_user(db_session, email="case@example.com")
+        for variant in ("CASE@example.com", "Case@Example.com", "case@EXAMPLE.com"):
+            assert (await login(throttled, variant, "wrong guess")).status_code == 401
+
+        assert (await login(throttled, user.email)).status_code == 429
+
+    async def test_a_success_clears_the_email_count(
+        self, throttled: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        user = await make_user(db_session)
+        for _ in range(2):
+            assert (await login(throttled, user.email, "wrong guess")).status_code == 401
+        assert (await login(throttled, user.email)).status_code == 200
+
+        after = [(await login(throttled, user.email, "wrong guess")).status_code for _ in "abc"]
+
+        assert after == [401, 401, 401]
+
+    async def test_refuses_an_address_guessing_across_many_emails(
+        self, throttled_app: FastAPI, throttled: httpx.AsyncClient
+    ) -> None:
+        answers = [
+            (await login(throttled, f"guess-{i}@example.com", "wrong guess")).status_code
+            for i in range(6)
+        ]
+
+        assert answers == [401, 401, 401, 401, 401, 429]
+        async with await _client(throttled_app, "198.51.100.1") as elsewhere:
+            assert (await login(elsewhere, "guess-0@example.com", "wrong")).status_code == 401
+
+    async def test_throttling_does_not_count_successful_logins(
+        self, throttled: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        users = [await make_user(db_session) for _ in range(2)]
+
+        # More successes than the address may fail (5) or one email may fail (3).
+        answers = [(await login(throttled, u.email)).status_code for u in users * 3]
+
+        assert answers == [200] * 6
+
+
+class TestJwks:
+    async def test_publishes_public_keys_only(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/.well-known/jwks.json")
+
+        assert response.status_code == 200
+        (key,) = response.json()["keys"]
+        assert set(key) == {"kty", "use", "alg", "kid", "n", "e"}
+        assert (key["kty"], key["use"], key["alg"]) == ("RSA", "sig", "RS256")
+
+
+async def test_login_is_rejected_for_a_deleted_password(
+    client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    user = await make_user(db_session)
+    user.password_hash = None
+    await db_session.flush()
+
+    response = await login(client, user.email)
+
+    assert response.status_code == 401
+    stored = await db_session.scalar(select(User.last_login_at).where(User.id == user.id))
+    assert stored is None

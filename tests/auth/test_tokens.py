@@ -1,0 +1,397 @@
+"""Forged, expired and tampered tokens are refused; rotated keys keep verifying."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.app import create_app
+from shopdb.auth.access import AccessCache, UserAccess
+from shopdb.db import Database
+from shopdb.keys import key_id
+from shopdb.kit.types import utcnow
+from shopdb.models import User
+from tests.auth.helpers import bearer, make_user
+from tests.fixtures.database import Backend
+
+PROTECTED = "/api/v1/permissions"  # needs users:admin
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segment(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+@pytest.fixture(scope="module")
+def stranger_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _claims(app: FastAPI, user: User, **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(user.id),
+        "iss": app.state.settings.jwt_issuer,
+        "aud": app.state.settings.jwt_audience,
+        "iat": now,
+        "exp": now + 600,
+        "scope": "users:admin",
+        "permissions": ["users:admin"],
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(app: FastAPI, claims: dict[str, Any]) -> str:
+    signer = app.state.tokens.keys[0]
+    return jwt.encode(claims, signer.private_key, algorithm="RS256", headers={"kid": signer.kid})
+
+
+async def _call(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.get(PROTECTED, headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+async def admin(db_session: AsyncSession) -> User:
+    return await make_user(db_session, role="admin")
+
+
+class TestAcceptsOnlyGenuineTokens:
+    async def test_a_genuine_token_is_accepted(
+        self, app: FastAPI, client: httpx.AsyncClient, admin: User
+    ) -> None:
+        response = await _call(client, _sign(app, _claims(app, admin)))
+
+        assert response.status_code == 200
+
+    async def test_missing_credentials(self, client: httpx.AsyncClient) -> None:
+        response = await client.get(PROTECTED)
+
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["code"] == "UNAUTHORIZED"
+
+    async def test_malformed_authorization_header(self, client: httpx.AsyncClient) -> None:
+        headers = [
+            "Bearer",
+            "Bearer ",
+            "Basic dXNlcjpwYXNz",
+            "Bearer not.a.jwt",
+            "Bearer a.b.c",
+            "Token x",
+        ]
+
+        answers = {
+            header: (await client.get(PROTECTED, headers={"Authorization": header})).status_code
+            for header in headers
+        }
+
+        assert answers == dict.fromkeys(headers, 401)
+
+    async def test_signature_by_another_key_under_our_kid(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: User,
+        stranger_key: rsa.RSAPrivateKey,
+    ) -> None:
+        kid = app.state.tokens.keys[0].kid
+        forged = jwt.encode(
+            _claims(app, admin), stranger_key, algorithm="RS256", headers={"kid": kid}
+        )
+
+        assert (await _call(client, forged)).status_code == 401
+
+    async def test_unknown_kid(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: User,
+        stranger_key: rsa.RSAPrivateKey,
+    ) -> None:
+        forged = jwt.encode(
+            _claims(app, admin),
+            stranger_key,
+            algorithm="RS256",
+            headers={"kid": key_id(stranger_key.public_key())},
+        )
+
+        assert (await _call(client, forged)).status_code == 401
+
+    async def test_missing_kid(self, app: FastAPI, client: httpx.AsyncClient, admin: User) -> None:
+        signer = app.state.tokens.keys[0]
+        token = jwt.encode(_claims(app, admin), signer.private_key, algorithm="RS256")
+
+        assert (await _call(client, token)).status_code == 401
+
+    async def test_expired(self, app: FastAPI, client: httpx.AsyncClient, admin: User) -> None:
+        past = int(time.time()) - 3600
+        token = _sign(app, _claims(app, admin, iat=past - 600, exp=past))
+
+        response = await _call(client, token)
+
+        assert response.status_code == 401
+        assert response.json()["message"] == "Token expired"
+
+    async def test_wrong_or_missing_claims(
+        self, app: FastAPI, client: httpx.AsyncClient, admin: User
+    ) -> None:
+        cases: dict[str, dict[str, Any]] = {
+            "wrong iss": {"iss": "someone-else"},
+            "wrong aud": {"aud": "another-api"},
+            "no iss": {"iss": None},
+            "no aud": {"aud": None},
+            "no exp": {"exp": None},
+            "no sub": {"sub": None},
+            "sub not an id": {"sub": "not-a-number"},
+            "permissions not a list": {"permissions": "users:admin"},
+        }
+
+        answers = {
+            case: (await _call(client, _sign(app, _claims(app, admin, **overrides)))).status_code
+            for case, overrides in cases.items()
+        }
+
+        assert answers == dict.fromkeys(cases, 401)
+
+    async def test_alg_none(self, app: FastAPI, client: httpx.AsyncClient, admin: User) -> None:
+        for alg in ("none", "None", "NONE"):
+            header = {"alg": alg, "typ": "JWT", "kid": app.state.tokens.keys[0].kid}
+            unsigned = f"{_segment(header)}.{_segment(_claims(app, admin))}."
+
+            assert (await _call(client, unsigned)).status_code == 401
+
+    async def test_hs256_signed_with_the_public_key(
+        self, app: FastAPI, client: httpx.AsyncClient, admin: User
+    ) -> None:
+        signer = app.state.tokens.keys[0]
+        public_pem = signer.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        header = {"alg": "HS256", "typ": "JWT", "kid": signer.kid}
+        signing_input = f"{_segment(header)}.{_segment(_claims(app, admin))}"
+        signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+
+        response = await _call(client, f"{signing_input}.{_b64(signature)}")
+
+        assert response.status_code == 401
+
+    async def test_payload_tampered_after_signing(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        staff = await make_user(db_session, permissions=["orders:read", "users:admin"])
+        genuine = _sign(app, _claims(app, staff, permissions=["orders:read"]))
+        head, _payload, signature = genuine.split(".")
+        widened = _segment(_claims(app, staff, permissions=["orders:read", "users:admin"]))
+
+        assert (await _call(client, genuine)).status_code == 403
+        assert (await _call(client, f"{head}.{widened}.{signature}")).status_code == 401
+
+
+def _write_key(path: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def _app_with_keys(backend: Backend, database: Database, files: list[Path]) -> FastAPI:
+    application = create_app(backend.settings.model_copy(update={"jwt_private_key_files": files}))
+    application.state.database = database
+    return application
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+class TestKeyRotation:
+    async def test_tokens_of_the_previous_key_verify_after_a_new_key_is_put_first(
+        self, backend: Backend, database: Database, db_session: AsyncSession, tmp_path: Path
+    ) -> None:
+        old = _write_key(tmp_path / "old.pem")
+        new = _write_key(tmp_path / "new.pem")
+        before = _app_with_keys(backend, database, [old])
+        after = _app_with_keys(backend, database, [new, old])
+        admin = await make_user(db_session, role="admin")
+        old_token = before.state.tokens.issue(admin.id, ["users:admin"]).token
+
+        async with _client(after) as client:
+            accepted = await _call(client, old_token)
+            jwks = (await client.get("/.well-known/jwks.json")).json()
+            fresh = after.state.tokens.issue(admin.id, ["users:admin"]).token
+
+        assert accepted.status_code == 200
+        assert [k["kid"] for k in jwks["keys"]] == [
+            after.state.tokens.keys[0].kid,
+            before.state.tokens.keys[0].kid,
+        ]
+        assert jwt.get_unverified_header(fresh)["kid"] == after.state.tokens.keys[0].kid
+
+    async def test_tokens_of_a_retired_key_are_refused(
+        self, backend: Backend, database: Database, db_session: AsyncSession, tmp_path: Path
+    ) -> None:
+        old = _write_key(tmp_path / "old.pem")
+        new = _write_key(tmp_path / "new.pem")
+        before = _app_with_keys(backend, database, [old])
+        retired = _app_with_keys(backend, database, [new])
+        admin = await make_user(db_session, role="admin")
+
+        async with _client(retired) as client:
+            response = await _call(client, before.state.tokens.issue(admin.id, []).token)
+
+        assert response.status_code == 401
+
+    async def test_comma_separated_setting_configures_several_keys(self, tmp_path: Path) -> None:
+        from shopdb.config import Settings
+
+        first, second = _write_key(tmp_path / "a.pem"), _write_key(tmp_path / "b.pem")
+
+        settings = Settings(jwt_private_key_files=f"{first}, {second}", var_dir=tmp_path)  # type: ignore[arg-type]
+
+        assert settings.jwt_private_key_files == [first, second]
+
+
+class TestStandingIsCheckedOnEveryRequest:
+    async def test_a_deactivated_user_is_refused_at_once(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        admin = await make_user(db_session, role="admin")
+        staff = await make_user(db_session, permissions=["users:admin"])
+        headers = bearer(app, staff)
+        assert (await client.get(PROTECTED, headers=headers)).status_code == 200
+
+        deactivated = await client.put(
+            f"/api/v1/users/{staff.id}", json={"active": False}, headers=bearer(app, admin)
+        )
+
+        assert deactivated.status_code == 200
+        assert (await client.get(PROTECTED, headers=headers)).status_code == 401
+
+    async def test_a_revoked_grant_is_refused_at_once(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        admin = await make_user(db_session, role="admin")
+        staff = await make_user(db_session, permissions=["users:admin"])
+        headers = bearer(app, staff)
+        assert (await client.get(PROTECTED, headers=headers)).status_code == 200
+
+        revoked = await client.delete(
+            f"/api/v1/users/{staff.id}/permissions/users:admin", headers=bearer(app, admin)
+        )
+
+        assert revoked.status_code == 204
+        assert (await client.get(PROTECTED, headers=headers)).status_code == 403
+
+    async def test_a_deleted_user_is_refused(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        admin = await make_user(db_session, role="admin")
+        victim = await make_user(db_session, role="admin")
+        headers = bearer(app, victim)
+
+        assert (
+            await client.delete(f"/api/v1/users/{victim.id}", headers=bearer(app, admin))
+        ).status_code == 204
+        assert (await client.get(PROTECTED, headers=headers)).status_code == 401
+
+    async def test_a_token_never_grants_more_than_the_user_holds(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        staff = await make_user(db_session, permissions=["orders:read"])
+
+        response = await client.get(PROTECTED, headers=bearer(app, staff, ["users:admin"]))
+
+        assert response.status_code == 403
+
+    async def test_a_grant_past_its_expiry_no_longer_counts(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        from datetime import timedelta
+
+        staff = await make_user(
+            db_session, permissions=["users:admin"], expires_at=utcnow() - timedelta(seconds=1)
+        )
+
+        response = await client.get(PROTECTED, headers=bearer(app, staff))
+
+        assert response.status_code == 403
+
+
+class TestAccessCache:
+    def test_keeps_a_standing_for_its_ttl_then_forgets_it(self) -> None:
+        now = [100.0]
+        cache = AccessCache(5, clock=lambda: now[0])
+        cache.put(1, UserAccess(True, frozenset({"orders:read"})), until=None)
+
+        now[0] = 104.9
+        assert cache.get(1) == (UserAccess(True, frozenset({"orders:read"})),)
+        now[0] = 105.0
+        assert cache.get(1) is None
+
+    def test_never_keeps_a_standing_past_a_grant_expiry(self) -> None:
+        from datetime import timedelta
+
+        now = [100.0]
+        cache = AccessCache(60, clock=lambda: now[0])
+        cache.put(1, UserAccess(True, frozenset()), until=utcnow() + timedelta(seconds=2))
+
+        now[0] = 103.0
+        assert cache.get(1) is None
+
+    def test_remembers_unknown_users_and_forgets_on_demand(self) -> None:
+        cache = AccessCache(5)
+        cache.put(7, None, until=None)
+
+        assert cache.get(7) == (None,)
+        cache.forget(7)
+        assert cache.get(7) is None
+
+    def test_zero_ttl_caches_nothing(self) -> None:
+        cache = AccessCache(0)
+        cache.put(1, UserAccess(True, frozenset()), until=None)
+
+        assert cache.get(1) is None
+
+    async def test_a_change_made_behind_the_api_shows_within_the_ttl(
+        self, backend: Backend, database: Database, db_session: AsyncSession
+    ) -> None:
+        now = [0.0]
+        application = create_app(backend.settings)
+        application.state.database = database
+        application.state.access_cache = AccessCache(5, clock=lambda: now[0])
+        staff = await make_user(db_session, permissions=["users:admin"])
+        headers = bearer(application, staff)
+
+        async with _client(application) as client:
+            assert (await client.get(PROTECTED, headers=headers)).status_code == 200
+            staff.active = False
+            await db_session.flush()
+            still_cached = await client.get(PROTECTED, headers=headers)
+            now[0] = 5.0
+            refused = await client.get(PROTECTED, headers=headers)
+
+        assert still_cached.status_code == 200
+        assert refused.status_code == 401

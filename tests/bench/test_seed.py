@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shopdb.auth.passwords import verify_password
+from shopdb.bench import words
+from shopdb.bench.seed import (
+    BENCH_ADMIN_EMAIL,
+    CatalogGenerator,
+    IdAllocator,
+    SeedSpec,
+    read_credentials,
+    seed_bench,
+    write_credentials,
+)
+from shopdb.customers.pii import CUSTOMER_EMAIL, CUSTOMER_PHONE
+from shopdb.errors import Conflict
+from shopdb.keys import field_cipher
+from shopdb.kit.crypto import FieldCipher
+from shopdb.models import Customer, InventoryLevel, Product, ProductVariant, User
+from tests.fixtures.database import Backend
+
+TINY = SeedSpec(products=12, variants=3, locations=2, customers=4, images=1, seed=7)
+
+
+def generate(spec: SeedSpec, seed: int | None = None) -> dict[str, list[dict[str, object]]]:
+    first = dict.fromkeys(
+        (
+            "products",
+            "product_options",
+            "option_values",
+            "product_tags",
+            "product_images",
+            "product_variants",
+            "inventory_items",
+            "inventory_levels",
+        ),
+        1,
+    )
+    generator = CatalogGenerator(
+        spec, random.Random(spec.seed if seed is None else seed), IdAllocator(first), [1, 2]
+    )
+    return generator.batch(spec.products)
+
+
+class TestGenerator:
+    def test_same_seed_gives_identical_rows(self) -> None:
+        assert generate(TINY) == generate(TINY)
+
+    def test_another_seed_gives_other_titles(self) -> None:
+        titles = [row["title"] for row in generate(TINY)["products"]]
+        other = [row["title"] for row in generate(TINY, seed=8)["products"]]
+        assert titles != other
+
+    @pytest.mark.parametrize("variants", [1, 2, 3, 5])
+    def test_every_product_has_exactly_the_requested_variants(self, variants: int) -> None:
+        spec = SeedSpec(products=40, variants=variants, seed=3)
+        rows = generate(spec)
+        per_product = Counter(row["product_id"] for row in rows["product_variants"])
+        assert set(per_product.values()) == {variants}
+        assert len(per_product) == 40
+
+    def test_option_combinations_are_distinct_and_use_every_listed_value(self) -> None:
+        rows = generate(SeedSpec(products=60, variants=3, seed=5))
+        options = {row["id"]: row for row in rows["product_options"]}
+        for product in rows["products"]:
+            variants = [v for v in rows["product_variants"] if v["product_id"] == product["id"]]
+            combos = [(v["option1"], v["option2"]) for v in variants]
+            assert len(set(combos)) == len(combos)
+            mine = [o for o in options.values() if o["product_id"] == product["id"]]
+            assert 1 <= len(mine) <= 2
+            for option in mine:
+                column = f"option{option['position']}"
+                listed = {
+                    value["value"]
+                    for value in rows["option_values"]
+                    if value["product_option_id"] == option["id"]
+                }
+                assert listed == {v[column] for v in variants}
+
+    def test_variant_quantity_is_the_sum_of_its_levels(self) -> None:
+        rows = generate(TINY)
+        levels: Counter[int] = Counter()
+        for level in rows["inventory_levels"]:
+            levels[int(str(level["inventory_item_id"]))] += int(str(level["available"]))
+        item_of = {i["product_variant_id"]: i["id"] for i in rows["inventory_items"]}
+        for variant in rows["product_variants"]:
+            assert variant["inventory_quantity"] == levels[int(str(item_of[variant["id"]]))]
+        assert len(rows["inventory_levels"]) == 2 * len(rows["product_variants"])
+
+    def test_handles_and_skus_are_unique_and_titles_use_the_word_list(self) -> None:
+        rows = generate(SeedSpec(products=300, variants=3, seed=1))
+        handles = [p["handle"] for p in rows["products"]]
+        skus = [v["sku"] for v in rows["product_variants"]]
+        assert len(set(handles)) == len(handles)
+        assert len(set(skus)) == len(skus)
+        searchable = {w.lower() for w in words.search_words()}
+        for product in rows["products"]:
+            assert set(str(product["title"]).lower().split()) & searchable
+
+    def test_rejects_impossible_specs(self) -> None:
+        with pytest.raises(ValueError, match="variants"):
+            SeedSpec(variants=0)
+        with pytest.raises(ValueError, match="location"):
+            SeedSpec(locations=0)
+
+
+async def _count(connection: AsyncConnection, model: type) -> int:
+    return int((await connection.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+class TestSeedIntoDatabase:
+    async def test_loads_the_catalog_with_consistent_inventory(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        result = await seed_bench(db_connection, field_cipher(backend.settings), TINY)
+
+        assert await _count(db_connection, Product) == 12
+        assert await _count(db_connection, ProductVariant) == 36
+        assert await _count(db_connection, InventoryLevel) == 72
+        assert result.counts["products"] == 12
+        assert result.counts["inventory_levels"] == 72
+        mismatched = await db_connection.execute(
+            text(
+                "SELECT v.id FROM product_variants v JOIN inventory_items i "
+                "ON i.product_variant_id = v.id JOIN inventory_levels l "
+                "ON l.inventory_item_id = i.id GROUP BY v.id, v.inventory_quantity "
+                "HAVING v.inventory_quantity <> sum(l.available)"
+            )
+        )
+        assert mismatched.all() == []
+
+    async def test_customers_are_sealed_with_the_configured_cipher(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        cipher: FieldCipher = field_cipher(backend.settings)
+        await seed_bench(db_connection, cipher, TINY)
+
+        rows = (
+            await db_connection.execute(select(Customer.email, Customer.email_hash, Customer.phone))
+        ).all()
+        assert len(rows) == 4
+        for sealed, email_hash, phone in rows:
+            email = cipher.decrypt(sealed, context=CUSTOMER_EMAIL)
+            assert email.endswith("@example.com")
+            assert email_hash == cipher.blind_index(email)
+            assert phone is not None
+            assert cipher.decrypt(phone, context=CUSTOMER_PHONE).startswith("+1 555 ")
+
+    async def test_creates_an_admin_whose_password_is_returned_not_printed(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        result = await seed_bench(db_connection, field_cipher(backend.settings), TINY)
+
+        user = (
+            await db_connection.execute(
+                select(User.role, User.password_hash).where(User.email == BENCH_ADMIN_EMAIL)
+            )
+        ).one()
+        assert user.role == "admin"
+        assert verify_password(user.password_hash, result.admin_password)
+        assert result.admin_password not in repr(result)
+
+    async def test_refuses_a_database_that_already_has_products(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        cipher = field_cipher(backend.settings)
+        await seed_bench(db_connection, cipher, TINY)
+
+        with pytest.raises(Conflict, match="already has 12 products"):
+            await seed_bench(db_connection, cipher, TINY)
+        assert await _count(db_connection, Product) == 12
+        assert await _count(db_connection, Customer) == 4
+
+    @pytest.mark.postgres_only
+    async def test_moves_identity_sequences_past_the_explicit_ids(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        if backend.name != "postgresql":
+            pytest.skip("identity sequences are PostgreSQL's")
+        await seed_bench(db_connection, field_cipher(backend.settings), TINY)
+
+        highest = (await db_connection.execute(select(func.max(Product.id)))).scalar_one()
+        inserted = await db_connection.execute(
+            text(
+                "INSERT INTO products (title, handle, status) "
+                "VALUES ('After seed', 'after-seed', 'draft') RETURNING id"
+            )
+        )
+        assert inserted.scalar_one() == highest + 1
+
+
+class TestCredentialsFile:
+    def test_is_readable_by_its_owner_only(self, tmp_path: pytest.TempPathFactory) -> None:
+        path = tmp_path / "bench-admin.json"  # type: ignore[operator]
+        write_credentials(path, "a@b.c", "s3cret-value")
+
+        assert read_credentials(path) == ("a@b.c", "s3cret-value")
+        assert path.stat().st_mode & 0o777 == 0o600

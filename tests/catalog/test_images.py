@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.catalog.fixtures import Headers, ProductFactory
+
+
+def png(width: int = 3, height: int = 2) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height)))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def gif(width: int = 5, height: int = 4) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00;"
+
+
+def jpeg(width: int = 7, height: int = 6) -> bytes:
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8\xff\xe0" + struct.pack(">H", 4) + b"JF" + sof + b"\xff\xd9"
+
+
+def webp(width: int = 9, height: int = 8) -> bytes:
+    body = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00"
+    body += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    headers: Headers,
+    product: dict[str, Any],
+    data: bytes,
+    content_type: str = "image/png",
+    **form: str,
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/products/{product['id']}/images",
+        files={"file": ("picture", data, content_type)},
+        data=form,
+        headers=headers,
+    )
+
+
+class TestUpload:
+    @pytest.mark.parametrize(
+        ("data", "content_type", "size"),
+        [
+            (png(3, 2), "image/png", (3, 2)),
+            (gif(5, 4), "image/gif", (5, 4)),
+            (jpeg(7, 6), "image/jpeg", (7, 6)),
+            (webp(9, 8), "image/webp", (9, 8)),
+        ],
+    )
+    async def test_stores_and_serves_the_bytes(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        data: bytes,
+        content_type: str,
+        size: tuple[int, int],
+    ) -> None:
+        product = await make_product()
+        response = await upload(client, admin, product, data, content_type, alt="Front")
+        assert response.status_code == 201, response.text
+        image = response.json()
+        assert (image["contentType"], image["sizeBytes"]) == (content_type, len(data))
+        assert (image["width"], image["height"]) == size
+        assert image["alt"] == "Front"
+        assert image["position"] == 1
+        served = await client.get(image["src"], headers=admin)
+        assert served.status_code == 200
+        assert served.content == data
+        assert served.headers["content-type"] == content_type
+        detail = await client.get(f"/api/v1/products/{product['id']}", headers=admin)
+        assert [i["id"] for i in detail.json()["images"]] == [image["id"]]
+
+    async def test_content_is_checked_by_its_bytes(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        fake = await upload(client, admin, product, b"<svg>not allowed</svg>", "image/png")
+        assert fake.status_code == 400
+        assert fake.json()["details"] == [
+            {"field": "file", "message": "is not a PNG, JPEG, GIF or WebP image"}
+        ]
+        lying = await upload(client, admin, product, png(), "image/jpeg")
+        assert lying.status_code == 400
+        assert "declared as image/jpeg" in lying.json()["details"][0]["message"]
+        empty = await upload(client, admin, product, b"", "image/png")
+        assert empty.status_code == 400
+        listed = await client.get(f"/api/v1/products/{product['id']}/images", headers=admin)
+        assert listed.json() == []
+
+    async def test_size_limit_is_413(
+        self, app: FastAPI, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        app.state.settings.image_max_bytes = 40
+        try:
+            response = await upload(client, admin, product, png(20, 20))
+        finally:
+            app.state.settings.image_max_bytes = 5 * 1024 * 1024
+        assert response.status_code == 413
+        assert response.json()["details"][0]["field"] == "file"
+
+
+class TestOrderAndDelete:
+    async def test_positions_shift_and_deleted_files_go(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product()
+        ids = [(await upload(client, admin, product, png(i + 1, 1))).json()["id"] for i in range(3)]
+        base = f"/api/v1/products/{product['id']}/images"
+
+        moved = await client.put(f"{base}/{ids[2]}", json={"position": 1}, headers=admin)
+        assert moved.status_code == 200
+        listed = await client.get(base, headers=admin)
+        assert [(i["id"], i["position"]) for i in listed.json()] == [
+            (ids[2], 1),
+            (ids[0], 2),
+            (ids[1], 3),
+        ]
+
+        storage_root = Path(app.state.settings.var_dir) / "storage"
+        key = next(storage_root.rglob("*.png"))
+        assert key.exists()
+        files_before = set(storage_root.rglob("*.png"))
+        deleted = await client.delete(f"{base}/{ids[0]}", headers=admin)
+        assert deleted.status_code == 204
+        listed = await client.get(base, headers=admin)
+        assert [(i["id"], i["position"]) for i in listed.json()] == [(ids[2], 1), (ids[1], 2)]
+        assert len(files_before - set(storage_root.rglob("*.png"))) == 1
+        assert (await client.get(f"{base}/{ids[0]}/file", headers=admin)).status_code == 404
+
+    async def test_variant_must_belong_to_the_product(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product("A")
+        other = await make_product("B")
+        response = await upload(
+            client, admin, product, png(), variantId=str(other["variants"][0]["id"])
+        )
+        assert response.status_code == 400
+        assert response.json()["details"][0]["field"] == "variantId"
+        ok = await upload(
+            client, admin, product, png(), variantId=str(product["variants"][0]["id"])
+        )
+        assert ok.json()["variantId"] == product["variants"][0]["id"]

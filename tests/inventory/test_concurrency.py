@@ -1,0 +1,172 @@
+"""Real concurrent transactions on PostgreSQL: every adjustment commits in its own session."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from shopdb.db import Database, create_engine
+from shopdb.inventory import service
+from shopdb.inventory.errors import InsufficientInventory
+from shopdb.models import (
+    InventoryAdjustment,
+    InventoryItem,
+    InventoryLevel,
+    Location,
+    Product,
+    ProductVariant,
+)
+from shopdb.schema import upgrade
+from tests.fixtures import database as db_fixtures
+
+pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture(scope="module")
+async def live_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+    tmp_path = tmp_path_factory.mktemp("inventory-live")
+    url = await db_fixtures.create_postgres_database(f"inv_{uuid.uuid4().hex[:6]}")
+    settings = db_fixtures.test_settings(
+        url, tmp_path, database_pool_size=20, database_max_overflow=20
+    )
+    engine = create_engine(settings.database_url, settings)
+    await upgrade(engine)
+    database = Database(engine)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await db_fixtures.drop_postgres_database(url)
+
+
+async def make_items(
+    database: Database, count: int, stock: dict[str, int]
+) -> tuple[list[int], list[int], dict[str, int]]:
+    """`count` single-variant products, each stocked per location name; committed."""
+    run = uuid.uuid4().hex[:8]
+    async with database.session() as session:
+        locations = {name: Location(name=name) for name in stock}
+        session.add_all(locations.values())
+        await session.flush()
+        item_ids: list[int] = []
+        variant_ids: list[int] = []
+        for n in range(count):
+            product = Product(title=f"P{n}", handle=f"p{n}-{run}", status="active")
+            variant = ProductVariant(
+                title="Default Title",
+                price=Decimal("1.00"),
+                option1="Default Title",
+                inventory_quantity=sum(stock.values()),
+            )
+            variant.inventory_item = InventoryItem(sku=f"S{n}-{run}")
+            product.variants = [variant]
+            session.add(product)
+            await session.flush()
+            assert variant.inventory_item is not None
+            for name, quantity in stock.items():
+                session.add(
+                    InventoryLevel(
+                        inventory_item_id=variant.inventory_item.id,
+                        location_id=locations[name].id,
+                        available=quantity,
+                    )
+                )
+            item_ids.append(variant.inventory_item.id)
+            variant_ids.append(variant.id)
+        return item_ids, variant_ids, {n: loc.id for n, loc in locations.items()}
+
+
+async def snapshot(
+    database: Database, item_id: int, variant_id: int
+) -> tuple[dict[int, int], int, int]:
+    async with database.session() as session:
+        levels = await session.execute(
+            select(InventoryLevel.location_id, InventoryLevel.available).where(
+                InventoryLevel.inventory_item_id == item_id
+            )
+        )
+        quantity = await session.scalar(
+            select(ProductVariant.inventory_quantity).where(ProductVariant.id == variant_id)
+        )
+        logged = await session.scalars(
+            select(InventoryAdjustment.id).where(InventoryAdjustment.inventory_item_id == item_id)
+        )
+        return dict(levels.all()), int(quantity or 0), len(logged.all())
+
+
+class TestConcurrentAdjustments:
+    async def test_hundred_plus_and_minus_ones_end_exactly(self, live_database: Database) -> None:
+        (item,), (variant,), loc = await make_items(live_database, 1, {"A": 50, "B": 0})
+
+        async def adjust(delta: int, location_id: int) -> None:
+            async with live_database.session() as session:
+                await service.adjust_available(
+                    session, inventory_item_id=item, location_id=location_id, delta=delta
+                )
+
+        # 60 at A (30 up, 30 down) and 40 at B (all up), interleaved.
+        jobs = [adjust(+1 if i % 2 else -1, loc["A"]) for i in range(60)]
+        jobs += [adjust(+1, loc["B"]) for _ in range(40)]
+        await asyncio.gather(*jobs)
+
+        levels, quantity, logged = await snapshot(live_database, item, variant)
+        assert levels == {loc["A"]: 50, loc["B"]: 40}
+        assert quantity == 90
+        assert logged == 100
+
+    async def test_concurrent_takes_never_oversell(self, live_database: Database) -> None:
+        (item,), (variant,), loc = await make_items(live_database, 1, {"A": 7})
+
+        async def take() -> bool:
+            try:
+                async with live_database.session() as session:
+                    await service.adjust_available(
+                        session, inventory_item_id=item, location_id=loc["A"], delta=-1
+                    )
+            except InsufficientInventory:
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(take() for _ in range(30)))
+
+        assert outcomes.count(True) == 7
+        levels, quantity, logged = await snapshot(live_database, item, variant)
+        assert levels == {loc["A"]: 0}
+        assert quantity == 0
+        assert logged == 7
+
+    async def test_multi_level_changes_in_opposite_orders_do_not_deadlock(
+        self, live_database: Database
+    ) -> None:
+        items, variants, loc = await make_items(live_database, 2, {"A": 100})
+        first, second = items
+
+        async def move(order: list[int]) -> None:
+            async with live_database.session() as session:
+                await service.change_levels(
+                    session,
+                    [service.LevelChange(i, loc["A"], available=-1, committed=+1) for i in order],
+                )
+
+        jobs = [move([first, second] if n % 2 else [second, first]) for n in range(40)]
+        await asyncio.wait_for(asyncio.gather(*jobs), timeout=60)
+
+        for item, variant in zip(items, variants, strict=True):
+            async with live_database.session() as session:
+                row = (
+                    await session.execute(
+                        select(InventoryLevel.available, InventoryLevel.committed).where(
+                            InventoryLevel.inventory_item_id == item
+                        )
+                    )
+                ).one()
+                quantity = await session.scalar(
+                    select(ProductVariant.inventory_quantity).where(ProductVariant.id == variant)
+                )
+            assert tuple(row) == (60, 40)
+            assert quantity == 60

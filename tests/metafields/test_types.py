@@ -1,0 +1,133 @@
+"""Value parsing by Shopify type and definition validations, without a database."""
+
+from __future__ import annotations
+
+import pytest
+
+from shopdb.metafields import types
+
+
+@pytest.mark.parametrize(
+    ("type_", "value"),
+    [
+        ("single_line_text_field", "hello"),
+        ("multi_line_text_field", "a\nb"),
+        ("number_integer", "-42"),
+        ("number_decimal", "3.14159"),
+        ("boolean", "true"),
+        ("json", '{"a": [1, 2]}'),
+        ("date", "2024-02-29"),
+        ("date_time", "2024-02-29T10:00:00Z"),
+        ("url", "https://example.com/x"),
+        ("url", "mailto:a@example.com"),
+        ("color", "#1A2b3C"),
+        ("weight", '{"value": 2.5, "unit": "kg"}'),
+        ("volume", '{"value": "330", "unit": "ml"}'),
+        ("dimension", '{"value": 12, "unit": "cm"}'),
+        ("money", '{"amount": "5.99", "currency_code": "EUR"}'),
+        ("rating", '{"value": "4.5", "scale_min": "1", "scale_max": "5"}'),
+        ("list.single_line_text_field", '["a", "b"]'),
+        ("list.number_integer", "[1, 2, 3]"),
+        ("list.color", '["#000000"]'),
+        ("list.weight", '[{"value": 1, "unit": "lb"}]'),
+    ],
+)
+def test_valid_values_parse(type_: str, value: str) -> None:
+    types.parse_value(type_, value)
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "message"),
+    [
+        ("single_line_text_field", "a\nb", "single line"),
+        ("number_integer", "4.5", "integer"),
+        ("number_integer", "99999999999999999999", "between"),
+        ("number_decimal", "1e5", "decimal"),
+        ("boolean", "yes", "true"),
+        ("json", "{nope", "JSON"),
+        ("date", "2024-02-30", "YYYY-MM-DD"),
+        ("date", "24-1-1", "YYYY-MM-DD"),
+        ("date_time", "2024-02-01", "ISO 8601"),
+        ("url", "ftp://example.com", "scheme"),
+        ("url", "https://", "absolute"),
+        ("color", "red", "hex"),
+        ("weight", '{"value": 1, "unit": "stone"}', "unit"),
+        ("weight", '{"value": -1, "unit": "kg"}', "negative"),
+        ("money", '{"amount": "x", "currency_code": "EUR"}', "amount"),
+        ("money", '{"amount": "1", "currency_code": "euro"}', "currency_code"),
+        ("rating", '{"value": "9", "scale_min": "1", "scale_max": "5"}', "between"),
+        ("list.number_integer", '[1, "x"]', "item 1"),
+        ("list.number_integer", '{"a": 1}', "array"),
+        ("list.single_line_text_field", "[true]", "item 0"),
+    ],
+)
+def test_invalid_values_say_why(type_: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        types.parse_value(type_, value)
+
+
+@pytest.mark.parametrize(
+    ("type_", "validations", "value", "rule"),
+    [
+        ("single_line_text_field", [("min", "3")], "ab", "'min'"),
+        ("single_line_text_field", [("max", "3")], "abcd", "'max'"),
+        ("single_line_text_field", [("regex", "^[A-Z]+$")], "abc", "'regex'"),
+        ("single_line_text_field", [("choices", '["red", "blue"]')], "green", "'choices'"),
+        ("number_integer", [("min", "10")], "9", "'min'"),
+        ("number_integer", [("max", "10")], "11", "'max'"),
+        ("number_decimal", [("max_precision", "2")], "1.234", "'max_precision'"),
+        ("date", [("min", "2024-01-01")], "2023-12-31", "'min'"),
+        (
+            "weight",
+            [("max", '{"value": 1, "unit": "kg"}')],
+            '{"value": 1001, "unit": "g"}',
+            "'max'",
+        ),
+        ("list.number_integer", [("list.max", "2")], "[1, 2, 3]", "'list.max'"),
+        ("list.number_integer", [("max", "5")], "[1, 9]", "item 1: fails validation 'max'"),
+        (
+            "url",
+            [("allowed_domains", '["example.com"]')],
+            "https://evil.test/",
+            "'allowed_domains'",
+        ),
+    ],
+)
+def test_definition_validations_name_the_failing_rule(
+    type_: str, validations: list[tuple[str, str]], value: str, rule: str
+) -> None:
+    types.check_definition_validations(type_, validations)
+    parsed = types.parse_value(type_, value)
+    with pytest.raises(ValueError, match=rule):
+        types.check_validations(type_, value, parsed, validations)
+
+
+def test_passing_values_pass() -> None:
+    rules = [("min", "1"), ("max", "10")]
+    types.check_validations("number_integer", "10", 10, rules)
+    types.check_validations(
+        "number_decimal",
+        "1.25",
+        types.parse_value("number_decimal", "1.25"),
+        [("max_precision", "2")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("type_", "validations", "message"),
+    [
+        ("boolean", [("min", "1")], "does not apply"),
+        ("number_integer", [("regex", ".*")], "does not apply"),
+        ("number_integer", [("min", "one")], "not a valid bound"),
+        ("single_line_text_field", [("regex", "(")], "not a valid expression"),
+        ("single_line_text_field", [("choices", "[]")], "choices"),
+        ("number_decimal", [("max_precision", "-1")], "non-negative"),
+        ("rating", [], "scale_min"),
+        ("number_integer", [("min", "1"), ("min", "2")], "twice"),
+    ],
+)
+def test_bad_definitions_are_refused(
+    type_: str, validations: list[tuple[str, str]], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        types.check_definition_validations(type_, validations)

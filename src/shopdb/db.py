@@ -101,8 +101,7 @@ class Database:
 _SESSION_STATE = "db_session"
 
 
-def get_session(request: Request) -> AsyncSession:
-    """The request's primary session, opened on first use and committed by UnitOfWorkRoute."""
+def _request_session(request: Request) -> AsyncSession:
     session: AsyncSession | None = getattr(request.state, _SESSION_STATE, None)
     if session is None:
         database: Database = request.app.state.database
@@ -111,14 +110,21 @@ def get_session(request: Request) -> AsyncSession:
     return session
 
 
-def get_read_session(request: Request) -> AsyncSession:
+# The dependencies are `async def` although they never await: FastAPI runs a plain `def`
+# dependency on a worker thread, a cost paid on every request for nothing.
+async def get_session(request: Request) -> AsyncSession:
+    """The request's primary session, opened on first use and committed by UnitOfWorkRoute."""
+    return _request_session(request)
+
+
+async def get_read_session(request: Request) -> AsyncSession:
     """A session on a read replica, for reads that tolerate replication lag (exports, reports).
 
     Without replicas configured it is the request's primary session, so it sees its own writes.
     """
     database: Database = request.app.state.database
     if not database.replicas:
-        return get_session(request)
+        return _request_session(request)
     session: AsyncSession | None = getattr(request.state, "db_read_session", None)
     if session is None:
         session = database.read_sessionmaker()()
@@ -133,10 +139,12 @@ async def finish_unit_of_work(request: Request, *, success: bool) -> None:
         if session is None:
             continue
         try:
-            if success and name == _SESSION_STATE:
-                await session.commit()
-            else:
-                await session.rollback()
+            # A session that never began a transaction has nothing to commit or roll back.
+            if session.in_transaction():
+                if success and name == _SESSION_STATE:
+                    await session.commit()
+                else:
+                    await session.rollback()
         finally:
             await session.close()
             setattr(request.state, name, None)

@@ -89,6 +89,8 @@ class TestUpload:
         assert served.headers["content-type"] == content_type
         detail = await client.get(f"/api/v1/products/{product['id']}", headers=admin)
         assert [i["id"] for i in detail.json()["images"]] == [image["id"]]
+        listed = await client.get("/api/v1/products", headers=admin)
+        assert listed.json()["items"] == [detail.json()]
 
     async def test_content_is_checked_by_its_bytes(
         self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory

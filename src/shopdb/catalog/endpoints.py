@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+import orjson
 from fastapi import Header, Query, Response
 
 from shopdb.catalog import service
 from shopdb.catalog.auth import ProductsDelete, ProductsRead, ProductsWrite
 from shopdb.catalog.presenters import product_detail
-from shopdb.catalog.repository import ProductFilter, ProductRepository, SortBy
+from shopdb.catalog.repository import ProductFilter, SortBy
 from shopdb.catalog.schemas import ProductCreate, ProductDetail, ProductStatus, ProductUpdate
 from shopdb.db import SessionDep
 from shopdb.errors import ValidationFailed
@@ -78,7 +79,8 @@ async def list_products(
         updated_at_min=_aware(updated_at_min),
         updated_at_max=_aware(updated_at_max),
     )
-    result = await ProductRepository(session).list(
+    found = await service.list_products(
+        session,
         filters,
         sort_by=sort_by,
         direction=direction,
@@ -86,14 +88,15 @@ async def list_products(
         page_size=page_size,
         cursor=keyset,
     )
-    body = Page[ProductDetail](
-        items=[product_detail(p) for p in result.items],
-        total_count=result.total,
-        page=page,
-        page_size=page_size,
-        next_cursor=result.next_cursor,
-    )
-    return model_response(body, exclude={"items": {"__all__": NO_METAFIELDS}})
+    # The items are JSON values already (see catalog/documents.py); only the envelope is built.
+    envelope = {
+        "items": found.items,
+        "totalCount": found.total,
+        "page": page,
+        "pageSize": page_size,
+        "nextCursor": found.next_cursor,
+    }
+    return Response(orjson.dumps(envelope), media_type="application/json")
 
 
 @router.post("", status_code=201, response_model=ProductDetail)
@@ -117,18 +120,15 @@ async def get_product(
     include: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """One product with variants, options, images and tags; `?include=metafields` adds those."""
-    wanted = _includes(include)
-    product = await service.get_product(session, product_id)
-    metafields = None
-    if "metafields" in wanted:
-        from shopdb.metafields.service import metafields_of
+    if "metafields" not in _includes(include):
+        document, version = await service.get_product_document(session, product_id)
+        return Response(document, media_type="application/json", headers={"ETag": etag(version)})
+    from shopdb.metafields.service import metafields_of
 
-        metafields = await metafields_of(session, "products", product.id)
-    detail = product_detail(product, metafields)
+    product = await service.get_product(session, product_id)
+    metafields = await metafields_of(session, "products", product.id)
     return model_response(
-        detail,
-        headers={"ETag": etag(product.version)},
-        exclude=None if metafields is not None else NO_METAFIELDS,
+        product_detail(product, metafields), headers={"ETag": etag(product.version)}
     )
 
 

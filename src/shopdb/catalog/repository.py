@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, literal_column, or_, select, union
+import orjson
+from sqlalchemy import ColumnElement, exists, func, literal_column, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
+from shopdb.catalog.documents import compact, product_document, supports_documents
+from shopdb.catalog.reader import ProductReader, product_columns_select
+from shopdb.catalog.schemas import ProductDetail
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -110,8 +114,15 @@ class ProductFilter:
 
 
 @dataclass(frozen=True)
+class DocumentPage:
+    items: list[Any]
+    total: int
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
 class ProductPage:
-    items: list[Product]
+    items: list[ProductDetail]
     total: int
     next_cursor: str | None
 
@@ -147,6 +158,36 @@ class ProductRepository:
         )
         return found is not None
 
+    def _page_statement(
+        self,
+        columns: AnySelect,
+        filters: ProductFilter,
+        *,
+        sort_by: SortBy,
+        direction: Direction,
+        page: int,
+        page_size: int,
+        cursor: Cursor | None,
+    ) -> AnySelect:
+        key = SORT_COLUMNS[sort_by]
+        statement = filters.apply(columns).order_by(*keyset_order(key, Product.id, direction))
+        if cursor is not None:
+            statement = statement.where(keyset_after(key, Product.id, cursor))
+        else:
+            statement = statement.offset(offset_for(page, page_size))
+        # One row more than the page tells whether there is a next page.
+        return statement.limit(page_size + 1)
+
+    @staticmethod
+    def _next_cursor(
+        rows: Sequence[Any], more: bool, sort_by: SortBy, direction: Direction
+    ) -> str | None:
+        if not (more and rows):
+            return None
+        last = rows[-1]
+        last_key = {"title": last.title, "created": last.created_at, "updated": last.updated_at}
+        return Cursor(sort_by, direction, last_key[sort_by], last.id).encode()
+
     async def list(
         self,
         filters: ProductFilter,
@@ -157,22 +198,78 @@ class ProductRepository:
         page_size: int,
         cursor: Cursor | None,
     ) -> ProductPage:
-        key = SORT_COLUMNS[sort_by]
-        base = filters.apply(select(Product))
-        total = await count_rows(self.session, base)
-        statement = base.order_by(*keyset_order(key, Product.id, direction))
-        if cursor is not None:
-            statement = statement.where(keyset_after(key, Product.id, cursor))
-        else:
-            statement = statement.offset(offset_for(page, page_size))
-        rows = await self.session.scalars(statement.limit(page_size + 1).options(*detail_loaders()))
-        items, more = split_page(rows.all(), page_size)
-        next_cursor = None
-        if more and items:
-            last = items[-1]
-            last_key = {"title": last.title, "created": last.created_at, "updated": last.updated_at}
-            next_cursor = Cursor(sort_by, direction, last_key[sort_by], last.id).encode()
-        return ProductPage(items, total, next_cursor)
+        total = await count_rows(self.session, filters.apply(select(Product.id)))
+        statement = self._page_statement(
+            product_columns_select(),
+            filters,
+            sort_by=sort_by,
+            direction=direction,
+            page=page,
+            page_size=page_size,
+            cursor=cursor,
+        )
+        rows, more = split_page((await self.session.execute(statement)).all(), page_size)
+        next_cursor = self._next_cursor(rows, more, sort_by, direction)
+        return ProductPage(await ProductReader(self.session).details(rows), total, next_cursor)
+
+    async def list_documents(
+        self,
+        filters: ProductFilter,
+        *,
+        sort_by: SortBy,
+        direction: Direction,
+        page: int,
+        page_size: int,
+        cursor: Cursor | None,
+    ) -> DocumentPage:
+        """A page of products as JSON-ready values (see documents.py), newest data always."""
+        if not supports_documents(self.session.get_bind().dialect.name):
+            found = await self.list(
+                filters,
+                sort_by=sort_by,
+                direction=direction,
+                page=page,
+                page_size=page_size,
+                cursor=cursor,
+            )
+            items = [
+                d.model_dump(mode="json", by_alias=True, exclude={"metafields"})
+                for d in found.items
+            ]
+            return DocumentPage(items, found.total, found.next_cursor)
+        total = await count_rows(self.session, filters.apply(select(Product.id)))
+        statement = self._page_statement(
+            select(Product.id, Product.title, Product.created_at, Product.updated_at).add_columns(
+                product_document().label("document")
+            ),
+            filters,
+            sort_by=sort_by,
+            direction=direction,
+            page=page,
+            page_size=page_size,
+            cursor=cursor,
+        )
+        rows, more = split_page((await self.session.execute(statement)).all(), page_size)
+        items = orjson.loads("[" + ",".join(row.document for row in rows) + "]")
+        return DocumentPage(items, total, self._next_cursor(rows, more, sort_by, direction))
+
+    async def get_document(self, product_id: int) -> tuple[bytes, int] | None:
+        """One live product's ProductDetail JSON and its version (for the ETag)."""
+        live = (Product.id == product_id, Product.deleted_at.is_(None))
+        if supports_documents(self.session.get_bind().dialect.name):
+            row = (
+                await self.session.execute(select(Product.version, product_document()).where(*live))
+            ).one_or_none()
+            return None if row is None else (compact(row[1]), row[0])
+        found = (
+            await self.session.execute(
+                product_columns_select().add_columns(Product.version).where(*live)
+            )
+        ).one_or_none()
+        if found is None:
+            return None
+        [detail] = await ProductReader(self.session).details([found])
+        return detail.model_dump_json(by_alias=True, exclude={"metafields"}).encode(), found.version
 
     async def batch_after(self, after_id: int, size: int) -> builtins.list[Product]:
         rows = await self.session.scalars(
@@ -184,14 +281,15 @@ class ProductRepository:
         )
         return list(rows)
 
-    async def details_in_order(self, product_ids: Sequence[int]) -> builtins.list[Product]:
-        if not product_ids:
-            return []
-        rows = await self.session.scalars(
-            select(Product).where(Product.id.in_(list(product_ids))).options(*detail_loaders())
-        )
-        by_id = {p.id: p for p in rows}
-        return [by_id[i] for i in product_ids if i in by_id]
+    async def details_in_order(self, product_ids: Sequence[int]) -> builtins.list[ProductDetail]:
+        return await ProductReader(self.session).details_by_ids(product_ids)
+
+    async def lock_handle_base(self, base: str) -> None:
+        """Serialise handle generation for one base until commit (SQLite serialises writers)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                select(func.pg_advisory_xact_lock(func.hashtext("products.handle:" + base)))
+            )
 
     async def handles_like(self, base: str) -> set[str]:
         rows = await self.session.scalars(

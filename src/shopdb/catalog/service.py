@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.repository import ProductRepository
+from shopdb.catalog.repository import DocumentPage, ProductFilter, ProductRepository, SortBy
 from shopdb.catalog.rules import (
     OptionSpec,
     check_options,
@@ -27,11 +27,18 @@ from shopdb.catalog.rules import (
     tags_string,
     variant_title,
 )
-from shopdb.catalog.schemas import OptionInput, ProductCreate, ProductUpdate, VariantFields
+from shopdb.catalog.schemas import (
+    OptionInput,
+    ProductCreate,
+    ProductDetail,
+    ProductUpdate,
+    VariantFields,
+)
 from shopdb.errors import Conflict, NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.inventory import service as inventory
 from shopdb.kit.etags import check_if_match
+from shopdb.kit.pagination import Cursor, Direction
 from shopdb.kit.types import utcnow
 from shopdb.models import OptionValue, Product, ProductOption, ProductTag, ProductVariant
 
@@ -54,6 +61,29 @@ def product_not_found(product_id: int) -> NotFound:
     return NotFound.resource("Product", product_id)
 
 
+async def get_product_document(session: AsyncSession, product_id: int) -> tuple[bytes, int]:
+    """A live product's detail as JSON bytes, and its version (the ETag)."""
+    found = await ProductRepository(session).get_document(product_id)
+    if found is None:
+        raise product_not_found(product_id)
+    return found
+
+
+async def list_products(
+    session: AsyncSession,
+    filters: ProductFilter,
+    *,
+    sort_by: SortBy,
+    direction: Direction,
+    page: int,
+    page_size: int,
+    cursor: Cursor | None,
+) -> DocumentPage:
+    return await ProductRepository(session).list_documents(
+        filters, sort_by=sort_by, direction=direction, page=page, page_size=page_size, cursor=cursor
+    )
+
+
 async def get_product(session: AsyncSession, product_id: int) -> Product:
     product = await ProductRepository(session).get_detail(product_id)
     if product is None:
@@ -72,6 +102,9 @@ async def resolve_handle(
             )
         return given
     base = slugify(title)
+    # Two products created at once with one title would both pick the same free handle; one
+    # would then fail on the unique index. Waiting for each other makes the second see the first.
+    await repository.lock_handle_base(base)
     taken = await repository.handles_like(base)
     if base not in taken:
         return base
@@ -342,6 +375,8 @@ def combos_of(variants: Sequence[ProductVariant]) -> list[Combo]:
     return [option_values(v) for v in variants]
 
 
-async def products_in_order(session: AsyncSession, product_ids: Sequence[int]) -> list[Product]:
-    """Products with everything a ProductDetail shows, in the order of the ids given."""
+async def products_in_order(
+    session: AsyncSession, product_ids: Sequence[int]
+) -> list[ProductDetail]:
+    """ProductDetails for the ids, in the order given (missing ids are skipped)."""
     return await ProductRepository(session).details_in_order(product_ids)

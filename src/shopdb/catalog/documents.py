@@ -1,0 +1,124 @@
+"""Product details as JSON built by PostgreSQL in the query that reads them.
+
+Reading a product through the ORM or row by row costs more Python than the rest of the request
+(a detail is ~30 rows across five tables), so on PostgreSQL one statement returns each product
+as a finished JSON document. It is the same JSON value that `ProductDetail` serialises to (keys
+from the same models in the same order, Decimals as strings, UTC timestamps in Pydantic's `Z`
+form); tests compare the two on every product shape. SQLite keeps the Python builder (reader.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Numeric, Text, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from shopdb.catalog.schemas import ImageOut, OptionOut, ProductDetail, VariantOut
+from shopdb.kit.types import UTCDateTime
+from shopdb.models import (
+    InventoryItem,
+    OptionValue,
+    Product,
+    ProductImage,
+    ProductOption,
+    ProductVariant,
+)
+
+_EMPTY_ARRAY = literal_column("'[]'::json")
+
+
+def supports_documents(dialect_name: str) -> bool:
+    return dialect_name == "postgresql"
+
+
+def compact(document: str) -> bytes:
+    """PostgreSQL writes `{"a" : 1}`; clients get what Pydantic would send, `{"a":1}`."""
+    return orjson.dumps(orjson.loads(document))
+
+
+def _json_value(column: Any) -> ColumnElement[Any]:
+    """A column as Pydantic serialises the Python value it maps to."""
+    if isinstance(column.type, UTCDateTime):
+        stamped = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        return func.replace(stamped, ".000000Z", "Z")  # Pydantic drops zero microseconds
+    if isinstance(column.type, Numeric):
+        return cast(column, Text)  # Decimal("24.00") is sent as "24.00"
+    return column  # type: ignore[no-any-return]
+
+
+def _object(
+    model: type[BaseModel], columns: dict[str, Any], nested: dict[str, Any] | None = None
+) -> ColumnElement[Any]:
+    """json_build_object over every field of `model` (but metafields), keyed by its alias.
+
+    `columns` are table columns, converted as Pydantic would; `nested` are JSON already.
+    """
+    nested = nested or {}
+    expected = {name for name in model.model_fields if name != "metafields"}
+    if set(columns) | set(nested) != expected:
+        raise RuntimeError(f"{model.__name__} document is out of step with its model")
+    arguments: list[Any] = []
+    for name, info in model.model_fields.items():
+        if name in columns:
+            arguments += [info.alias or name, _json_value(columns[name])]
+        elif name in nested:
+            arguments += [info.alias or name, nested[name]]
+    return func.json_build_object(*arguments)
+
+
+def _columns(table: Any, names: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(table, name) for name in names}
+
+
+def _array(document: ColumnElement[Any], *order_by: Any) -> Any:
+    return func.coalesce(func.json_agg(aggregate_order_by(document, *order_by)), _EMPTY_ARRAY)
+
+
+def _variants() -> Any:
+    names = [n for n in VariantOut.model_fields if n != "inventory_item_id"]
+    document = _object(
+        VariantOut, {**_columns(ProductVariant, names), "inventory_item_id": InventoryItem.id}
+    )
+    return (
+        select(_array(document, ProductVariant.position, ProductVariant.id))
+        .select_from(ProductVariant)
+        .outerjoin(InventoryItem, InventoryItem.product_variant_id == ProductVariant.id)
+        .where(ProductVariant.product_id == Product.id)
+        .scalar_subquery()
+    )
+
+
+def _options() -> Any:
+    values = (
+        select(_array(OptionValue.value, OptionValue.position, OptionValue.id))
+        .where(OptionValue.product_option_id == ProductOption.id)
+        .scalar_subquery()
+    )
+    document = _object(
+        OptionOut, _columns(ProductOption, ["id", "name", "position"]), {"values": values}
+    )
+    return (
+        select(_array(document, ProductOption.position, ProductOption.id))
+        .where(ProductOption.product_id == Product.id)
+        .scalar_subquery()
+    )
+
+
+def _images() -> Any:
+    document = _object(ImageOut, _columns(ProductImage, ImageOut.model_fields))
+    return (
+        select(_array(document, ProductImage.position, ProductImage.id))
+        .where(ProductImage.product_id == Product.id)
+        .scalar_subquery()
+    )
+
+
+def product_document() -> ColumnElement[str]:
+    """The ProductDetail JSON (as text) of the `products` row in the enclosing query."""
+    nested = {"variants": _variants(), "options": _options(), "images": _images()}
+    scalars = [n for n in ProductDetail.model_fields if n not in nested and n != "metafields"]
+    return cast(_object(ProductDetail, _columns(Product, scalars), nested), Text)

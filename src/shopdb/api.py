@@ -13,9 +13,9 @@ def _mount_domains() -> None:
     from shopdb.auth.endpoints import api_keys_router
     from shopdb.auth.endpoints import router as auth_router
     from shopdb.catalog.routes import catalog_routers
-    from shopdb.inventory.endpoints import items_router, levels_router, locations_router
     from shopdb.customers.endpoints import groups_router as customer_groups_router
     from shopdb.customers.endpoints import router as customers_router
+    from shopdb.inventory.endpoints import items_router, levels_router, locations_router
     from shopdb.users.endpoints import permissions_router
     from shopdb.users.endpoints import router as users_router
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -15,14 +14,12 @@ from shopdb.inventory import service
 from shopdb.inventory.errors import InsufficientInventory
 from shopdb.models import (
     InventoryAdjustment,
-    InventoryItem,
     InventoryLevel,
-    Location,
-    Product,
     ProductVariant,
 )
 from shopdb.schema import upgrade
 from tests.fixtures import database as db_fixtures
+from tests.inventory.helpers import make_items
 
 pytestmark = pytest.mark.postgres_only
 
@@ -42,43 +39,6 @@ async def live_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
     finally:
         await database.dispose()
         await db_fixtures.drop_postgres_database(url)
-
-
-async def make_items(
-    database: Database, count: int, stock: dict[str, int]
-) -> tuple[list[int], list[int], dict[str, int]]:
-    """`count` single-variant products, each stocked per location name; committed."""
-    run = uuid.uuid4().hex[:8]
-    async with database.session() as session:
-        locations = {name: Location(name=name) for name in stock}
-        session.add_all(locations.values())
-        await session.flush()
-        item_ids: list[int] = []
-        variant_ids: list[int] = []
-        for n in range(count):
-            product = Product(title=f"P{n}", handle=f"p{n}-{run}", status="active")
-            variant = ProductVariant(
-                title="Default Title",
-                price=Decimal("1.00"),
-                option1="Default Title",
-                inventory_quantity=sum(stock.values()),
-            )
-            variant.inventory_item = InventoryItem(sku=f"S{n}-{run}")
-            product.variants = [variant]
-            session.add(product)
-            await session.flush()
-            assert variant.inventory_item is not None
-            for name, quantity in stock.items():
-                session.add(
-                    InventoryLevel(
-                        inventory_item_id=variant.inventory_item.id,
-                        location_id=locations[name].id,
-                        available=quantity,
-                    )
-                )
-            item_ids.append(variant.inventory_item.id)
-            variant_ids.append(variant.id)
-        return item_ids, variant_ids, {n: loc.id for n, loc in locations.items()}
 
 
 async def snapshot(
@@ -170,3 +130,47 @@ class TestConcurrentAdjustments:
                 )
             assert tuple(row) == (60, 40)
             assert quantity == 60
+
+    async def test_overlapping_sets_of_levels_do_not_deadlock(
+        self, live_database: Database
+    ) -> None:
+        # Every non-empty subset of 2 items x 2 locations, 4 times, given in varying orders: a
+        # variant moves once per item, after that item's last level, so every transaction
+        # takes its locks in one global order (a variant locked after a level of its own item
+        # that another transaction holds would close a cycle with it).
+        items, variants, loc = await make_items(live_database, 2, {"A": 100, "B": 100})
+        levels = [(i, loc[name]) for i in items for name in ("A", "B")]
+        subsets = [
+            [level for bit, level in enumerate(levels) if mask & (1 << bit)]
+            for mask in range(1, 16)
+        ] * 4
+
+        async def move(n: int, subset: list[tuple[int, int]]) -> None:
+            order = subset[::-1] if n % 2 else subset
+            async with live_database.session() as session:
+                await service.change_levels(
+                    session,
+                    [service.LevelChange(i, at, available=-1, committed=+1) for i, at in order],
+                )
+
+        jobs = (move(n, subset) for n, subset in enumerate(subsets))
+        await asyncio.wait_for(asyncio.gather(*jobs), timeout=60)
+
+        # Each level is in 8 of the 15 subsets: 32 moves.
+        for item, variant in zip(items, variants, strict=True):
+            async with live_database.session() as session:
+                rows = await session.execute(
+                    select(
+                        InventoryLevel.location_id,
+                        InventoryLevel.available,
+                        InventoryLevel.committed,
+                    ).where(InventoryLevel.inventory_item_id == item)
+                )
+                quantity = await session.scalar(
+                    select(ProductVariant.inventory_quantity).where(ProductVariant.id == variant)
+                )
+            assert {r.location_id: (r.available, r.committed) for r in rows} == {
+                loc["A"]: (68, 32),
+                loc["B"]: (68, 32),
+            }
+            assert quantity == 136

@@ -7,37 +7,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.models import Event, InventoryAdjustment, InventoryLevel, ProductVariant
+from shopdb.models import Event, InventoryAdjustment
 from tests.catalog.fixtures import Headers, ProductFactory
+from tests.inventory.helpers import levels_of, stocked, variant_quantity
 
 ADJUST = "/api/v1/inventory-levels/adjust"
-
-
-async def stocked(make_product: ProductFactory, quantity: int = 10) -> dict[str, Any]:
-    product = await make_product(
-        options=[], variants=[{"price": "1", "sku": "ONE", "inventoryQuantity": quantity}]
-    )
-    variant: dict[str, Any] = product["variants"][0]
-    return variant
-
-
-async def variant_quantity(session: AsyncSession, variant_id: int) -> int:
-    value = await session.scalar(
-        select(ProductVariant.inventory_quantity)
-        .where(ProductVariant.id == variant_id)
-        .execution_options(populate_existing=True)
-    )
-    assert value is not None
-    return value
-
-
-async def levels_of(session: AsyncSession, item_id: int) -> dict[int, tuple[int, int]]:
-    rows = await session.execute(
-        select(InventoryLevel.location_id, InventoryLevel.available, InventoryLevel.committed)
-        .where(InventoryLevel.inventory_item_id == item_id)
-        .execution_options(populate_existing=True)
-    )
-    return {r.location_id: (r.available, r.committed) for r in rows}
 
 
 class TestAdjust:
@@ -275,3 +249,37 @@ class TestSetConnectDisconnect:
         )
         assert response.status_code == 400
         assert response.json()["details"][0]["field"] == "inventoryItemIds"
+
+
+class TestOrderMoves:
+    async def test_commit_and_release_move_between_states(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        from shopdb.inventory import service
+        from shopdb.inventory.errors import CommittedStockPresent, InsufficientInventory
+
+        variant = await stocked(make_product, 5)
+        item = variant["inventoryItemId"]
+        # An order takes 3: available -3, committed +3 (on hand unchanged).
+        (level,) = await service.change_levels(
+            db_session, [service.LevelChange(item, location["id"], available=-3, committed=3)]
+        )
+        assert (level.available, level.committed, level.on_hand) == (2, 3, 5)
+        assert await variant_quantity(db_session, variant["id"]) == 2
+        with pytest.raises(CommittedStockPresent):
+            await service.disconnect(db_session, inventory_item_id=item, location_id=location["id"])
+        # Fulfilling 4 would take more than is committed: refused, nothing moves.
+        with pytest.raises(InsufficientInventory):
+            await service.change_levels(
+                db_session, [service.LevelChange(item, location["id"], committed=-4)]
+            )
+        assert await levels_of(db_session, item) == {location["id"]: (2, 3)}
+        listed = await client.get(
+            "/api/v1/inventory-levels", params={"inventoryItemIds": str(item)}, headers=admin
+        )
+        assert listed.json()["items"][0]["onHand"] == 5

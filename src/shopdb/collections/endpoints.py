@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
-from shopdb.catalog.presenters import product_detail
 from shopdb.catalog.schemas import ProductDetail
 from shopdb.collections import service
 from shopdb.collections.schemas import (
@@ -112,7 +111,7 @@ async def list_collection_products(
         session, collection_id, page=page, page_size=page_size
     )
     body = Page[ProductDetail](
-        items=[product_detail(p) for p in products],
+        items=products,
         total_count=total,
         page=page,
         page_size=page_size,

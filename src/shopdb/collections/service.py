@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.rules import raise_if, slugify
+from shopdb.catalog.schemas import ProductDetail
 from shopdb.catalog.service import products_in_order
 from shopdb.collections.repository import CollectionRepository
 from shopdb.collections.rules import check_rules
@@ -14,7 +15,7 @@ from shopdb.collections.schemas import CollectionCreate, CollectionUpdate, Rule
 from shopdb.errors import Conflict, NotFound
 from shopdb.events.service import record_event
 from shopdb.kit.types import utcnow
-from shopdb.models import Product, SmartCollection
+from shopdb.models import SmartCollection
 
 
 def _rules(rules: Sequence[Rule]) -> list[dict[str, str]]:
@@ -178,7 +179,7 @@ async def set_manual_order(
 
 async def collection_products(
     session: AsyncSession, collection_id: int, *, page: int, page_size: int
-) -> tuple[list[Product], int]:
+) -> tuple[list[ProductDetail], int]:
     collection = await get_collection(session, collection_id)
     ids, total = await CollectionRepository(session).product_ids(
         collection, page=page, page_size=page_size

@@ -2,7 +2,8 @@
 
 Quantities are only ever changed by single conditional UPDATEs (`available = available + :d
 WHERE available + :d >= 0`), never read into Python and written back: two concurrent requests
-cannot both see 1 unit and both take it.
+cannot both see 1 unit and both take it. The statements that change a level, with the log,
+variant and event rows that go with it, are in `statements` (one statement on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.inventory import statements
 from shopdb.kit.pagination import AnySelect, count_rows, offset_for
 from shopdb.kit.types import utcnow
 from shopdb.models import (
@@ -63,8 +65,11 @@ def _level(row: Any) -> LevelRow:
     )
 
 
-def _active_location(location_id: int) -> Any:
-    return exists().where(Location.id == location_id, Location.active.is_(True))
+@dataclass(frozen=True)
+class LevelProbe:
+    location_active: bool | None  # None: no such location
+    item_exists: bool
+    level_exists: bool
 
 
 class LocationRepository:
@@ -116,11 +121,6 @@ class InventoryItemRepository:
 
     async def get(self, item_id: int) -> InventoryItem | None:
         return await self.session.get(InventoryItem, item_id)
-
-    async def exists(self, item_id: int) -> bool:
-        return (
-            await self.session.scalar(select(InventoryItem.id).where(InventoryItem.id == item_id))
-        ) is not None
 
     async def variant_of(self, item_id: int) -> int | None:
         return await self.session.scalar(
@@ -178,92 +178,117 @@ class InventoryLevelRepository:
         row = result.first()
         return None if row is None else _level(row)
 
-    async def change(
-        self, item_id: int, location_id: int, d_available: int, d_committed: int
+    async def apply_change(
+        self,
+        item_id: int,
+        location_id: int,
+        *,
+        d_available: int,
+        d_committed: int,
+        variant_delta: int,
+        reason: str,
+        note: str | None,
+        actor: str | None,
     ) -> LevelRow | None:
-        """Move quantities by deltas in one statement; None when a guard refused it.
+        """Move a level by deltas, log it, move the variant by `variant_delta`, record the event.
 
-        The row lock this UPDATE takes is held to the end of the transaction, which is what
+        None when a guard refused it (no level, inactive location, below zero); then nothing
+        was written. The level's row lock is held to the end of the transaction, which is what
         serialises concurrent changes of one level.
         """
-        statement = (
-            update(InventoryLevel)
-            .where(
-                InventoryLevel.inventory_item_id == item_id,
-                InventoryLevel.location_id == location_id,
-                InventoryLevel.available + d_available >= 0,
-                InventoryLevel.committed + d_committed >= 0,
-                _active_location(location_id),
-            )
-            .values(
-                available=InventoryLevel.available + d_available,
-                committed=InventoryLevel.committed + d_committed,
-                version=InventoryLevel.version + 1,
-                updated_at=utcnow(),
-            )
-            .returning(*_LEVEL_COLUMNS)
-            .execution_options(synchronize_session=False)
+        params: dict[str, object] = statements.bind(
+            item_id=item_id,
+            location_id=location_id,
+            d_available=d_available,
+            d_committed=d_committed,
+            variant_delta=variant_delta,
+            reason=reason,
+            note=note,
+            actor=actor,
+            now=utcnow(),
         )
-        row = (await self.session.execute(statement)).first()
-        return None if row is None else _level(row)
-
-    async def set_available(
-        self, item_id: int, location_id: int, available: int
-    ) -> tuple[LevelRow, int] | None:
-        """Set `available` absolutely; returns the level and the delta applied, or None.
-
-        PostgreSQL does it in one statement: the FROM subquery locks the row (FOR UPDATE waits
-        for a concurrent writer and then reads its committed value), so the old value the
-        delta is computed from is the one replaced. SQLite holds the database write lock for
-        the whole transaction (BEGIN IMMEDIATE), so its read-then-write cannot interleave.
-        """
-        where = (
-            InventoryLevel.inventory_item_id == item_id,
-            InventoryLevel.location_id == location_id,
-            _active_location(location_id),
-        )
-        values = {
-            "available": available,
-            "version": InventoryLevel.version + 1,
-            "updated_at": utcnow(),
-        }
         if self._dialect == "postgresql":
-            old = (
-                select(
-                    InventoryLevel.id.label("level_id"),
-                    InventoryLevel.available.label("old_available"),
-                )
-                .where(*where)
-                .with_for_update()
-                .subquery("old")
-            )
-            statement = (
-                update(InventoryLevel)
-                .where(InventoryLevel.id == old.c.level_id)
-                .values(**values)
-                .returning(*_LEVEL_COLUMNS, old.c.old_available)
-                .execution_options(synchronize_session=False)
-            )
-            row = (await self.session.execute(statement)).first()
-            if row is None:
-                return None
-            return _level(row), available - row.old_available
-        previous = await self.session.scalar(select(InventoryLevel.available).where(*where))
+            row = (await self.session.execute(statements.postgres_change("change"), params)).first()
+            return None if row is None else _level(row)
+        row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
+        if row is None:
+            return None
+        await self._sqlite_writes("change", params, row.id, d_available, variant_delta)
+        return _level(row)
+
+    async def apply_set(
+        self,
+        item_id: int,
+        location_id: int,
+        available: int,
+        *,
+        reason: str,
+        note: str | None,
+        actor: str | None,
+    ) -> tuple[LevelRow, int] | None:
+        """Set `available` absolutely, with the same log, variant and event writes as a change.
+
+        Returns the level and the delta applied, or None when there is no changeable level.
+        """
+        params: dict[str, object] = statements.bind(
+            item_id=item_id,
+            location_id=location_id,
+            available=available,
+            reason=reason,
+            note=note,
+            actor=actor,
+            now=utcnow(),
+        )
+        if self._dialect == "postgresql":
+            row = (await self.session.execute(statements.postgres_change("set"), params)).first()
+            return None if row is None else (_level(row), row.available_delta)
+        # SQLite: this transaction has held the database write lock since BEGIN IMMEDIATE, so
+        # the value read here is the one the delta replaces.
+        previous = await self.session.scalar(statements.current_available(), params)
         if previous is None:
             return None
-        statement = (
-            update(InventoryLevel)
-            .where(*where)
-            .values(**values)
-            .returning(*_LEVEL_COLUMNS)
-            .execution_options(synchronize_session=False)
-        )
-        row = (await self.session.execute(statement)).first()
+        delta = available - previous
+        params |= statements.bind(d_available=delta, d_committed=0)
+        row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
         assert row is not None  # the write lock has been held since the read
-        return _level(row), available - previous
+        await self._sqlite_writes("set", params, row.id, delta, delta)
+        return _level(row), delta
 
-    async def connect(self, item_id: int, location_id: int) -> bool:
-        """Create the (item, location) level at zero if it is missing; True if it was created."""
+    async def _sqlite_writes(
+        self,
+        kind: statements.Kind,
+        params: dict[str, object],
+        level_id: int,
+        available_delta: int,
+        variant_delta: int,
+    ) -> None:
+        writes = statements.sqlite_writes(kind)
+        params = params | statements.bind(
+            level_id=level_id, available_delta=available_delta, variant_delta=variant_delta
+        )
+        # The log and variant statements are no-ops at a zero delta; skipping them saves a trip.
+        if available_delta:
+            await self.session.execute(writes.log, params)
+        if variant_delta:
+            await self.session.execute(writes.variant, params)
+        await self.session.execute(writes.event, params)
+
+    async def probe(self, item_id: int, location_id: int) -> LevelProbe:
+        """What exists, in one query: tells a refused change's reasons apart."""
+        row = (
+            await self.session.execute(
+                statements.probe(), statements.bind(item_id=item_id, location_id=location_id)
+            )
+        ).one()
+        location_active, item_exists, level_exists = row
+        return LevelProbe(
+            location_active=None if location_active is None else bool(location_active),
+            item_exists=bool(item_exists),
+            level_exists=bool(level_exists),
+        )
+
+    async def connect(self, item_id: int, location_id: int) -> LevelRow | None:
+        """Create the (item, location) level at zero if it is missing; the new level, or None."""
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
             insert(InventoryLevel)
@@ -276,12 +301,13 @@ class InventoryLevelRepository:
                 updated_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["inventory_item_id", "location_id"])
-            .returning(InventoryLevel.id)
+            .returning(*_LEVEL_COLUMNS)
         )
-        return (await self.session.execute(statement)).first() is not None
+        row = (await self.session.execute(statement)).first()
+        return None if row is None else _level(row)
 
-    async def disconnect(self, item_id: int, location_id: int) -> int | None:
-        """Delete a level holding no committed stock; returns the available it had, or None."""
+    async def disconnect(self, item_id: int, location_id: int) -> tuple[int, int] | None:
+        """Delete a level holding no committed stock: (its id, the available it had), or None."""
         statement = (
             delete(InventoryLevel)
             .where(
@@ -289,10 +315,11 @@ class InventoryLevelRepository:
                 InventoryLevel.location_id == location_id,
                 InventoryLevel.committed == 0,
             )
-            .returning(InventoryLevel.available)
+            .returning(InventoryLevel.id, InventoryLevel.available)
             .execution_options(synchronize_session=False)
         )
-        return (await self.session.execute(statement)).scalar_one_or_none()
+        row = (await self.session.execute(statement)).first()
+        return None if row is None else (row.id, row.available)
 
     async def add_to_variant_quantity(self, item_id: int, delta: int) -> None:
         """Keep product_variants.inventory_quantity = sum(available) by applying the same delta.

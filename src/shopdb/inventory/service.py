@@ -2,11 +2,13 @@
 
 Each change is one conditional UPDATE of the level, an UPDATE of the variant's denormalised
 `inventory_quantity` by the same delta, an `inventory_adjustments` row and an event, all in the
-caller's transaction. Going below zero changes nothing and raises InsufficientInventory (409).
+caller's transaction; on PostgreSQL the four are one statement (see `statements`). Going below
+zero changes nothing and raises InsufficientInventory (409).
 
 Lock order: when one transaction changes several levels (an order with several lines), levels
-are changed in ascending (inventory_item_id, location_id), the table's unique key, and the
-variants after all levels; two such transactions therefore never wait on each other in a cycle.
+are changed in ascending (inventory_item_id, location_id), the table's unique key, each item's
+variant right after that item's last level; two such transactions therefore never wait on each
+other in a cycle.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.errors import Conflict
 from shopdb.events.service import record_event
 from shopdb.inventory.errors import (
     CommittedStockPresent,
@@ -27,8 +31,8 @@ from shopdb.inventory.errors import (
     LocationNotFound,
 )
 from shopdb.inventory.repository import (
-    InventoryItemRepository,
     InventoryLevelRepository,
+    LevelProbe,
     LevelRow,
     LocationRepository,
 )
@@ -49,29 +53,26 @@ class LevelChange:
     note: str | None = None
 
 
-def _event_body(level: LevelRow, **extra: object) -> dict[str, object]:
-    return {
-        "inventoryItemId": level.inventory_item_id,
-        "locationId": level.location_id,
-        "available": level.available,
-        "committed": level.committed,
-        "onHand": level.on_hand,
-        **extra,
-    }
+def _unusable(probe: LevelProbe, item_id: int, location_id: int) -> Exception | None:
+    """Why nothing at (item, location) can change, checked in the order callers see errors."""
+    if probe.location_active is None:
+        return LocationNotFound(location_id)
+    if not probe.item_exists:
+        return InventoryItemNotFound(item_id)
+    if not probe.location_active:
+        return LocationInactive(location_id)
+    return None
 
 
 async def _explain_refusal(
     session: AsyncSession, item_id: int, location_id: int, field: str
 ) -> Exception:
-    """The guarded UPDATE matched nothing: say which guard it was."""
-    location = await LocationRepository(session).get(location_id)
-    if location is None:
-        return LocationNotFound(location_id)
-    if not await InventoryItemRepository(session).exists(item_id):
-        return InventoryItemNotFound(item_id)
-    if not location.active:
-        return LocationInactive(location_id)
-    if await InventoryLevelRepository(session).get(item_id, location_id) is None:
+    """The guarded UPDATE matched nothing: say which guard it was (one more query, only now)."""
+    probe = await InventoryLevelRepository(session).probe(item_id, location_id)
+    reason = _unusable(probe, item_id, location_id)
+    if reason is not None:
+        return reason
+    if not probe.level_exists:
         return LevelNotConnected(item_id, location_id)
     return InsufficientInventory(item_id, location_id, field)
 
@@ -87,52 +88,72 @@ async def change_levels(
     Results come back in the order the changes were given.
     """
     given = list(changes)
+    try:
+        if len(given) == 1:
+            # One guarded statement: refused, it wrote nothing, so there is nothing to undo and
+            # no savepoint to pay for (the caller's transaction rolls back on any other error).
+            return [await _apply(session, given[0], given[0].available, actor)]
+        async with session.begin_nested():
+            return await _apply_in_lock_order(session, given, actor)
+    except DBAPIError as exc:
+        # Our own lock order rules out cycles among inventory changes, but a transaction that
+        # locks variants first (a product edit deleting a variant) can still meet one here.
+        if _sqlstate(exc) in ("40P01", "40001"):
+            raise Conflict(
+                "Inventory changed concurrently; retry the request",
+                [{"field": "inventoryItemId", "message": "was being changed by another request"}],
+            ) from exc
+        raise
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    original = getattr(exc, "orig", None)
+    return getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+
+
+async def _apply_in_lock_order(
+    session: AsyncSession, given: list[LevelChange], actor: str | None
+) -> list[LevelRow]:
+    """Levels in ascending (item, location), each item's variant right after its last level.
+
+    Every transaction thus takes its locks in one global order (an item's levels, then its
+    variant, then the next item), so two of them never wait on each other in a cycle. A
+    variant moves once, by the sum over its levels.
+    """
     ordered = sorted(
         range(len(given)), key=lambda i: (given[i].inventory_item_id, given[i].location_id)
     )
-    levels = InventoryLevelRepository(session)
+    item_totals: dict[int, int] = {}
+    last_of_item: dict[int, int] = {}
+    for index in ordered:
+        item_id = given[index].inventory_item_id
+        item_totals[item_id] = item_totals.get(item_id, 0) + given[index].available
+        last_of_item[item_id] = index
     results: dict[int, LevelRow] = {}
-    variant_deltas: dict[int, int] = {}
-    async with session.begin_nested():
-        for index in ordered:
-            change = given[index]
-            level = await levels.change(
-                change.inventory_item_id, change.location_id, change.available, change.committed
-            )
-            if level is None:
-                field = "availableAdjustment" if change.available < 0 else "committed"
-                raise await _explain_refusal(
-                    session, change.inventory_item_id, change.location_id, field
-                )
-            results[index] = level
-            if change.available:
-                variant_deltas[change.inventory_item_id] = (
-                    variant_deltas.get(change.inventory_item_id, 0) + change.available
-                )
-                levels.log(
-                    change.inventory_item_id,
-                    change.location_id,
-                    change.available,
-                    change.reason or DEFAULT_REASON,
-                    change.note,
-                )
-            record_event(
-                session,
-                topic="inventory_levels/update",
-                subject_type="InventoryLevel",
-                subject_id=level.id,
-                body=_event_body(
-                    level,
-                    availableDelta=change.available,
-                    committedDelta=change.committed,
-                    reason=change.reason or DEFAULT_REASON,
-                ),
-                actor=actor,
-            )
-        # Variants after every level, in item order (variants are 1:1 with items).
-        for item_id in sorted(variant_deltas):
-            await levels.add_to_variant_quantity(item_id, variant_deltas[item_id])
+    for index in ordered:
+        item_id = given[index].inventory_item_id
+        variant_delta = item_totals[item_id] if last_of_item[item_id] == index else 0
+        results[index] = await _apply(session, given[index], variant_delta, actor)
     return [results[i] for i in range(len(given))]
+
+
+async def _apply(
+    session: AsyncSession, change: LevelChange, variant_delta: int, actor: str | None
+) -> LevelRow:
+    level = await InventoryLevelRepository(session).apply_change(
+        change.inventory_item_id,
+        change.location_id,
+        d_available=change.available,
+        d_committed=change.committed,
+        variant_delta=variant_delta,
+        reason=change.reason or DEFAULT_REASON,
+        note=change.note,
+        actor=actor,
+    )
+    if level is None:
+        field = "availableAdjustment" if change.available < 0 else "committed"
+        raise await _explain_refusal(session, change.inventory_item_id, change.location_id, field)
+    return level
 
 
 async def adjust_available(
@@ -164,26 +185,32 @@ async def set_available(
     actor: str | None = None,
 ) -> LevelRow:
     """Shopify's inventory_levels/set: absolute, and connects the level when it is missing."""
-    await _require(session, inventory_item_id, location_id, active=True)
     levels = InventoryLevelRepository(session)
-    async with session.begin_nested():
-        if await levels.connect(inventory_item_id, location_id):
-            _connected_event(session, inventory_item_id, location_id, actor)
-        outcome = await levels.set_available(inventory_item_id, location_id, available)
-        if outcome is None:
-            raise await _explain_refusal(session, inventory_item_id, location_id, "available")
-        level, delta = outcome
-        if delta:
-            levels.log(inventory_item_id, location_id, delta, reason or DEFAULT_REASON, note)
-            await levels.add_to_variant_quantity(inventory_item_id, delta)
-        record_event(
-            session,
-            topic="inventory_levels/update",
-            subject_type="InventoryLevel",
-            subject_id=level.id,
-            body=_event_body(level, availableDelta=delta, reason=reason or DEFAULT_REASON),
+
+    async def apply() -> tuple[LevelRow, int] | None:
+        return await levels.apply_set(
+            inventory_item_id,
+            location_id,
+            available,
+            reason=reason or DEFAULT_REASON,
+            note=note,
             actor=actor,
         )
+
+    # The level usually exists: try the set first, and only when it matched nothing find out
+    # why, connect the level if that was all, and set again.
+    outcome = await apply()
+    if outcome is None:
+        probe = await levels.probe(inventory_item_id, location_id)
+        unusable = _unusable(probe, inventory_item_id, location_id)
+        if unusable is not None:
+            raise unusable
+        if await levels.connect(inventory_item_id, location_id) is not None:
+            _connected_event(session, inventory_item_id, location_id, actor)
+        outcome = await apply()
+        if outcome is None:  # disconnected or deactivated meanwhile
+            raise await _explain_refusal(session, inventory_item_id, location_id, "available")
+    level, _ = outcome
     return level
 
 
@@ -195,14 +222,19 @@ async def connect(
     actor: str | None = None,
 ) -> tuple[LevelRow, bool]:
     """Stock the item at the location (at zero); idempotent. Returns (level, created)."""
-    await _require(session, inventory_item_id, location_id, active=True)
     levels = InventoryLevelRepository(session)
-    created = await levels.connect(inventory_item_id, location_id)
-    if created:
-        _connected_event(session, inventory_item_id, location_id, actor)
+    probe = await levels.probe(inventory_item_id, location_id)
+    unusable = _unusable(probe, inventory_item_id, location_id)
+    if unusable is not None:
+        raise unusable
+    if not probe.level_exists:
+        created = await levels.connect(inventory_item_id, location_id)
+        if created is not None:
+            _connected_event(session, inventory_item_id, location_id, actor)
+            return created, True
     level = await levels.get(inventory_item_id, location_id)
     assert level is not None
-    return level, created
+    return level, False
 
 
 async def disconnect(
@@ -216,26 +248,30 @@ async def disconnect(
 
     A level with committed (ordered, unfulfilled) units cannot go: those orders need it.
     """
-    await _require(session, inventory_item_id, location_id, active=False)
     levels = InventoryLevelRepository(session)
-    existing = await levels.get(inventory_item_id, location_id)
-    if existing is None:
+    probe = await levels.probe(inventory_item_id, location_id)
+    if probe.location_active is None:
+        raise LocationNotFound(location_id)
+    if not probe.item_exists:
+        raise InventoryItemNotFound(inventory_item_id)
+    if not probe.level_exists:
         raise LevelNotConnected(inventory_item_id, location_id)
-    async with session.begin_nested():
-        available = await levels.disconnect(inventory_item_id, location_id)
-        if available is None:
-            raise CommittedStockPresent(inventory_item_id, location_id)
-        if available:
-            levels.log(inventory_item_id, location_id, -available, "disconnect", None)
-            await levels.add_to_variant_quantity(inventory_item_id, -available)
-        record_event(
-            session,
-            topic="inventory_levels/disconnect",
-            subject_type="InventoryLevel",
-            subject_id=existing.id,
-            body={"inventoryItemId": inventory_item_id, "locationId": location_id},
-            actor=actor,
-        )
+    # The DELETE is guarded and comes first: refused, nothing has been written.
+    removed = await levels.disconnect(inventory_item_id, location_id)
+    if removed is None:
+        raise CommittedStockPresent(inventory_item_id, location_id)
+    level_id, available = removed
+    if available:
+        levels.log(inventory_item_id, location_id, -available, "disconnect", None)
+        await levels.add_to_variant_quantity(inventory_item_id, -available)
+    record_event(
+        session,
+        topic="inventory_levels/disconnect",
+        subject_type="InventoryLevel",
+        subject_id=level_id,
+        body={"inventoryItemId": inventory_item_id, "locationId": location_id},
+        actor=actor,
+    )
 
 
 def _connected_event(
@@ -249,18 +285,6 @@ def _connected_event(
         body={"inventoryItemId": inventory_item_id, "locationId": location_id},
         actor=actor,
     )
-
-
-async def _require(
-    session: AsyncSession, inventory_item_id: int, location_id: int, *, active: bool
-) -> None:
-    location = await LocationRepository(session).get(location_id)
-    if location is None:
-        raise LocationNotFound(location_id)
-    if not await InventoryItemRepository(session).exists(inventory_item_id):
-        raise InventoryItemNotFound(inventory_item_id)
-    if active and not location.active:
-        raise LocationInactive(location_id)
 
 
 def new_inventory_item(

@@ -1,0 +1,274 @@
+"""The statements that change a level, built once per backend and executed with parameters.
+
+Built once because they are large: SQLAlchemy then finds their compiled SQL in its cache and
+asyncpg its prepared statement, instead of building the tree on every request.
+
+A change is four writes: the guarded UPDATE of the level, an `inventory_adjustments` row when
+`available` moved, the same delta on `product_variants.inventory_quantity`, and an `events` row.
+
+- PostgreSQL runs them as ONE statement: the level UPDATE is a data-modifying CTE (`lvl`) and
+  the other three read its RETURNING row, so a refused change (the UPDATE matched nothing)
+  writes nothing at all. The variant is updated through a join on `lvl`, so its row lock is
+  always taken after the level's: the lock order the service relies on.
+- SQLite has no data-modifying CTEs: the level UPDATE ... RETURNING runs first, then the same
+  three writes, with `lvl` re-reading the level by id (the transaction holds SQLite's write
+  lock, so the row cannot have moved in between).
+
+Either way the three writes are built by one function, so the rows they write, the event body
+included, are the same on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal, cast
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Insert,
+    Integer,
+    Select,
+    String,
+    Table,
+    Text,
+    Update,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.sql.selectable import NamedFromClause
+
+from shopdb.kit.types import UTCDateTime
+from shopdb.models import (
+    Event,
+    InventoryAdjustment,
+    InventoryItem,
+    InventoryLevel,
+    Location,
+    ProductVariant,
+)
+
+# The ORM tables as Core tables: these statements have nothing to synchronise with the session.
+LEVELS = cast(Table, InventoryLevel.__table__)
+ADJUSTMENTS = cast(Table, InventoryAdjustment.__table__)
+ITEMS = cast(Table, InventoryItem.__table__)
+LOCATIONS = cast(Table, Location.__table__)
+VARIANTS = cast(Table, ProductVariant.__table__)
+EVENTS = cast(Table, Event.__table__)
+
+TOPIC = "inventory_levels/update"
+SUBJECT_TYPE = "InventoryLevel"
+
+# Kinds of change. `change` moves available/committed by deltas (adjust, order moves); `set`
+# writes an absolute `available`. Their event bodies differ as they always have: only a
+# `change` carries committedDelta.
+Kind = Literal["change", "set"]
+
+
+def bind(**values: object) -> dict[str, object]:
+    """Parameters for these statements: `bind(item_id=1)` -> {"p_item_id": 1}.
+
+    The prefix keeps them apart from column names: Core adds a parameter named like a column
+    of an UPDATE's table to its SET clause.
+    """
+    return {f"p_{name}": value for name, value in values.items()}
+
+
+ITEM_ID = bindparam("p_item_id", type_=BigInteger)
+LOCATION_ID = bindparam("p_location_id", type_=BigInteger)
+D_AVAILABLE = bindparam("p_d_available", type_=Integer)
+D_COMMITTED = bindparam("p_d_committed", type_=Integer)
+AVAILABLE = bindparam("p_available", type_=Integer)
+VARIANT_DELTA = bindparam("p_variant_delta", type_=Integer)
+REASON = bindparam("p_reason", type_=String)
+NOTE = bindparam("p_note", type_=Text)
+ACTOR = bindparam("p_actor", type_=String)
+NOW = bindparam("p_now", type_=UTCDateTime())
+# SQLite only: the level the UPDATE returned, and the delta it applied.
+LEVEL_ID = bindparam("p_level_id", type_=BigInteger)
+AVAILABLE_DELTA = bindparam("p_available_delta", type_=Integer)
+
+LEVEL_COLUMNS = (
+    LEVELS.c.id,
+    LEVELS.c.inventory_item_id,
+    LEVELS.c.location_id,
+    LEVELS.c.available,
+    LEVELS.c.committed,
+    LEVELS.c.updated_at,
+)
+
+
+def _constant(text: str) -> ColumnElement[str]:
+    """A string constant written into the SQL, not a parameter (these never vary)."""
+    if "'" in text:
+        raise ValueError(f"not a plain constant: {text!r}")
+    return literal_column(f"'{text}'", String)
+
+
+def _at_changeable_level() -> tuple[ColumnElement[bool], ...]:
+    return (
+        LEVELS.c.inventory_item_id == ITEM_ID,
+        LEVELS.c.location_id == LOCATION_ID,
+        exists().where(LOCATIONS.c.id == LOCATION_ID, LOCATIONS.c.active.is_(True)),
+    )
+
+
+def _level_change() -> Update:
+    """Move available and committed by deltas, refusing (no row) what would go below zero."""
+    return (
+        update(LEVELS)
+        .where(
+            *_at_changeable_level(),
+            LEVELS.c.available + D_AVAILABLE >= 0,
+            LEVELS.c.committed + D_COMMITTED >= 0,
+        )
+        .values(
+            available=LEVELS.c.available + D_AVAILABLE,
+            committed=LEVELS.c.committed + D_COMMITTED,
+            version=LEVELS.c.version + 1,
+            updated_at=NOW,
+        )
+        .returning(*LEVEL_COLUMNS, D_AVAILABLE.label("available_delta"))
+    )
+
+
+def _level_set() -> Update:
+    """PostgreSQL: set available absolutely and return the delta from the value it replaced.
+
+    The FOR UPDATE subquery locks the row first (waiting out a concurrent writer, then reading
+    its committed value), so the old value the delta comes from is the one replaced.
+    """
+    old = (
+        select(LEVELS.c.id.label("level_id"), LEVELS.c.available.label("old_available"))
+        .where(*_at_changeable_level())
+        .with_for_update()
+        .subquery("old")
+    )
+    return (
+        update(LEVELS)
+        .where(LEVELS.c.id == old.c.level_id)
+        .values(available=AVAILABLE, version=LEVELS.c.version + 1, updated_at=NOW)
+        .returning(
+            *LEVEL_COLUMNS, (LEVELS.c.available - old.c.old_available).label("available_delta")
+        )
+    )
+
+
+@cache
+def current_available() -> Select[int]:
+    """SQLite's `set` reads the value it replaces (under the database write lock)."""
+    return select(LEVELS.c.available).where(*_at_changeable_level())
+
+
+@dataclass(frozen=True)
+class Writes:
+    """What follows a level UPDATE: the adjustment log, the variant total, the event."""
+
+    log: Insert
+    variant: Update
+    event: Insert
+
+
+def _writes(
+    lvl: NamedFromClause,
+    kind: Kind,
+    variant_delta: ColumnElement[int],
+    json_object: Callable[..., ColumnElement[Any]],
+) -> Writes:
+    """The three writes, reading the changed level from `lvl`.
+
+    `lvl` has the level's columns after the change plus `available_delta`; `variant_delta` is
+    what the variant's total moves by (several levels of one item changed together move it
+    once, with their sum, after the last of them).
+    """
+    log = insert(ADJUSTMENTS).from_select(
+        ["inventory_item_id", "location_id", "quantity_adjustment", "reason", "note", "created_at"],
+        select(
+            lvl.c.inventory_item_id, lvl.c.location_id, lvl.c.available_delta, REASON, NOTE, NOW
+        ).where(lvl.c.available_delta != 0),
+    )
+    variant = (
+        update(VARIANTS)
+        .where(
+            VARIANTS.c.id == ITEMS.c.product_variant_id,
+            ITEMS.c.id == lvl.c.inventory_item_id,
+            variant_delta != 0,
+        )
+        .values(inventory_quantity=VARIANTS.c.inventory_quantity + variant_delta, updated_at=NOW)
+    )
+    body: list[ColumnElement[Any]] = [
+        _constant("inventoryItemId"),
+        lvl.c.inventory_item_id,
+        _constant("locationId"),
+        lvl.c.location_id,
+        _constant("available"),
+        lvl.c.available,
+        _constant("committed"),
+        lvl.c.committed,
+        _constant("onHand"),
+        lvl.c.available + lvl.c.committed,
+        _constant("availableDelta"),
+        lvl.c.available_delta,
+    ]
+    if kind == "change":
+        body += [_constant("committedDelta"), D_COMMITTED]
+    body += [_constant("reason"), REASON]
+    event = insert(EVENTS).from_select(
+        ["topic", "verb", "subject", "subject_type", "subject_id", "body", "actor", "created_at"],
+        select(
+            _constant(TOPIC),
+            _constant(TOPIC.rsplit("/", 1)[-1]),
+            _constant(f"{SUBJECT_TYPE} ") + lvl.c.id.cast(String),
+            _constant(SUBJECT_TYPE),
+            lvl.c.id,
+            json_object(*body),
+            ACTOR,
+            NOW,
+        ),
+    )
+    return Writes(log=log, variant=variant, event=event)
+
+
+@cache
+def postgres_change(kind: Kind) -> Select[*tuple[Any, ...]]:
+    """The whole change in one statement; returns the changed level, or no row if refused."""
+    level = _level_change() if kind == "change" else _level_set()
+    lvl = level.cte("lvl")
+    variant_delta = VARIANT_DELTA if kind == "change" else lvl.c.available_delta
+    writes = _writes(lvl, kind, variant_delta, func.jsonb_build_object)
+    return select(*(lvl.c[column.name] for column in LEVEL_COLUMNS), lvl.c.available_delta).add_cte(
+        writes.log.cte("log"), writes.variant.cte("variant"), writes.event.cte("event")
+    )
+
+
+@cache
+def sqlite_writes(kind: Kind) -> Writes:
+    """The writes after SQLite's level UPDATE, with `lvl` read back by `level_id`."""
+    lvl = (
+        select(*LEVEL_COLUMNS, AVAILABLE_DELTA.label("available_delta"))
+        .where(LEVELS.c.id == LEVEL_ID)
+        .subquery("lvl")
+    )
+    return _writes(lvl, kind, VARIANT_DELTA, func.json_object)
+
+
+@cache
+def sqlite_level_change() -> Update:
+    return _level_change()
+
+
+@cache
+def probe() -> Select[bool | None, bool, bool]:
+    """Why a change matched no level: the location's `active` (None if missing), item, level."""
+    return select(
+        select(LOCATIONS.c.active).where(LOCATIONS.c.id == LOCATION_ID).scalar_subquery(),
+        exists().where(ITEMS.c.id == ITEM_ID),
+        exists().where(LEVELS.c.inventory_item_id == ITEM_ID, LEVELS.c.location_id == LOCATION_ID),
+    )

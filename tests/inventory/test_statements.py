@@ -1,0 +1,404 @@
+"""What a level change costs in statements, and the rows it writes (the same on both backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shopdb.db import Database
+from shopdb.inventory import service
+from shopdb.inventory.errors import InsufficientInventory
+from shopdb.inventory.repository import InventoryLevelRepository
+from shopdb.models import Event, InventoryAdjustment, InventoryLevel
+from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.database import Backend
+from tests.inventory.helpers import levels_of, make_items, stocked, variant_quantity
+
+UPDATE_TOPIC = "inventory_levels/update"
+
+
+@contextmanager
+def statements_on(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The first word of every statement sent, plus COMMIT for each commit, while open."""
+    seen: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    def committed(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    event.listen(engine.sync_engine, "before_cursor_execute", executed)
+    event.listen(engine.sync_engine, "commit", committed)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", executed)
+        event.remove(engine.sync_engine, "commit", committed)
+
+
+async def begun(session: AsyncSession) -> None:
+    """Start the session's transaction (the test harness's SAVEPOINT) before counting."""
+    await session.execute(select(1))
+
+
+async def level_id(session: AsyncSession, item_id: int, location_id: int) -> int:
+    found = await session.scalar(
+        select(InventoryLevel.id).where(
+            InventoryLevel.inventory_item_id == item_id, InventoryLevel.location_id == location_id
+        )
+    )
+    assert found is not None
+    return found
+
+
+async def events_of(session: AsyncSession, subject_type: str, subject_id: int) -> list[Event]:
+    rows = await session.scalars(
+        select(Event)
+        .where(Event.subject_type == subject_type, Event.subject_id == subject_id)
+        .order_by(Event.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def log_of(session: AsyncSession, item_id: int) -> list[tuple[int, int, str | None]]:
+    rows = await session.execute(
+        select(
+            InventoryAdjustment.location_id,
+            InventoryAdjustment.quantity_adjustment,
+            InventoryAdjustment.reason,
+        )
+        .where(InventoryAdjustment.inventory_item_id == item_id)
+        .order_by(InventoryAdjustment.id)
+    )
+    return [(r.location_id, r.quantity_adjustment, r.reason) for r in rows]
+
+
+SecondLocation = Callable[[], Awaitable[int]]
+
+
+@pytest.fixture
+def second_location(client: httpx.AsyncClient, admin: Headers) -> SecondLocation:
+    async def make() -> int:
+        response = await client.post("/api/v1/locations", json={"name": "Shop"}, headers=admin)
+        assert response.status_code == 201, response.text
+        created: int = response.json()["id"]
+        return created
+
+    return make
+
+
+class TestRoundTrips:
+    async def test_adjust_is_one_statement_on_postgresql(
+        self,
+        backend: Backend,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 10)
+        await begun(db_session)
+
+        with statements_on(backend.engine) as sent:
+            level = await service.adjust_available(
+                db_session,
+                inventory_item_id=variant["inventoryItemId"],
+                location_id=location["id"],
+                delta=-3,
+            )
+
+        assert (level.available, level.committed, level.on_hand) == (7, 0, 7)
+        if backend.name == "postgresql":
+            assert sent == ["WITH"]
+        else:  # no data-modifying CTEs: level, log, variant, event; still no savepoint
+            assert sent == ["UPDATE", "INSERT", "UPDATE", "INSERT"]
+
+    async def test_set_of_a_stocked_level_is_one_statement_on_postgresql(
+        self,
+        backend: Backend,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 10)
+        await begun(db_session)
+
+        with statements_on(backend.engine) as sent:
+            level = await service.set_available(
+                db_session,
+                inventory_item_id=variant["inventoryItemId"],
+                location_id=location["id"],
+                available=4,
+            )
+
+        assert level.available == 4
+        if backend.name == "postgresql":
+            assert sent == ["WITH"]
+        else:  # reads the value it replaces, then as an adjustment by the difference
+            assert sent == ["SELECT", "UPDATE", "INSERT", "UPDATE", "INSERT"]
+
+    async def test_a_refusal_costs_one_query_to_explain_itself(
+        self,
+        backend: Backend,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 2)
+        await begun(db_session)
+
+        with (
+            statements_on(backend.engine) as sent,
+            pytest.raises(InsufficientInventory),
+        ):
+            await service.adjust_available(
+                db_session,
+                inventory_item_id=variant["inventoryItemId"],
+                location_id=location["id"],
+                delta=-3,
+            )
+
+        expected = ["WITH", "SELECT"] if backend.name == "postgresql" else ["UPDATE", "SELECT"]
+        assert sent == expected
+        assert await levels_of(db_session, variant["inventoryItemId"]) == {location["id"]: (2, 0)}
+        assert await variant_quantity(db_session, variant["id"]) == 2
+
+    @pytest.mark.postgres_only
+    async def test_a_committed_adjust_is_two_statements_with_the_commit(
+        self, live_postgres: Database
+    ) -> None:
+        (item,), (variant,), loc = await make_items(live_postgres, 1, {"A": 5})
+        engine = live_postgres.primary
+
+        with statements_on(engine) as sent:
+            async with live_postgres.session() as session:
+                await service.adjust_available(
+                    session, inventory_item_id=item, location_id=loc["A"], delta=1
+                )
+
+        assert sent == ["WITH", "COMMIT"]
+        async with live_postgres.session() as session:
+            assert await levels_of(session, item) == {loc["A"]: (6, 0)}
+            assert await variant_quantity(session, variant) == 6
+
+
+class TestWrittenRows:
+    async def test_adjust_writes_its_log_row_and_event(
+        self,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 10)
+        item = variant["inventoryItemId"]
+
+        await service.adjust_available(
+            db_session,
+            inventory_item_id=item,
+            location_id=location["id"],
+            delta=-4,
+            reason="damaged",
+            note="dropped a box",
+            actor="user:7",
+        )
+
+        level = await level_id(db_session, item, location["id"])
+        (written,) = await events_of(db_session, "InventoryLevel", level)
+        assert (written.topic, written.verb, written.subject, written.actor) == (
+            UPDATE_TOPIC,
+            "update",
+            f"InventoryLevel {level}",
+            "user:7",
+        )
+        assert written.body == {
+            "inventoryItemId": item,
+            "locationId": location["id"],
+            "available": 6,
+            "committed": 0,
+            "onHand": 6,
+            "availableDelta": -4,
+            "committedDelta": 0,
+            "reason": "damaged",
+        }
+        assert written.created_at is not None
+        notes = await db_session.scalars(
+            select(InventoryAdjustment.note).where(InventoryAdjustment.inventory_item_id == item)
+        )
+        assert await log_of(db_session, item) == [
+            (location["id"], 10, "received"),
+            (location["id"], -4, "damaged"),
+        ]
+        assert list(notes) == ["initial stock", "dropped a box"]
+        assert await variant_quantity(db_session, variant["id"]) == 6
+
+    async def test_committed_only_move_logs_nothing_and_leaves_the_variant(
+        self,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 10)
+        item = variant["inventoryItemId"]
+
+        (level,) = await service.change_levels(
+            db_session, [service.LevelChange(item, location["id"], committed=2)]
+        )
+
+        assert (level.available, level.committed, level.on_hand) == (10, 2, 12)
+        assert await log_of(db_session, item) == [(location["id"], 10, "received")]
+        assert await variant_quantity(db_session, variant["id"]) == 10
+        (written,) = await events_of(db_session, "InventoryLevel", level.id)
+        assert written.body == {
+            "inventoryItemId": item,
+            "locationId": location["id"],
+            "available": 10,
+            "committed": 2,
+            "onHand": 12,
+            "availableDelta": 0,
+            "committedDelta": 2,
+            "reason": "correction",
+        }
+
+    async def test_set_connects_first_and_its_event_has_no_committed_delta(
+        self,
+        make_product: ProductFactory,
+        location: dict[str, Any],
+        second_location: SecondLocation,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 5)
+        item = variant["inventoryItemId"]
+        shop = await second_location()
+
+        level = await service.set_available(
+            db_session, inventory_item_id=item, location_id=shop, available=8, reason="count"
+        )
+
+        (connected,) = await events_of(db_session, "InventoryItem", item)
+        assert (connected.topic, connected.body) == (
+            "inventory_levels/connect",
+            {"inventoryItemId": item, "locationId": shop},
+        )
+        (updated,) = await events_of(db_session, "InventoryLevel", level.id)
+        assert updated.id > connected.id
+        assert updated.body == {
+            "inventoryItemId": item,
+            "locationId": shop,
+            "available": 8,
+            "committed": 0,
+            "onHand": 8,
+            "availableDelta": 8,
+            "reason": "count",
+        }
+        assert await log_of(db_session, item) == [
+            (location["id"], 5, "received"),
+            (shop, 8, "count"),
+        ]
+        assert await variant_quantity(db_session, variant["id"]) == 13
+
+    async def test_setting_the_same_value_writes_an_event_and_no_log_row(
+        self, location: dict[str, Any], make_product: ProductFactory, db_session: AsyncSession
+    ) -> None:
+        variant = await stocked(make_product, 5)
+        item = variant["inventoryItemId"]
+
+        level = await service.set_available(
+            db_session, inventory_item_id=item, location_id=location["id"], available=5
+        )
+
+        (updated,) = await events_of(db_session, "InventoryLevel", level.id)
+        assert updated.body["availableDelta"] == 0
+        assert await log_of(db_session, item) == [(location["id"], 5, "received")]
+        assert await variant_quantity(db_session, variant["id"]) == 5
+
+    async def test_a_level_only_added_to_the_session_is_changed(
+        self,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        second_location: SecondLocation,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 5)
+        item = variant["inventoryItemId"]
+        shop = await second_location()
+        InventoryLevelRepository(db_session).add_level(item, shop, 0)  # pending, not flushed
+
+        level = await service.adjust_available(
+            db_session, inventory_item_id=item, location_id=shop, delta=3
+        )
+
+        assert level.available == 3
+        assert await variant_quantity(db_session, variant["id"]) == 8
+
+
+class TestSeveralLevels:
+    async def test_one_refusal_undoes_the_changes_before_it(
+        self,
+        location: dict[str, Any],
+        second_location: SecondLocation,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 5)
+        item = variant["inventoryItemId"]
+        shop = await second_location()
+        await service.set_available(
+            db_session, inventory_item_id=item, location_id=shop, available=2
+        )
+        home = await level_id(db_session, item, location["id"])
+        events_before = len(await events_of(db_session, "InventoryLevel", home))
+        log_before = await log_of(db_session, item)
+
+        # Applied in (item, location) order: the warehouse's -1 succeeds, then the shop refuses.
+        with pytest.raises(InsufficientInventory):
+            await service.change_levels(
+                db_session,
+                [
+                    service.LevelChange(item, shop, available=-3),
+                    service.LevelChange(item, location["id"], available=-1),
+                ],
+            )
+
+        assert await levels_of(db_session, item) == {location["id"]: (5, 0), shop: (2, 0)}
+        assert await variant_quantity(db_session, variant["id"]) == 7
+        assert await log_of(db_session, item) == log_before
+        assert len(await events_of(db_session, "InventoryLevel", home)) == events_before
+
+    async def test_an_item_at_two_locations_moves_its_variant_by_the_sum(
+        self,
+        location: dict[str, Any],
+        second_location: SecondLocation,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 5)
+        item = variant["inventoryItemId"]
+        shop = await second_location()
+        await service.set_available(
+            db_session, inventory_item_id=item, location_id=shop, available=4
+        )
+
+        moved = await service.change_levels(
+            db_session,
+            [
+                service.LevelChange(item, shop, available=-3, committed=3),
+                service.LevelChange(item, location["id"], available=2),
+            ],
+        )
+
+        assert [(lv.location_id, lv.available, lv.committed) for lv in moved] == [
+            (shop, 1, 3),
+            (location["id"], 7, 0),
+        ]
+        assert await variant_quantity(db_session, variant["id"]) == 8
+        assert (await log_of(db_session, item))[-2:] == [
+            (location["id"], 2, "correction"),
+            (shop, -3, "correction"),
+        ]

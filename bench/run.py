@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -174,7 +175,7 @@ async def run_scenario(
         track_status=scenario.track_status,
     )
     if args.warmup:
-        await run_wrk(WrkRun(**{**run.__dict__, "duration_s": args.warmup}))
+        await run_wrk(dataclasses.replace(run, duration_s=args.warmup))
     window = procs.CpuWindow(server.worker_pids())
     window.start()
     checker: Checker | None = None
@@ -225,6 +226,15 @@ async def run_scenario(
     return result
 
 
+def results_path(directory: Path, day: str, label: str) -> Path:
+    """<day>[-label].json, or -2, -3 ... after it: a second run the same day keeps the first."""
+    stem = f"{day}-{label}" if label else day
+    path, number = directory / f"{stem}.json", 2
+    while path.exists():
+        path, number = directory / f"{stem}-{number}.json", number + 1
+    return path
+
+
 def render(path: Path, *, update: bool) -> int:
     results = json.loads(path.read_text())
     results["targets"] = report.evaluate(results)
@@ -246,7 +256,8 @@ async def main_async(argv: list[str]) -> int:
     machine.ensure_postgres(PG_HOST, PG_PORT)
     machine.ensure_redis(REDIS_HOST, REDIS_PORT)
     machine.ensure_tool("wrk", "wrk")
-    machine.ensure_tool("pgbench", "postgresql-client")
+    if not args.skip_pgbench:
+        machine.ensure_tool("pgbench", "postgresql-client")
     env = server_env(args)
     results: dict[str, Any] = {
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -315,8 +326,7 @@ async def main_async(argv: list[str]) -> int:
         server.stop()
     results["total_s"] = round(time.monotonic() - clock, 1)
     results["targets"] = report.evaluate(results)
-    suffix = f"-{args.label}" if args.label else ""
-    path = RESULTS_DIR / f"{started_at.date().isoformat()}{suffix}.json"
+    path = results_path(RESULTS_DIR, started_at.date().isoformat(), args.label)
     report.write_results(results, path)
     log(f"results in {path.relative_to(ROOT)}")
     table = report.markdown(results, str(path.relative_to(ROOT)))

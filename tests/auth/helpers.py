@@ -12,7 +12,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,3 +89,53 @@ async def make_api_key(
     session.add(key)
     await session.flush()
     return key, new.secret
+
+
+def bare_app(var_dir: Path, **settings: Any) -> FastAPI:
+    """An application over an empty, never-migrated database, for what is decided before any
+    query (forged credentials, headers, CORS, size limits): a query would fail with a 500
+    (no tables), so a test expecting a 401 or 413 there also proves that no query ran."""
+    from shopdb.app import create_app
+    from shopdb.config import Settings
+    from shopdb.db import Database
+
+    defaults: dict[str, Any] = {
+        "database_url": f"sqlite:///{var_dir / f'never-migrated-{uuid.uuid4().hex[:8]}.sqlite3'}",
+        "rate_limit_burst": 0,
+    }
+    config = Settings(var_dir=var_dir, **{**defaults, **settings})
+    application = create_app(config)
+    application.state.database = Database.from_settings(config)
+    application.state.redis = None
+    return application
+
+
+def http_client(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 4000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+_shared_apps: dict[str, FastAPI] = {}
+
+
+def shared_app(backend_name: str, settings: Any, database: Any) -> FastAPI:
+    """The application for one backend, built once per run and reset for each test.
+
+    Building one costs about 0.2 s (its signing key is parsed and checked, and FastAPI wires
+    every route on first use): per test that was a third of these suites' time. What a test
+    can leave behind lives on app.state and is replaced here: the database (the test's
+    rolled-back transaction), the cached standings of users (ids repeat after a rollback) and
+    the limiter's buckets.
+    """
+    from shopdb.app import create_app
+    from shopdb.auth.access import AccessCache
+    from shopdb.auth.limits import install_limits
+
+    application = _shared_apps.get(backend_name)
+    if application is None:
+        application = _shared_apps[backend_name] = create_app(settings)
+    application.state.database = database
+    application.state.redis = None
+    application.state.access_cache = AccessCache(settings.auth_cache_seconds)
+    install_limits(application, settings, redis=None)
+    return application

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import jwt
@@ -11,10 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.app import create_app
+from shopdb.auth.limits import LoginThrottle
 from shopdb.auth.permissions import PERMISSIONS
+from shopdb.config import Settings
 from shopdb.db import Database
+from shopdb.errors import RateLimited
 from shopdb.kit.types import utcnow
 from shopdb.models import User
+from shopdb.ratelimit import MemoryBucketStore
 from tests.auth.helpers import PASSWORD, make_user
 from tests.fixtures.database import Backend
 
@@ -170,27 +175,6 @@ class TestThrottlesRepeatedFailures:
         await db_session.refresh(user)
         assert user.last_login_at is None
 
-    async def test_counts_emails_case_insensitively(
-        self, throttled: httpx.AsyncClient, db_session: AsyncSession
-    ) -> None:
-        user = await make_user(db_session, email="case@example.com")
-        for variant in ("CASE@example.com", "Case@Example.com", "case@EXAMPLE.com"):
-            assert (await login(throttled, variant, "wrong guess")).status_code == 401
-
-        assert (await login(throttled, user.email)).status_code == 429
-
-    async def test_a_success_clears_the_email_count(
-        self, throttled: httpx.AsyncClient, db_session: AsyncSession
-    ) -> None:
-        user = await make_user(db_session)
-        for _ in range(2):
-            assert (await login(throttled, user.email, "wrong guess")).status_code == 401
-        assert (await login(throttled, user.email)).status_code == 200
-
-        after = [(await login(throttled, user.email, "wrong guess")).status_code for _ in "abc"]
-
-        assert after == [401, 401, 401]
-
     async def test_refuses_an_address_guessing_across_many_emails(
         self, throttled_app: FastAPI, throttled: httpx.AsyncClient
     ) -> None:
@@ -203,15 +187,85 @@ class TestThrottlesRepeatedFailures:
         async with await _client(throttled_app, "198.51.100.1") as elsewhere:
             assert (await login(elsewhere, "guess-0@example.com", "wrong")).status_code == 401
 
-    async def test_throttling_does_not_count_successful_logins(
-        self, throttled: httpx.AsyncClient, db_session: AsyncSession
+
+class TestLoginThrottle:
+    """The throttle's rules on its own (no passwords hashed, no database): 3 per email, 5 per
+    address, one failure forgiven per 60 s."""
+
+    @pytest.fixture
+    def clock(self) -> list[float]:
+        return [0.0]
+
+    @pytest.fixture
+    def throttle(self, backend_free_settings: Settings, clock: list[float]) -> LoginThrottle:
+        return LoginThrottle(MemoryBucketStore(clock=lambda: clock[0]), backend_free_settings)
+
+    @staticmethod
+    async def attempts(throttle: LoginThrottle, email: str, address: str, n: int) -> list[int]:
+        codes = []
+        for _ in range(n):
+            try:
+                await throttle.attempt(email, address)
+            except RateLimited as refused:
+                codes.append(int(refused.headers["Retry-After"]))
+            else:
+                codes.append(0)
+        return codes
+
+    async def test_counts_emails_case_insensitively(self, throttle: LoginThrottle) -> None:
+        for variant in ("CASE@example.com", " Case@Example.com", "case@EXAMPLE.com"):
+            await throttle.attempt(variant, "10.0.0.1")
+
+        assert await self.attempts(throttle, "case@example.com", "10.0.0.2", 1) == [60]
+
+    async def test_a_success_clears_the_email_count(self, throttle: LoginThrottle) -> None:
+        await self.attempts(throttle, "a@example.com", "10.0.0.1", 3)
+        await throttle.succeeded("a@example.com", "10.0.0.1")
+
+        assert await self.attempts(throttle, "a@example.com", "10.0.0.1", 4) == [0, 0, 0, 60]
+
+    async def test_successes_do_not_use_up_the_address(self, throttle: LoginThrottle) -> None:
+        for i in range(10):
+            await throttle.attempt(f"user-{i % 2}@example.com", "10.0.0.1")
+            await throttle.succeeded(f"user-{i % 2}@example.com", "10.0.0.1")
+
+        assert await self.attempts(throttle, "other@example.com", "10.0.0.1", 1) == [0]
+
+    async def test_an_address_refusal_does_not_count_against_the_email(
+        self, throttle: LoginThrottle
     ) -> None:
-        users = [await make_user(db_session) for _ in range(2)]
+        for i in range(5):
+            await throttle.attempt(f"guess-{i}@example.com", "10.0.0.1")
 
-        # More successes than the address may fail (5) or one email may fail (3).
-        answers = [(await login(throttled, u.email)).status_code for u in users * 3]
+        refused = await self.attempts(throttle, "victim@example.com", "10.0.0.1", 5)
+        elsewhere = await self.attempts(throttle, "victim@example.com", "10.0.0.9", 3)
 
-        assert answers == [200] * 6
+        assert refused == [60] * 5
+        assert elsewhere == [0, 0, 0]
+
+    async def test_one_failure_is_forgiven_per_refill_period(
+        self, throttle: LoginThrottle, clock: list[float]
+    ) -> None:
+        await self.attempts(throttle, "a@example.com", "10.0.0.1", 3)
+        clock[0] = 30.0
+        assert await self.attempts(throttle, "a@example.com", "10.0.0.1", 1) == [30]
+
+        clock[0] = 60.0
+
+        assert await self.attempts(throttle, "a@example.com", "10.0.0.1", 2) == [0, 60]
+
+    async def test_zero_turns_a_check_off(self, backend_free_settings: Settings) -> None:
+        settings = backend_free_settings.model_copy(
+            update={"login_failures_per_email": 0, "login_failures_per_address": 0}
+        )
+        throttle = LoginThrottle(MemoryBucketStore(), settings)
+
+        assert await self.attempts(throttle, "a@example.com", "10.0.0.1", 50) == [0] * 50
+
+
+@pytest.fixture
+def backend_free_settings(var_dir: Path) -> Settings:
+    return Settings(var_dir=var_dir, login_failures_per_email=3, login_failures_per_address=5)
 
 
 class TestJwks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,20 +13,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.app import create_app
 from shopdb.db import Database
 from shopdb.ratelimit import Decision, MemoryBucketStore, RateLimiter
-from tests.auth.helpers import bearer, make_api_key, make_user
+from tests.auth.helpers import bare_app, bearer, make_api_key, make_user
 from tests.fixtures.database import Backend
 
 PROTECTED = "/api/v1/permissions"
 
 
-def limited_app(backend: Backend, database: Database, burst: int = 3) -> FastAPI:
-    # A slow refill, so that nothing trickles back in while a test runs.
+def frozen(application: FastAPI) -> FastAPI:
+    """Stop the buckets' clock: nothing trickles back in, however slowly a test runs."""
+    application.state.rate_limiter.store = MemoryBucketStore(clock=lambda: 0.0)
+    return application
+
+
+def limited_app(backend: Backend, database: Database) -> FastAPI:
     settings = backend.settings.model_copy(
-        update={"rate_limit_burst": burst, "rate_limit_per_second": 0.01}
+        update={"rate_limit_burst": 3, "rate_limit_per_second": 0.01}
     )
     application = create_app(settings)
     application.state.database = database
-    return application
+    return frozen(application)
 
 
 def client_for(app: FastAPI, address: str = "192.0.2.10") -> httpx.AsyncClient:
@@ -41,6 +47,18 @@ def limited(backend: Backend, database: Database) -> FastAPI:
 @pytest.fixture
 async def http(limited: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(limited) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous_app(var_dir: Path) -> FastAPI:
+    """For anonymous callers nothing is looked up: one run, on an application without tables."""
+    return frozen(bare_app(var_dir, rate_limit_burst=3, rate_limit_per_second=0.01))
+
+
+@pytest.fixture
+async def anonymous(anonymous_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(anonymous_app) as client:
         yield client
 
 
@@ -63,30 +81,28 @@ class TestBucket:
         assert refused.headers["x-content-type-options"] == "nosniff"
 
     async def test_every_answer_carries_the_headers_errors_included(
-        self, http: httpx.AsyncClient
+        self, anonymous: httpx.AsyncClient
     ) -> None:
-        unauthenticated = await http.get(PROTECTED)
-        missing = await http.get("/api/v1/no-such-thing")
+        unauthenticated = await anonymous.get(PROTECTED)
+        missing = await anonymous.get("/api/v1/no-such-thing")
 
         assert unauthenticated.status_code == 401
         assert unauthenticated.headers["x-ratelimit-remaining"] == "2"
         assert missing.status_code == 404
         assert missing.headers["x-ratelimit-remaining"] == "1"
 
-    async def test_probes_are_never_charged_nor_refused(self, http: httpx.AsyncClient) -> None:
+    async def test_probes_are_never_charged_nor_refused(self, anonymous: httpx.AsyncClient) -> None:
         for _ in range(3):
-            await http.get("/.well-known/jwks.json")
+            await anonymous.get("/.well-known/jwks.json")
 
-        probes = [await http.get("/health") for _ in range(5)]
+        probes = [await anonymous.get("/health") for _ in range(5)]
 
         assert {r.status_code for r in probes} == {200}
         assert {r.headers["x-ratelimit-remaining"] for r in probes} == {"0"}
-        assert (await http.get("/.well-known/jwks.json")).status_code == 429
+        assert (await anonymous.get("/.well-known/jwks.json")).status_code == 429
 
-    async def test_zero_burst_turns_limiting_off(
-        self, backend: Backend, database: Database
-    ) -> None:
-        async with client_for(limited_app(backend, database, burst=0)) as client:
+    async def test_zero_burst_turns_limiting_off(self, var_dir: Path) -> None:
+        async with client_for(bare_app(var_dir, rate_limit_burst=0)) as client:
             answers = [await client.get("/.well-known/jwks.json") for _ in range(10)]
 
         assert {r.status_code for r in answers} == {200}
@@ -133,8 +149,9 @@ class TestWhoIsCharged:
         assert answers == [200, 200, 200, 200, 429]
         assert (await http.get(PROTECTED, headers={"X-API-Key": second})).status_code == 200
 
-    async def test_anonymous_callers_are_billed_per_address(self, limited: FastAPI) -> None:
-        async with client_for(limited, "10.1.1.1") as a, client_for(limited, "10.1.1.2") as b:
+    async def test_anonymous_callers_are_billed_per_address(self, anonymous_app: FastAPI) -> None:
+        a, b = client_for(anonymous_app, "10.1.1.1"), client_for(anonymous_app, "10.1.1.2")
+        async with a, b:
             from_a = [(await a.get("/.well-known/jwks.json")).status_code for _ in range(4)]
             from_b = (await b.get("/.well-known/jwks.json")).status_code
 
@@ -202,7 +219,7 @@ class TestMemoryStore:
     async def test_forgets_full_buckets_when_crowded(self) -> None:
         now = [0.0]
         store = MemoryBucketStore(clock=lambda: now[0])
-        store.MAX_BUCKETS = 3  # type: ignore[misc]
+        store.MAX_BUCKETS = 3
         limiter = RateLimiter(store, burst=1, per_second=1)
         for key in ("a", "b", "c"):
             await limiter.hit(key)
@@ -215,7 +232,7 @@ class TestMemoryStore:
 
 class TestFailsOpen:
     async def test_a_broken_store_lets_requests_through(
-        self, limited: FastAPI, http: httpx.AsyncClient
+        self, anonymous_app: FastAPI, anonymous: httpx.AsyncClient
     ) -> None:
         class Broken:
             async def take(self, key: str, **_: object) -> Decision:
@@ -224,9 +241,9 @@ class TestFailsOpen:
             async def reset(self, key: str) -> None:
                 raise ConnectionError("redis is down")
 
-        limited.state.rate_limiter.store = Broken()
+        anonymous_app.state.rate_limiter.store = Broken()
 
-        answers = [await http.get("/.well-known/jwks.json") for _ in range(5)]
+        answers = [await anonymous.get("/.well-known/jwks.json") for _ in range(5)]
 
         assert {r.status_code for r in answers} == {200}
         assert all("x-ratelimit-remaining" not in r.headers for r in answers)

@@ -12,6 +12,8 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,19 +24,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.app import create_app
 from shopdb.auth.limits import install_limits
 from shopdb.db import Database
-from shopdb.ratelimit import Decision, RateLimiter, RedisBucketStore
+from shopdb.ratelimit import Decision, MemoryBucketStore, RateLimiter, RedisBucketStore
 from tests.auth.helpers import PASSWORD, bearer, make_user
 from tests.auth.redis_worker import hammer
 from tests.fixtures.database import Backend
 
+# types-redis lags behind redis 8 (no aclose), so the client is typed loosely here.
+RedisClient = Any
 REDIS_URL = os.environ.get("SHOPDB_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 # Slow enough that nothing refills while a test runs.
 TRICKLE = 0.001
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
+async def redis() -> AsyncIterator[RedisClient]:
+    client: RedisClient = Redis.from_url(REDIS_URL)
     try:
         await client.ping()
     except Exception as exc:
@@ -47,7 +51,7 @@ async def redis() -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def prefix(redis: Redis) -> AsyncIterator[str]:
+async def prefix(redis: RedisClient) -> AsyncIterator[str]:
     name = f"shopdb-test:{uuid.uuid4().hex}:"
     yield name
     keys = [key async for key in redis.scan_iter(match=name + "*")]
@@ -56,15 +60,18 @@ async def prefix(redis: Redis) -> AsyncIterator[str]:
 
 
 class TestScript:
-    async def test_takes_tokens_until_the_bucket_is_empty(self, redis: Redis, prefix: str) -> None:
-        limiter = RateLimiter(RedisBucketStore(redis, prefix=prefix), burst=3, per_second=0.5)
+    async def test_takes_tokens_until_the_bucket_is_empty(
+        self, redis: RedisClient, prefix: str
+    ) -> None:
+        store = RedisBucketStore(redis, prefix=prefix, clock_ms=lambda: 5_000)
+        limiter = RateLimiter(store, burst=3, per_second=0.5)
 
         decisions = [await limiter.hit("k") for _ in range(4)]
 
         assert decisions[:3] == [Decision(True, 3, 2), Decision(True, 3, 1), Decision(True, 3, 0)]
         assert decisions[3] == Decision(False, 3, 0, retry_after=2)
 
-    async def test_refills_on_the_clock_it_is_given(self, redis: Redis, prefix: str) -> None:
+    async def test_refills_on_the_clock_it_is_given(self, redis: RedisClient, prefix: str) -> None:
         now_ms = [1_000_000]
         store = RedisBucketStore(redis, prefix=prefix, clock_ms=lambda: now_ms[0])
         limiter = RateLimiter(store, burst=2, per_second=4)
@@ -81,7 +88,7 @@ class TestScript:
         assert capped == Decision(True, 2, 1)
 
     async def test_a_look_costs_nothing_and_a_refund_gives_back(
-        self, redis: Redis, prefix: str
+        self, redis: RedisClient, prefix: str
     ) -> None:
         limiter = RateLimiter(RedisBucketStore(redis, prefix=prefix), burst=2, per_second=TRICKLE)
         await limiter.hit("k")
@@ -93,7 +100,7 @@ class TestScript:
         assert await limiter.hit("k") == Decision(True, 2, 1)
 
     async def test_buckets_expire_once_they_would_be_full_again(
-        self, redis: Redis, prefix: str
+        self, redis: RedisClient, prefix: str
     ) -> None:
         limiter = RateLimiter(RedisBucketStore(redis, prefix=prefix), burst=10, per_second=2)
 
@@ -102,7 +109,7 @@ class TestScript:
         ttl_ms = await redis.pttl(prefix + "k")
         assert 5_000 < ttl_ms <= 6_000
 
-    async def test_reset_empties_the_count(self, redis: Redis, prefix: str) -> None:
+    async def test_reset_empties_the_count(self, redis: RedisClient, prefix: str) -> None:
         limiter = RateLimiter(RedisBucketStore(redis, prefix=prefix), burst=1, per_second=TRICKLE)
         await limiter.hit("k")
 
@@ -113,7 +120,9 @@ class TestScript:
 
 
 class TestConcurrency:
-    async def test_concurrent_tasks_get_exactly_the_burst(self, redis: Redis, prefix: str) -> None:
+    async def test_concurrent_tasks_get_exactly_the_burst(
+        self, redis: RedisClient, prefix: str
+    ) -> None:
         limiter = RateLimiter(RedisBucketStore(redis, prefix=prefix), burst=10, per_second=TRICKLE)
 
         decisions = await asyncio.gather(*(limiter.hit("shared") for _ in range(60)))
@@ -131,7 +140,7 @@ class TestConcurrency:
         assert len(allowed) == 3
 
 
-def _worker_app(backend: Backend, database: Database, redis: Redis, prefix: str) -> FastAPI:
+def _worker_app(backend: Backend, database: Database, redis: RedisClient, prefix: str) -> FastAPI:
     settings = backend.settings.model_copy(
         update={
             "rate_limit_burst": 4,
@@ -158,7 +167,7 @@ class TestOverHttp:
         backend: Backend,
         database: Database,
         db_session: AsyncSession,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str,
     ) -> None:
         first = _worker_app(backend, database, redis, prefix)
@@ -181,7 +190,7 @@ class TestOverHttp:
         backend: Backend,
         database: Database,
         db_session: AsyncSession,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str,
     ) -> None:
         user = await make_user(db_session)
@@ -196,3 +205,31 @@ class TestOverHttp:
                 codes.append(response.status_code)
 
         assert codes == [401, 401, 429]
+
+
+class TestStartup:
+    async def test_with_a_redis_url_the_app_keeps_its_buckets_in_redis(
+        self, var_dir: Path, redis: RedisClient, prefix: str
+    ) -> None:
+        from shopdb.config import Settings
+
+        settings = Settings(
+            var_dir=var_dir,
+            database_url=f"sqlite:///{var_dir / 'startup.sqlite3'}",
+            redis_url=REDIS_URL,
+            rate_limit_key_prefix=prefix,
+            rate_limit_burst=5,
+            rate_limit_per_second=TRICKLE,
+        )
+        application = create_app(settings)
+        assert isinstance(application.state.rate_limiter.store, MemoryBucketStore)
+
+        async with application.router.lifespan_context(application):
+            store = application.state.rate_limiter.store
+            async with _client(application) as client:
+                response = await client.get("/.well-known/jwks.json")
+
+        assert isinstance(store, RedisBucketStore)
+        assert application.state.login_throttle.by_email.store is store
+        assert response.headers["x-ratelimit-remaining"] == "4"
+        assert await redis.exists(prefix + "ip:192.0.2.50") == 1

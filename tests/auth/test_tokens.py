@@ -24,7 +24,7 @@ from shopdb.db import Database
 from shopdb.keys import key_id
 from shopdb.kit.types import utcnow
 from shopdb.models import User
-from tests.auth.helpers import bearer, make_user
+from tests.auth.helpers import bare_app, bearer, http_client, make_user
 from tests.fixtures.database import Backend
 
 PROTECTED = "/api/v1/permissions"  # needs users:admin
@@ -43,10 +43,10 @@ def stranger_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _claims(app: FastAPI, user: User, **overrides: Any) -> dict[str, Any]:
+def _claims(app: FastAPI, user: User | int = 1, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "sub": str(user.id),
+        "sub": str(user if isinstance(user, int) else user.id),
         "iss": app.state.settings.jwt_issuer,
         "aud": app.state.settings.jwt_audience,
         "iat": now,
@@ -72,7 +72,7 @@ async def admin(db_session: AsyncSession) -> User:
     return await make_user(db_session, role="admin")
 
 
-class TestAcceptsOnlyGenuineTokens:
+class TestAcceptsGenuineTokens:
     async def test_a_genuine_token_is_accepted(
         self, app: FastAPI, client: httpx.AsyncClient, admin: User
     ) -> None:
@@ -80,14 +80,29 @@ class TestAcceptsOnlyGenuineTokens:
 
         assert response.status_code == 200
 
-    async def test_missing_credentials(self, client: httpx.AsyncClient) -> None:
-        response = await client.get(PROTECTED)
+    async def test_payload_tampered_after_signing(
+        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        staff = await make_user(db_session, permissions=["orders:read", "users:admin"])
+        genuine = _sign(app, _claims(app, staff, permissions=["orders:read"]))
+        head, _payload, signature = genuine.split(".")
+        widened = _segment(_claims(app, staff, permissions=["orders:read", "users:admin"]))
+
+        assert (await _call(client, genuine)).status_code == 403
+        assert (await _call(client, f"{head}.{widened}.{signature}")).status_code == 401
+
+
+class TestRefusesForgedTokens:
+    """Decided before any query: these run once, on an application without a database."""
+
+    async def test_missing_credentials(self, lone_client: httpx.AsyncClient) -> None:
+        response = await lone_client.get(PROTECTED)
 
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert response.json()["code"] == "UNAUTHORIZED"
 
-    async def test_malformed_authorization_header(self, client: httpx.AsyncClient) -> None:
+    async def test_malformed_authorization_header(self, lone_client: httpx.AsyncClient) -> None:
         headers = [
             "Bearer",
             "Bearer ",
@@ -98,7 +113,9 @@ class TestAcceptsOnlyGenuineTokens:
         ]
 
         answers = {
-            header: (await client.get(PROTECTED, headers={"Authorization": header})).status_code
+            header: (
+                await lone_client.get(PROTECTED, headers={"Authorization": header})
+            ).status_code
             for header in headers
         }
 
@@ -106,51 +123,49 @@ class TestAcceptsOnlyGenuineTokens:
 
     async def test_signature_by_another_key_under_our_kid(
         self,
-        app: FastAPI,
-        client: httpx.AsyncClient,
-        admin: User,
+        lone_app: FastAPI,
+        lone_client: httpx.AsyncClient,
         stranger_key: rsa.RSAPrivateKey,
     ) -> None:
-        kid = app.state.tokens.keys[0].kid
+        kid = lone_app.state.tokens.keys[0].kid
         forged = jwt.encode(
-            _claims(app, admin), stranger_key, algorithm="RS256", headers={"kid": kid}
+            _claims(lone_app), stranger_key, algorithm="RS256", headers={"kid": kid}
         )
 
-        assert (await _call(client, forged)).status_code == 401
+        assert (await _call(lone_client, forged)).status_code == 401
 
     async def test_unknown_kid(
         self,
-        app: FastAPI,
-        client: httpx.AsyncClient,
-        admin: User,
+        lone_app: FastAPI,
+        lone_client: httpx.AsyncClient,
         stranger_key: rsa.RSAPrivateKey,
     ) -> None:
         forged = jwt.encode(
-            _claims(app, admin),
+            _claims(lone_app),
             stranger_key,
             algorithm="RS256",
             headers={"kid": key_id(stranger_key.public_key())},
         )
 
-        assert (await _call(client, forged)).status_code == 401
+        assert (await _call(lone_client, forged)).status_code == 401
 
-    async def test_missing_kid(self, app: FastAPI, client: httpx.AsyncClient, admin: User) -> None:
-        signer = app.state.tokens.keys[0]
-        token = jwt.encode(_claims(app, admin), signer.private_key, algorithm="RS256")
+    async def test_missing_kid(self, lone_app: FastAPI, lone_client: httpx.AsyncClient) -> None:
+        signer = lone_app.state.tokens.keys[0]
+        token = jwt.encode(_claims(lone_app), signer.private_key, algorithm="RS256")
 
-        assert (await _call(client, token)).status_code == 401
+        assert (await _call(lone_client, token)).status_code == 401
 
-    async def test_expired(self, app: FastAPI, client: httpx.AsyncClient, admin: User) -> None:
+    async def test_expired(self, lone_app: FastAPI, lone_client: httpx.AsyncClient) -> None:
         past = int(time.time()) - 3600
-        token = _sign(app, _claims(app, admin, iat=past - 600, exp=past))
+        token = _sign(lone_app, _claims(lone_app, iat=past - 600, exp=past))
 
-        response = await _call(client, token)
+        response = await _call(lone_client, token)
 
         assert response.status_code == 401
         assert response.json()["message"] == "Token expired"
 
     async def test_wrong_or_missing_claims(
-        self, app: FastAPI, client: httpx.AsyncClient, admin: User
+        self, lone_app: FastAPI, lone_client: httpx.AsyncClient
     ) -> None:
         cases: dict[str, dict[str, Any]] = {
             "wrong iss": {"iss": "someone-else"},
@@ -164,44 +179,35 @@ class TestAcceptsOnlyGenuineTokens:
         }
 
         answers = {
-            case: (await _call(client, _sign(app, _claims(app, admin, **overrides)))).status_code
+            case: (
+                await _call(lone_client, _sign(lone_app, _claims(lone_app, **overrides)))
+            ).status_code
             for case, overrides in cases.items()
         }
 
         assert answers == dict.fromkeys(cases, 401)
 
-    async def test_alg_none(self, app: FastAPI, client: httpx.AsyncClient, admin: User) -> None:
+    async def test_alg_none(self, lone_app: FastAPI, lone_client: httpx.AsyncClient) -> None:
         for alg in ("none", "None", "NONE"):
-            header = {"alg": alg, "typ": "JWT", "kid": app.state.tokens.keys[0].kid}
-            unsigned = f"{_segment(header)}.{_segment(_claims(app, admin))}."
+            header = {"alg": alg, "typ": "JWT", "kid": lone_app.state.tokens.keys[0].kid}
+            unsigned = f"{_segment(header)}.{_segment(_claims(lone_app))}."
 
-            assert (await _call(client, unsigned)).status_code == 401
+            assert (await _call(lone_client, unsigned)).status_code == 401
 
     async def test_hs256_signed_with_the_public_key(
-        self, app: FastAPI, client: httpx.AsyncClient, admin: User
+        self, lone_app: FastAPI, lone_client: httpx.AsyncClient
     ) -> None:
-        signer = app.state.tokens.keys[0]
+        signer = lone_app.state.tokens.keys[0]
         public_pem = signer.public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         header = {"alg": "HS256", "typ": "JWT", "kid": signer.kid}
-        signing_input = f"{_segment(header)}.{_segment(_claims(app, admin))}"
+        signing_input = f"{_segment(header)}.{_segment(_claims(lone_app))}"
         signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
 
-        response = await _call(client, f"{signing_input}.{_b64(signature)}")
+        response = await _call(lone_client, f"{signing_input}.{_b64(signature)}")
 
         assert response.status_code == 401
-
-    async def test_payload_tampered_after_signing(
-        self, app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
-    ) -> None:
-        staff = await make_user(db_session, permissions=["orders:read", "users:admin"])
-        genuine = _sign(app, _claims(app, staff, permissions=["orders:read"]))
-        head, _payload, signature = genuine.split(".")
-        widened = _segment(_claims(app, staff, permissions=["orders:read", "users:admin"]))
-
-        assert (await _call(client, genuine)).status_code == 403
-        assert (await _call(client, f"{head}.{widened}.{signature}")).status_code == 401
 
 
 def _write_key(path: Path) -> Path:
@@ -227,12 +233,22 @@ def _client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
+@pytest.fixture(scope="module")
+def key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(old, new): two signing keys, as before and after a rotation."""
+    folder = tmp_path_factory.mktemp("keys")
+    return _write_key(folder / "old.pem"), _write_key(folder / "new.pem")
+
+
 class TestKeyRotation:
     async def test_tokens_of_the_previous_key_verify_after_a_new_key_is_put_first(
-        self, backend: Backend, database: Database, db_session: AsyncSession, tmp_path: Path
+        self,
+        backend: Backend,
+        database: Database,
+        db_session: AsyncSession,
+        key_files: tuple[Path, Path],
     ) -> None:
-        old = _write_key(tmp_path / "old.pem")
-        new = _write_key(tmp_path / "new.pem")
+        old, new = key_files
         before = _app_with_keys(backend, database, [old])
         after = _app_with_keys(backend, database, [new, old])
         admin = await make_user(db_session, role="admin")
@@ -251,27 +267,28 @@ class TestKeyRotation:
         assert jwt.get_unverified_header(fresh)["kid"] == after.state.tokens.keys[0].kid
 
     async def test_tokens_of_a_retired_key_are_refused(
-        self, backend: Backend, database: Database, db_session: AsyncSession, tmp_path: Path
+        self, var_dir: Path, key_files: tuple[Path, Path]
     ) -> None:
-        old = _write_key(tmp_path / "old.pem")
-        new = _write_key(tmp_path / "new.pem")
-        before = _app_with_keys(backend, database, [old])
-        retired = _app_with_keys(backend, database, [new])
-        admin = await make_user(db_session, role="admin")
+        old, new = key_files
+        before = bare_app(var_dir, jwt_private_key_files=[old])
+        retired = bare_app(var_dir, jwt_private_key_files=[new])
 
-        async with _client(retired) as client:
-            response = await _call(client, before.state.tokens.issue(admin.id, []).token)
+        async with http_client(retired) as client:
+            response = await _call(client, before.state.tokens.issue(1, ["users:admin"]).token)
 
         assert response.status_code == 401
+        assert response.json()["message"] == "Unknown signing key"
 
-    async def test_comma_separated_setting_configures_several_keys(self, tmp_path: Path) -> None:
+    def test_comma_separated_setting_configures_several_keys(
+        self, tmp_path: Path, key_files: tuple[Path, Path]
+    ) -> None:
         from shopdb.config import Settings
 
-        first, second = _write_key(tmp_path / "a.pem"), _write_key(tmp_path / "b.pem")
+        old, new = key_files
 
-        settings = Settings(jwt_private_key_files=f"{first}, {second}", var_dir=tmp_path)  # type: ignore[arg-type]
+        settings = Settings(jwt_private_key_files=f"{new}, {old}", var_dir=tmp_path)
 
-        assert settings.jwt_private_key_files == [first, second]
+        assert settings.jwt_private_key_files == [new, old]
 
 
 class TestStandingIsCheckedOnEveryRequest:

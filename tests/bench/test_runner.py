@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from bench.baseline import parse_pgbench
 from bench.fixtures import Fixtures, _mixed_lines, get_line, post_line
+from bench.run import results_path
 from bench.scenarios import SCENARIOS, by_name
 from bench.wrk import WrkError, parse_output, summarise
 
@@ -160,6 +161,15 @@ class TestReadme:
         readme.write_text("# Bench\n")
         report.update_readme(readme, "table")
         assert readme.read_text().endswith(f"{report.START_MARK}\ntable\n{report.END_MARK}\n")
+
+
+class TestResultsPath:
+    def test_a_second_run_the_same_day_keeps_the_first(self, tmp_path: Path) -> None:
+        first = results_path(tmp_path, "2026-11-26", "")
+        assert first.name == "2026-11-26.json"
+        first.write_text("{}")
+        assert results_path(tmp_path, "2026-11-26", "").name == "2026-11-26-2.json"
+        assert results_path(tmp_path, "2026-11-26", "after").name == "2026-11-26-after.json"
 
 
 class TestPgbenchOutput:

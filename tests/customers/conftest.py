@@ -8,8 +8,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.db import Database
 from shopdb.models import User
-from tests.auth.helpers import bearer, make_user
+from tests.auth.helpers import bearer, make_user, shared_app
+from tests.fixtures.database import Backend
 
 CUSTOMERS = "/api/v1/customers"
 GROUPS = "/api/v1/customer-groups"
@@ -34,3 +36,8 @@ async def create_customer(
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+@pytest.fixture
+def app(backend: Backend, database: Database) -> FastAPI:
+    return shared_app(backend.name, backend.settings, database)

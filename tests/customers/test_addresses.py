@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,12 +10,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.app import create_app
-from shopdb.db import Database, create_engine
+from shopdb.db import Database
 from shopdb.models import CustomerAddress
-from shopdb.schema import upgrade
 from tests.auth.helpers import bearer, make_user
 from tests.customers.conftest import CUSTOMERS, create_customer
-from tests.fixtures import database as fixtures
 from tests.fixtures.database import Backend
 
 ADDRESS = {"address1": "1 Main St", "city": "Portland", "country": "US"}
@@ -269,25 +265,14 @@ class TestAddressChanges:
 
 
 @pytest.fixture
-async def committing_app(backend: Backend, tmp_path: Path) -> AsyncIterator[FastAPI]:
+def committing_app(backend: Backend, request: pytest.FixtureRequest) -> FastAPI:
     """An app on its own PostgreSQL database, where every request really commits."""
     if backend.name != "postgresql":
         pytest.skip("needs real concurrent transactions")
-    url = await fixtures.create_postgres_database("addr_race")
-    settings = fixtures.test_settings(url, tmp_path)
-    engine = create_engine(settings.database_url, settings)
-    await upgrade(engine)
-    application = create_app(settings)
-    application.state.database = Database(engine)
-    async with application.state.database.session() as session:
-        from shopdb.users.service import ensure_permissions
-
-        await ensure_permissions(session)
-    try:
-        yield application
-    finally:
-        await engine.dispose()
-        await fixtures.drop_postgres_database(url)
+    live: Database = request.getfixturevalue("live_postgres")
+    application = create_app(backend.settings)
+    application.state.database = live
+    return application
 
 
 @pytest.mark.postgres_only

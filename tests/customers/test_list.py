@@ -19,7 +19,7 @@ async def _ids(client: httpx.AsyncClient, headers: dict[str, str], **params: Any
 
 @pytest.fixture
 async def people(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, int]:
-    specs = {
+    specs: dict[str, dict[str, Any]] = {
         "ava": {
             "email": "ava@example.com",
             "firstName": "Ava",

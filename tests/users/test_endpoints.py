@@ -264,6 +264,21 @@ class TestDelete:
         assert response.status_code == 409
         assert await db_session.get(User, admin.id) is not None
 
+    async def test_a_user_other_records_point_to_is_kept(
+        self, client: httpx.AsyncClient, db_session: AsyncSession, as_admin: dict[str, str]
+    ) -> None:
+        from shopdb.models import AbandonedCheckoutEnhanced
+
+        clerk = await make_user(db_session)
+        db_session.add(AbandonedCheckoutEnhanced(token="chk-1", user_id=clerk.id))
+        await db_session.flush()
+
+        response = await client.delete(f"{USERS}/{clerk.id}", headers=as_admin)
+
+        assert response.status_code == 409
+        assert "deactivate" in response.json()["message"]
+        assert (await client.get(f"{USERS}/{clerk.id}", headers=as_admin)).status_code == 200
+
 
 class TestGrants:
     async def test_grants_with_an_expiry_that_is_honoured(

@@ -26,14 +26,17 @@ from shopdb.customers.pii import (
 )
 from shopdb.customers.repository import CustomerFilter, CustomerRepository, DataAccessLog
 from shopdb.customers.schemas import AddressInput, CustomerCreate
-from shopdb.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from shopdb.errors import Conflict, NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.crypto import FieldCipher, normalise_email
+from shopdb.kit.etags import check_if_match
+from shopdb.kit.etags import etag as kit_etag
 from shopdb.kit.types import utcnow
 from shopdb.models import Customer, CustomerAddress, CustomerTag
 
 DATA_ACCESS_TOPIC = "customers/data_access"
-PERSONAL_FIELDS = ["email", "phone", "addresses.phone"]
+SUMMARY_FIELDS = ["email", "phone"]
+DETAIL_FIELDS = ["email", "phone", "addresses.phone"]
 
 
 @dataclass(frozen=True)
@@ -61,32 +64,24 @@ def unseal(cipher: FieldCipher, customer: Customer, *, with_addresses: bool) -> 
 
 
 async def record_data_access(
-    session: AsyncSession, actor: Subject, customer_ids: Sequence[int], *, via: str
+    session: AsyncSession,
+    actor: Subject,
+    customer_ids: Sequence[int],
+    *,
+    via: str,
+    fields: Sequence[str] = DETAIL_FIELDS,
 ) -> None:
     await DataAccessLog(session).add_many(
         topic=DATA_ACCESS_TOPIC,
         verb="data_access",
         actor=actor.principal,
-        body={"fields": PERSONAL_FIELDS, "via": via},
+        body={"fields": list(fields), "via": via},
         ids=list(customer_ids),
     )
 
 
-def check_if_match(if_match: str | None, version: int) -> None:
-    """`If-Match` against the customer's ETag `"<version>"`; absent or `*` always matches."""
-    if if_match is None:
-        return
-    candidates = [c.strip() for c in if_match.split(",")]
-    for candidate in candidates:
-        if candidate == "*":
-            return
-        if candidate.removeprefix("W/").strip('"') == str(version):
-            return
-    raise PreconditionFailed(f'If-Match {if_match} does not match the current version "{version}"')
-
-
 def etag(customer: Customer) -> str:
-    return f'"{customer.version}"'
+    return kit_etag(customer.version)
 
 
 async def load_customer(session: AsyncSession, customer_id: int, *, lock: bool = False) -> Customer:
@@ -127,7 +122,9 @@ async def list_customers(
         limit=page_size,
     )
     unsealed = [unseal(cipher, c, with_addresses=False) for c in customers]
-    await record_data_access(session, actor, [c.id for c in customers], via=via)
+    await record_data_access(
+        session, actor, [c.id for c in customers], via=via, fields=SUMMARY_FIELDS
+    )
     return unsealed, total
 
 

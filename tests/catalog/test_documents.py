@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.presenters import product_detail
 from shopdb.catalog.repository import ProductFilter, ProductRepository
+from shopdb.catalog.schemas import ProductDetail
 from shopdb.models import Product, ProductImage, ProductVariant
 from tests.catalog.fixtures import ProductFactory
 from tests.fixtures.database import Backend
 
 
-def pydantic_json(detail: Any) -> bytes:
+def pydantic_json(detail: ProductDetail) -> bytes:
     return detail.model_dump_json(by_alias=True, exclude={"metafields"}).encode()
 
 

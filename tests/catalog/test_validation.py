@@ -29,7 +29,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("missing title", {k: v for k, v in product_body().items() if k != "title"}, "title"),
     ("empty title", product_body(title=""), "title"),
     ("title too long", product_body(title="x" * 256), "title"),
-    ("title not a string", product_body(title=42), "title"),
+    ("title not a string", {**product_body(), "title": 42}, "title"),
     ("bad handle", product_body(handle="Not A Handle"), "handle"),
     ("handle too long", product_body(handle="a" * 256), "handle"),
     ("unknown status", product_body(status="published"), "status"),

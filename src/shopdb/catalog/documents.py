@@ -28,7 +28,7 @@ from shopdb.models import (
     ProductVariant,
 )
 
-_EMPTY_ARRAY = literal_column("'[]'::json")
+_EMPTY_ARRAY: ColumnElement[Any] = literal_column("'[]'::json")
 
 
 def supports_documents(dialect_name: str) -> bool:
@@ -74,7 +74,7 @@ def _columns(table: Any, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(table, name) for name in names}
 
 
-def _array(document: ColumnElement[Any], *order_by: Any) -> Any:
+def _array(document: Any, *order_by: Any) -> Any:
     return func.coalesce(func.json_agg(aggregate_order_by(document, *order_by)), _EMPTY_ARRAY)
 
 

@@ -62,8 +62,22 @@ def key_id(public_key: rsa.RSAPublicKey) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+# Parsing an RSA key costs tens of milliseconds; apps built again on the same files (tests,
+# workers re-created by the server) reuse it. The PEM bytes are the key, so a replaced file
+# is parsed afresh.
+_parsed_keys: dict[bytes, SigningKey] = {}
+
+
 def _load_private_key(path: Path) -> SigningKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    pem = path.read_bytes()
+    cached = _parsed_keys.get(pem)
+    if cached is None:
+        cached = _parsed_keys[pem] = _parse_private_key(path, pem)
+    return cached
+
+
+def _parse_private_key(path: Path, pem: bytes) -> SigningKey:
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path}: RS256 needs an RSA private key")
     if key.key_size < 2048:

@@ -14,6 +14,7 @@ from shopdb.errors import Unauthorized
 from shopdb.keys import SigningKey
 
 ALGORITHM = "RS256"
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class TokenService:
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
+        # Tokens this worker has already verified. A client sends the same token on every
+        # request, and checking an RS256 signature costs more than the rest of a cached read.
+        # Only the exact string is trusted again, and only until its `exp`.
+        self._verified: dict[str, VerifiedToken] = {}
 
     def issue(self, user_id: int, permissions: Iterable[str]) -> AccessToken:
         signer = self.keys[0]
@@ -66,6 +71,19 @@ class TokenService:
 
     def verify(self, token: str) -> VerifiedToken:
         """Reject anything but an unexpired RS256 token signed by one of our keys, for us."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at > time.time():
+                return known
+            del self._verified[token]
+            raise Unauthorized("Token expired")
+        verified = self._verify_signature_and_claims(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # rare: more live tokens than the cache holds
+        self._verified[token] = verified
+        return verified
+
+    def _verify_signature_and_claims(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import orjson
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.presenters import product_detail
-from shopdb.catalog.repository import ProductFilter, ProductRepository
+from shopdb.catalog.repository import ProductFilter, ProductPageRequest, ProductRepository
 from shopdb.catalog.schemas import ProductDetail
 from shopdb.models import Product, ProductImage, ProductVariant
 from tests.catalog.fixtures import ProductFactory
@@ -111,15 +110,9 @@ class TestProductDocument:
         for index in range(3):
             await make_product(f"Listed Tee {index}")
         repository = ProductRepository(db_session)
-        arguments: dict[str, Any] = {
-            "sort_by": "title",
-            "direction": "asc",
-            "page": 1,
-            "page_size": 2,
-            "cursor": None,
-        }
-        documents = await repository.list_documents(ProductFilter(q="listed"), **arguments)
-        models = await repository.list(ProductFilter(q="listed"), **arguments)
+        request = ProductPageRequest(ProductFilter(q="listed"), "title", "asc", 1, 2, None)
+        documents = await repository.list_documents(request)
+        models = await repository.list(request)
         assert documents.total == models.total == 3
         assert documents.next_cursor == models.next_cursor
         assert (

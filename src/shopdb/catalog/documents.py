@@ -9,13 +9,26 @@ form); tests compare the two on every product shape. SQLite keeps the Python bui
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Numeric, Text, cast, func, literal_column, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Numeric,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from shopdb.catalog.schemas import ImageOut, OptionOut, ProductDetail, VariantOut
 from shopdb.kit.types import UTCDateTime
@@ -35,16 +48,42 @@ def supports_documents(dialect_name: str) -> bool:
     return dialect_name == "postgresql"
 
 
+@functools.cache
+def product_documents_statement() -> Select[int, str]:
+    """(id, document) of the products `:ids`. A page's ids are chosen first, without documents:
+    PostgreSQL evaluates the select list before sorting and skipping rows, so asking for
+    documents in the paging query would build one for every matching product."""
+    ids = bindparam("ids", type_=ARRAY(BigInteger()))
+    return select(Product.id, product_document()).where(Product.id == any_(ids))
+
+
+@functools.cache
+def live_product_document_statement() -> Select[int, str]:
+    """(version, document) of the live product `:product_id`; one statement object, reused,
+    so SQLAlchemy finds its compiled form without rebuilding anything."""
+    return select(Product.version, product_document()).where(
+        Product.id == bindparam("product_id"), Product.deleted_at.is_(None)
+    )
+
+
 def compact(document: str) -> bytes:
     """PostgreSQL writes `{"a" : 1}`; clients get what Pydantic would send, `{"a":1}`."""
     return orjson.dumps(orjson.loads(document))
 
 
+def _constant(text: str) -> ColumnElement[str]:
+    """A string written into the SQL, not bound: the document has ~80 such constants (its keys,
+    formats), and binding them made every execution encode and send them again."""
+    return literal_column("'" + text.replace("'", "''") + "'", Text)
+
+
 def _json_value(column: Any) -> ColumnElement[Any]:
     """A column as Pydantic serialises the Python value it maps to."""
     if isinstance(column.type, UTCDateTime):
-        stamped = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-        return func.replace(stamped, ".000000Z", "Z")  # Pydantic drops zero microseconds
+        utc = func.timezone(_constant("UTC"), column)
+        stamped = func.to_char(utc, _constant('YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+        # Pydantic drops zero microseconds.
+        return func.replace(stamped, _constant(".000000Z"), _constant("Z"))
     if isinstance(column.type, Numeric):
         return cast(column, Text)  # Decimal("24.00") is sent as "24.00"
     return column  # type: ignore[no-any-return]
@@ -64,9 +103,9 @@ def _object(
     arguments: list[Any] = []
     for name, info in model.model_fields.items():
         if name in columns:
-            arguments += [info.alias or name, _json_value(columns[name])]
+            arguments += [_constant(info.alias or name), _json_value(columns[name])]
         elif name in nested:
-            arguments += [info.alias or name, nested[name]]
+            arguments += [_constant(info.alias or name), nested[name]]
     return func.json_build_object(*arguments)
 
 
@@ -117,6 +156,9 @@ def _images() -> Any:
     )
 
 
+# Built once: the expression is ~300 nodes, and rebuilding it (with its cache key) on every
+# request cost more than running the query.
+@functools.cache
 def product_document() -> ColumnElement[str]:
     """The ProductDetail JSON (as text) of the `products` row in the enclosing query."""
     nested = {"variants": _variants(), "options": _options(), "images": _images()}

@@ -11,7 +11,7 @@ from fastapi import Header, Query, Response
 from shopdb.catalog import service
 from shopdb.catalog.auth import ProductsDelete, ProductsRead, ProductsWrite
 from shopdb.catalog.presenters import product_detail
-from shopdb.catalog.repository import ProductFilter, SortBy
+from shopdb.catalog.repository import ProductFilter, ProductPageRequest, SortBy
 from shopdb.catalog.schemas import ProductCreate, ProductDetail, ProductStatus, ProductUpdate
 from shopdb.db import SessionDep
 from shopdb.errors import ValidationFailed
@@ -79,15 +79,8 @@ async def list_products(
         updated_at_min=_aware(updated_at_min),
         updated_at_max=_aware(updated_at_max),
     )
-    found = await service.list_products(
-        session,
-        filters,
-        sort_by=sort_by,
-        direction=direction,
-        page=page,
-        page_size=page_size,
-        cursor=keyset,
-    )
+    request = ProductPageRequest(filters, sort_by, direction, page, page_size, keyset)
+    found = await service.list_products(session, request)
     # The items are JSON values already (see catalog/documents.py); only the envelope is built.
     envelope = {
         "items": found.items,

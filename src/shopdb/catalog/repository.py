@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
-from shopdb.catalog.documents import compact, product_document, supports_documents
+from shopdb.catalog.documents import (
+    compact,
+    live_product_document_statement,
+    product_documents_statement,
+    supports_documents,
+)
 from shopdb.catalog.reader import ProductReader, product_columns_select
 from shopdb.catalog.schemas import ProductDetail
 from shopdb.kit.pagination import (
@@ -114,6 +119,16 @@ class ProductFilter:
 
 
 @dataclass(frozen=True)
+class ProductPageRequest:
+    filters: ProductFilter
+    sort_by: SortBy
+    direction: Direction
+    page: int
+    page_size: int
+    cursor: Cursor | None
+
+
+@dataclass(frozen=True)
 class DocumentPage:
     items: list[Any]
     total: int
@@ -158,108 +173,73 @@ class ProductRepository:
         )
         return found is not None
 
-    def _page_statement(
-        self,
-        columns: AnySelect,
-        filters: ProductFilter,
-        *,
-        sort_by: SortBy,
-        direction: Direction,
-        page: int,
-        page_size: int,
-        cursor: Cursor | None,
-    ) -> AnySelect:
-        key = SORT_COLUMNS[sort_by]
-        statement = filters.apply(columns).order_by(*keyset_order(key, Product.id, direction))
-        if cursor is not None:
-            statement = statement.where(keyset_after(key, Product.id, cursor))
-        else:
-            statement = statement.offset(offset_for(page, page_size))
-        # One row more than the page tells whether there is a next page.
-        return statement.limit(page_size + 1)
-
-    @staticmethod
-    def _next_cursor(
-        rows: Sequence[Any], more: bool, sort_by: SortBy, direction: Direction
-    ) -> str | None:
-        if not (more and rows):
-            return None
-        last = rows[-1]
-        last_key = {"title": last.title, "created": last.created_at, "updated": last.updated_at}
-        return Cursor(sort_by, direction, last_key[sort_by], last.id).encode()
-
-    async def list(
-        self,
-        filters: ProductFilter,
-        *,
-        sort_by: SortBy,
-        direction: Direction,
-        page: int,
-        page_size: int,
-        cursor: Cursor | None,
-    ) -> ProductPage:
-        total = await count_rows(self.session, filters.apply(select(Product.id)))
-        statement = self._page_statement(
-            product_columns_select(),
-            filters,
-            sort_by=sort_by,
-            direction=direction,
-            page=page,
-            page_size=page_size,
-            cursor=cursor,
+    def _page_statement(self, columns: AnySelect, request: ProductPageRequest) -> AnySelect:
+        key = SORT_COLUMNS[request.sort_by]
+        statement = request.filters.apply(columns).order_by(
+            *keyset_order(key, Product.id, request.direction)
         )
-        rows, more = split_page((await self.session.execute(statement)).all(), page_size)
-        next_cursor = self._next_cursor(rows, more, sort_by, direction)
+        if request.cursor is not None:
+            statement = statement.where(keyset_after(key, Product.id, request.cursor))
+        else:
+            statement = statement.offset(offset_for(request.page, request.page_size))
+        # One row more than the page tells whether there is a next page.
+        return statement.limit(request.page_size + 1)
+
+    async def _page_rows(
+        self, columns: AnySelect, request: ProductPageRequest
+    ) -> tuple[int, Sequence[Any], str | None]:
+        """(total matching, the page's rows, the cursor of the next page)."""
+        if request.cursor is None:
+            # The total rides along with the page (a window over the filtered rows, taken before
+            # LIMIT): a search then runs once, not once for the count and once for the page.
+            columns = columns.add_columns(func.count().over().label("total_matching"))
+        statement = self._page_statement(columns, request)
+        rows, more = split_page((await self.session.execute(statement)).all(), request.page_size)
+        if rows and request.cursor is None:
+            total = int(rows[0].total_matching)
+        else:  # a keyset page only sees the rows after its cursor; or the page is past the end
+            total = await count_rows(self.session, request.filters.apply(select(Product.id)))
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]
+            last_key = {"title": last.title, "created": last.created_at, "updated": last.updated_at}
+            next_cursor = Cursor(
+                request.sort_by, request.direction, last_key[request.sort_by], last.id
+            ).encode()
+        return total, rows, next_cursor
+
+    async def list(self, request: ProductPageRequest) -> ProductPage:
+        total, rows, next_cursor = await self._page_rows(product_columns_select(), request)
         return ProductPage(await ProductReader(self.session).details(rows), total, next_cursor)
 
-    async def list_documents(
-        self,
-        filters: ProductFilter,
-        *,
-        sort_by: SortBy,
-        direction: Direction,
-        page: int,
-        page_size: int,
-        cursor: Cursor | None,
-    ) -> DocumentPage:
-        """A page of products as JSON-ready values (see documents.py), newest data always."""
+    async def list_documents(self, request: ProductPageRequest) -> DocumentPage:
+        """A page of products as JSON-ready values (see documents.py)."""
         if not supports_documents(self.session.get_bind().dialect.name):
-            found = await self.list(
-                filters,
-                sort_by=sort_by,
-                direction=direction,
-                page=page,
-                page_size=page_size,
-                cursor=cursor,
-            )
+            found = await self.list(request)
             items = [
                 d.model_dump(mode="json", by_alias=True, exclude={"metafields"})
                 for d in found.items
             ]
             return DocumentPage(items, found.total, found.next_cursor)
-        total = await count_rows(self.session, filters.apply(select(Product.id)))
-        statement = self._page_statement(
-            select(Product.id, Product.title, Product.created_at, Product.updated_at).add_columns(
-                product_document().label("document")
-            ),
-            filters,
-            sort_by=sort_by,
-            direction=direction,
-            page=page,
-            page_size=page_size,
-            cursor=cursor,
-        )
-        rows, more = split_page((await self.session.execute(statement)).all(), page_size)
-        items = orjson.loads("[" + ",".join(row.document for row in rows) + "]")
-        return DocumentPage(items, total, self._next_cursor(rows, more, sort_by, direction))
+        columns = select(Product.id, Product.title, Product.created_at, Product.updated_at)
+        total, rows, next_cursor = await self._page_rows(columns, request)
+        ids = [row.id for row in rows]
+        connection = await self.session.connection()  # Core: plain (id, text) rows
+        result = await connection.execute(product_documents_statement(), {"ids": ids})
+        documents: dict[int, str] = {row[0]: row[1] for row in result}
+        # A product deleted between the two statements is left out rather than failing the page.
+        items = orjson.loads("[" + ",".join(documents[i] for i in ids if i in documents) + "]")
+        return DocumentPage(items, total, next_cursor)
 
     async def get_document(self, product_id: int) -> tuple[bytes, int] | None:
         """One live product's ProductDetail JSON and its version (for the ETag)."""
         live = (Product.id == product_id, Product.deleted_at.is_(None))
         if supports_documents(self.session.get_bind().dialect.name):
-            row = (
-                await self.session.execute(select(Product.version, product_document()).where(*live))
-            ).one_or_none()
+            # Core, not ORM, execution: the row is two plain columns, and the ORM's per-statement
+            # bookkeeping costs more than the query.
+            connection = await self.session.connection()
+            statement = live_product_document_statement()
+            row = (await connection.execute(statement, {"product_id": product_id})).one_or_none()
             return None if row is None else (compact(row[1]), row[0])
         found = (
             await self.session.execute(

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.repository import DocumentPage, ProductFilter, ProductRepository, SortBy
+from shopdb.catalog.repository import DocumentPage, ProductPageRequest, ProductRepository
 from shopdb.catalog.rules import (
     OptionSpec,
     check_options,
@@ -38,7 +38,6 @@ from shopdb.errors import Conflict, NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.inventory import service as inventory
 from shopdb.kit.etags import check_if_match
-from shopdb.kit.pagination import Cursor, Direction
 from shopdb.kit.types import utcnow
 from shopdb.models import OptionValue, Product, ProductOption, ProductTag, ProductVariant
 
@@ -69,19 +68,8 @@ async def get_product_document(session: AsyncSession, product_id: int) -> tuple[
     return found
 
 
-async def list_products(
-    session: AsyncSession,
-    filters: ProductFilter,
-    *,
-    sort_by: SortBy,
-    direction: Direction,
-    page: int,
-    page_size: int,
-    cursor: Cursor | None,
-) -> DocumentPage:
-    return await ProductRepository(session).list_documents(
-        filters, sort_by=sort_by, direction=direction, page=page, page_size=page_size, cursor=cursor
-    )
+async def list_products(session: AsyncSession, request: ProductPageRequest) -> DocumentPage:
+    return await ProductRepository(session).list_documents(request)
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:

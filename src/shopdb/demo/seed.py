@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.bench.words import FIRST_NAMES, LAST_NAMES
 from shopdb.customers.pii import ADDRESS_PHONE, CUSTOMER_PHONE, seal_email, seal_optional
 from shopdb.kit.crypto import FieldCipher
 from shopdb.kit.types import round_money, utcnow
@@ -143,50 +144,6 @@ _CATALOG: list[tuple[str, str, list[str], dict[str, list[str]], Decimal]] = [
         {},
         Decimal("12.00"),
     ),
-]
-_FIRST = [
-    "Ava",
-    "Liam",
-    "Mia",
-    "Noah",
-    "Zoe",
-    "Ethan",
-    "Isla",
-    "Lucas",
-    "Chloe",
-    "Mateo",
-    "Aria",
-    "Leo",
-    "Nora",
-    "Hugo",
-    "Ivy",
-    "Felix",
-    "Maya",
-    "Oscar",
-    "Elena",
-    "Theo",
-]
-_LAST = [
-    "Nguyen",
-    "Smith",
-    "Garcia",
-    "Müller",
-    "Rossi",
-    "Kowalski",
-    "Dubois",
-    "Tanaka",
-    "Okafor",
-    "Silva",
-    "Jensen",
-    "Novak",
-    "Haddad",
-    "Kim",
-    "Larsen",
-    "Moreau",
-    "Costa",
-    "Schmidt",
-    "Ali",
-    "Brown",
 ]
 _CITIES = [
     ("Portland", "OR", "US", "97205"),
@@ -359,7 +316,7 @@ async def _seed_customers(
     session: AsyncSession, rng: random.Random, cipher: FieldCipher
 ) -> list[tuple[Customer, str]]:
     customers = []
-    for first, last in zip(_FIRST, _LAST, strict=True):
+    for first, last in zip(FIRST_NAMES, LAST_NAMES, strict=True):
         email = f"{first}.{last}@example.com".lower().replace("ü", "u")
         sealed_email, email_hash = seal_email(cipher, email)
         phone = f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"

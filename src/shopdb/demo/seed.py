@@ -317,7 +317,7 @@ async def _seed_customers(
 ) -> list[tuple[Customer, str]]:
     customers = []
     for first, last in zip(FIRST_NAMES, LAST_NAMES, strict=True):
-        email = f"{first}.{last}@example.com".lower().replace("ü", "u")
+        email = f"{first}.{last}@example.com".lower()
         sealed_email, email_hash = seal_email(cipher, email)
         phone = f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
         city, province, country, zip_code = rng.choice(_CITIES)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
-from shopdb.db import Database, create_engine
+from shopdb.db import Database
 from shopdb.inventory import service
 from shopdb.inventory.errors import InsufficientInventory
 from shopdb.models import (
@@ -17,28 +15,15 @@ from shopdb.models import (
     InventoryLevel,
     ProductVariant,
 )
-from shopdb.schema import upgrade
-from tests.fixtures import database as db_fixtures
 from tests.inventory.helpers import make_items
 
 pytestmark = pytest.mark.postgres_only
 
 
-@pytest.fixture(scope="module")
-async def live_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
-    tmp_path = tmp_path_factory.mktemp("inventory-live")
-    url = await db_fixtures.create_postgres_database(f"inv_{uuid.uuid4().hex[:6]}")
-    settings = db_fixtures.test_settings(
-        url, tmp_path, database_pool_size=20, database_max_overflow=20
-    )
-    engine = create_engine(settings.database_url, settings)
-    await upgrade(engine)
-    database = Database(engine)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        await db_fixtures.drop_postgres_database(url)
+@pytest.fixture
+def live_database(live_postgres: Database) -> Database:
+    """Sessions that really commit (tests.fixtures.database.live_postgres), one per change."""
+    return live_postgres
 
 
 async def snapshot(

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from shopdb.app import create_app
+from shopdb.catalog.cache import install_product_cache
 
 if TYPE_CHECKING:
     from shopdb.db import Database
@@ -19,12 +21,27 @@ pytest_plugins = ["tests.fixtures.database"]
 
 
 @pytest.fixture
-def app(backend: Backend, database: Database) -> FastAPI:
-    """The application wired to the test's rolled-back database (no lifespan needed)."""
+async def app(backend: Backend, database: Database) -> AsyncIterator[FastAPI]:
+    """The application wired to the test's rolled-back database (no lifespan needed).
+
+    With SHOPDB_TEST_REDIS_URL (always under CI) the PostgreSQL runs cache product documents
+    in Redis as production does, so every API test that writes and reads back also checks
+    that no write leaves a stale document behind.
+    """
     application = create_app(backend.settings)
     application.state.database = database
     application.state.redis = None
-    return application
+    redis = None
+    if backend.settings.redis_url:
+        redis = Redis.from_url(backend.settings.redis_url)
+    install_product_cache(
+        application.state, database, redis, backend.settings.product_cache_seconds
+    )
+    try:
+        yield application
+    finally:
+        if redis is not None:
+            await redis.aclose()
 
 
 @pytest.fixture

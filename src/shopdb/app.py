@@ -18,6 +18,7 @@ from shopdb.auth.access import AccessCache
 from shopdb.auth.endpoints import jwks_router
 from shopdb.auth.limits import identify_caller, install_limits
 from shopdb.auth.tokens import TokenService
+from shopdb.catalog.cache import install_product_cache
 from shopdb.config import Settings, get_settings
 from shopdb.db import Database, finish_unit_of_work
 from shopdb.errors import install_error_handlers
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.redis = Redis.from_url(settings.redis_url)
             # Buckets in Redis are shared by every worker; without it each keeps its own.
             install_limits(app, settings, app.state.redis)
+        install_product_cache(app.state, database, app.state.redis, settings.product_cache_seconds)
         try:
             yield
         finally:
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl_seconds=settings.jwt_ttl_seconds,
     )
     app.state.finish_unit_of_work = finish_unit_of_work
+    app.state.product_cache = None
     app.state.access_cache = AccessCache(settings.auth_cache_seconds)
     install_limits(app, settings, redis=None)
     install_error_handlers(app)

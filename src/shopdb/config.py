@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=20, ge=0)
     database_echo: bool = False
     redis_url: str | None = None
+    # How long a product document may sit in Redis (see catalog/cache.py); 0 turns it off.
+    product_cache_seconds: int = Field(default=600, ge=0)
 
     # Identity (issue 3 builds on these).
     jwt_issuer: str = "shopdb"

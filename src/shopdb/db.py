@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,9 @@ class Database:
 
     primary: AsyncEngine
     replicas: list[AsyncEngine] = field(default_factory=list)
+    # Run after every committed unit of work, before an HTTP response leaves (cache
+    # invalidation); a hook must not raise for a change that is already committed.
+    after_commit: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sessionmaker = async_sessionmaker(self.primary, expire_on_commit=False)
@@ -88,8 +91,14 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One unit of work outside HTTP (CLI, worker): commit on success, roll back on error."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+            await self.committed(session)
+
+    async def committed(self, session: AsyncSession) -> None:
+        for hook in self.after_commit:
+            await hook(session)
 
     async def dispose(self) -> None:
         for engine in (self.primary, *self.replicas):
@@ -143,6 +152,7 @@ async def finish_unit_of_work(request: Request, *, success: bool) -> None:
             if session.in_transaction():
                 if success and name == _SESSION_STATE:
                     await session.commit()
+                    await request.app.state.database.committed(session)
                 else:
                     await session.rollback()
         finally:

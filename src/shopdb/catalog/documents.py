@@ -49,12 +49,16 @@ def supports_documents(dialect_name: str) -> bool:
 
 
 @functools.cache
-def product_documents_statement() -> Select[int, str]:
-    """(id, document) of the products `:ids`. A page's ids are chosen first, without documents:
-    PostgreSQL evaluates the select list before sorting and skipping rows, so asking for
-    documents in the paging query would build one for every matching product."""
+def product_documents_statement() -> Select[int, int, str]:
+    """(id, version, document) of the live products `:ids`.
+
+    A page's ids are chosen first, without documents: PostgreSQL evaluates the select list
+    before sorting and skipping rows, so asking for documents in the paging query would build
+    one for every matching product."""
     ids = bindparam("ids", type_=ARRAY(BigInteger()))
-    return select(Product.id, product_document()).where(Product.id == any_(ids))
+    return select(Product.id, Product.version, product_document()).where(
+        Product.id == any_(ids), Product.deleted_at.is_(None)
+    )
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from fastapi import Header, Query, Response
 
 from shopdb.catalog import service
 from shopdb.catalog.auth import ProductsDelete, ProductsRead, ProductsWrite
+from shopdb.catalog.cache import ProductCacheDep
 from shopdb.catalog.presenters import product_detail
 from shopdb.catalog.repository import ProductFilter, ProductPageRequest, SortBy
 from shopdb.catalog.schemas import ProductCreate, ProductDetail, ProductStatus, ProductUpdate
@@ -47,6 +48,7 @@ def _includes(include: str | None) -> set[str]:
 async def list_products(
     session: SessionDep,
     _: ProductsRead,
+    cache: ProductCacheDep,
     vendor: str | None = None,
     product_type: Annotated[str | None, Query(alias="productType")] = None,
     status: ProductStatus | None = None,
@@ -80,10 +82,10 @@ async def list_products(
         updated_at_max=_aware(updated_at_max),
     )
     request = ProductPageRequest(filters, sort_by, direction, page, page_size, keyset)
-    found = await service.list_products(session, request)
-    # The items are JSON values already (see catalog/documents.py); only the envelope is built.
+    found = await service.list_products(session, request, cache)
+    # The items are JSON documents already (see catalog/documents.py); only the envelope is built.
     envelope = {
-        "items": found.items,
+        "items": [orjson.Fragment(item) for item in found.items],
         "totalCount": found.total,
         "page": page,
         "pageSize": page_size,
@@ -109,12 +111,13 @@ async def create_product(
 async def get_product(
     session: SessionDep,
     _: ProductsRead,
+    cache: ProductCacheDep,
     product_id: int,
     include: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """One product with variants, options, images and tags; `?include=metafields` adds those."""
     if "metafields" not in _includes(include):
-        document, version = await service.get_product_document(session, product_id)
+        document, version = await service.get_product_document(session, product_id, cache)
         return Response(document, media_type="application/json", headers={"ETag": etag(version)})
     from shopdb.metafields.service import metafields_of
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import ColumnElement, exists, func, literal_column, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -130,9 +129,21 @@ class ProductPageRequest:
 
 @dataclass(frozen=True)
 class DocumentPage:
-    items: list[Any]
+    items: list[bytes]  # JSON documents
     total: int
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class IdPage:
+    ids: list[int]
+    total: int
+    next_cursor: str | None
+
+    def with_documents(self, documents: dict[int, tuple[bytes, int]]) -> DocumentPage:
+        # A product deleted between the two statements is left out rather than failing the page.
+        items = [documents[i][0] for i in self.ids if i in documents]
+        return DocumentPage(items, self.total, self.next_cursor)
 
 
 @dataclass(frozen=True)
@@ -212,24 +223,36 @@ class ProductRepository:
         total, rows, next_cursor = await self._page_rows(product_columns_select(), request)
         return ProductPage(await ProductReader(self.session).details(rows), total, next_cursor)
 
+    def builds_documents(self) -> bool:
+        """Whether the database builds documents itself (PostgreSQL; see documents.py)."""
+        return supports_documents(self.session.get_bind().dialect.name)
+
     async def list_documents(self, request: ProductPageRequest) -> DocumentPage:
-        """A page of products as JSON-ready values (see documents.py)."""
-        if not supports_documents(self.session.get_bind().dialect.name):
+        """A page of products as JSON documents (see documents.py), all built here."""
+        if not self.builds_documents():
             found = await self.list(request)
             items = [
-                d.model_dump(mode="json", by_alias=True, exclude={"metafields"})
+                d.model_dump_json(by_alias=True, exclude={"metafields"}).encode()
                 for d in found.items
             ]
             return DocumentPage(items, found.total, found.next_cursor)
+        page = await self.page_ids(request)
+        documents = await self.documents(page.ids)
+        return page.with_documents(documents)
+
+    async def page_ids(self, request: ProductPageRequest) -> IdPage:
+        """The page's product ids, in order, without their documents (PostgreSQL)."""
         columns = select(Product.id, Product.title, Product.created_at, Product.updated_at)
         total, rows, next_cursor = await self._page_rows(columns, request)
-        ids = [row.id for row in rows]
-        connection = await self.session.connection()  # Core: plain (id, text) rows
-        result = await connection.execute(product_documents_statement(), {"ids": ids})
-        documents: dict[int, str] = {row[0]: row[1] for row in result}
-        # A product deleted between the two statements is left out rather than failing the page.
-        items = orjson.loads("[" + ",".join(documents[i] for i in ids if i in documents) + "]")
-        return DocumentPage(items, total, next_cursor)
+        return IdPage([row.id for row in rows], total, next_cursor)
+
+    async def documents(self, product_ids: Sequence[int]) -> dict[int, tuple[bytes, int]]:
+        """{id: (ProductDetail JSON, version)} of the live products among `product_ids`."""
+        if not product_ids:
+            return {}
+        connection = await self.session.connection()  # Core: plain (id, version, text) rows
+        result = await connection.execute(product_documents_statement(), {"ids": product_ids})
+        return {row[0]: (compact(row[2]), row[1]) for row in result}
 
     async def get_document(self, product_id: int) -> tuple[bytes, int] | None:
         """One live product's ProductDetail JSON and its version (for the ETag)."""

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.cache import ProductDocumentCache
 from shopdb.catalog.repository import DocumentPage, ProductPageRequest, ProductRepository
 from shopdb.catalog.rules import (
     OptionSpec,
@@ -60,16 +61,41 @@ def product_not_found(product_id: int) -> NotFound:
     return NotFound.resource("Product", product_id)
 
 
-async def get_product_document(session: AsyncSession, product_id: int) -> tuple[bytes, int]:
-    """A live product's detail as JSON bytes, and its version (the ETag)."""
+async def get_product_document(
+    session: AsyncSession, product_id: int, cache: ProductDocumentCache | None = None
+) -> tuple[bytes, int]:
+    """A live product's detail as JSON bytes, and its version (the ETag).
+
+    With a cache, a current cached document is returned without touching the database.
+    """
+    if cache is None:
+        found = await ProductRepository(session).get_document(product_id)
+        if found is None:
+            raise product_not_found(product_id)
+        return found
+    lookup = await cache.lookup([product_id])
+    hit = lookup.hits.get(product_id)
+    if hit is not None:
+        return hit
     found = await ProductRepository(session).get_document(product_id)
     if found is None:
         raise product_not_found(product_id)
+    await cache.store(session, lookup, {product_id: found})
     return found
 
 
-async def list_products(session: AsyncSession, request: ProductPageRequest) -> DocumentPage:
-    return await ProductRepository(session).list_documents(request)
+async def list_products(
+    session: AsyncSession, request: ProductPageRequest, cache: ProductDocumentCache | None = None
+) -> DocumentPage:
+    """A page of product documents; with a cache, only the ones it lacks are built."""
+    repository = ProductRepository(session)
+    if cache is None or not repository.builds_documents():
+        return await repository.list_documents(request)
+    page = await repository.page_ids(request)
+    lookup = await cache.lookup(page.ids)
+    built = await repository.documents([i for i in page.ids if i not in lookup.hits])
+    await cache.store(session, lookup, built)
+    return page.with_documents(lookup.hits | built)
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:

@@ -18,6 +18,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.cache import mark_products_changed
 from shopdb.inventory import statements
 from shopdb.kit.pagination import AnySelect, count_rows, offset_for
 from shopdb.kit.types import utcnow
@@ -209,7 +210,10 @@ class InventoryLevelRepository:
         )
         if self._dialect == "postgresql":
             row = (await self.session.execute(statements.postgres_change("change"), params)).first()
-            return None if row is None else _level(row)
+            if row is None:
+                return None
+            mark_products_changed(self.session, [row.product_id])
+            return _level(row)
         row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
         if row is None:
             return None
@@ -241,7 +245,10 @@ class InventoryLevelRepository:
         )
         if self._dialect == "postgresql":
             row = (await self.session.execute(statements.postgres_change("set"), params)).first()
-            return None if row is None else (_level(row), row.available_delta)
+            if row is None:
+                return None
+            mark_products_changed(self.session, [row.product_id])
+            return _level(row), row.available_delta
         # SQLite: this transaction has held the database write lock since BEGIN IMMEDIATE, so
         # the value read here is the one the delta replaces.
         previous = await self.session.scalar(statements.current_available(), params)
@@ -270,7 +277,8 @@ class InventoryLevelRepository:
         if available_delta:
             await self.session.execute(writes.log, params)
         if variant_delta:
-            await self.session.execute(writes.variant, params)
+            changed = await self.session.execute(writes.variant, params)
+            mark_products_changed(self.session, changed.scalars())
         await self.session.execute(writes.event, params)
 
     async def probe(self, item_id: int, location_id: int) -> LevelProbe:
@@ -334,12 +342,14 @@ class InventoryLevelRepository:
             .where(InventoryItem.id == item_id)
             .scalar_subquery()
         )
-        await self.session.execute(
+        changed = await self.session.execute(
             update(ProductVariant)
             .where(ProductVariant.id == variant_id)
             .values(inventory_quantity=ProductVariant.inventory_quantity + delta)
+            .returning(ProductVariant.product_id)
             .execution_options(synchronize_session=False)
         )
+        mark_products_changed(self.session, changed.scalars())
 
     def add_level(self, item_id: int, location_id: int, available: int) -> None:
         self.session.add(

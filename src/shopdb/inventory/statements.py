@@ -202,6 +202,8 @@ def _writes(
             variant_delta != 0,
         )
         .values(inventory_quantity=VARIANTS.c.inventory_quantity + variant_delta, updated_at=NOW)
+        # Whose product document changed (catalog/cache.py): none when the total did not move.
+        .returning(VARIANTS.c.product_id)
     )
     body: list[ColumnElement[Any]] = [
         _constant("inventoryItemId"),
@@ -243,9 +245,11 @@ def postgres_change(kind: Kind) -> Select[*tuple[Any, ...]]:
     lvl = level.cte("lvl")
     variant_delta = VARIANT_DELTA if kind == "change" else lvl.c.available_delta
     writes = _writes(lvl, kind, variant_delta, func.jsonb_build_object)
-    return select(*(lvl.c[column.name] for column in LEVEL_COLUMNS), lvl.c.available_delta).add_cte(
-        writes.log.cte("log"), writes.variant.cte("variant"), writes.event.cte("event")
-    )
+    variant = writes.variant.cte("variant")
+    changed_product = select(variant.c.product_id).scalar_subquery().label("product_id")
+    return select(
+        *(lvl.c[column.name] for column in LEVEL_COLUMNS), lvl.c.available_delta, changed_product
+    ).add_cte(writes.log.cte("log"), variant, writes.event.cte("event"))
 
 
 @cache

@@ -1,0 +1,224 @@
+"""Product detail documents cached in Redis, shared by every worker, never served stale.
+
+Reading a product is one PostgreSQL statement that builds its JSON (documents.py); on a busy
+store the same products are read far more often than they change, so the finished bytes are
+kept in Redis and a read that finds them touches no database at all.
+
+Staleness is ruled out with a generation per product rather than by deleting keys alone:
+
+- every committed change to a product's document (the product, its variants, options, images,
+  tags, or a variant's inventory quantity) increments `g:<id>` after the commit, before the
+  response leaves, and deletes the cached bytes;
+- a cached entry carries the generation it was built under, and is served only while that is
+  still the current one. A reader that misses reads the generation first, then the database,
+  then stores what it read under the generation it saw: if a writer committed in between, the
+  generation has moved on and the entry is never served.
+
+Writers are found without their cooperation where possible: an ORM flush listener notes the
+products of every flushed catalog row; the few Core statements that move a variant's quantity
+call `mark_products_changed` themselves. After the commit, `Database` runs the hooks.
+
+Only with PostgreSQL and Redis: the keys are namespaced by the PostgreSQL database's identity
+(so a re-created database never meets entries from its predecessor), and without Redis a
+per-worker cache could not be invalidated across workers. If Redis fails, reads fall back to
+PostgreSQL; a failed invalidation is logged, and entries expire after `product_cache_seconds`.
+Redis must not evict keys without a TTL (`noeviction` or a `volatile-*` policy): the
+generations have none, so that an evicted generation can never make an old entry current again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request
+from redis.exceptions import RedisError
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session, UOWTransaction
+
+from shopdb.db import Database
+from shopdb.models import (
+    InventoryItem,
+    OptionValue,
+    Product,
+    ProductImage,
+    ProductOption,
+    ProductTag,
+    ProductVariant,
+)
+
+log = structlog.get_logger(__name__)
+
+_CHANGED = "shopdb.changed_product_ids"
+# Rows whose changes show in a product's document, and how to find that product's id.
+_PRODUCT_OF: dict[type, Any] = {
+    Product: lambda row: row.__dict__.get("id"),
+    ProductVariant: lambda row: row.__dict__.get("product_id"),
+    ProductOption: lambda row: row.__dict__.get("product_id"),
+    ProductImage: lambda row: row.__dict__.get("product_id"),
+    ProductTag: lambda row: row.__dict__.get("product_id"),
+    # A value's option (and an item's variant) are dirty too when it changes through them;
+    # these cover a value or item flushed on its own while its parent happens to be loaded.
+    OptionValue: lambda row: getattr(row.__dict__.get("option"), "product_id", None),
+    InventoryItem: lambda row: getattr(row.__dict__.get("variant"), "product_id", None),
+}
+
+
+def mark_products_changed(
+    session: AsyncSession | Session, product_ids: Iterable[int | None]
+) -> None:
+    """Note products whose documents this transaction changes (Core writes the ORM cannot see)."""
+    changed: set[int] = session.info.setdefault(_CHANGED, set())
+    changed.update(i for i in product_ids if i is not None)
+
+
+def take_changed_products(session: AsyncSession) -> set[int]:
+    """The products noted so far, forgetting them (called once the transaction committed)."""
+    changed: set[int] = session.info.pop(_CHANGED, set())
+    return changed
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flushed_products(session: Session, _flush: UOWTransaction) -> None:
+    found: list[int | None] = []
+    for row in (*session.new, *session.dirty, *session.deleted):
+        product_of = _PRODUCT_OF.get(type(row))
+        if product_of is not None:
+            found.append(product_of(row))
+    if found:
+        mark_products_changed(session, found)
+
+
+@dataclass
+class Lookup:
+    """Cached documents found, and the generation each missing one must be stored under."""
+
+    hits: dict[int, tuple[bytes, int]] = field(default_factory=dict)
+    generations: dict[int, bytes] = field(default_factory=dict)
+
+
+class ProductDocumentCache:
+    def __init__(self, redis: Any, engine: AsyncEngine, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.engine = engine
+        self.ttl_seconds = ttl_seconds
+        self._prefix: str | None = None
+
+    async def prefix(self) -> str:
+        """`shopdb:products:<database identity>:`; computed once per process.
+
+        The identity is the server's, not the URL's (a CLI and the server may spell the URL
+        differently): its start time, port, the database's name and oid. A dropped and
+        re-created database gets a new oid, and a restarted server a new start time.
+        """
+        if self._prefix is None:
+            async with self.engine.connect() as connection:
+                row = (
+                    await connection.execute(
+                        text(
+                            "SELECT pg_postmaster_start_time(), inet_server_port(),"
+                            " current_database(), oid FROM pg_database"
+                            " WHERE datname = current_database()"
+                        )
+                    )
+                ).one()
+            identity = "|".join(str(value) for value in row)
+            digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+            self._prefix = f"shopdb:products:{digest}:"
+        return self._prefix
+
+    async def lookup(self, product_ids: Sequence[int]) -> Lookup:
+        """Current entries for `product_ids`; on a Redis error, all misses not to be stored."""
+        found = Lookup()
+        if not product_ids:
+            return found
+        try:
+            prefix = await self.prefix()
+            keys = []
+            for product_id in product_ids:
+                keys += [f"{prefix}d:{product_id}", f"{prefix}g:{product_id}"]
+            values = await self.redis.mget(keys)
+        except (RedisError, OSError) as exc:
+            log.warning("product_cache.read_failed", error=str(exc))
+            return found
+        for index, product_id in enumerate(product_ids):
+            entry, generation = values[2 * index], values[2 * index + 1] or b"0"
+            if entry is not None:
+                entry_generation, version, document = entry.split(b" ", 2)
+                if entry_generation == generation:
+                    found.hits[product_id] = (document, int(version))
+                    continue
+            found.generations[product_id] = generation
+        return found
+
+    async def store(
+        self, session: AsyncSession, lookup: Lookup, documents: dict[int, tuple[bytes, int]]
+    ) -> None:
+        """Keep documents read after a miss, each under the generation seen before reading it.
+
+        Not those `session` itself changed: they are uncommitted, and if the transaction rolled
+        back, no invalidation would ever follow them.
+        """
+        uncommitted: set[int] = session.info.get(_CHANGED, set())
+        entries = {
+            product_id: b"%s %d %s" % (lookup.generations[product_id], version, document)
+            for product_id, (document, version) in documents.items()
+            if product_id in lookup.generations and product_id not in uncommitted
+        }
+        if not entries:
+            return
+        try:
+            prefix = await self.prefix()
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for product_id, entry in entries.items():
+                    pipe.set(f"{prefix}d:{product_id}", entry, ex=self.ttl_seconds)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("product_cache.write_failed", error=str(exc))
+
+    async def invalidate(self, product_ids: Iterable[int]) -> None:
+        ids = sorted(set(product_ids))
+        if not ids:
+            return
+        try:
+            prefix = await self.prefix()
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for product_id in ids:
+                    pipe.incr(f"{prefix}g:{product_id}")
+                    pipe.delete(f"{prefix}d:{product_id}")
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # The change is committed and must still be answered as a success; entries left
+            # behind expire after ttl_seconds.
+            log.error("product_cache.invalidate_failed", error=str(exc), product_ids=ids)
+
+    async def after_commit(self, session: AsyncSession) -> None:
+        await self.invalidate(take_changed_products(session))
+
+
+def install_product_cache(
+    state: Any, database: Database, redis: Any, ttl_seconds: int
+) -> ProductDocumentCache | None:
+    """Cache documents for `state.product_cache` readers and invalidate after `database` commits.
+
+    Off (None) without Redis, on SQLite, or with a TTL of 0.
+    """
+    state.product_cache = None
+    if redis is None or ttl_seconds <= 0 or database.primary.dialect.name != "postgresql":
+        return None
+    cache = ProductDocumentCache(redis, database.primary, ttl_seconds)
+    database.after_commit.append(cache.after_commit)
+    state.product_cache = cache
+    return cache
+
+
+async def _product_cache(request: Request) -> ProductDocumentCache | None:
+    cache: ProductDocumentCache | None = request.app.state.product_cache
+    return cache
+
+
+ProductCacheDep = Annotated[ProductDocumentCache | None, Depends(_product_cache)]

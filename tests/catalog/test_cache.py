@@ -1,0 +1,318 @@
+"""Product documents cached in Redis (catalog/cache.py): served without the database, never stale.
+
+PostgreSQL and Redis only (the cache is off on SQLite). Without SHOPDB_TEST_REDIS_URL these
+tests skip locally; under CI they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.catalog.cache import ProductDocumentCache, mark_products_changed
+from shopdb.db import Database
+from shopdb.models import Product
+from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.database import Backend
+
+PRODUCTS = "/api/v1/products"
+
+
+@pytest.fixture
+def cache(app: FastAPI, backend: Backend) -> ProductDocumentCache:
+    if backend.name != "postgresql":
+        pytest.skip("the document cache runs on PostgreSQL only")
+    found: ProductDocumentCache | None = app.state.product_cache
+    if found is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("SHOPDB_TEST_REDIS_URL must be set under CI")
+        pytest.skip("the document cache needs SHOPDB_TEST_REDIS_URL")
+    return found
+
+
+async def retitle_behind_the_cache(session: AsyncSession, product_id: int, title: str) -> None:
+    """A change the cache is not told about: only a document served from Redis misses it."""
+    await session.execute(update(Product).where(Product.id == product_id).values(title=title))
+
+
+async def detail(client: httpx.AsyncClient, headers: Headers, product_id: int) -> httpx.Response:
+    return await client.get(f"{PRODUCTS}/{product_id}", headers=headers)
+
+
+class TestReads:
+    async def test_a_second_read_comes_from_redis(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        created = await make_product("Cached Tee")
+        first = await detail(client, admin, created["id"])
+        await retitle_behind_the_cache(db_session, created["id"], "Changed in SQL")
+
+        cached = await detail(client, admin, created["id"])
+        assert cached.content == first.content
+        assert cached.headers["ETag"] == first.headers["ETag"]
+
+        await cache.invalidate([created["id"]])
+        fresh = await detail(client, admin, created["id"])
+        assert fresh.json()["title"] == "Changed in SQL"
+
+    async def test_list_pages_reuse_cached_documents(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        first = await make_product("Listcache Alpha")
+        second = await make_product("Listcache Beta")
+        await detail(client, admin, first["id"])  # only the first is cached
+        await retitle_behind_the_cache(db_session, first["id"], "Listcache Alpha renamed")
+        await retitle_behind_the_cache(db_session, second["id"], "Listcache Beta renamed")
+
+        page = await client.get(
+            PRODUCTS, params={"q": "listcache", "sortBy": "created"}, headers=admin
+        )
+        assert page.status_code == 200, page.text
+        titles = [item["title"] for item in page.json()["items"]]
+        # The cached document for the first; the second was built, and is now cached too.
+        assert titles == ["Listcache Alpha", "Listcache Beta renamed"]
+        lookup = await cache.lookup([second["id"]])
+        assert second["id"] in lookup.hits
+
+
+Write = Callable[[httpx.AsyncClient, Headers, dict[str, Any]], Awaitable[httpx.Response]]
+
+
+async def put_title(client: httpx.AsyncClient, admin: Headers, product: dict[str, Any]) -> Any:
+    return await client.put(f"{PRODUCTS}/{product['id']}", json={"title": "Renamed"}, headers=admin)
+
+
+async def put_variant_price(
+    client: httpx.AsyncClient, admin: Headers, product: dict[str, Any]
+) -> Any:
+    variant_id = product["variants"][0]["id"]
+    return await client.put(
+        f"/api/v1/variants/{variant_id}", json={"price": "77.00"}, headers=admin
+    )
+
+
+async def add_variant(client: httpx.AsyncClient, admin: Headers, product: dict[str, Any]) -> Any:
+    return await client.post(
+        f"{PRODUCTS}/{product['id']}/variants",
+        json={"price": "5.00", "option1": "M", "option2": "White"},
+        headers=admin,
+    )
+
+
+async def delete_variant(client: httpx.AsyncClient, admin: Headers, product: dict[str, Any]) -> Any:
+    return await client.delete(f"/api/v1/variants/{product['variants'][0]['id']}", headers=admin)
+
+
+async def adjust_stock(client: httpx.AsyncClient, admin: Headers, product: dict[str, Any]) -> Any:
+    variant = product["variants"][0]
+    levels = await client.get(
+        "/api/v1/inventory-levels",
+        params={"inventoryItemId": variant["inventoryItemId"]},
+        headers=admin,
+    )
+    location_id = levels.json()["items"][0]["locationId"]
+    return await client.post(
+        "/api/v1/inventory-levels/adjust",
+        json={
+            "inventoryItemId": variant["inventoryItemId"],
+            "locationId": location_id,
+            "availableAdjustment": -3,
+        },
+        headers=admin,
+    )
+
+
+async def set_stock(client: httpx.AsyncClient, admin: Headers, product: dict[str, Any]) -> Any:
+    variant = product["variants"][0]
+    levels = await client.get(
+        "/api/v1/inventory-levels",
+        params={"inventoryItemId": variant["inventoryItemId"]},
+        headers=admin,
+    )
+    return await client.post(
+        "/api/v1/inventory-levels/set",
+        json={
+            "inventoryItemId": variant["inventoryItemId"],
+            "locationId": levels.json()["items"][0]["locationId"],
+            "available": 1,
+        },
+        headers=admin,
+    )
+
+
+def variant_count(body: dict[str, Any]) -> int:
+    return len(body["variants"])
+
+
+def first_variant_quantity(body: dict[str, Any]) -> Any:
+    return body["variants"][0]["inventoryQuantity"]
+
+
+WRITES: dict[str, tuple[Write, Callable[[dict[str, Any]], Any], Any]] = {
+    "product title": (put_title, lambda body: body["title"], "Renamed"),
+    "variant price": (put_variant_price, lambda body: body["variants"][0]["price"], "77.00"),
+    "variant added": (add_variant, variant_count, 4),
+    "variant deleted": (delete_variant, variant_count, 2),
+    "stock adjusted": (adjust_stock, first_variant_quantity, 7),
+    "stock set": (set_stock, first_variant_quantity, 1),
+}
+
+
+class TestWritesInvalidate:
+    @pytest.mark.parametrize("name", list(WRITES))
+    async def test_read_after_write_sees_the_write(
+        self,
+        name: str,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+    ) -> None:
+        write, read, expected = WRITES[name]
+        product = await make_product(
+            f"Invalidated {name}",
+            variants=[
+                {"price": "19.99", "option1": "S", "option2": "Black", "inventoryQuantity": 10},
+                {"price": "19.99", "option1": "S", "option2": "White"},
+                {"price": "21.50", "option1": "M", "option2": "Black"},
+            ],
+        )
+        before = await detail(client, admin, product["id"])  # now cached
+        assert product["id"] in (await cache.lookup([product["id"]])).hits
+
+        response = await write(client, admin, before.json())
+        assert response.status_code < 300, response.text
+
+        after = await detail(client, admin, product["id"])
+        assert read(after.json()) == expected
+
+    async def test_a_deleted_product_is_not_served(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Soon Gone")
+        await detail(client, admin, product["id"])
+        deleted = await client.delete(f"{PRODUCTS}/{product['id']}", headers=admin)
+        assert deleted.status_code == 204
+        assert (await detail(client, admin, product["id"])).status_code == 404
+
+    async def test_a_failed_write_leaves_the_cache_correct(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Kept Tee")
+        before = await detail(client, admin, product["id"])
+        refused = await client.put(
+            f"{PRODUCTS}/{product['id']}",
+            json={"title": "Never"},
+            headers={**admin, "If-Match": '"999"'},
+        )
+        assert refused.status_code == 412
+        assert (await detail(client, admin, product["id"])).content == before.content
+
+
+class TestGenerations:
+    async def test_a_document_read_before_a_commit_is_never_served_after_it(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product("Raced Tee")
+        product_id = product["id"]
+        await cache.invalidate([product_id])
+        # A reader misses and reads the database; a writer commits and invalidates; only then
+        # does the reader store what it read.
+        lookup = await cache.lookup([product_id])
+        assert product_id in lookup.generations
+        await cache.invalidate([product_id])
+        await cache.store(db_session, lookup, {product_id: (b'{"title":"old"}', 1)})
+        assert product_id not in (await cache.lookup([product_id])).hits
+
+    async def test_a_transaction_does_not_cache_its_own_uncommitted_changes(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product("Uncommitted Tee")
+        product_id = product["id"]
+        await cache.invalidate([product_id])
+        lookup = await cache.lookup([product_id])
+        mark_products_changed(db_session, [product_id])
+        await cache.store(db_session, lookup, {product_id: (b'{"title":"draft"}', 2)})
+        assert product_id not in (await cache.lookup([product_id])).hits
+
+    async def test_a_database_commit_runs_the_invalidation(
+        self,
+        cache: ProductDocumentCache,
+        database: Database,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Committed Tee")
+        product_id = product["id"]
+        lookup = await cache.lookup([product_id])
+        await cache.store(
+            await _plain_session(database), lookup, {product_id: (b'{"title":"x"}', 1)}
+        )
+        assert product_id in (await cache.lookup([product_id])).hits
+        async with database.session() as session:
+            product_row = await session.get(Product, product_id)
+            assert product_row is not None
+            product_row.title = "Committed Tee 2"
+        assert product_id not in (await cache.lookup([product_id])).hits
+
+
+async def _plain_session(database: Database) -> AsyncSession:
+    session: AsyncSession = database.sessionmaker()
+    return session
+
+
+class TestRedisDown:
+    async def test_reads_fall_back_to_the_database(
+        self,
+        cache: ProductDocumentCache,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Unreachable Tee")
+        unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+        broken = ProductDocumentCache(unreachable, cache.engine, cache.ttl_seconds)
+        app.state.product_cache = broken
+        try:
+            lookup = await broken.lookup([product["id"]])
+            assert not lookup.hits
+            assert not lookup.generations  # nothing to store either
+            response = await detail(client, admin, product["id"])
+            assert response.status_code == 200
+            assert response.json()["title"] == "Unreachable Tee"
+            await broken.invalidate([product["id"]])  # logged, not raised
+        finally:
+            await unreachable.aclose()

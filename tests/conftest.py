@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -31,7 +31,7 @@ async def app(backend: Backend, database: Database) -> AsyncIterator[FastAPI]:
     application = create_app(backend.settings)
     application.state.database = database
     application.state.redis = None
-    redis = None
+    redis: Any = None  # types-redis lags behind redis 8 (no aclose)
     if backend.settings.redis_url:
         redis = Redis.from_url(backend.settings.redis_url)
     install_product_cache(

@@ -303,7 +303,7 @@ class TestRedisDown:
         make_product: ProductFactory,
     ) -> None:
         product = await make_product("Unreachable Tee")
-        unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+        unreachable: Any = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
         broken = ProductDocumentCache(unreachable, cache.engine, cache.ttl_seconds)
         app.state.product_cache = broken
         try:

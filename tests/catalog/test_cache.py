@@ -14,11 +14,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.cache import ProductDocumentCache, mark_products_changed
+from shopdb.catalog.repository import IdPage, ProductFilter, ProductPageRequest
+from shopdb.catalog.service import page_key
 from shopdb.db import Database
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
 from shopdb.models import Product
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.fixtures.database import Backend
@@ -91,6 +94,88 @@ class TestReads:
         assert titles == ["Listcache Alpha", "Listcache Beta renamed"]
         lookup = await cache.lookup([second["id"]])
         assert second["id"] in lookup.hits
+
+
+class TestListPages:
+    async def test_a_page_is_served_from_redis_until_a_listing_change(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        first = await make_product("Pagecache One")
+        second = await make_product("Pagecache Two")
+        query = {"q": "pagecache", "sortBy": "created"}
+        before = await client.get(PRODUCTS, params=query, headers=admin)
+        assert [i["id"] for i in before.json()["items"]] == [first["id"], second["id"]]
+        # Deleted behind the cache's back: the cached page still names it.
+        await db_session.execute(
+            update(Product).where(Product.id == first["id"]).values(deleted_at=func.now())
+        )
+        cached = await client.get(PRODUCTS, params=query, headers=admin)
+        assert cached.json()["totalCount"] == 2
+
+        await cache.invalidate([first["id"]])  # a listing change
+        after = await client.get(PRODUCTS, params=query, headers=admin)
+        assert [i["id"] for i in after.json()["items"]] == [second["id"]]
+        assert after.json()["totalCount"] == 1
+
+    async def test_a_new_product_shows_in_the_next_page_read(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        await make_product("Newpage First")
+        query = {"q": "newpage"}
+        assert (await client.get(PRODUCTS, params=query, headers=admin)).json()["totalCount"] == 1
+        await make_product("Newpage Second")
+        assert (await client.get(PRODUCTS, params=query, headers=admin)).json()["totalCount"] == 2
+
+    async def test_stock_changes_keep_cached_pages(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product(
+            "Stockpage Tee", options=[], variants=[{"price": "1", "inventoryQuantity": 5}]
+        )
+        query = {"q": "stockpage"}
+        await client.get(PRODUCTS, params=query, headers=admin)
+        key = page_key_of(query)
+        assert (await cache.lookup_page(key)).page is not None
+
+        adjusted = await adjust_stock(client, admin, product)
+        assert adjusted.status_code == 200, adjusted.text
+        assert (await cache.lookup_page(key)).page is not None  # the page survived
+        page = await client.get(PRODUCTS, params=query, headers=admin)
+        # The document did not.
+        assert page.json()["items"][0]["variants"][0]["inventoryQuantity"] == 2
+
+    async def test_a_transaction_does_not_cache_pages_after_its_own_listing_changes(
+        self,
+        cache: ProductDocumentCache,
+        db_session: AsyncSession,
+    ) -> None:
+        await cache.invalidate([])
+        lookup = await cache.lookup_page("uncommitted-key")
+        mark_products_changed(db_session, [None])
+        await cache.store_page(db_session, "uncommitted-key", lookup, IdPage([1], 1, None))
+        assert (await cache.lookup_page("uncommitted-key")).page is None
+
+
+def page_key_of(query: dict[str, str]) -> str:
+    """The cache key of `GET /products?<query>` with the endpoint's defaults."""
+    request = ProductPageRequest(
+        ProductFilter(q=query["q"]), "updated", "desc", 1, DEFAULT_PAGE_SIZE, None
+    )
+    return page_key(request)
 
 
 Write = Callable[[httpx.AsyncClient, Headers, dict[str, Any]], Awaitable[httpx.Response]]

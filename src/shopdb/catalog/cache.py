@@ -40,6 +40,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
+from shopdb.catalog.repository import IdPage
 from shopdb.db import Database
 from shopdb.models import (
     InventoryItem,
@@ -54,6 +55,7 @@ from shopdb.models import (
 log = structlog.get_logger(__name__)
 
 _CHANGED = "shopdb.changed_product_ids"
+_LISTING_CHANGED = "shopdb.product_listing_changed"
 # Rows whose changes show in a product's document, and how to find that product's id.
 _PRODUCT_OF: dict[type, Any] = {
     Product: lambda row: row.__dict__.get("id"),
@@ -69,17 +71,23 @@ _PRODUCT_OF: dict[type, Any] = {
 
 
 def mark_products_changed(
-    session: AsyncSession | Session, product_ids: Iterable[int | None]
+    session: AsyncSession | Session, product_ids: Iterable[int | None], *, listing: bool = True
 ) -> None:
-    """Note products whose documents this transaction changes (Core writes the ORM cannot see)."""
+    """Note products whose documents this transaction changes (Core writes the ORM cannot see).
+
+    `listing=False` when the change cannot alter which products a list shows or their order
+    (a variant's inventory quantity: no list filters or sorts on it), so cached pages survive.
+    """
     changed: set[int] = session.info.setdefault(_CHANGED, set())
     changed.update(i for i in product_ids if i is not None)
+    if listing:
+        session.info[_LISTING_CHANGED] = True
 
 
-def take_changed_products(session: AsyncSession) -> set[int]:
-    """The products noted so far, forgetting them (called once the transaction committed)."""
+def take_changed_products(session: AsyncSession) -> tuple[set[int], bool]:
+    """(products noted so far, whether lists may have changed), forgetting them."""
     changed: set[int] = session.info.pop(_CHANGED, set())
-    return changed
+    return changed, bool(session.info.pop(_LISTING_CHANGED, False))
 
 
 @event.listens_for(Session, "after_flush")
@@ -99,6 +107,28 @@ class Lookup:
 
     hits: dict[int, tuple[bytes, int]] = field(default_factory=dict)
     generations: dict[int, bytes] = field(default_factory=dict)
+
+
+def _encode_page(page: IdPage, generation: bytes) -> bytes:
+    cursor = (page.next_cursor or "-").encode()
+    ids = ",".join(map(str, page.ids)).encode()
+    return b"%s %d %s %s" % (generation, page.total, cursor, ids)
+
+
+def _decode_page(entry: bytes) -> tuple[bytes, IdPage]:
+    generation, total, cursor, ids = entry.split(b" ", 3)
+    page = IdPage(
+        [int(i) for i in ids.split(b",") if i],
+        int(total),
+        None if cursor == b"-" else cursor.decode(),
+    )
+    return generation, page
+
+
+@dataclass
+class PageLookup:
+    page: IdPage | None
+    generation: bytes | None  # None: Redis failed, do not store
 
 
 class ProductDocumentCache:
@@ -180,9 +210,38 @@ class ProductDocumentCache:
         except (RedisError, OSError) as exc:
             log.warning("product_cache.write_failed", error=str(exc))
 
-    async def invalidate(self, product_ids: Iterable[int]) -> None:
+    async def lookup_page(self, key: str) -> PageLookup:
+        """The cached page for `key` (a list request) if no listing change happened since."""
+        try:
+            prefix = await self.prefix()
+            generation, entry = await self.redis.mget([f"{prefix}lg", f"{prefix}p:{key}"])
+        except (RedisError, OSError) as exc:
+            log.warning("product_cache.read_failed", error=str(exc))
+            return PageLookup(None, None)
+        generation = generation or b"0"
+        if entry is not None:
+            entry_generation, page = _decode_page(entry)
+            if entry_generation == generation:
+                return PageLookup(page, generation)
+        return PageLookup(None, generation)
+
+    async def store_page(
+        self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage
+    ) -> None:
+        """Keep a page read after a miss, under the listing generation seen before reading."""
+        if lookup.generation is None or session.info.get(_LISTING_CHANGED):
+            return
+        try:
+            prefix = await self.prefix()
+            entry = _encode_page(page, lookup.generation)
+            await self.redis.set(f"{prefix}p:{key}", entry, ex=self.ttl_seconds)
+        except (RedisError, OSError) as exc:
+            log.warning("product_cache.write_failed", error=str(exc))
+
+    async def invalidate(self, product_ids: Iterable[int], *, listing: bool = True) -> None:
+        """After a commit: the products' documents, and with `listing` every cached page."""
         ids = sorted(set(product_ids))
-        if not ids:
+        if not ids and not listing:
             return
         try:
             prefix = await self.prefix()
@@ -190,6 +249,8 @@ class ProductDocumentCache:
                 for product_id in ids:
                     pipe.incr(f"{prefix}g:{product_id}")
                     pipe.delete(f"{prefix}d:{product_id}")
+                if listing:
+                    pipe.incr(f"{prefix}lg")
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # The change is committed and must still be answered as a success; entries left
@@ -197,7 +258,9 @@ class ProductDocumentCache:
             log.error("product_cache.invalidate_failed", error=str(exc), product_ids=ids)
 
     async def after_commit(self, session: AsyncSession) -> None:
-        await self.invalidate(take_changed_products(session))
+        product_ids, listing = take_changed_products(session)
+        if product_ids or listing:
+            await self.invalidate(product_ids, listing=listing)
 
 
 def install_product_cache(

@@ -7,6 +7,7 @@ combination as an existing variant; variants left out are deleted.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -84,14 +85,30 @@ async def get_product_document(
     return found
 
 
+def page_key(request: ProductPageRequest) -> str:
+    """A list request as a cache key: everything that decides which ids it returns."""
+    cursor = request.cursor.encode() if request.cursor is not None else ""
+    parts = (request.filters, request.sort_by, request.direction, request.page, request.page_size)
+    return hashlib.sha256(repr((*parts, cursor)).encode()).hexdigest()[:32]
+
+
 async def list_products(
     session: AsyncSession, request: ProductPageRequest, cache: ProductDocumentCache | None = None
 ) -> DocumentPage:
-    """A page of product documents; with a cache, only the ones it lacks are built."""
+    """A page of product documents.
+
+    With a cache, the page's ids come from Redis while no listing change has committed since
+    they were read, and only the documents Redis lacks are built.
+    """
     repository = ProductRepository(session)
     if cache is None or not repository.builds_documents():
         return await repository.list_documents(request)
-    page = await repository.page_ids(request)
+    key = page_key(request)
+    cached = await cache.lookup_page(key)
+    page = cached.page
+    if page is None:
+        page = await repository.page_ids(request)
+        await cache.store_page(session, key, cached, page)
     lookup = await cache.lookup(page.ids)
     built = await repository.documents([i for i in page.ids if i not in lookup.hits])
     await cache.store(session, lookup, built)

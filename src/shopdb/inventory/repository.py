@@ -212,7 +212,7 @@ class InventoryLevelRepository:
             row = (await self.session.execute(statements.postgres_change("change"), params)).first()
             if row is None:
                 return None
-            mark_products_changed(self.session, [row.product_id])
+            mark_products_changed(self.session, [row.product_id], listing=False)
             return _level(row)
         row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
         if row is None:
@@ -247,7 +247,7 @@ class InventoryLevelRepository:
             row = (await self.session.execute(statements.postgres_change("set"), params)).first()
             if row is None:
                 return None
-            mark_products_changed(self.session, [row.product_id])
+            mark_products_changed(self.session, [row.product_id], listing=False)
             return _level(row), row.available_delta
         # SQLite: this transaction has held the database write lock since BEGIN IMMEDIATE, so
         # the value read here is the one the delta replaces.
@@ -278,7 +278,7 @@ class InventoryLevelRepository:
             await self.session.execute(writes.log, params)
         if variant_delta:
             changed = await self.session.execute(writes.variant, params)
-            mark_products_changed(self.session, changed.scalars())
+            mark_products_changed(self.session, changed.scalars(), listing=False)
         await self.session.execute(writes.event, params)
 
     async def probe(self, item_id: int, location_id: int) -> LevelProbe:
@@ -349,7 +349,7 @@ class InventoryLevelRepository:
             .returning(ProductVariant.product_id)
             .execution_options(synchronize_session=False)
         )
-        mark_products_changed(self.session, changed.scalars())
+        mark_products_changed(self.session, changed.scalars(), listing=False)
 
     def add_level(self, item_id: int, location_id: int, available: int) -> None:
         self.session.add(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from shopdb.kit.routing import PrefixedRouter, UnitOfWorkRoute
 
-from shopdb.kit.routing import UnitOfWorkRoute
-
-api_router = APIRouter(prefix="/api/v1", route_class=UnitOfWorkRoute)
+api_router = PrefixedRouter(prefix="/api/v1", route_class=UnitOfWorkRoute)
 
 
 def _mount_domains() -> None:

@@ -43,8 +43,11 @@ class Settings(BaseSettings):
     migrations_dir: Path = PROJECT_ROOT / "migrations"
     database_url: str = ""
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    database_pool_size: int = Field(default=10, ge=1)
-    database_max_overflow: int = Field(default=20, ge=0)
+    database_pool_size: int = Field(default=20, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    # Test each pooled connection with a round trip before use (survives a database restart
+    # without a failed request, at one extra round trip per request).
+    database_pool_pre_ping: bool = True
     database_echo: bool = False
     redis_url: str | None = None
     # How long a product document may sit in Redis (see catalog/cache.py); 0 turns it off.

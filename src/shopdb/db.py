@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -57,7 +58,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         echo=settings.database_echo,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.database_pool_pre_ping,
     )
 
 
@@ -158,6 +159,26 @@ async def finish_unit_of_work(request: Request, *, success: bool) -> None:
         finally:
             await session.close()
             setattr(request.state, name, None)
+
+
+async def read_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for a request that only reads.
+
+    On PostgreSQL, if the session has not begun a transaction, the connection runs in
+    autocommit: no BEGIN and COMMIT round trips around the reads. At READ COMMITTED, the
+    default, each statement reads its own snapshot inside a transaction too, so a read-only
+    request loses nothing. A session that has already begun (it may have written) keeps its
+    transaction and sees its own writes. Never write through a session after calling this.
+    """
+    autocommit_possible = (
+        not session.in_transaction()
+        and isinstance(session.bind, AsyncEngine)  # not a connection already in a transaction
+        and session.bind.dialect.name == "postgresql"
+    )
+    if not autocommit_possible:
+        await session.flush()  # Core statements do not autoflush; they must see pending rows
+        return await session.connection()
+    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -21,6 +21,7 @@ from shopdb.catalog.documents import (
 )
 from shopdb.catalog.reader import ProductReader, product_columns_select
 from shopdb.catalog.schemas import ProductDetail
+from shopdb.db import read_connection
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -242,6 +243,7 @@ class ProductRepository:
 
     async def page_ids(self, request: ProductPageRequest) -> IdPage:
         """The page's product ids, in order, without their documents (PostgreSQL)."""
+        await read_connection(self.session)
         columns = select(Product.id, Product.title, Product.created_at, Product.updated_at)
         total, rows, next_cursor = await self._page_rows(columns, request)
         return IdPage([row.id for row in rows], total, next_cursor)
@@ -250,7 +252,7 @@ class ProductRepository:
         """{id: (ProductDetail JSON, version)} of the live products among `product_ids`."""
         if not product_ids:
             return {}
-        connection = await self.session.connection()  # Core: plain (id, version, text) rows
+        connection = await read_connection(self.session)  # Core: plain (id, version, text) rows
         result = await connection.execute(product_documents_statement(), {"ids": product_ids})
         return {row[0]: (compact(row[2]), row[1]) for row in result}
 
@@ -260,7 +262,7 @@ class ProductRepository:
         if supports_documents(self.session.get_bind().dialect.name):
             # Core, not ORM, execution: the row is two plain columns, and the ORM's per-statement
             # bookkeeping costs more than the query.
-            connection = await self.session.connection()
+            connection = await read_connection(self.session)
             statement = live_product_document_statement()
             row = (await connection.execute(statement, {"product_id": product_id})).one_or_none()
             return None if row is None else (compact(row[1]), row[0])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Row, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -209,7 +209,7 @@ class InventoryLevelRepository:
             now=utcnow(),
         )
         if self._dialect == "postgresql":
-            row = (await self.session.execute(statements.postgres_change("change"), params)).first()
+            row = await self._postgres_change("change", params)
             if row is None:
                 return None
             mark_products_changed(self.session, [row.product_id], listing=False)
@@ -244,7 +244,7 @@ class InventoryLevelRepository:
             now=utcnow(),
         )
         if self._dialect == "postgresql":
-            row = (await self.session.execute(statements.postgres_change("set"), params)).first()
+            row = await self._postgres_change("set", params)
             if row is None:
                 return None
             mark_products_changed(self.session, [row.product_id], listing=False)
@@ -260,6 +260,16 @@ class InventoryLevelRepository:
         assert row is not None  # the write lock has been held since the read
         await self._sqlite_writes("set", params, row.id, delta, delta)
         return _level(row), delta
+
+    async def _postgres_change(
+        self, kind: statements.Kind, params: dict[str, object]
+    ) -> Row[Any] | None:
+        # Core, not ORM, execution: the statement touches no mapped objects, and the ORM's
+        # per-statement bookkeeping cost more CPU than the statement's round trip. Core does
+        # not autoflush, so pending rows (a level just added, an event) are flushed first.
+        await self.session.flush()
+        connection = await self.session.connection()
+        return (await connection.execute(statements.postgres_change(kind), params)).first()
 
     async def _sqlite_writes(
         self,

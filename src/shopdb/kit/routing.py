@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -34,6 +36,22 @@ class UnitOfWorkRoute(APIRoute):
         return handle
 
 
+class PrefixedRouter(APIRouter):
+    """An APIRouter that rules itself out at once for paths outside its prefix.
+
+    FastAPI (0.16x) matches an included router by trying each of its routes, and repeats the
+    walk at every level of inclusion when it dispatches; with ~100 routes under /api/v1 that
+    was a third of the CPU of a request to a constant endpoint. Every route of this router
+    has a path that contains its prefix, wherever the router is mounted, so a path without it
+    cannot match any of them.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if self.prefix and self.prefix not in scope["path"]:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def domain_router(prefix: str, tags: list[str]) -> APIRouter:
     """Every domain router commits through UnitOfWorkRoute; build them here to not forget it."""
-    return APIRouter(prefix=prefix, tags=list(tags), route_class=UnitOfWorkRoute)
+    return PrefixedRouter(prefix=prefix, tags=list(tags), route_class=UnitOfWorkRoute)

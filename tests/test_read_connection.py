@@ -1,0 +1,48 @@
+"""read_connection: reads outside a transaction run in autocommit; a session that began keeps it.
+
+About PostgreSQL only (SQLite always uses the session's transaction), against a database whose
+sessions really commit: the rolled-back test database binds sessions to an open transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shopdb.db import Database, read_connection
+
+
+async def backend_state(database: Database, connection: AsyncConnection) -> str:
+    pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    async with database.session() as observer:
+        state = await observer.scalar(
+            text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+        )
+    return str(state)
+
+
+async def test_a_read_only_session_holds_no_transaction(live_postgres: Database) -> None:
+    async with live_postgres.sessionmaker() as session:
+        connection = await read_connection(session)
+        assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+        assert await backend_state(live_postgres, connection) == "idle"
+
+
+async def test_a_session_that_wrote_keeps_its_transaction(live_postgres: Database) -> None:
+    async with live_postgres.sessionmaker() as session:
+        await session.execute(text("CREATE TEMPORARY TABLE scratch (n int)"))
+        await session.execute(text("INSERT INTO scratch VALUES (7)"))
+        connection = await read_connection(session)
+        assert (await connection.execute(text("SELECT n FROM scratch"))).scalar_one() == 7
+        assert await backend_state(live_postgres, connection) == "idle in transaction"
+        await session.rollback()
+
+
+async def test_the_pooled_connection_is_transactional_again(live_postgres: Database) -> None:
+    async with live_postgres.sessionmaker() as session:
+        await (await read_connection(session)).execute(text("SELECT 1"))
+    async with live_postgres.sessionmaker() as session:
+        first = await session.scalar(text("SELECT txid_current()"))
+        second = await session.scalar(text("SELECT txid_current()"))
+        assert first == second  # one transaction, not a statement each
+        await session.rollback()

@@ -11,17 +11,25 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog import reads
 from shopdb.catalog.cache import ProductDocumentCache, mark_products_changed
-from shopdb.catalog.repository import IdPage, ProductFilter, ProductPageRequest
-from shopdb.catalog.service import page_key
+from shopdb.catalog.reads import list_key
+from shopdb.catalog.repository import (
+    IdPage,
+    ProductFilter,
+    ProductPageRequest,
+    ProductRepository,
+    SortBy,
+)
 from shopdb.db import Database
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, Direction
 from shopdb.models import Product
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.fixtures.database import Backend
@@ -122,6 +130,49 @@ class TestListPages:
         assert [i["id"] for i in after.json()["items"]] == [second["id"]]
         assert after.json()["totalCount"] == 1
 
+    @pytest.mark.parametrize("sort_by", ["title", "created", "updated"])
+    async def test_offset_pages_from_the_id_list_equal_pages_read_directly(
+        self,
+        sort_by: SortBy,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        for title in ["Slice C", "Slice A", "Slice E", "Slice B", "Slice D"]:
+            await make_product(title)
+        for page in (1, 2, 3, 4):
+            params = {"q": "slice", "sortBy": sort_by, "pageSize": "2", "page": str(page)}
+            for _ in range(2):  # a miss that reads the list, then a hit that slices it
+                cached = (await client.get(PRODUCTS, params=params, headers=admin)).json()
+                request = ProductPageRequest(
+                    ProductFilter(q="slice"), sort_by, DIRECTIONS[sort_by], page, 2, None
+                )
+                direct = await ProductRepository(db_session).list_documents(request)
+                assert [item["id"] for item in cached["items"]] == [
+                    orjson.loads(item)["id"] for item in direct.items
+                ]
+                assert cached["totalCount"] == direct.total == 5
+                assert cached["nextCursor"] == direct.next_cursor
+
+    async def test_a_list_too_long_to_cache_is_paged_by_the_database(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(reads, "MAX_CACHED_IDS", 1)
+        await make_product("Toolong One")
+        await make_product("Toolong Two")
+        query = {"q": "toolong", "pageSize": "1"}
+        page = (await client.get(PRODUCTS, params=query, headers=admin)).json()
+        assert page["totalCount"] == 2
+        assert page["nextCursor"] is not None
+        assert (await cache.lookup_ids(list_key_of({"q": "toolong"}), 0, 1)).ids is None
+
     async def test_a_new_product_shows_in_the_next_page_read(
         self,
         cache: ProductDocumentCache,
@@ -148,12 +199,12 @@ class TestListPages:
         )
         query = {"q": "stockpage"}
         await client.get(PRODUCTS, params=query, headers=admin)
-        key = page_key_of(query)
-        assert (await cache.lookup_page(key)).page is not None
+        key = list_key_of(query)
+        assert (await cache.lookup_ids(key, 0, 1)).ids == [product["id"]]
 
         adjusted = await adjust_stock(client, admin, product)
         assert adjusted.status_code == 200, adjusted.text
-        assert (await cache.lookup_page(key)).page is not None  # the page survived
+        assert (await cache.lookup_ids(key, 0, 1)).ids == [product["id"]]  # the list survived
         page = await client.get(PRODUCTS, params=query, headers=admin)
         # The document did not.
         assert page.json()["items"][0]["variants"][0]["inventoryQuantity"] == 2
@@ -170,12 +221,15 @@ class TestListPages:
         assert (await cache.lookup_page("uncommitted-key")).page is None
 
 
-def page_key_of(query: dict[str, str]) -> str:
-    """The cache key of `GET /products?<query>` with the endpoint's defaults."""
+DIRECTIONS: dict[SortBy, Direction] = {"title": "asc", "created": "asc", "updated": "desc"}
+
+
+def list_key_of(query: dict[str, str]) -> str:
+    """The id-list cache key of `GET /products?<query>` with the endpoint's defaults."""
     request = ProductPageRequest(
         ProductFilter(q=query["q"]), "updated", "desc", 1, DEFAULT_PAGE_SIZE, None
     )
-    return page_key(request)
+    return list_key(request)
 
 
 Write = Callable[[httpx.AsyncClient, Headers, dict[str, Any]], Awaitable[httpx.Response]]

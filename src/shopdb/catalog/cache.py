@@ -29,6 +29,7 @@ generations have none, so that an evicted generation can never make an old entry
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -123,6 +124,19 @@ def _decode_page(entry: bytes) -> tuple[bytes, IdPage]:
         None if cursor == b"-" else cursor.decode(),
     )
     return generation, page
+
+
+@dataclass
+class IdsLookup:
+    """A slice of a cached ordered id list, with the list's length; or the generation to store
+    a freshly read list under (None: Redis failed, do not store)."""
+
+    ids: list[int] | None
+    total: int
+    generation: int | None
+
+
+_ID = struct.Struct("<q")
 
 
 @dataclass
@@ -224,6 +238,44 @@ class ProductDocumentCache:
             if entry_generation == generation:
                 return PageLookup(page, generation)
         return PageLookup(None, generation)
+
+    async def lookup_ids(self, key: str, start: int, stop: int) -> IdsLookup:
+        """Ids [start, stop) of the cached ordered list `key`, if no listing change since.
+
+        A list is one string: its listing generation, then every id, 8 bytes each; a page is a
+        GETRANGE of it, whatever its depth. The reads run in one MULTI so that the generation
+        and the slice come from the same version of the list.
+        """
+        try:
+            prefix = await self.prefix()
+            list_key = f"{prefix}l:{key}"
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.get(f"{prefix}lg")
+                pipe.getrange(list_key, 0, _ID.size - 1)
+                pipe.getrange(list_key, _ID.size * (1 + start), _ID.size * (1 + stop) - 1)
+                pipe.strlen(list_key)
+                current, head, body, length = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("product_cache.read_failed", error=str(exc))
+            return IdsLookup(None, 0, None)
+        generation = int(current or 0)
+        if length and _ID.unpack(head)[0] == generation:
+            ids = [value for (value,) in _ID.iter_unpack(body)]
+            return IdsLookup(ids, length // _ID.size - 1, generation)
+        return IdsLookup(None, 0, generation)
+
+    async def store_ids(
+        self, session: AsyncSession, key: str, lookup: IdsLookup, ids: Sequence[int]
+    ) -> None:
+        """Keep an ordered id list read after a miss, under the generation seen before."""
+        if lookup.generation is None or session.info.get(_LISTING_CHANGED):
+            return
+        packed = _ID.pack(lookup.generation) + struct.pack(f"<{len(ids)}q", *ids)
+        try:
+            prefix = await self.prefix()
+            await self.redis.set(f"{prefix}l:{key}", packed, ex=self.ttl_seconds)
+        except (RedisError, OSError) as exc:
+            log.warning("product_cache.write_failed", error=str(exc))
 
     async def store_page(
         self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage

@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import Header, Query, Response
 
-from shopdb.catalog import service
+from shopdb.catalog import reads, service
 from shopdb.catalog.auth import ProductsDelete, ProductsRead, ProductsWrite
 from shopdb.catalog.cache import ProductCacheDep
 from shopdb.catalog.presenters import product_detail
@@ -82,7 +82,7 @@ async def list_products(
         updated_at_max=_aware(updated_at_max),
     )
     request = ProductPageRequest(filters, sort_by, direction, page, page_size, keyset)
-    found = await service.list_products(session, request, cache)
+    found = await reads.list_products(session, request, cache)
     # The items are JSON documents already (see catalog/documents.py); only the envelope is built.
     envelope = {
         "items": [orjson.Fragment(item) for item in found.items],
@@ -117,7 +117,7 @@ async def get_product(
 ) -> Response:
     """One product with variants, options, images and tags; `?include=metafields` adds those."""
     if "metafields" not in _includes(include):
-        document, version = await service.get_product_document(session, product_id, cache)
+        document, version = await reads.get_product_document(session, product_id, cache)
         return Response(document, media_type="application/json", headers={"ETag": etag(version)})
     from shopdb.metafields.service import metafields_of
 

@@ -248,6 +248,17 @@ class ProductRepository:
         total, rows, next_cursor = await self._page_rows(columns, request)
         return IdPage([row.id for row in rows], total, next_cursor)
 
+    async def ordered_ids(self, request: ProductPageRequest, limit: int) -> builtins.list[int]:
+        """Every matching product id in the request's order (at most `limit`), no page cut."""
+        key = SORT_COLUMNS[request.sort_by]
+        statement = (
+            request.filters.apply(select(Product.id))
+            .order_by(*keyset_order(key, Product.id, request.direction))
+            .limit(limit)
+        )
+        connection = await read_connection(self.session)
+        return list((await connection.execute(statement)).scalars())
+
     async def documents(self, product_ids: Sequence[int]) -> dict[int, tuple[bytes, int]]:
         """{id: (ProductDetail JSON, version)} of the live products among `product_ids`."""
         if not product_ids:

@@ -7,14 +7,12 @@ combination as an existing variant; variants left out are deleted.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.cache import ProductDocumentCache
-from shopdb.catalog.repository import DocumentPage, ProductPageRequest, ProductRepository
+from shopdb.catalog.repository import ProductRepository
 from shopdb.catalog.rules import (
     OptionSpec,
     check_options,
@@ -60,59 +58,6 @@ VARIANT_DEFAULTS: dict[str, object] = {
 
 def product_not_found(product_id: int) -> NotFound:
     return NotFound.resource("Product", product_id)
-
-
-async def get_product_document(
-    session: AsyncSession, product_id: int, cache: ProductDocumentCache | None = None
-) -> tuple[bytes, int]:
-    """A live product's detail as JSON bytes, and its version (the ETag).
-
-    With a cache, a current cached document is returned without touching the database.
-    """
-    if cache is None:
-        found = await ProductRepository(session).get_document(product_id)
-        if found is None:
-            raise product_not_found(product_id)
-        return found
-    lookup = await cache.lookup([product_id])
-    hit = lookup.hits.get(product_id)
-    if hit is not None:
-        return hit
-    found = await ProductRepository(session).get_document(product_id)
-    if found is None:
-        raise product_not_found(product_id)
-    await cache.store(session, lookup, {product_id: found})
-    return found
-
-
-def page_key(request: ProductPageRequest) -> str:
-    """A list request as a cache key: everything that decides which ids it returns."""
-    cursor = request.cursor.encode() if request.cursor is not None else ""
-    parts = (request.filters, request.sort_by, request.direction, request.page, request.page_size)
-    return hashlib.sha256(repr((*parts, cursor)).encode()).hexdigest()[:32]
-
-
-async def list_products(
-    session: AsyncSession, request: ProductPageRequest, cache: ProductDocumentCache | None = None
-) -> DocumentPage:
-    """A page of product documents.
-
-    With a cache, the page's ids come from Redis while no listing change has committed since
-    they were read, and only the documents Redis lacks are built.
-    """
-    repository = ProductRepository(session)
-    if cache is None or not repository.builds_documents():
-        return await repository.list_documents(request)
-    key = page_key(request)
-    cached = await cache.lookup_page(key)
-    page = cached.page
-    if page is None:
-        page = await repository.page_ids(request)
-        await cache.store_page(session, key, cached, page)
-    lookup = await cache.lookup(page.ids)
-    built = await repository.documents([i for i in page.ids if i not in lookup.hits])
-    await cache.store(session, lookup, built)
-    return page.with_documents(lookup.hits | built)
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:

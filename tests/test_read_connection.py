@@ -6,6 +6,8 @@ sessions really commit: the rolled-back test database binds sessions to an open 
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,3 +48,17 @@ async def test_the_pooled_connection_is_transactional_again(live_postgres: Datab
         second = await session.scalar(text("SELECT txid_current()"))
         assert first == second  # one transaction, not a statement each
         await session.rollback()
+
+
+async def test_a_connection_the_server_closed_is_not_handed_out(live_postgres: Database) -> None:
+    async with live_postgres.sessionmaker() as session:
+        pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        await session.rollback()
+    # The pooled connection is killed server-side, as a restart would.
+    async with live_postgres.sessionmaker() as killer:
+        await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await killer.commit()
+    await asyncio.sleep(0.2)  # the event loop reads the server's goodbye
+    async with live_postgres.sessionmaker() as session:
+        assert await session.scalar(text("SELECT 1")) == 1
+        assert await session.scalar(text("SELECT pg_backend_pid()")) != pid

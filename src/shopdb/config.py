@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
-    # Test each pooled connection with a round trip before use (survives a database restart
-    # without a failed request, at one extra round trip per request).
-    database_pool_pre_ping: bool = True
+    # SQLAlchemy's pre-ping: a query before each use of a pooled connection (three round
+    # trips on asyncpg). Off by default: connections the server closed are discarded anyway
+    # (db.py); turn it on behind proxies that drop connections without closing them.
+    database_pool_pre_ping: bool = False
     database_echo: bool = False
     redis_url: str | None = None
     # How long a product document may sit in Redis (see catalog/cache.py); 0 turns it off.

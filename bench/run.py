@@ -90,6 +90,8 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         "SHOPDB_REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
         "SHOPDB_RATE_LIMIT_BURST": "0",
         "SHOPDB_BENCH_ROUTES": "true",
+        # As the README recommends for production: one JSON line per request (orjson).
+        "SHOPDB_LOG_JSON": "true",
     }
 
 

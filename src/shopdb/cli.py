@@ -61,21 +61,24 @@ def serve(
     """Serve the API with uvicorn (uvloop + httptools), several worker processes."""
     import uvicorn
 
+    from shopdb.serving import serve_workers, supports_reuse_port
+
     settings = get_settings()
     _prepare_metrics_dir(settings.var_dir, port)
-    uvicorn.run(
-        "shopdb.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=None if reload else workers,
-        reload=reload,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
-        access_log=False,  # shopdb logs each request itself, with its request id
-        log_level=settings.log_level.lower(),
-    )
+    options: dict[str, Any] = {
+        "app": "shopdb.app:create_app",
+        "factory": True,
+        "loop": "uvloop",
+        "http": "httptools",
+        "proxy_headers": True,
+        "access_log": False,  # shopdb logs each request itself, with its request id
+        "log_level": settings.log_level.lower(),
+    }
+    if workers > 1 and not reload and supports_reuse_port():
+        # A listening socket per worker (see serving.py), not uvicorn's shared one.
+        serve_workers(host, port, workers, options)
+        return
+    uvicorn.run(host=host, port=port, workers=None if reload else workers, reload=reload, **options)
 
 
 def _prepare_metrics_dir(var_dir: Path, port: int) -> None:

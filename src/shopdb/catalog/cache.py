@@ -136,7 +136,11 @@ class IdsLookup:
     generation: int | None
 
 
-_ID = struct.Struct("<q")
+_ID = struct.Struct(">q")  # as PostgreSQL's int8send writes them
+
+
+def unpack_ids(packed: bytes) -> list[int]:
+    return [value for (value,) in _ID.iter_unpack(packed)]
 
 
 @dataclass
@@ -260,17 +264,17 @@ class ProductDocumentCache:
             return IdsLookup(None, 0, None)
         generation = int(current or 0)
         if length and _ID.unpack(head)[0] == generation:
-            ids = [value for (value,) in _ID.iter_unpack(body)]
-            return IdsLookup(ids, length // _ID.size - 1, generation)
+            return IdsLookup(unpack_ids(body), length // _ID.size - 1, generation)
         return IdsLookup(None, 0, generation)
 
     async def store_ids(
-        self, session: AsyncSession, key: str, lookup: IdsLookup, ids: Sequence[int]
+        self, session: AsyncSession, key: str, lookup: IdsLookup, packed_ids: bytes
     ) -> None:
-        """Keep an ordered id list read after a miss, under the generation seen before."""
+        """Keep an ordered id list (8-byte big-endian ids) read after a miss, under the
+        generation seen before reading it."""
         if lookup.generation is None or session.info.get(_LISTING_CHANGED):
             return
-        packed = _ID.pack(lookup.generation) + struct.pack(f"<{len(ids)}q", *ids)
+        packed = _ID.pack(lookup.generation) + packed_ids
         try:
             prefix = await self.prefix()
             await self.redis.set(f"{prefix}l:{key}", packed, ex=self.ttl_seconds)

@@ -18,13 +18,14 @@ from datetime import datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.cache import ProductDocumentCache
+from shopdb.catalog.cache import ProductDocumentCache, unpack_ids
 from shopdb.catalog.repository import DocumentPage, IdPage, ProductPageRequest, ProductRepository
 from shopdb.catalog.service import product_not_found
 from shopdb.kit.pagination import Cursor, offset_for
 
 # Longer lists are paged in PostgreSQL and cached page by page: 200k ids are 1.6 MB in Redis.
 MAX_CACHED_IDS = 200_000
+ID_BYTES = 8
 # Where the sort key of a page's last product is in its document (for the next cursor).
 DOCUMENT_SORT_FIELDS = {"title": "title", "created": "createdAt", "updated": "updatedAt"}
 
@@ -112,11 +113,12 @@ async def _offset_page_from_ids(
     found = await cache.lookup_ids(key, start, stop)
     ids, total = found.ids, found.total
     if ids is None:
-        every = await repository.ordered_ids(request, limit=MAX_CACHED_IDS + 1)
-        if len(every) > MAX_CACHED_IDS:
+        every = await repository.packed_ids(request, limit=MAX_CACHED_IDS + 1)
+        total = len(every) // ID_BYTES
+        if total > MAX_CACHED_IDS:
             return None
         await cache.store_ids(session, key, found, every)
-        ids, total = every[start:stop], len(every)
+        ids = unpack_ids(every[start * ID_BYTES : stop * ID_BYTES])
     return IdPage(ids[: request.page_size], total, None), len(ids) > request.page_size
 
 

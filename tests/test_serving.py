@@ -1,0 +1,87 @@
+"""`shopdb serve --workers N`: a socket per worker, every worker serving, a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shopdb.serving import check_port_free, listening_socket, supports_reuse_port
+
+pytestmark = pytest.mark.skipif(not supports_reuse_port(), reason="needs SO_REUSEPORT")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def worker_pids(parent: int) -> list[int]:
+    """Children of `parent` started by multiprocessing's spawn, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent_pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if parent_pid == parent and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_workers_share_a_port_and_a_busy_port_is_refused() -> None:
+    port = free_port()
+    first = listening_socket("127.0.0.1", port, reuse_port=True)
+    second = listening_socket("127.0.0.1", port, reuse_port=True)
+    try:
+        with pytest.raises(SystemExit, match="cannot listen"):
+            check_port_free("127.0.0.1", port)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_serve_answers_from_every_worker_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHOPDB_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+        "SHOPDB_VAR_DIR": str(tmp_path),
+        "SHOPDB_REDIS_URL": "",
+        "SHOPDB_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "shopdb.cli", "serve", "--workers", "2", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603 - our CLI
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, "the server exited while starting"
+            assert time.monotonic() < deadline, "the server did not answer within 60 s"
+            time.sleep(0.2)
+        # The kernel spreads new connections over both workers' sockets: a client's fresh
+        # connections all get answers, and two worker processes exist to give them.
+        for _ in range(20):
+            with httpx.Client(timeout=5) as client:  # a new connection each time
+                assert client.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        assert len(worker_pids(server.pid)) == 2
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=40) == 0

@@ -432,6 +432,40 @@ async def _plain_session(database: Database) -> AsyncSession:
     return session
 
 
+class TestWorkerMemory:
+    async def test_a_worker_serves_what_it_holds_until_another_worker_invalidates(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product("Remembered Tee")
+        product_id = product["id"]
+        miss = await cache.lookup([product_id])
+        document = (b'{"title":"remembered"}', 1)
+        await cache.store(db_session, miss, {product_id: document})
+        # Gone from Redis, still in this worker's memory under a current generation.
+        await cache.redis.delete(f"{await cache.prefix()}d:{product_id}")
+        assert (await cache.lookup([product_id])).hits == {product_id: document}
+
+        other_worker = ProductDocumentCache(cache.redis, cache.engine, cache.ttl_seconds)
+        await other_worker.invalidate([product_id])
+        assert product_id not in (await cache.lookup([product_id])).hits
+
+    async def test_memory_keeps_the_most_recently_used_entries(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        small = ProductDocumentCache(cache.redis, cache.engine, cache.ttl_seconds, local_entries=2)
+        ids = [(await make_product(f"Lru Tee {n}"))["id"] for n in range(3)]
+        for product_id in ids:
+            miss = await small.lookup([product_id])
+            await small.store(db_session, miss, {product_id: (b"{}", 1)})
+        assert list(small._local) == ids[1:]
+
+
 class TestRedisDown:
     async def test_reads_fall_back_to_the_database(
         self,

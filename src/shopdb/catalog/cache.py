@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -102,6 +104,14 @@ def _note_flushed_products(session: Session, _flush: UOWTransaction) -> None:
         mark_products_changed(session, found)
 
 
+@dataclass(frozen=True)
+class _Local:
+    generation: bytes
+    version: int
+    document: bytes
+    expires: float  # time.monotonic(); a bound even if an invalidation was lost
+
+
 @dataclass
 class Lookup:
     """Cached documents found, and the generation each missing one must be stored under."""
@@ -150,10 +160,16 @@ class PageLookup:
 
 
 class ProductDocumentCache:
-    def __init__(self, redis: Any, engine: AsyncEngine, ttl_seconds: int) -> None:
+    def __init__(
+        self, redis: Any, engine: AsyncEngine, ttl_seconds: int, local_entries: int = 20_000
+    ) -> None:
         self.redis = redis
         self.engine = engine
         self.ttl_seconds = ttl_seconds
+        # Documents this worker has read, in memory, served only while their generation in
+        # Redis is still the one they were read under (least recently used dropped first).
+        self.local_entries = local_entries
+        self._local: OrderedDict[int, _Local] = OrderedDict()
         self._prefix: str | None = None
 
     async def prefix(self) -> str:
@@ -180,28 +196,51 @@ class ProductDocumentCache:
         return self._prefix
 
     async def lookup(self, product_ids: Sequence[int]) -> Lookup:
-        """Current entries for `product_ids`; on a Redis error, all misses not to be stored."""
+        """Current entries for `product_ids`; on a Redis error, all misses not to be stored.
+
+        One MGET: the generations of all, and the Redis entries of those this worker does not
+        hold in memory. A page of 50 products this worker has seen transfers 50 small numbers
+        rather than 100 KB of documents.
+        """
         found = Lookup()
         if not product_ids:
             return found
+        now = time.monotonic()
+        remote = [i for i in product_ids if i not in self._local]
         try:
             prefix = await self.prefix()
-            keys = []
-            for product_id in product_ids:
-                keys += [f"{prefix}d:{product_id}", f"{prefix}g:{product_id}"]
+            keys = [f"{prefix}g:{i}" for i in product_ids] + [f"{prefix}d:{i}" for i in remote]
             values = await self.redis.mget(keys)
         except (RedisError, OSError) as exc:
             log.warning("product_cache.read_failed", error=str(exc))
             return found
-        for index, product_id in enumerate(product_ids):
-            entry, generation = values[2 * index], values[2 * index + 1] or b"0"
+        entries = dict(zip(remote, values[len(product_ids) :], strict=True))
+        for product_id, generation in zip(product_ids, values, strict=False):
+            generation = generation or b"0"
+            local = self._local.get(product_id)
+            if local is not None:
+                if local.generation == generation and local.expires > now:
+                    self._local.move_to_end(product_id)
+                    found.hits[product_id] = (local.document, local.version)
+                    continue
+                del self._local[product_id]
+            entry = entries.get(product_id)
             if entry is not None:
                 entry_generation, version, document = entry.split(b" ", 2)
                 if entry_generation == generation:
                     found.hits[product_id] = (document, int(version))
+                    self._remember(product_id, generation, int(version), document, now)
                     continue
             found.generations[product_id] = generation
         return found
+
+    def _remember(
+        self, product_id: int, generation: bytes, version: int, document: bytes, now: float
+    ) -> None:
+        self._local[product_id] = _Local(generation, version, document, now + self.ttl_seconds)
+        self._local.move_to_end(product_id)
+        while len(self._local) > self.local_entries:
+            self._local.popitem(last=False)
 
     async def store(
         self, session: AsyncSession, lookup: Lookup, documents: dict[int, tuple[bytes, int]]
@@ -219,6 +258,10 @@ class ProductDocumentCache:
         }
         if not entries:
             return
+        now = time.monotonic()
+        for product_id in entries:
+            document, version = documents[product_id]
+            self._remember(product_id, lookup.generations[product_id], version, document, now)
         try:
             prefix = await self.prefix()
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -297,6 +340,8 @@ class ProductDocumentCache:
     async def invalidate(self, product_ids: Iterable[int], *, listing: bool = True) -> None:
         """After a commit: the products' documents, and with `listing` every cached page."""
         ids = sorted(set(product_ids))
+        for product_id in ids:
+            self._local.pop(product_id, None)
         if not ids and not listing:
             return
         try:

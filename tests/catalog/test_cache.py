@@ -458,12 +458,12 @@ class TestWorkerMemory:
         make_product: ProductFactory,
         db_session: AsyncSession,
     ) -> None:
-        small = ProductDocumentCache(cache.redis, cache.engine, cache.ttl_seconds, local_entries=2)
+        small = ProductDocumentCache(cache.redis, cache.engine, cache.ttl_seconds, local_bytes=20)
         ids = [(await make_product(f"Lru Tee {n}"))["id"] for n in range(3)]
         for product_id in ids:
             miss = await small.lookup([product_id])
-            await small.store(db_session, miss, {product_id: (b"{}", 1)})
-        assert list(small._local) == ids[1:]
+            await small.store(db_session, miss, {product_id: (b'{"ten":123}', 1)})
+        assert list(small._local) == ids[2:]  # 11 bytes each: one fits in 20
 
 
 class TestRedisDown:

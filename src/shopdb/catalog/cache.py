@@ -161,15 +161,17 @@ class PageLookup:
 
 class ProductDocumentCache:
     def __init__(
-        self, redis: Any, engine: AsyncEngine, ttl_seconds: int, local_entries: int = 20_000
+        self, redis: Any, engine: AsyncEngine, ttl_seconds: int, local_bytes: int = 32 << 20
     ) -> None:
         self.redis = redis
         self.engine = engine
         self.ttl_seconds = ttl_seconds
         # Documents this worker has read, in memory, served only while their generation in
-        # Redis is still the one they were read under (least recently used dropped first).
-        self.local_entries = local_entries
+        # Redis is still the one they were read under; the least recently used are dropped
+        # beyond `local_bytes` of documents.
+        self.local_bytes = local_bytes
         self._local: OrderedDict[int, _Local] = OrderedDict()
+        self._local_size = 0
         self._prefix: str | None = None
 
     async def prefix(self) -> str:
@@ -223,7 +225,7 @@ class ProductDocumentCache:
                     self._local.move_to_end(product_id)
                     found.hits[product_id] = (local.document, local.version)
                     continue
-                del self._local[product_id]
+                self._forget(product_id)
             entry = entries.get(product_id)
             if entry is not None:
                 entry_generation, version, document = entry.split(b" ", 2)
@@ -237,10 +239,16 @@ class ProductDocumentCache:
     def _remember(
         self, product_id: int, generation: bytes, version: int, document: bytes, now: float
     ) -> None:
+        self._forget(product_id)
         self._local[product_id] = _Local(generation, version, document, now + self.ttl_seconds)
-        self._local.move_to_end(product_id)
-        while len(self._local) > self.local_entries:
-            self._local.popitem(last=False)
+        self._local_size += len(document)
+        while self._local_size > self.local_bytes:
+            self._local_size -= len(self._local.popitem(last=False)[1].document)
+
+    def _forget(self, product_id: int) -> None:
+        dropped = self._local.pop(product_id, None)
+        if dropped is not None:
+            self._local_size -= len(dropped.document)
 
     async def store(
         self, session: AsyncSession, lookup: Lookup, documents: dict[int, tuple[bytes, int]]
@@ -341,7 +349,7 @@ class ProductDocumentCache:
         """After a commit: the products' documents, and with `listing` every cached page."""
         ids = sorted(set(product_ids))
         for product_id in ids:
-            self._local.pop(product_id, None)
+            self._forget(product_id)
         if not ids and not listing:
             return
         try:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import Header, Query, Response
+from pydantic import ConfigDict, Field
 
 from shopdb.catalog import reads, service
 from shopdb.catalog.auth import ProductsDelete, ProductsRead, ProductsWrite
@@ -20,7 +21,7 @@ from shopdb.kit.etags import etag
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, Direction
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
-from shopdb.kit.schemas import Page
+from shopdb.kit.schemas import CamelModel, Page
 
 router = domain_router("/products", tags=["products"])
 
@@ -44,44 +45,54 @@ def _includes(include: str | None) -> set[str]:
     return parts
 
 
+class ProductListQuery(CamelModel):
+    """The list's query string as one model: FastAPI resolves one parameter instead of 16
+    (resolving each cost more CPU than serving a cached page)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    vendor: str | None = None
+    product_type: str | None = None
+    status: ProductStatus | None = None
+    tag: str | None = None
+    q: Annotated[str | None, Field(max_length=255)] = None
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    updated_at_min: datetime | None = None
+    updated_at_max: datetime | None = None
+    sort_by: SortBy = "updated"
+    sort_direction: Direction | None = None
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    cursor: Annotated[str | None, Field(max_length=2048)] = None
+
+
 @router.get("", response_model=Page[ProductDetail])
 async def list_products(
     session: SessionDep,
     _: ProductsRead,
     cache: ProductCacheDep,
-    vendor: str | None = None,
-    product_type: Annotated[str | None, Query(alias="productType")] = None,
-    status: ProductStatus | None = None,
-    tag: str | None = None,
-    q: Annotated[str | None, Query(max_length=255)] = None,
-    created_at_min: Annotated[datetime | None, Query(alias="createdAtMin")] = None,
-    created_at_max: Annotated[datetime | None, Query(alias="createdAtMax")] = None,
-    updated_at_min: Annotated[datetime | None, Query(alias="updatedAtMin")] = None,
-    updated_at_max: Annotated[datetime | None, Query(alias="updatedAtMax")] = None,
-    sort_by: Annotated[SortBy, Query(alias="sortBy")] = "updated",
-    sort_direction: Annotated[Direction | None, Query(alias="sortDirection")] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    query: Annotated[ProductListQuery, Query()],
 ) -> Response:
     """Products, filtered and sorted; page by `page` or, for deep pages, by `cursor`."""
-    direction = sort_direction or DEFAULT_DIRECTION[sort_by]
+    direction = query.sort_direction or DEFAULT_DIRECTION[query.sort_by]
     keyset = None
-    if cursor:
-        keyset = Cursor.decode(cursor)
-        keyset.check_matches(sort_by, direction)
+    if query.cursor:
+        keyset = Cursor.decode(query.cursor)
+        keyset.check_matches(query.sort_by, direction)
     filters = ProductFilter(
-        vendor=vendor,
-        product_type=product_type,
-        status=status,
-        tag=tag,
-        q=q.strip() if q else None,
-        created_at_min=_aware(created_at_min),
-        created_at_max=_aware(created_at_max),
-        updated_at_min=_aware(updated_at_min),
-        updated_at_max=_aware(updated_at_max),
+        vendor=query.vendor,
+        product_type=query.product_type,
+        status=query.status,
+        tag=query.tag,
+        q=query.q.strip() if query.q else None,
+        created_at_min=_aware(query.created_at_min),
+        created_at_max=_aware(query.created_at_max),
+        updated_at_min=_aware(query.updated_at_min),
+        updated_at_max=_aware(query.updated_at_max),
     )
-    request = ProductPageRequest(filters, sort_by, direction, page, page_size, keyset)
+    page, page_size = query.page, query.page_size
+    request = ProductPageRequest(filters, query.sort_by, direction, page, page_size, keyset)
     found = await reads.list_products(session, request, cache)
     # The items are JSON documents already (see catalog/documents.py); only the envelope is built.
     envelope = {

@@ -23,6 +23,7 @@ from shopdb.inventory.schemas import (
     SetInventory,
 )
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 
@@ -176,7 +177,7 @@ async def list_inventory_levels(
 @levels_router.post("/adjust", response_model=InventoryLevelOut)
 async def adjust_inventory(
     session: SessionDep, subject: InventoryWrite, data: AdjustInventory
-) -> InventoryLevelOut:
+) -> Response:
     """Add `availableAdjustment` (may be negative) atomically; below zero is a 409."""
     level = await service.adjust_available(
         session,
@@ -187,13 +188,14 @@ async def adjust_inventory(
         note=data.note,
         actor=subject.principal,
     )
-    return level_out(level)
+    # Serialised here: FastAPI would validate the model it was just built from a second time.
+    return model_response(level_out(level))
 
 
 @levels_router.post("/set", response_model=InventoryLevelOut)
 async def set_inventory(
     session: SessionDep, subject: InventoryWrite, data: SetInventory
-) -> InventoryLevelOut:
+) -> Response:
     """Set `available` absolutely, connecting the item to the location if needed."""
     level = await service.set_available(
         session,
@@ -204,7 +206,7 @@ async def set_inventory(
         note=data.note,
         actor=subject.principal,
     )
-    return level_out(level)
+    return model_response(level_out(level))
 
 
 @levels_router.post("/connect", response_model=InventoryLevelOut)

@@ -97,20 +97,16 @@ def seed_demo() -> None:
     """Load the demo store once (idempotent). In development, also create an admin login."""
 
     async def work(settings: Settings) -> None:
-        from shopdb.db import Database
+        from shopdb.catalog.cache import database_invalidating_cache
         from shopdb.demo.seed import seed_demo as load
         from shopdb.keys import field_cipher
 
-        database = Database.from_settings(settings)
-        try:
-            async with database.session() as session:
-                result = await load(
-                    session,
-                    field_cipher(settings),
-                    create_admin=settings.env is Environment.DEVELOPMENT,
-                )
-        finally:
-            await database.dispose()
+        async with database_invalidating_cache(settings) as database, database.session() as session:
+            result = await load(
+                session,
+                field_cipher(settings),
+                create_admin=settings.env is Environment.DEVELOPMENT,
+            )
         if not result.created:
             typer.echo("Demo store already loaded; nothing to do.")
             return

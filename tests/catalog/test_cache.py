@@ -19,7 +19,11 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog import reads
-from shopdb.catalog.cache import ProductDocumentCache, mark_products_changed
+from shopdb.catalog.cache import (
+    ProductDocumentCache,
+    database_invalidating_cache,
+    mark_products_changed,
+)
 from shopdb.catalog.reads import list_key
 from shopdb.catalog.repository import (
     IdPage,
@@ -464,6 +468,25 @@ class TestWorkerMemory:
             miss = await small.lookup([product_id])
             await small.store(db_session, miss, {product_id: (b'{"ten":123}', 1)})
         assert list(small._local) == ids[2:]  # 11 bytes each: one fits in 20
+
+
+class TestOutsideTheServer:
+    async def test_a_command_invalidates_what_the_servers_cache(
+        self,
+        cache: ProductDocumentCache,
+        backend: Backend,
+        make_product: ProductFactory,
+    ) -> None:
+        product_id = (await make_product("Imported Tee"))["id"]
+        before = (await cache.lookup([product_id])).generations[product_id]
+        # What `shopdb products import` and `shopdb seed-demo` open: its own engine and Redis
+        # client, the same cache namespace as the server's.
+        async with database_invalidating_cache(backend.settings) as database:
+            async with database.sessionmaker() as session:
+                mark_products_changed(session, [product_id], listing=False)
+                await database.committed(session)
+        after = (await cache.lookup([product_id])).generations[product_id]
+        assert int(after) == int(before) + 1
 
 
 class TestRedisDown:

@@ -32,8 +32,10 @@ import hashlib
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import structlog
@@ -44,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
 from shopdb.catalog.repository import IdPage
+from shopdb.config import Settings
 from shopdb.db import Database
 from shopdb.models import (
     InventoryItem,
@@ -394,3 +397,23 @@ async def _product_cache(request: Request) -> ProductDocumentCache | None:
 
 
 ProductCacheDep = Annotated[ProductDocumentCache | None, Depends(_product_cache)]
+
+
+@asynccontextmanager
+async def database_invalidating_cache(settings: Settings) -> AsyncIterator[Database]:
+    """A Database for work outside the server (CLI imports, the demo seed) whose commits
+    invalidate the product cache the servers read, when Redis is configured: otherwise the
+    servers would serve what the command changed as it was, until the entries expired."""
+    database = Database.from_settings(settings)
+    redis: Any = None
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+    install_product_cache(SimpleNamespace(), database, redis, settings.product_cache_seconds)
+    try:
+        yield database
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await database.dispose()

@@ -26,8 +26,8 @@ def import_csv(
 ) -> None:
     """Create or update products from a Shopify product CSV, with a progress bar."""
     from shopdb.catalog import jobs
+    from shopdb.catalog.cache import database_invalidating_cache
     from shopdb.catalog.csv_format import CsvFormatError, parse_products
-    from shopdb.db import Database
     from shopdb.errors import ShopdbError
 
     try:
@@ -37,8 +37,7 @@ def import_csv(
         raise typer.Exit(code=1) from exc
 
     async def work(settings: Settings) -> ImportReport:
-        database = Database.from_settings(settings)
-        try:
+        async with database_invalidating_cache(settings) as database:
             job_id, _ = await jobs.create_job(
                 database, len(products), location_id=location_id, actor="cli"
             )
@@ -51,8 +50,6 @@ def import_csv(
                     done = processed
 
                 return await jobs.run_import_job(database, job_id, products, advance)
-        finally:
-            await database.dispose()
 
     try:
         report = asyncio.run(work(get_settings()))

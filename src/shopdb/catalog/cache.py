@@ -1,22 +1,26 @@
-"""Product detail documents cached in Redis, shared by every worker, never served stale.
+"""Product documents and list pages cached in Redis and worker memory, never served stale.
 
 Reading a product is one PostgreSQL statement that builds its JSON (documents.py); on a busy
 store the same products are read far more often than they change, so the finished bytes are
-kept in Redis and a read that finds them touches no database at all.
+kept in Redis (and the most recently used in each worker's memory), and a read that finds them
+touches no database at all. Lists keep, per filter and sort, the ordered ids of every matching
+product (a page is a slice of them), and cursor pages whole; reads.py puts the pieces together.
 
 Staleness is ruled out with a generation per product rather than by deleting keys alone:
 
 - every committed change to a product's document (the product, its variants, options, images,
   tags, or a variant's inventory quantity) increments `g:<id>` after the commit, before the
   response leaves, and deletes the cached bytes;
-- a cached entry carries the generation it was built under, and is served only while that is
-  still the current one. A reader that misses reads the generation first, then the database,
-  then stores what it read under the generation it saw: if a writer committed in between, the
-  generation has moved on and the entry is never served.
+- a cached entry (in Redis or in a worker's memory) carries the generation it was built under,
+  and is served only while that is still the current one. A reader that misses reads the
+  generation first, then the database, then stores what it read under the generation it saw:
+  if a writer committed in between, the generation has moved on and the entry is never served.
 
 Writers are found without their cooperation where possible: an ORM flush listener notes the
 products of every flushed catalog row; the few Core statements that move a variant's quantity
-call `mark_products_changed` themselves. After the commit, `Database` runs the hooks.
+call `mark_products_changed` themselves. After the commit, `Database` runs the hooks. Changes
+that can alter a list (all but stock) also increment one listing generation, `lg`, under which
+the id lists and cursor pages were stored.
 
 Only with PostgreSQL and Redis: the keys are namespaced by the PostgreSQL database's identity
 (so a re-created database never meets entries from its predecessor), and without Redis a

@@ -10,7 +10,7 @@ Staleness is ruled out with a generation per product rather than by deleting key
 
 - every committed change to a product's document (the product, its variants, options, images,
   tags, or a variant's inventory quantity) increments `g:<id>` after the commit, before the
-  response leaves, and deletes the cached bytes;
+  response leaves;
 - a cached entry (in Redis or in a worker's memory) carries the generation it was built under,
   and is served only while that is still the current one. A reader that misses reads the
   generation first, then the database, then stores what it read under the generation it saw:
@@ -361,13 +361,18 @@ class ProductDocumentCache:
             return
         try:
             prefix = await self.prefix()
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for product_id in ids:
-                    pipe.incr(f"{prefix}g:{product_id}")
-                    pipe.delete(f"{prefix}d:{product_id}")
-                if listing:
-                    pipe.incr(f"{prefix}lg")
-                await pipe.execute()
+            # Only the generations move: an entry stored under an older one is never served
+            # again, and the next reader's store replaces it.
+            keys = [f"{prefix}g:{product_id}" for product_id in ids]
+            if listing:
+                keys.append(f"{prefix}lg")
+            if len(keys) == 1:  # the common case (one product, or one stock change): no pipeline
+                await self.redis.execute_command("INCR", keys[0])
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.incr(key)
+                    await pipe.execute()
         except (RedisError, OSError) as exc:
             # The change is committed and must still be answered as a success; entries left
             # behind expire after ttl_seconds.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Response
 
-from shopdb.db import SessionDep
+from shopdb.db import SessionDep, SingleStatementSessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.inventory import items, locations, service
 from shopdb.inventory.auth import InventoryRead, InventoryWrite
@@ -176,9 +176,13 @@ async def list_inventory_levels(
 
 @levels_router.post("/adjust", response_model=InventoryLevelOut)
 async def adjust_inventory(
-    session: SessionDep, subject: InventoryWrite, data: AdjustInventory
+    session: SingleStatementSessionDep, subject: InventoryWrite, data: AdjustInventory
 ) -> Response:
-    """Add `availableAdjustment` (may be negative) atomically; below zero is a 409."""
+    """Add `availableAdjustment` (may be negative) atomically; below zero is a 409.
+
+    One statement does all of it (level, log, variant, event), so it needs no transaction
+    around it on PostgreSQL: the busiest write of a store saves two round trips.
+    """
     level = await service.adjust_available(
         session,
         inventory_item_id=data.inventory_item_id,

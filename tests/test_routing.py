@@ -48,3 +48,31 @@ def test_a_path_without_the_prefix_is_ruled_out_before_the_routes() -> None:
 
     scope = {"type": "http", "path": "/api/v1/others/1", "method": "GET"}
     assert router.matches(scope) == (Match.NONE, {})
+
+
+async def test_a_route_added_after_requests_were_served_is_found() -> None:
+    api = PrefixedRouter(prefix="/api/v1")
+    things = PrefixedRouter(prefix="/things")
+
+    @things.get("/{thing_id}")
+    async def thing(thing_id: int) -> dict[str, int]:
+        return {"thing": thing_id}
+
+    api.include_router(things)
+    app = FastAPI()
+    app.include_router(api)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/api/v1/things/1")).status_code == 200
+        assert (await client.get("/api/v1/things/1/parts")).status_code == 404
+
+        @things.get("/{thing_id}/parts")  # to the included router, whose version is cached
+        async def parts(thing_id: int) -> dict[str, int]:
+            return {"parts": thing_id}
+
+        @api.get("/status")  # and to the including one
+        async def status() -> dict[str, str]:
+            return {"status": "ok"}
+
+        assert (await client.get("/api/v1/things/1/parts")).json() == {"parts": 1}
+        assert (await client.get("/api/v1/status")).json() == {"status": "ok"}

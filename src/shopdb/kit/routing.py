@@ -46,10 +46,26 @@ class PrefixedRouter(APIRouter):
     cannot match any of them.
     """
 
+    _routes_version_cache: int | None = None
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if self.prefix and self.prefix not in scope["path"]:
             return Match.NONE, {}
         return super().matches(scope)
+
+    # FastAPI (0.16x) checks, several times per request and at every level of inclusion,
+    # whether a router's routes changed, by summing a version over the router and everything
+    # included in it: a walk over every route under /api/v1, each time. The sum is kept
+    # until this router's routes change. A router included here checks its own version when
+    # it is matched, so a route added to it later is still found (tests/test_routing.py).
+    def _get_routes_version(self, seen: set[int] | None = None) -> int:
+        if self._routes_version_cache is None:
+            self._routes_version_cache = super()._get_routes_version(seen)
+        return self._routes_version_cache
+
+    def _mark_routes_changed(self) -> None:
+        self._routes_version_cache = None
+        super()._mark_routes_changed()
 
 
 def domain_router(prefix: str, tags: list[str]) -> APIRouter:

@@ -247,7 +247,8 @@ def markdown(results: Results, results_path: str) -> str:
         f"Command: `{results['command']}`",
         "",
         f"Machine: {env.get('cpus')} CPUs ({env.get('cpu_model', '?')}), PostgreSQL "
-        f"{env.get('postgres', '?')}, Redis {env.get('redis', '?')}, {env.get('wrk', 'wrk')}; "
+        f"{env.get('postgres', '?')} (autovacuum {env.get('postgres_autovacuum', '?')}), "
+        f"Redis {env.get('redis', '?')}, {env.get('wrk', 'wrk')}; "
         f"server: `shopdb serve --workers {config['workers']}` (uvicorn, uvloop, "
         f"httptools); wrk {config['connections']} connections, 1 thread, "
         f"{config['duration_s']} s per scenario ({config['mixed_s']} s mixed).",

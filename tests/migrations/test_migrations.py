@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shopdb.db import create_engine
 from shopdb.models import Base
+from shopdb.models.catalog import SEARCH_INDEX_STORAGE
 from shopdb.schema import alembic_config, downgrade, upgrade
 from tests.fixtures.database import BACKENDS, drop_postgres_database, fresh_database_url
 from tests.fixtures.database import test_settings as make_settings
@@ -121,6 +122,24 @@ class TestMigrationCycle:
 
         assert await application_objects(empty_engine) == before
         assert await current_revisions(empty_engine) == head_revisions()
+
+    async def test_search_indexes_keep_the_models_pending_list_limit(
+        self, empty_engine: AsyncEngine
+    ) -> None:
+        """Alembic does not compare index storage parameters; this does, for the GIN indexes."""
+        if empty_engine.dialect.name != "postgresql":
+            pytest.skip("trigram GIN indexes exist on PostgreSQL only")
+        await upgrade(empty_engine, "heads")
+        expected = [f"{name}={value}" for name, value in SEARCH_INDEX_STORAGE.items()]
+        async with empty_engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT relname, reloptions FROM pg_class WHERE relname LIKE '%\\_trgm'")
+            )
+            found = {row.relname: row.reloptions for row in rows}
+        assert found == {
+            "ix_products_search_trgm": expected,
+            "ix_product_variants_sku_trgm": expected,
+        }
 
     async def test_the_comparison_sees_drift(self, empty_engine: AsyncEngine) -> None:
         """Guard against a vacuous check: a database missing a table must show a difference."""

@@ -36,6 +36,9 @@ PRODUCT_SEARCH_SQL = (
     "lower((((title || ' ') || coalesce(vendor, '')) || ' ') || coalesce(tags, ''))"
 )
 VARIANT_SKU_SEARCH_SQL = "lower(sku)"
+# A GIN index buffers new entries in a pending list that every search scans; every stock
+# change adds its variant's SKU trigrams to it (migration 0004 says why), so keep it short.
+SEARCH_INDEX_STORAGE = {"gin_pending_list_limit": 256}  # kB
 
 
 class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
@@ -58,6 +61,7 @@ class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
             sa.literal_column(PRODUCT_SEARCH_SQL).label("search_text"),
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
+            postgresql_with=SEARCH_INDEX_STORAGE,
         ),
     )
 
@@ -122,6 +126,7 @@ class ProductVariant(IdMixin, TimestampMixin, VersionMixin, Base):
             sa.literal_column(VARIANT_SKU_SEARCH_SQL).label("sku_search"),
             postgresql_using="gin",
             postgresql_ops={"sku_search": "gin_trgm_ops"},
+            postgresql_with=SEARCH_INDEX_STORAGE,
         ),
     )
 

@@ -141,6 +141,24 @@ class TestMigrationCycle:
             "ix_product_variants_sku_trgm": expected,
         }
 
+    async def test_keyset_indexes_cover_live_products_only(self, empty_engine: AsyncEngine) -> None:
+        """Alembic does not compare partial-index predicates either."""
+        await upgrade(empty_engine, "heads")
+        if empty_engine.dialect.name == "postgresql":
+            query = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE :pattern"
+        else:
+            query = "SELECT name, sql FROM sqlite_master WHERE name LIKE :pattern"
+        async with empty_engine.connect() as connection:
+            rows = (await connection.execute(text(query), {"pattern": "ix_products_%_id"})).all()
+        definitions = {row[0]: row[1] for row in rows}
+        assert set(definitions) == {
+            "ix_products_title_id",
+            "ix_products_created_at_id",
+            "ix_products_updated_at_id",
+        }
+        for definition in definitions.values():
+            assert "deleted_at IS NULL" in definition
+
     async def test_the_comparison_sees_drift(self, empty_engine: AsyncEngine) -> None:
         """Guard against a vacuous check: a database missing a table must show a difference."""
         await upgrade(empty_engine, "heads")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -41,6 +41,12 @@ VARIANT_SKU_SEARCH_SQL = "lower(sku)"
 SEARCH_INDEX_STORAGE = {"gin_pending_list_limit": 256}  # kB
 
 
+LIVE_ROWS: dict[str, Any] = {
+    "postgresql_where": sa.text("deleted_at IS NULL"),
+    "sqlite_where": sa.text("deleted_at IS NULL"),
+}
+
+
 class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     __tablename__ = "products"
     __table_args__ = (
@@ -52,10 +58,11 @@ class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         Index("ix_products_status", "status"),
         Index("ix_products_created_at", "created_at"),
         Index("ix_products_updated_at", "updated_at"),
-        # Keyset pagination walks (sort key, id); these make every page an index range scan.
-        Index("ix_products_title_id", "title", "id"),
-        Index("ix_products_created_at_id", "created_at", "id"),
-        Index("ix_products_updated_at_id", "updated_at", "id"),
+        # Keyset pagination walks (sort key, id) of live products; these make every page an
+        # index range scan, and a whole sort order an index-only scan (migration 0005).
+        Index("ix_products_title_id", "title", "id", **LIVE_ROWS),
+        Index("ix_products_created_at_id", "created_at", "id", **LIVE_ROWS),
+        Index("ix_products_updated_at_id", "updated_at", "id", **LIVE_ROWS),
         Index(
             "ix_products_search_trgm",
             sa.literal_column(PRODUCT_SEARCH_SQL).label("search_text"),

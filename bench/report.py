@@ -262,6 +262,8 @@ def markdown(results: Results, results_path: str) -> str:
             lines.append(f"| {name} | skipped: {run.get('skipped', '?')} ||||||||||")
             continue
         latency = run["latency_ms"]
+        if run.get("stopped_at_max_requests"):
+            name = f"{name} (stopped at --max-requests: req/s understated)"
         lines.append(
             f"| {name} | {_cell(run['rps'])} | {_cell(latency['p50'], 2)} | "
             f"{_cell(latency['p95'], 2)} | {_cell(latency['p99'], 2)} | {run['errors']['total']} | "

@@ -30,6 +30,7 @@ class WrkRun:
     threads: int = 1
     track_status: bool = False
     timeout_s: int = 10
+    max_requests: int = 1_000_000  # a bound besides the duration, should a scenario run away
 
 
 def parse_output(stdout: str) -> dict[str, Any]:
@@ -87,6 +88,7 @@ async def run_wrk(run: WrkRun) -> dict[str, Any]:
         "BENCH_REQUESTS": str(run.requests_file),
         "BENCH_TOKEN": run.token,
         "BENCH_TRACK_STATUS": "1" if run.track_status else "0",
+        "BENCH_MAX_REQUESTS_PER_THREAD": str(-(-run.max_requests // run.threads)),
     }
     command = [
         "wrk",

@@ -1,11 +1,14 @@
 -- Replays random lines of a request file, one request per line: METHOD<TAB>PATH[<TAB>BODY].
 -- Environment: BENCH_REQUESTS (the file), BENCH_TOKEN (bearer token), BENCH_TRACK_STATUS=1 to
--- count responses per status (costs wrk some CPU: it then hands every response to Lua).
+-- count responses per status (costs wrk some CPU: it then hands every response to Lua),
+-- BENCH_MAX_REQUESTS_PER_THREAD: a thread stops after sending that many (besides --duration).
 -- done() prints one line, "BENCH_RESULT <json>", that bench/wrk.py parses.
 
 local token = os.getenv("BENCH_TOKEN") or ""
 local request_file = os.getenv("BENCH_REQUESTS")
 local track_status = os.getenv("BENCH_TRACK_STATUS") == "1"
+local max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS_PER_THREAD") or "") or math.huge
+local sent = 0
 
 local threads = {}
 local prepared = {}
@@ -43,6 +46,10 @@ function init(args)
 end
 
 function request()
+   sent = sent + 1
+   if sent >= max_requests then
+      wrk.thread:stop()  -- this request still goes out; the thread's loop ends after it
+   end
    return prepared[math.random(#prepared)]
 end
 

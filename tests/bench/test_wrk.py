@@ -68,8 +68,8 @@ async def test_a_run_stops_sending_at_its_request_bound(server: str, tmp_path: P
         max_requests=50,
     )
     result = await run_wrk(run)
-    # The thread stops after sending the 50th; wrk still waits out the duration (its main
-    # thread sleeps through it), and the responses in flight then may go uncounted.
-    assert 50 - run.connections <= result["requests"] <= 50
+    # The thread stops after sending the 50th (unbounded, 3 s would be thousands); wrk still
+    # waits out the duration, its main thread asleep, and the last responses may go uncounted.
     assert Counting.served <= 50
+    assert 25 <= result["requests"] <= 50
     assert result["errors"]["total"] == 0

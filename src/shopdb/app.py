@@ -24,6 +24,7 @@ from shopdb.config import Settings, get_settings
 from shopdb.db import Database, finish_unit_of_work
 from shopdb.errors import install_error_handlers
 from shopdb.health.endpoints import router as health_router
+from shopdb.inventory.batching import install_adjustment_batcher
 from shopdb.keys import load_signing_keys
 from shopdb.metrics import MetricsMiddleware
 from shopdb.metrics import router as metrics_router
@@ -48,7 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.redis = Redis.from_url(settings.redis_url)
             # Buckets in Redis are shared by every worker; without it each keeps its own.
             install_limits(app, settings, app.state.redis)
-        install_product_cache(app.state, database, app.state.redis, settings.product_cache_seconds)
+        cache = install_product_cache(
+            app.state, database, app.state.redis, settings.product_cache_seconds
+        )
+        install_adjustment_batcher(app.state, database.primary, cache)
         # A full (generation 2) collection walks every object alive, ~200k after startup
         # (routes, models, SQLAlchemy's mappers), and took ~230 ms: it was the p99 of every
         # endpoint. Those objects live as long as the process, so the collector stops visiting
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.finish_unit_of_work = finish_unit_of_work
     app.state.product_cache = None
+    app.state.adjustments = None  # the lifespan's, on PostgreSQL (inventory/batching.py)
     app.state.access_cache = AccessCache(settings.auth_cache_seconds)
     install_limits(app, settings, redis=None)
     install_error_handlers(app)

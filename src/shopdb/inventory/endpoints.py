@@ -10,6 +10,7 @@ from shopdb.db import SessionDep, SingleStatementSessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.inventory import items, locations, service
 from shopdb.inventory.auth import InventoryRead, InventoryWrite
+from shopdb.inventory.batching import AdjustmentBatcherDep
 from shopdb.inventory.repository import InventoryLevelRepository, LevelRow, LocationRepository
 from shopdb.inventory.schemas import (
     AdjustInventory,
@@ -176,12 +177,15 @@ async def list_inventory_levels(
 
 @levels_router.post("/adjust", response_model=InventoryLevelOut)
 async def adjust_inventory(
-    session: SingleStatementSessionDep, subject: InventoryWrite, data: AdjustInventory
+    session: SingleStatementSessionDep,
+    subject: InventoryWrite,
+    data: AdjustInventory,
+    batcher: AdjustmentBatcherDep,
 ) -> Response:
     """Add `availableAdjustment` (may be negative) atomically; below zero is a 409.
 
     One statement does all of it (level, log, variant, event), so it needs no transaction
-    around it on PostgreSQL: the busiest write of a store saves two round trips.
+    around it on PostgreSQL, where it goes with the adjustments arriving at the same time.
     """
     level = await service.adjust_available(
         session,
@@ -191,6 +195,7 @@ async def adjust_inventory(
         reason=data.reason,
         note=data.note,
         actor=subject.principal,
+        batcher=batcher,
     )
     # Serialised here: FastAPI would validate the model it was just built from a second time.
     return model_response(level_out(level))

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.errors import Conflict
 from shopdb.events.service import record_event
+from shopdb.inventory.batching import Adjustment, AdjustmentBatcher
 from shopdb.inventory.errors import (
     CommittedStockPresent,
     InsufficientInventory,
@@ -98,12 +99,19 @@ async def change_levels(
     except DBAPIError as exc:
         # Our own lock order rules out cycles among inventory changes, but a transaction that
         # locks variants first (a product edit deleting a variant) can still meet one here.
-        if _sqlstate(exc) in ("40P01", "40001"):
-            raise Conflict(
-                "Inventory changed concurrently; retry the request",
-                [{"field": "inventoryItemId", "message": "was being changed by another request"}],
-            ) from exc
+        if _sqlstate(exc) in CONCURRENT_CHANGE_STATES:
+            raise _concurrent_change() from exc
         raise
+
+
+CONCURRENT_CHANGE_STATES = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def _concurrent_change() -> Conflict:
+    return Conflict(
+        "Inventory changed concurrently; retry the request",
+        [{"field": "inventoryItemId", "message": "was being changed by another request"}],
+    )
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -165,13 +173,27 @@ async def adjust_available(
     reason: str | None = None,
     note: str | None = None,
     actor: str | None = None,
+    batcher: AdjustmentBatcher | None = None,
 ) -> LevelRow:
-    (level,) = await change_levels(
-        session,
-        [LevelChange(inventory_item_id, location_id, available=delta, reason=reason, note=note)],
-        actor=actor,
+    """Move `available` by `delta`; with a batcher (PostgreSQL, an HTTP request's whole unit of
+    work), together with the other adjustments arriving at the same time (batching.py)."""
+    if batcher is None:
+        change = LevelChange(inventory_item_id, location_id, delta, reason=reason, note=note)
+        (level,) = await change_levels(session, [change], actor=actor)
+        return level
+    adjustment = Adjustment(
+        inventory_item_id, location_id, delta, reason or DEFAULT_REASON, note, actor
     )
-    return level
+    try:
+        applied = await batcher.adjust(adjustment)
+    except Exception as exc:  # the driver's own error: the batcher bypasses SQLAlchemy
+        if getattr(exc, "sqlstate", None) in CONCURRENT_CHANGE_STATES:
+            raise _concurrent_change() from exc
+        raise
+    if applied is None:
+        field = "availableAdjustment" if delta < 0 else "committed"
+        raise await _explain_refusal(session, inventory_item_id, location_id, field)
+    return applied
 
 
 async def set_available(

@@ -1,0 +1,223 @@
+"""Stock adjustments arriving together on PostgreSQL, sent to it together (group commit).
+
+On a busy store most of an adjustment's cost is not the change but what surrounds it: a pooled
+connection checked out and returned, SQLAlchemy's execution, a round trip, a commit (a WAL
+flush) and a Redis round trip to invalidate the product's cached document. Each worker keeps
+one flusher: adjustments that arrive while a batch is in flight wait for it and then go
+together, so at low load a batch is one adjustment and nothing waits for a timer.
+
+A batch runs the same compiled statement as a lone adjustment (statements.postgres_change),
+once per change, in one round trip and one implicit transaction (asyncpg's `fetchmany`: every
+Bind/Execute, then one Sync). So each change keeps its own guard (a refused change returns no
+row and writes nothing) and writes the same rows, log and event included. Changes run in
+(item, location) order, the order the multi-change path locks in (service.py), so batches
+never wait on each other in a cycle. A level appears at most once per batch (a second change
+of it waits for the next), so every returned row belongs to exactly one change.
+
+If the batch fails as a whole (a deadlock with some other transaction, a lost connection), its
+changes run again one by one, so that only a change that fails by itself fails its request.
+The products whose documents changed are invalidated before any request of the batch is
+answered: no reader can see the old stock after a response said it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shopdb.inventory import statements
+from shopdb.inventory.repository import LevelRow
+from shopdb.kit.types import utcnow
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCH = 100
+
+Invalidate = Callable[[set[int]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    inventory_item_id: int
+    location_id: int
+    delta: int
+    reason: str
+    note: str | None
+    actor: str | None
+
+    @property
+    def level(self) -> tuple[int, int]:
+        return self.inventory_item_id, self.location_id
+
+
+@dataclass
+class _Waiting:
+    adjustment: Adjustment
+    result: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class AdjustmentBatcher:
+    """One per worker and engine; `adjust` returns the changed level, or None if refused."""
+
+    def __init__(self, engine: AsyncEngine, invalidate: Invalidate | None = None) -> None:
+        self.engine = engine
+        self.invalidate = invalidate
+        self._compiled = statements.postgres_change("change").compile(dialect=engine.dialect)
+        self._order: Sequence[str] = self._compiled.positiontup or ()
+        self._waiting: list[_Waiting] = []
+        self._flusher: asyncio.Task[None] | None = None
+        # Prepared once per pooled connection, as SQLAlchemy's own statement cache does.
+        self._prepared: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    async def adjust(self, adjustment: Adjustment) -> LevelRow | None:
+        waiting = _Waiting(adjustment)
+        self._waiting.append(waiting)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_all())
+        # shield: a client that hangs up must not cancel the change others are batched with;
+        # it is applied (or refused) all the same, as a lone statement would have been.
+        return await asyncio.shield(waiting.result)
+
+    async def _flush_all(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._take_batch()
+                try:
+                    await self._flush(batch)
+                except asyncio.CancelledError:  # shutdown: nobody is answered any more
+                    for waiting in (*batch, *self._waiting):
+                        waiting.result.cancel()
+                    raise
+                except Exception as exc:  # no caller may wait forever; the next batch goes on
+                    log.exception("inventory_batch.failed", size=len(batch))
+                    for waiting in batch:
+                        if not waiting.result.done():
+                            waiting.result.set_exception(exc)
+        finally:
+            self._flusher = None
+
+    def _take_batch(self) -> list[_Waiting]:
+        batch: list[_Waiting] = []
+        later: list[_Waiting] = []
+        levels: set[tuple[int, int]] = set()
+        for waiting in self._waiting:
+            level = waiting.adjustment.level
+            if level in levels or len(batch) >= MAX_BATCH:
+                later.append(waiting)
+            else:
+                levels.add(level)
+                batch.append(waiting)
+        self._waiting = later
+        batch.sort(key=lambda w: w.adjustment.level)
+        return batch
+
+    async def _flush(self, batch: list[_Waiting]) -> None:
+        now = utcnow()
+        try:
+            rows = await self._execute([w.adjustment for w in batch], now)
+        except Exception as exc:  # the batch as a whole: retry its changes one by one
+            if len(batch) == 1:
+                await self._finish(batch, None, exc)
+                return
+            log.warning("inventory_batch.retried_one_by_one", size=len(batch), error=str(exc))
+            for waiting in batch:
+                await self._flush([waiting])
+            return
+        by_level = {(row["inventory_item_id"], row["location_id"]): row for row in rows}
+        await self._finish(batch, by_level, None)
+
+    async def _finish(
+        self,
+        batch: list[_Waiting],
+        by_level: dict[tuple[int, int], Any] | None,
+        error: BaseException | None,
+    ) -> None:
+        if by_level is not None and self.invalidate is not None:
+            changed = {row["product_id"] for row in by_level.values() if row["product_id"]}
+            if changed:
+                await self.invalidate(changed)  # before any response of the batch leaves
+        for waiting in batch:
+            if waiting.result.done():
+                continue
+            if error is not None:
+                waiting.result.set_exception(error)
+            else:
+                assert by_level is not None
+                row = by_level.get(waiting.adjustment.level)
+                waiting.result.set_result(None if row is None else _level(row))
+
+    async def _execute(self, adjustments: Iterable[Adjustment], now: Any) -> list[Any]:
+        args = [self._arguments(a, now) for a in adjustments]
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            raw: Any = (await autocommit.get_raw_connection()).driver_connection
+            prepared = self._prepared.get(raw)
+            if prepared is None:
+                prepared = await raw.prepare(self._compiled.string)
+                self._prepared[raw] = prepared
+            try:
+                rows: list[Any] = await prepared.fetchmany(args)
+            except Exception:
+                self._prepared.pop(raw, None)  # prepared again next time (a schema change)
+                raise
+            return rows
+
+    def _arguments(self, adjustment: Adjustment, now: Any) -> tuple[Any, ...]:
+        values = statements.bind(
+            item_id=adjustment.inventory_item_id,
+            location_id=adjustment.location_id,
+            d_available=adjustment.delta,
+            d_committed=0,
+            variant_delta=adjustment.delta,
+            reason=adjustment.reason,
+            note=adjustment.note,
+            actor=adjustment.actor,
+            now=now,
+        )
+        # With the constants SQLAlchemy renders as parameters, in the statement's $n order.
+        # The values need no conversion: ints, strings and an aware UTC datetime are what
+        # asyncpg takes (UTCDateTime's own conversion only checks for that).
+        every = self._compiled.construct_params(values)
+        return tuple(every[name] for name in self._order)
+
+
+def _level(row: Any) -> LevelRow:
+    return LevelRow(
+        id=row["id"],
+        inventory_item_id=row["inventory_item_id"],
+        location_id=row["location_id"],
+        available=row["available"],
+        committed=row["committed"],
+        updated_at=row["updated_at"],
+    )
+
+
+def install_adjustment_batcher(state: Any, engine: AsyncEngine, cache: Any) -> None:
+    """`state.adjustments`: a batcher on PostgreSQL, None elsewhere (SQLite runs one writer)."""
+    state.adjustments = None
+    if engine.dialect.name != "postgresql":
+        return
+    invalidate: Invalidate | None = None
+    if cache is not None:
+
+        async def invalidate(product_ids: set[int]) -> None:
+            await cache.invalidate(product_ids, listing=False)  # stock: lists do not move
+
+    state.adjustments = AdjustmentBatcher(engine, invalidate)
+
+
+async def _adjustment_batcher(request: Request) -> AdjustmentBatcher | None:
+    batcher: AdjustmentBatcher | None = getattr(request.app.state, "adjustments", None)
+    return batcher
+
+
+AdjustmentBatcherDep = Annotated[AdjustmentBatcher | None, Depends(_adjustment_batcher)]

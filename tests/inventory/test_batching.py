@@ -1,0 +1,218 @@
+"""Adjustments batched per worker (inventory/batching.py), against a PostgreSQL that commits.
+
+What a batch must keep from a lone adjustment: every change applied or refused on its own,
+exact totals under concurrency, the same log and event rows, the product's cached document
+invalidated before the caller hears back, and one bad change failing alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from shopdb.app import create_app
+from shopdb.db import Database
+from shopdb.inventory import service
+from shopdb.inventory.batching import Adjustment, AdjustmentBatcher
+from shopdb.inventory.errors import InsufficientInventory, LevelNotConnected
+from shopdb.models import Event, InventoryAdjustment, InventoryItem, ProductVariant
+from tests.fixtures.database import Backend
+from tests.inventory.helpers import levels_of, make_items, variant_quantity
+
+
+class Invalidations:
+    def __init__(self) -> None:
+        self.calls: list[set[int]] = []
+
+    async def __call__(self, product_ids: set[int]) -> None:
+        await asyncio.sleep(0)  # a real invalidation is a Redis round trip
+        self.calls.append(set(product_ids))
+
+
+@pytest.fixture
+def invalidations() -> Invalidations:
+    return Invalidations()
+
+
+class RecordingBatcher(AdjustmentBatcher):
+    """Notes the size of every statement batch it sends, to show the tests did batch."""
+
+    sizes: list[int]
+
+    async def _execute(self, adjustments: Iterable[Adjustment], now: Any) -> list[Any]:
+        adjustments = list(adjustments)
+        self.sizes.append(len(adjustments))
+        return await super()._execute(adjustments, now)
+
+
+@pytest.fixture
+def batcher(live_postgres: Database, invalidations: Invalidations) -> RecordingBatcher:
+    recording = RecordingBatcher(live_postgres.primary, invalidations)
+    recording.sizes = []
+    return recording
+
+
+async def adjust(
+    database: Database, batcher: RecordingBatcher, item: int, location: int, delta: int
+) -> bool:
+    """As the endpoint does: True if applied, False if refused for lack of stock."""
+    async with database.sessionmaker() as session:
+        try:
+            await service.adjust_available(
+                session,
+                inventory_item_id=item,
+                location_id=location,
+                delta=delta,
+                actor="test",
+                batcher=batcher,
+            )
+        except InsufficientInventory:
+            return False
+    return True
+
+
+async def product_of(database: Database, item: int) -> int:
+    async with database.session() as session:
+        product_id = await session.scalar(
+            select(ProductVariant.product_id)
+            .join(InventoryItem, InventoryItem.product_variant_id == ProductVariant.id)
+            .where(InventoryItem.id == item)
+        )
+    assert product_id is not None
+    return product_id
+
+
+async def written_for(database: Database, item: int) -> tuple[int, int]:
+    """(adjustment log rows, events) written for `item`'s levels."""
+    async with database.session() as session:
+        logged = await session.scalar(
+            select(func.count())
+            .select_from(InventoryAdjustment)
+            .where(InventoryAdjustment.inventory_item_id == item)
+        )
+        events = await session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(
+                Event.topic == "inventory_levels/update",
+                Event.body["inventoryItemId"].as_integer() == item,
+            )
+        )
+    return int(logged or 0), int(events or 0)
+
+
+@pytest.mark.postgres_only
+class TestBatchedAdjustments:
+    async def test_concurrent_adjustments_end_exactly(
+        self, live_postgres: Database, batcher: RecordingBatcher
+    ) -> None:
+        (item,), (variant,), loc = await make_items(live_postgres, 1, {"A": 50, "B": 0})
+        jobs = [
+            adjust(live_postgres, batcher, item, loc["A"], +1 if n % 2 else -1) for n in range(60)
+        ]
+        jobs += [adjust(live_postgres, batcher, item, loc["B"], +1) for _ in range(40)]
+        assert all(await asyncio.gather(*jobs))
+
+        async with live_postgres.session() as session:
+            assert await levels_of(session, item) == {loc["A"]: (50, 0), loc["B"]: (40, 0)}
+            assert await variant_quantity(session, variant) == 90
+        assert await written_for(live_postgres, item) == (100, 100)
+
+    async def test_concurrent_takes_never_oversell(
+        self, live_postgres: Database, batcher: RecordingBatcher
+    ) -> None:
+        items, variants, loc = await make_items(live_postgres, 3, {"A": 7})
+        # Thirty takes of each of three items, interleaved: batches mix items and levels.
+        jobs = [
+            adjust(live_postgres, batcher, item, loc["A"], -1) for _ in range(30) for item in items
+        ]
+        outcomes = await asyncio.gather(*jobs)
+
+        assert outcomes.count(True) == 21
+        assert max(batcher.sizes) > 1  # several changes per statement batch
+        async with live_postgres.session() as session:
+            for item, variant in zip(items, variants, strict=True):
+                assert await levels_of(session, item) == {loc["A"]: (0, 0)}
+                assert await variant_quantity(session, variant) == 0
+        for item in items:
+            assert await written_for(live_postgres, item) == (7, 7)
+
+    async def test_a_refusal_is_explained_to_its_caller(
+        self, live_postgres: Database, batcher: RecordingBatcher
+    ) -> None:
+        (item,), _, loc = await make_items(live_postgres, 1, {"A": 1})
+        (other,), _, other_loc = await make_items(live_postgres, 1, {"B": 1})
+        async with live_postgres.sessionmaker() as session:
+            with pytest.raises(LevelNotConnected):  # item is not stocked at B
+                await service.adjust_available(
+                    session,
+                    inventory_item_id=item,
+                    location_id=other_loc["B"],
+                    delta=1,
+                    batcher=batcher,
+                )
+        assert await adjust(live_postgres, batcher, other, other_loc["B"], -2) is False
+        assert await adjust(live_postgres, batcher, item, loc["A"], -1) is True
+
+    async def test_documents_are_invalidated_before_the_caller_hears_back(
+        self, live_postgres: Database, batcher: RecordingBatcher, invalidations: Invalidations
+    ) -> None:
+        items, _, loc = await make_items(live_postgres, 2, {"A": 5})
+        products = {await product_of(live_postgres, item) for item in items}
+
+        async def adjusted_then_seen(item: int) -> bool:
+            await adjust(live_postgres, batcher, item, loc["A"], -1)
+            product = await product_of(live_postgres, item)
+            return any(product in call for call in invalidations.calls)
+
+        assert all(await asyncio.gather(*(adjusted_then_seen(i) for i in items * 3)))
+        assert set().union(*invalidations.calls) == products
+
+    async def test_a_change_that_fails_fails_alone(
+        self, live_postgres: Database, batcher: RecordingBatcher
+    ) -> None:
+        items, _, loc = await make_items(live_postgres, 4, {"A": 5})
+        too_long = "x" * 300  # the log's reason column holds 255: the statement fails
+        adjustments = [Adjustment(item, loc["A"], -1, "correction", None, "t") for item in items]
+        adjustments[2] = Adjustment(items[2], loc["A"], -1, too_long, None, "t")
+
+        results = await asyncio.gather(
+            *(batcher.adjust(a) for a in adjustments), return_exceptions=True
+        )
+
+        assert batcher.sizes[0] == 4  # sent together, then again one by one
+        assert isinstance(results[2], Exception)
+        assert [r.available for i, r in enumerate(results) if i != 2] == [4, 4, 4]  # type: ignore[union-attr]
+        async with live_postgres.session() as session:
+            assert await levels_of(session, items[2]) == {loc["A"]: (5, 0)}
+
+
+@pytest.mark.postgres_only
+async def test_no_caller_waits_forever_when_a_batch_breaks(live_postgres: Database) -> None:
+    (item,), _, loc = await make_items(live_postgres, 1, {"A": 5})
+
+    async def broken(product_ids: set[int]) -> None:
+        raise RuntimeError("invalidation broke")
+
+    batcher = AdjustmentBatcher(live_postgres.primary, broken)
+    change = Adjustment(item, loc["A"], -1, "correction", None, "t")
+    with pytest.raises(RuntimeError, match="invalidation broke"):
+        await asyncio.wait_for(batcher.adjust(change), timeout=10)
+    batcher.invalidate = None
+    level = await asyncio.wait_for(batcher.adjust(change), timeout=10)  # the next one goes on
+    assert level is not None
+    assert level.available == 3
+
+
+async def test_the_server_batches_adjustments_on_postgresql_only(backend: Backend) -> None:
+    application = create_app(backend.settings)
+    async with application.router.lifespan_context(application):
+        installed = application.state.adjustments
+    if backend.name == "postgresql":
+        assert isinstance(installed, AdjustmentBatcher)
+    else:
+        assert installed is None

@@ -173,8 +173,6 @@ async def finish_unit_of_work(request: Request, *, success: bool) -> None:
                     await request.app.state.database.committed(session)
                 else:
                     await session.rollback()
-                    if session.info.get(_AUTOCOMMIT):  # what it wrote is committed: hooks run
-                        await request.app.state.database.committed(session)
         finally:
             await session.close()
             setattr(request.state, name, None)
@@ -182,15 +180,13 @@ async def finish_unit_of_work(request: Request, *, success: bool) -> None:
 
 # --- autocommit: fewer round trips where a transaction adds nothing -----------------------
 #
-# On PostgreSQL a unit of work costs a BEGIN and a COMMIT round trip around its statements.
-# Two kinds of request can skip both: one that only reads (at READ COMMITTED each statement
-# reads its own snapshot inside a transaction too), and one whose whole write is a single
-# statement (a statement is atomic on its own). Such a session's connection runs in
-# autocommit, so every further statement would commit on its own, outside the unit of work:
-# the listeners below refuse any write through it from then on.
+# On PostgreSQL a unit of work costs a BEGIN and a COMMIT round trip around its statements. A
+# request that only reads can skip both: at READ COMMITTED each statement reads its own
+# snapshot inside a transaction too. Its session's connection then runs in autocommit, where
+# every further statement would commit on its own, outside the unit of work: the listeners
+# below refuse any write through it from then on.
 
 _AUTOCOMMIT = "shopdb.autocommit"
-_SINGLE_STATEMENT = "shopdb.single_statement"
 
 
 class AutocommitWriteRefused(RuntimeError):
@@ -198,9 +194,8 @@ class AutocommitWriteRefused(RuntimeError):
 
     def __init__(self) -> None:
         super().__init__(
-            "this session runs in autocommit (read_connection or write_connection), so a "
-            "further write would commit on its own, outside the unit of work; write first, "
-            "or use a session from SessionDep"
+            "this session read through read_connection, in autocommit, so a write would "
+            "commit on its own, outside the unit of work; write before reading"
         )
 
 
@@ -210,11 +205,6 @@ def _autocommit_possible(session: AsyncSession) -> bool:
         and isinstance(session.bind, AsyncEngine)  # not a connection already in a transaction
         and session.bind.dialect.name == "postgresql"
     )
-
-
-async def _autocommit_connection(session: AsyncSession) -> AsyncConnection:
-    session.info[_AUTOCOMMIT] = True
-    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 async def read_connection(session: AsyncSession) -> AsyncConnection:
@@ -228,32 +218,11 @@ async def read_connection(session: AsyncSession) -> AsyncConnection:
     if not _autocommit_possible(session):
         await session.flush()  # Core statements do not autoflush; they must see pending rows
         return await session.connection()
-    return await _autocommit_connection(session)
+    session.info[_AUTOCOMMIT] = True
+    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-async def write_connection(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, for a write that may be the whole unit of work.
-
-    With a session from SingleStatementSessionDep (the endpoint's promise that the request
-    writes with one statement) that has not begun, on PostgreSQL, the statement runs in
-    autocommit and commits by itself; reads may follow (to explain a refusal), writes may not.
-    Otherwise it is the session's transaction, pending rows flushed first (Core statements do
-    not autoflush).
-    """
-    if session.info.get(_SINGLE_STATEMENT) and not _has_pending(session):
-        if _autocommit_possible(session):
-            return await _autocommit_connection(session)
-    await session.flush()
-    return await session.connection()
-
-
-def promise_single_statement(session: AsyncSession) -> AsyncSession:
-    """Declare that `session`'s unit of work writes with one statement (see write_connection)."""
-    session.info[_SINGLE_STATEMENT] = True
-    return session
-
-
-def _has_pending(session: AsyncSession | Session) -> bool:
+def _has_pending(session: Session) -> bool:
     return bool(session.new or session.dirty or session.deleted)
 
 
@@ -271,15 +240,5 @@ def _refuse_dml_in_autocommit(state: ORMExecuteState) -> None:
         raise AutocommitWriteRefused()
 
 
-async def get_single_statement_session(request: Request) -> AsyncSession:
-    """The request's primary session, for an endpoint whose unit of work is one statement.
-
-    The service's write goes through write_connection and, on PostgreSQL, commits by itself:
-    no BEGIN and COMMIT round trips. A second write through the session raises.
-    """
-    return promise_single_statement(_request_session(request))
-
-
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-SingleStatementSessionDep = Annotated[AsyncSession, Depends(get_single_statement_session)]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

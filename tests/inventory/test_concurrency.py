@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.db import Database, promise_single_statement
+from shopdb.db import Database
 from shopdb.inventory import service
 from shopdb.inventory.errors import InsufficientInventory
 from shopdb.models import (
@@ -47,33 +44,12 @@ async def snapshot(
         return dict(levels.all()), int(quantity or 0), len(logged.all())
 
 
-UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
-
-
-@pytest.fixture(params=["transaction", "single statement"])
-def adjustment_unit(request: pytest.FixtureRequest, live_database: Database) -> UnitOfWork:
-    """How an adjustment commits: in a transaction (a CLI, a larger unit of work), or as the
-    request's one statement in autocommit (POST /inventory-levels/adjust on PostgreSQL)."""
-    if request.param == "transaction":
-        return live_database.session
-
-    @asynccontextmanager
-    async def single_statement() -> AsyncIterator[AsyncSession]:
-        async with live_database.sessionmaker() as session:
-            yield promise_single_statement(session)
-            await session.commit()
-
-    return single_statement
-
-
 class TestConcurrentAdjustments:
-    async def test_hundred_plus_and_minus_ones_end_exactly(
-        self, live_database: Database, adjustment_unit: UnitOfWork
-    ) -> None:
+    async def test_hundred_plus_and_minus_ones_end_exactly(self, live_database: Database) -> None:
         (item,), (variant,), loc = await make_items(live_database, 1, {"A": 50, "B": 0})
 
         async def adjust(delta: int, location_id: int) -> None:
-            async with adjustment_unit() as session:
+            async with live_database.session() as session:
                 await service.adjust_available(
                     session, inventory_item_id=item, location_id=location_id, delta=delta
                 )
@@ -88,14 +64,12 @@ class TestConcurrentAdjustments:
         assert quantity == 90
         assert logged == 100
 
-    async def test_concurrent_takes_never_oversell(
-        self, live_database: Database, adjustment_unit: UnitOfWork
-    ) -> None:
+    async def test_concurrent_takes_never_oversell(self, live_database: Database) -> None:
         (item,), (variant,), loc = await make_items(live_database, 1, {"A": 7})
 
         async def take() -> bool:
             try:
-                async with adjustment_unit() as session:
+                async with live_database.session() as session:
                     await service.adjust_available(
                         session, inventory_item_id=item, location_id=loc["A"], delta=-1
                     )

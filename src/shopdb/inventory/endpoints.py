@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Response
 
-from shopdb.db import SessionDep, SingleStatementSessionDep
+from shopdb.db import SessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.inventory import items, locations, service
 from shopdb.inventory.auth import InventoryRead, InventoryWrite
@@ -177,15 +177,15 @@ async def list_inventory_levels(
 
 @levels_router.post("/adjust", response_model=InventoryLevelOut)
 async def adjust_inventory(
-    session: SingleStatementSessionDep,
+    session: SessionDep,
     subject: InventoryWrite,
     data: AdjustInventory,
     batcher: AdjustmentBatcherDep,
 ) -> Response:
     """Add `availableAdjustment` (may be negative) atomically; below zero is a 409.
 
-    One statement does all of it (level, log, variant, event), so it needs no transaction
-    around it on PostgreSQL, where it goes with the adjustments arriving at the same time.
+    On PostgreSQL it goes to the database with the adjustments arriving at the same time
+    (inventory/batching.py); the session only explains a refusal.
     """
     level = await service.adjust_available(
         session,

@@ -19,7 +19,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.cache import mark_products_changed
-from shopdb.db import write_connection
 from shopdb.inventory import statements
 from shopdb.kit.pagination import AnySelect, count_rows, offset_for
 from shopdb.kit.types import utcnow
@@ -266,10 +265,10 @@ class InventoryLevelRepository:
         self, kind: statements.Kind, params: dict[str, object]
     ) -> Row[Any] | None:
         # Core, not ORM, execution: the statement touches no mapped objects, and the ORM's
-        # per-statement bookkeeping cost more CPU than the statement's round trip. As the
-        # statement does all of a change's writes, it may be a request's whole unit of work
-        # (write_connection: then it commits by itself).
-        connection = await write_connection(self.session)
+        # per-statement bookkeeping cost more CPU than the statement's round trip. Core does
+        # not autoflush, so pending rows (a level just added, an event) are flushed first.
+        await self.session.flush()
+        connection = await self.session.connection()
         return (await connection.execute(statements.postgres_change(kind), params)).first()
 
     async def _sqlite_writes(

@@ -39,13 +39,15 @@ def invalidations() -> Invalidations:
 
 
 class RecordingBatcher(AdjustmentBatcher):
-    """Notes the size of every statement batch it sends, to show the tests did batch."""
+    """Notes every statement batch it sends, to show the tests did batch."""
 
     sizes: list[int]
+    batches: list[list[Adjustment]]
 
     async def _execute(self, adjustments: Iterable[Adjustment], now: Any) -> list[Any]:
         adjustments = list(adjustments)
         self.sizes.append(len(adjustments))
+        self.batches.append(adjustments)
         return await super()._execute(adjustments, now)
 
 
@@ -53,6 +55,7 @@ class RecordingBatcher(AdjustmentBatcher):
 def batcher(live_postgres: Database, invalidations: Invalidations) -> RecordingBatcher:
     recording = RecordingBatcher(live_postgres.primary, invalidations)
     recording.sizes = []
+    recording.batches = []
     return recording
 
 
@@ -134,6 +137,9 @@ class TestBatchedAdjustments:
 
         assert outcomes.count(True) == 21
         assert max(batcher.sizes) > 1  # several changes per statement batch
+        for batch in batcher.batches:  # one change per item, in item order: the lock order
+            items = [a.inventory_item_id for a in batch]
+            assert items == sorted(set(items))
         async with live_postgres.session() as session:
             for item, variant in zip(items, variants, strict=True):
                 assert await levels_of(session, item) == {loc["A"]: (0, 0)}

@@ -9,10 +9,12 @@ together, so at low load a batch is one adjustment and nothing waits for a timer
 A batch runs the same compiled statement as a lone adjustment (statements.postgres_change),
 once per change, in one round trip and one implicit transaction (asyncpg's `fetchmany`: every
 Bind/Execute, then one Sync). So each change keeps its own guard (a refused change returns no
-row and writes nothing) and writes the same rows, log and event included. Changes run in
-(item, location) order, the order the multi-change path locks in (service.py), so batches
-never wait on each other in a cycle. A level appears at most once per batch (a second change
-of it waits for the next), so every returned row belongs to exactly one change.
+row and writes nothing) and writes the same rows, log and event included. A batch holds at most
+one change per inventory item (another change of that item waits for the next batch), and
+runs them in item order: each locks its level, then its item's variant, items ascending, the
+order every other inventory write follows (service.py), so no two transactions wait on each
+other in a cycle. (Two levels of one item in one batch would lock the variant between them.)
+It also means every returned row belongs to exactly one change.
 
 If the batch fails as a whole (a deadlock with some other transaction, a lost connection), its
 changes run again one by one, so that only a change that fails by itself fails its request.
@@ -51,10 +53,6 @@ class Adjustment:
     reason: str
     note: str | None
     actor: str | None
-
-    @property
-    def level(self) -> tuple[int, int]:
-        return self.inventory_item_id, self.location_id
 
 
 @dataclass
@@ -108,16 +106,16 @@ class AdjustmentBatcher:
     def _take_batch(self) -> list[_Waiting]:
         batch: list[_Waiting] = []
         later: list[_Waiting] = []
-        levels: set[tuple[int, int]] = set()
+        items: set[int] = set()
         for waiting in self._waiting:
-            level = waiting.adjustment.level
-            if level in levels or len(batch) >= MAX_BATCH:
+            item = waiting.adjustment.inventory_item_id
+            if item in items or len(batch) >= MAX_BATCH:
                 later.append(waiting)
             else:
-                levels.add(level)
+                items.add(item)
                 batch.append(waiting)
         self._waiting = later
-        batch.sort(key=lambda w: w.adjustment.level)
+        batch.sort(key=lambda w: w.adjustment.inventory_item_id)
         return batch
 
     async def _flush(self, batch: list[_Waiting]) -> None:
@@ -132,17 +130,17 @@ class AdjustmentBatcher:
             for waiting in batch:
                 await self._flush([waiting])
             return
-        by_level = {(row["inventory_item_id"], row["location_id"]): row for row in rows}
-        await self._finish(batch, by_level, None)
+        by_item = {row["inventory_item_id"]: row for row in rows}
+        await self._finish(batch, by_item, None)
 
     async def _finish(
         self,
         batch: list[_Waiting],
-        by_level: dict[tuple[int, int], Any] | None,
+        by_item: dict[int, Any] | None,
         error: BaseException | None,
     ) -> None:
-        if by_level is not None and self.invalidate is not None:
-            changed = {row["product_id"] for row in by_level.values() if row["product_id"]}
+        if by_item is not None and self.invalidate is not None:
+            changed = {row["product_id"] for row in by_item.values() if row["product_id"]}
             if changed:
                 await self.invalidate(changed)  # before any response of the batch leaves
         for waiting in batch:
@@ -151,8 +149,8 @@ class AdjustmentBatcher:
             if error is not None:
                 waiting.result.set_exception(error)
             else:
-                assert by_level is not None
-                row = by_level.get(waiting.adjustment.level)
+                assert by_item is not None
+                row = by_item.get(waiting.adjustment.inventory_item_id)
                 waiting.result.set_result(None if row is None else _level(row))
 
     async def _execute(self, adjustments: Iterable[Adjustment], now: Any) -> list[Any]:

@@ -175,8 +175,13 @@ async def adjust_available(
     actor: str | None = None,
     batcher: AdjustmentBatcher | None = None,
 ) -> LevelRow:
-    """Move `available` by `delta`; with a batcher (PostgreSQL, an HTTP request's whole unit of
-    work), together with the other adjustments arriving at the same time (batching.py)."""
+    """Move `available` by `delta`.
+
+    With a batcher (PostgreSQL), together with the other adjustments arriving at the same time
+    (batching.py). The batch commits on its own, so pass one only when this adjustment is the
+    caller's whole unit of work (POST /inventory-levels/adjust); inside a larger one (an
+    order reserving stock), call without it, or change_levels.
+    """
     if batcher is None:
         change = LevelChange(inventory_item_id, location_id, delta, reason=reason, note=note)
         (level,) = await change_levels(session, [change], actor=actor)

@@ -1,4 +1,5 @@
 # shopdb: `make run` serves the demo store, `make test` runs the whole suite.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,15 +9,19 @@ PORT ?= 8000
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test lint format bench clean
+.PHONY: help install run migrate seed test fuzz lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "==> Installing shopdb and its pinned dependencies into $(VENV) (about a minute the first time)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off \
+		-c constraints.txt -e '.[dev]' 2>&1 | tee $(VENV)/install.log \
+		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } \
+		|| { echo "pip install failed; see $(VENV)/install.log" >&2; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install shopdb with its pinned dependencies (idempotent)
@@ -32,6 +37,9 @@ run: seed ## Install, migrate, load demo data once, serve on http://$(HOST):$(PO
 
 test: install ## Run the whole test suite (SQLite; PostgreSQL and Redis too when their URLs are set)
 	$(BIN)/pytest -q
+
+fuzz: install ## Longer property-based fuzz of the whole API (schemathesis; SHOPDB_FUZZ_EXAMPLES, default 200)
+	SHOPDB_FUZZ_EXAMPLES=$${SHOPDB_FUZZ_EXAMPLES:-200} SHOPDB_FUZZ_RANDOM=1 $(BIN)/pytest -q tests/test_fuzz.py
 
 lint: install ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import FastAPI
@@ -21,11 +22,13 @@ from shopdb.auth.limits import identify_caller, install_limits
 from shopdb.auth.tokens import TokenService
 from shopdb.catalog.cache import install_product_cache
 from shopdb.config import Settings, get_settings
-from shopdb.db import Database, finish_unit_of_work
+from shopdb.db import Database, SessionGuardMiddleware, finish_unit_of_work
 from shopdb.errors import install_error_handlers
 from shopdb.health.endpoints import router as health_router
 from shopdb.inventory.batching import install_adjustment_batcher
 from shopdb.keys import load_signing_keys
+from shopdb.kit.routing import UnitOfWorkRoute
+from shopdb.kit.schemas import ErrorResponse
 from shopdb.metrics import MetricsMiddleware
 from shopdb.metrics import router as metrics_router
 from shopdb.observability import RequestContextMiddleware, configure_logging
@@ -74,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # Routes added on the app itself (/docs) are units of work too.
+    app.router.route_class = UnitOfWorkRoute
     app.state.settings = settings
     # Loaded here, not in the lifespan: a production process without keys must not start.
     app.state.tokens = TokenService(
@@ -98,7 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.include_router(bench_router, prefix=api_router.prefix)
     _mount_offline_docs(app)
+    _document_error_envelope(app)
 
+    app.add_middleware(SessionGuardMiddleware)
     app.add_middleware(RateLimitMiddleware, identify=identify_caller)
     if settings.cors_origins:
         app.add_middleware(
@@ -111,6 +118,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def _document_error_envelope(app: FastAPI) -> None:
+    """The OpenAPI document says what errors look like: `{"code", "message", "details"}`.
+
+    FastAPI documents validation failures as 422 with its own body; shopdb answers them 400
+    with the error envelope (errors.py), as every other 4xx. Each operation documents 400 and
+    the 4XX range with that envelope, so clients (and the fuzz test) read the real contract.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorResponse"] = ErrorResponse.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for name, schema in schemas["ErrorResponse"].pop("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        envelope = {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+            }
+        }
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                responses["400"] = {"description": "Validation failed", **envelope}
+                responses["4XX"] = {"description": "Refused: see `code`", **envelope}
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_offline_docs(app: FastAPI) -> None:

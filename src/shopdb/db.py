@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -21,8 +22,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopdb.config import Settings
+
+log = structlog.get_logger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -152,16 +156,19 @@ async def get_read_session(request: Request) -> AsyncSession:
     database: Database = request.app.state.database
     if not database.replicas:
         return _request_session(request)
-    session: AsyncSession | None = getattr(request.state, "db_read_session", None)
+    session: AsyncSession | None = getattr(request.state, _READ_SESSION_STATE, None)
     if session is None:
         session = database.read_sessionmaker()()
-        request.state.db_read_session = session
+        setattr(request.state, _READ_SESSION_STATE, session)
     return session
+
+
+_READ_SESSION_STATE = "db_read_session"
 
 
 async def finish_unit_of_work(request: Request, *, success: bool) -> None:
     """Commit (or roll back) and close whatever sessions the request opened."""
-    for name in (_SESSION_STATE, "db_read_session"):
+    for name in (_SESSION_STATE, _READ_SESSION_STATE):
         session: AsyncSession | None = getattr(request.state, name, None)
         if session is None:
             continue
@@ -176,6 +183,42 @@ async def finish_unit_of_work(request: Request, *, success: bool) -> None:
         finally:
             await session.close()
             setattr(request.state, name, None)
+
+
+class SessionGuardMiddleware:
+    """No request leaves a database session open, whatever route served it.
+
+    UnitOfWorkRoute ends the sessions of every route built with it. A route that is not (a
+    mount, a handler added some other way, a future router built without the helper) would
+    otherwise leave its transaction open: on SQLite the BEGIN IMMEDIATE of an authenticated
+    read holds the write lock until the process ends, on PostgreSQL a connection stays idle
+    in transaction. Whatever is left when the response is done is rolled back (nothing
+    commits outside a unit of work) and closed, and logged, because it is a bug.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            state = scope.get("state")
+            if state:
+                await _close_leftover_sessions(state, scope.get("path", ""))
+
+
+async def _close_leftover_sessions(state: Any, path: str) -> None:
+    for name in (_SESSION_STATE, _READ_SESSION_STATE):
+        session: AsyncSession | None = state.get(name) if isinstance(state, dict) else None
+        if session is None:
+            continue
+        state[name] = None
+        log.error("session_left_open", path=path, in_transaction=session.in_transaction())
+        try:
+            await session.rollback()
+        finally:
+            await session.close()
 
 
 # --- autocommit: fewer round trips where a transaction adds nothing -----------------------

@@ -13,7 +13,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -165,7 +165,12 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "ERROR")
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    details: list[ErrorDetail] = []
+    if exc.status_code == 400:
+        # FastAPI's own 400s are about the body it could not parse (e.g. JSON nested deeper
+        # than the parser's recursion limit): say so, so the client knows what to fix.
+        details = [{"field": "body", "message": message}]
+    return error_response(exc.status_code, code, message, details, headers=exc.headers)
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -173,6 +178,35 @@ async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     # The SQL and driver message stay in the log, never in the response.
     log.warning("integrity_error", error=str(getattr(exc, "orig", exc)))
     return error_response(409, "CONFLICT", "The change conflicts with existing data")
+
+
+# SQLSTATE class 22, "data exception": a value the column cannot hold (out of range, NUL in
+# text, malformed input). The request bodies and parameters are bounded before they reach the
+# database (kit/bounds.py); this covers what only the database can know, such as a sum that
+# leaves INTEGER.
+_DATA_EXCEPTION_CLASS = "22"
+_OUT_OF_RANGE: list[ErrorDetail] = [
+    {"field": "body", "message": "a value is out of range or not valid for where it is stored"}
+]
+
+
+def _is_data_exception(exc: BaseException) -> bool:
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_DATA_EXCEPTION_CLASS)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if _is_data_exception(exc):
+        log.warning("data_exception", path=request.url.path, error=str(getattr(exc, "orig", exc)))
+        return error_response(400, "VALIDATION_ERROR", "Validation failed", _OUT_OF_RANGE)
+    return await _unhandled_error(request, exc)
+
+
+async def _overflow_error(request: Request, exc: Exception) -> JSONResponse:
+    # SQLite's driver raises OverflowError for an integer beyond 64 bits instead of a data
+    # exception.
+    log.warning("overflow", path=request.url.path, error=str(exc))
+    return error_response(400, "VALIDATION_ERROR", "Validation failed", _OUT_OF_RANGE)
 
 
 async def _stale_data_error(_request: Request, _exc: Exception) -> JSONResponse:
@@ -190,4 +224,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StaleDataError, _stale_data_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OverflowError, _overflow_error)
     app.add_exception_handler(Exception, _unhandled_error)

@@ -24,6 +24,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopdb.auth.dependencies import Authenticator, Subject
+from shopdb.kit.routing import UnitOfWorkRoute
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # also set by shopdb.cli.serve
 
@@ -37,7 +38,8 @@ DURATION = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
-router = APIRouter(tags=["observability"])
+# A unit-of-work route like every other: authenticating opens the request's session.
+router = APIRouter(tags=["observability"], route_class=UnitOfWorkRoute)
 
 
 def route_template(scope: Scope) -> str:

@@ -27,6 +27,7 @@ router = domain_router("/products", tags=["products"])
 
 # The seed's defaults: newest update first; title and creation date ascending unless asked.
 DEFAULT_DIRECTION: dict[str, Direction] = {"title": "asc", "created": "asc", "updated": "desc"}
+CURSOR_KEY_TYPES: dict[str, type] = {"title": str, "created": datetime, "updated": datetime}
 NO_METAFIELDS = {"metafields"}
 
 
@@ -79,7 +80,7 @@ async def list_products(
     keyset = None
     if query.cursor:
         keyset = Cursor.decode(query.cursor)
-        keyset.check_matches(query.sort_by, direction)
+        keyset.check_matches(query.sort_by, direction, key_type=CURSOR_KEY_TYPES[query.sort_by])
     filters = ProductFilter(
         vendor=query.vendor,
         product_type=query.product_type,

@@ -27,12 +27,24 @@ MAX_OPTIONS = 3
 
 
 class OptionInput(InputModel):
+    read_only = InputModel.read_only | {"position"}
+
     name: Name255
     values: list[OptionValueText] = Field(min_length=1, max_length=MAX_VARIANTS)
 
 
 class VariantFields(InputModel):
     """What a variant carries, all optional (partial updates build on this)."""
+
+    # What VariantOut shows and only shopdb writes: the title follows the option values,
+    # stock moves through the inventory API.
+    read_only = InputModel.read_only | {
+        "product_id",
+        "title",
+        "inventory_item_id",
+        "inventory_quantity",
+        "admin_graphql_api_id",
+    }
 
     price: Price | None = None
     compare_at_price: Price | None = None
@@ -77,7 +89,13 @@ class VariantUpdate(VariantFields):
     pass
 
 
+# What ProductDetail shows that a product body does not set (images have their own endpoints).
+PRODUCT_READ_ONLY = InputModel.read_only | {"published_at", "images", "metafields"}
+
+
 class ProductCreate(InputModel):
+    read_only = PRODUCT_READ_ONLY
+
     title: Name255
     handle: Handle | None = None
     body_html: Annotated[str, StringConstraints(max_length=BODY_HTML_MAX)] | None = None
@@ -92,6 +110,8 @@ class ProductCreate(InputModel):
 
 class ProductUpdate(InputModel):
     """PUT: fields sent replace the stored ones; `variants` and `options` replace the sets."""
+
+    read_only = PRODUCT_READ_ONLY
 
     title: Name255 | None = None
     handle: Handle | None = None

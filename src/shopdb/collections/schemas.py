@@ -44,6 +44,8 @@ class Rule(InputModel):
 
 
 class CollectionCreate(InputModel):
+    read_only = InputModel.read_only | {"published_at"}
+
     title: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     handle: Handle | None = None
     body_html: Annotated[str, StringConstraints(max_length=512 * 1024)] | None = None
@@ -54,6 +56,8 @@ class CollectionCreate(InputModel):
 
 
 class CollectionUpdate(InputModel):
+    read_only = InputModel.read_only | {"published_at"}
+
     title: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     handle: Handle | None = None
     body_html: Annotated[str, StringConstraints(max_length=512 * 1024)] | None = None

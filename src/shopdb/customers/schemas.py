@@ -46,7 +46,12 @@ Phone = Annotated[str | None, Field(max_length=50), AfterValidator(_check_phone)
 Tags = Annotated[list[str], Field(max_length=250), AfterValidator(_check_tags)]
 
 
+ADDRESS_READ_ONLY = InputModel.read_only | {"customer_id"}
+
+
 class AddressInput(InputModel):
+    read_only = ADDRESS_READ_ONLY
+
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
     company: str | None = Field(default=None, max_length=255)
@@ -62,6 +67,8 @@ class AddressInput(InputModel):
 
 class AddressUpdate(InputModel):
     """Only the fields sent change. `isDefault: true` makes it the default address."""
+
+    read_only = ADDRESS_READ_ONLY
 
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
@@ -94,7 +101,13 @@ class AddressRead(CamelModel):
     updated_at: datetime
 
 
+# What CustomerDetail shows that a customer body does not set.
+CUSTOMER_READ_ONLY = InputModel.read_only | {"group_ids", "version", "default_address"}
+
+
 class CustomerCreate(InputModel):
+    read_only = CUSTOMER_READ_ONLY
+
     email: Email
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
@@ -107,6 +120,8 @@ class CustomerCreate(InputModel):
 
 
 class CustomerUpdate(InputModel):
+    # A PUT does not replace addresses (they have their own endpoints): sent back, ignored.
+    read_only = CUSTOMER_READ_ONLY | {"addresses"}
     """Only the fields sent change; `tags`, when sent, replaces the whole set."""
 
     email: Email | None = None
@@ -140,13 +155,19 @@ class CustomerDetail(CustomerRead):
     default_address: AddressRead | None
 
 
+GROUP_READ_ONLY = InputModel.read_only | {"member_count"}
+
+
 class GroupCreate(InputModel):
+    read_only = GROUP_READ_ONLY
+
     name: str = Field(min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=5000)
     discount_percentage: Decimal = Field(default=Decimal("0"), ge=0, le=100, decimal_places=2)
 
 
 class GroupUpdate(InputModel):
+    read_only = GROUP_READ_ONLY
     name: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=5000)
     discount_percentage: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=2)

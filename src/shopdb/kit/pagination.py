@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shopdb.errors import ValidationFailed
+from shopdb.kit.bounds import MAX_BIGINT, problems
 
 Direction = Literal["asc", "desc"]
 T = TypeVar("T")
@@ -56,28 +57,59 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str, *, field: str = "cursor") -> Cursor:
+        """The cursor in `token`, or a 400: a tampered cursor never reaches a query.
+
+        Each part must have the type this API writes: the sort a string, the id a positive
+        BIGINT, the key a string, a bounded integer, a decimal or a timestamp with its offset.
+        """
+        invalid = ValidationFailed.on(field, "is not a cursor this API issued")
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             payload = json.loads(raw)
-            key = payload["k"]
-            if isinstance(key, dict) and "t" in key:
+            if not isinstance(payload, dict):
+                raise invalid
+            sort, direction, key, last_id = payload["s"], payload["o"], payload["k"], payload["i"]
+            if isinstance(key, dict) and set(key) == {"t"} and isinstance(key["t"], str):
                 key = datetime.fromisoformat(key["t"])
-            elif isinstance(key, dict) and "d" in key:
+                if key.tzinfo is None:
+                    raise invalid
+            elif isinstance(key, dict) and set(key) == {"d"} and isinstance(key["d"], str):
                 key = Decimal(key["d"])
-            cursor = cls(str(payload["s"]), payload["o"], key, int(payload["i"]))
-        except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError) as exc:
-            raise ValidationFailed.on(field, "is not a cursor this API issued") from exc
-        if cursor.direction not in ("asc", "desc"):
-            raise ValidationFailed.on(field, "is not a cursor this API issued")
-        return cursor
+                if not key.is_finite():
+                    raise invalid
+            elif not isinstance(key, str | int) or isinstance(key, bool):
+                raise invalid
+        except (ValueError, TypeError, KeyError, ArithmeticError, binascii.Error) as exc:
+            raise invalid from exc
+        if (
+            not isinstance(sort, str)
+            or direction not in ("asc", "desc")
+            or not isinstance(last_id, int)
+            or isinstance(last_id, bool)
+            or not 0 <= last_id <= MAX_BIGINT
+            or any(problems(key))
+            or any(problems(sort))
+        ):
+            raise invalid
+        return cls(sort, direction, key, last_id)
 
-    def check_matches(self, sort: str, direction: Direction, *, field: str = "cursor") -> None:
+    def check_matches(
+        self,
+        sort: str,
+        direction: Direction,
+        *,
+        key_type: type | tuple[type, ...] = object,
+        field: str = "cursor",
+    ) -> None:
+        """The cursor belongs to this sort and its key has the sort column's type."""
         if (self.sort, self.direction) != (sort, direction):
             raise ValidationFailed.on(
                 field,
                 f"was issued for sortBy={self.sort} sortDirection={self.direction}; "
                 "send the same sort with it",
             )
+        if not isinstance(self.key, key_type):
+            raise ValidationFailed.on(field, "is not a cursor this API issued")
 
 
 def keyset_after(

@@ -4,24 +4,117 @@ A commit in a `yield` dependency would run after the response is sent, so a fail
 could follow a 2xx the client already has. This route class commits first, so a commit
 failure becomes the error response instead. The app provides the commit step as
 `app.state.finish_unit_of_work(request, success=...)`, keeping this module free of the database.
+
+Every route of the application is one of these (`create_app` makes it the default route
+class, and every router is built with it), and it is also where path and query parameters
+are checked before FastAPI converts them: an unknown query parameter, a NUL character or an
+integer beyond PostgreSQL's BIGINT is a 400 naming the parameter, for every route at once.
 """
 
 from __future__ import annotations
 
+import re
+import types
+import typing
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.routing import Match
 from starlette.types import Scope
+
+from shopdb.errors import ValidationFailed
+from shopdb.kit.bounds import MAX_BIGINT, MIN_BIGINT, NUL_MESSAGE, bigint_message
+
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _is_integer_type(annotation: Any) -> bool:
+    if annotation is int:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return int in typing.get_args(annotation)
+    return False
+
+
+class ParameterGuard:
+    """What a route accepts in its path and query string, checked before FastAPI parses it."""
+
+    def __init__(self, route: APIRoute) -> None:
+        query: dict[str, Any] = {}
+        path: dict[str, Any] = {}
+        for dependant in _walk(route.dependant):
+            for field in dependant.query_params:
+                query.update(_by_alias(field))
+            for field in dependant.path_params:
+                path.update(_by_alias(field))
+        self.query_names = frozenset(query)
+        self.integer_query = frozenset(n for n, t in query.items() if _is_integer_type(t))
+        self.integer_path = frozenset(n for n, t in path.items() if _is_integer_type(t))
+
+    def check(self, request: Request) -> None:
+        details: list[dict[str, str]] = []
+        for name, value in request.path_params.items():
+            details.extend(self._value_problems(name, value, name in self.integer_path))
+        if request.scope.get("query_string"):
+            for name, value in request.query_params.multi_items():
+                if name not in self.query_names:
+                    details.append({"field": name, "message": self._unknown(name)})
+                    continue
+                details.extend(self._value_problems(name, value, name in self.integer_query))
+        if details:
+            raise ValidationFailed("Validation failed", details)
+
+    @staticmethod
+    def _value_problems(name: str, value: object, integer: bool) -> list[dict[str, str]]:
+        if not isinstance(value, str):
+            return []
+        if "\x00" in value:
+            return [{"field": name, "message": NUL_MESSAGE}]
+        if integer and _INTEGER.fullmatch(value) and not MIN_BIGINT <= int(value) <= MAX_BIGINT:
+            return [{"field": name, "message": bigint_message()}]
+        return []
+
+    def _unknown(self, name: str) -> str:
+        known = sorted(self.query_names)
+        close = [k for k in known if k.replace("_", "").lower() == name.replace("_", "").lower()]
+        if close:
+            return f"unknown query parameter; did you mean {close[0]}?"
+        if not known:
+            return "unknown query parameter; this endpoint takes none"
+        return "unknown query parameter; expected one of " + ", ".join(known)
+
+
+def _walk(dependant: Dependant) -> list[Dependant]:
+    found, pending = [], [dependant]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(current.dependencies)
+    return found
+
+
+def _by_alias(field: Any) -> dict[str, Any]:
+    """{name on the wire: type}; a Pydantic model used as a query string (`Annotated[Model,
+    Query()]`) is read field by field, by each field's alias."""
+    annotation = field.field_info.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {
+            info.alias or name: info.annotation for name, info in annotation.model_fields.items()
+        }
+    return {field.alias: annotation}
 
 
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        guard = ParameterGuard(self)
 
         async def handle(request: Request) -> Response:
+            guard.check(request)
             finish = getattr(request.app.state, "finish_unit_of_work", None)
             try:
                 response = await handler(request)

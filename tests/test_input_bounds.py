@@ -1,0 +1,264 @@
+"""Bad input answers 400 naming the field, never a server error (issue 10, item 8).
+
+One mechanism covers every body (InputModel), path and query parameter (UnitOfWorkRoute's
+ParameterGuard); what only the database can see (a sum leaving INTEGER) is mapped to 400 by
+the data-exception handler. Each case here was a 500 before.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.models import Product
+from tests.catalog.fixtures import Headers, ProductFactory, product_body
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+TOO_BIG = 2**63  # one past PostgreSQL's BIGINT
+
+
+def fields_of(response: httpx.Response) -> list[str]:
+    return [detail["field"] for detail in response.json()["details"]]
+
+
+def cursor(payload: Any) -> str:
+    raw = json.dumps(payload).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class TestNulCharacters:
+    @pytest.mark.parametrize(
+        ("path", "parameter"),
+        [
+            ("/api/v1/products?q=%00", "q"),
+            ("/api/v1/products?vendor=a%00b", "vendor"),
+            ("/api/v1/products?tag=%00", "tag"),
+            ("/api/v1/customers?q=%00", "q"),
+        ],
+    )
+    async def test_query_parameters_are_refused(
+        self, client: httpx.AsyncClient, admin: Headers, path: str, parameter: str
+    ) -> None:
+        response = await client.get(path, headers=admin)
+        assert response.status_code == 400, response.text
+        assert fields_of(response) == [parameter]
+        assert "NUL" in response.json()["details"][0]["message"]
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"title": "Tee\x00"}, "title"),
+            ({"vendor": "\x00"}, "vendor"),
+            ({"tags": "a,\x00b"}, "tags"),
+            ({"bodyHtml": "<p>\x00</p>"}, "bodyHtml"),
+        ],
+    )
+    async def test_product_body_fields_are_refused(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        db_session: AsyncSession,
+        overrides: dict[str, Any],
+        field: str,
+    ) -> None:
+        response = await client.post(
+            "/api/v1/products", json=product_body(**overrides), headers=admin
+        )
+        assert response.status_code == 400, response.text
+        assert fields_of(response) == [field]
+        assert await db_session.scalar(Product.__table__.select().limit(1)) is None
+
+    async def test_nested_fields_are_named(self, client: httpx.AsyncClient, admin: Headers) -> None:
+        body = product_body()
+        body["variants"][1]["sku"] = "SKU\x00"
+        body["options"][0]["values"] = ["S", "M\x00"]
+        response = await client.post("/api/v1/products", json=body, headers=admin)
+        assert response.status_code == 400
+        assert sorted(fields_of(response)) == ["options[0].values", "variants[1].sku"]
+
+    async def test_customer_names_and_notes_are_refused(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.post(
+            "/api/v1/customers",
+            json={"email": "nul@example.com", "firstName": "A\x00", "note": "\x00"},
+            headers=admin,
+        )
+        assert response.status_code == 400
+        assert sorted(fields_of(response)) == ["firstName", "note"]
+
+
+class TestIntegersBeyondBigint:
+    async def test_path_id_is_refused(self, client: httpx.AsyncClient, admin: Headers) -> None:
+        response = await client.get(f"/api/v1/products/{TOO_BIG}", headers=admin)
+        assert response.status_code == 400
+        assert fields_of(response) == ["product_id"]
+
+    async def test_largest_bigint_is_just_not_found(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get(f"/api/v1/products/{TOO_BIG - 1}", headers=admin)
+        assert response.status_code == 404
+
+    async def test_query_parameter_is_refused(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get(f"/api/v1/customers?groupId={TOO_BIG}", headers=admin)
+        assert response.status_code == 400
+        assert fields_of(response) == ["groupId"]
+
+    async def test_body_integers_are_refused(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        response = await client.put(
+            f"/api/v1/products/{product['id']}",
+            json={"variants": [{"id": 10**20, "price": "1.00"}]},
+            headers=admin,
+        )
+        assert response.status_code == 400
+        assert fields_of(response) == ["variants[0].id"]
+
+    async def test_float_spelling_of_a_huge_integer_is_refused(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.post(
+            "/api/v1/inventory-levels/adjust",
+            content=b'{"inventoryItemId": 1e20, "locationId": 1, "availableAdjustment": 1}',
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert "inventoryItemId" in fields_of(response)
+
+
+class TestTamperedCursors:
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            {"s": "updated", "o": "desc", "k": {"t": "2026-01-01T00:00:00"}, "i": 1},  # naive
+            {"s": "updated", "o": "desc", "k": {"t": 5}, "i": 1},
+            {"s": "updated", "o": "desc", "k": "not a time", "i": 1},
+            {"s": "updated", "o": "desc", "k": {"t": "2026-01-01T00:00:00+00:00"}, "i": "x"},
+            {"s": "updated", "o": "desc", "k": {"t": "2026-01-01T00:00:00+00:00"}, "i": TOO_BIG},
+            {"s": ["updated"], "o": "desc", "k": 1, "i": 1},
+            {"s": "title", "o": "asc", "k": [1, 2], "i": 1},
+            {"s": "title", "o": "asc", "k": 5, "i": 1},
+            {"s": "title", "o": "asc", "k": "a\x00", "i": 1},
+            ["not", "an", "object"],
+        ],
+    )
+    async def test_refused_with_400(
+        self, client: httpx.AsyncClient, admin: Headers, payload: Any
+    ) -> None:
+        sort = payload["s"] if isinstance(payload, dict) and isinstance(payload["s"], str) else ""
+        query = f"sortBy={sort}&" if sort in ("title", "created") else ""
+        response = await client.get(
+            f"/api/v1/products?{query}cursor={cursor(payload)}", headers=admin
+        )
+        assert response.status_code == 400, response.text
+        assert fields_of(response) == ["cursor"]
+
+
+class TestUnknownQueryParameters:
+    async def test_product_list_refuses_unknown_parameter(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get("/api/v1/products?include=x", headers=admin)
+        assert response.status_code == 400
+        assert fields_of(response) == ["include"]
+
+    async def test_snake_case_spelling_points_to_the_real_name(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get("/api/v1/products?page_size=5", headers=admin)
+        assert response.status_code == 400
+        assert response.json()["details"][0]["message"].endswith("did you mean pageSize?")
+
+    async def test_known_parameters_still_work(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        await make_product()
+        response = await client.get(
+            "/api/v1/products?pageSize=5&sortBy=title&vendor=Northwind", headers=admin
+        )
+        assert response.status_code == 200
+        assert response.json()["totalCount"] == 1
+
+
+class TestDeeplyNestedBodies:
+    async def test_answer_400_with_a_detail(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        body = b"[" * 5000 + b"]" * 5000
+        response = await client.post(
+            "/api/v1/products",
+            content=body,
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert response.json()["details"], response.text
+        assert fields_of(response) == ["body"]
+
+
+class TestGetModifyPut:
+    """Clients send back what they read: read-only fields are accepted and ignored."""
+
+    async def test_product_round_trip(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        sent = {**product, "title": "Classic Tee 2"}
+        response = await client.put(f"/api/v1/products/{product['id']}", json=sent, headers=admin)
+        assert response.status_code == 200, response.text
+        updated = response.json()
+        assert updated["title"] == "Classic Tee 2"
+        assert [v["id"] for v in updated["variants"]] == [v["id"] for v in product["variants"]]
+        assert updated["createdAt"] == product["createdAt"]
+
+    async def test_variant_round_trip(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        variant = product["variants"][0]
+        sent = {**variant, "price": "25.00", "title": "ignored", "inventoryQuantity": 999}
+        response = await client.put(f"/api/v1/variants/{variant['id']}", json=sent, headers=admin)
+        assert response.status_code == 200, response.text
+        assert response.json()["price"] == "25.00"
+        assert response.json()["title"] == variant["title"]
+        assert response.json()["inventoryQuantity"] == variant["inventoryQuantity"]
+
+    async def test_customer_round_trip(self, client: httpx.AsyncClient, admin: Headers) -> None:
+        created = await client.post(
+            "/api/v1/customers",
+            json={
+                "email": "round@example.com",
+                "firstName": "Ava",
+                "addresses": [{"address1": "1 Main St", "city": "Portland", "country": "US"}],
+            },
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        customer = created.json()
+        sent = {**customer, "note": "prefers email"}
+        response = await client.put(f"/api/v1/customers/{customer['id']}", json=sent, headers=admin)
+        assert response.status_code == 200, response.text
+        assert response.json()["note"] == "prefers email"
+        assert len(response.json()["addresses"]) == 1
+
+    async def test_unknown_fields_are_still_refused(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        response = await client.put(
+            f"/api/v1/products/{product['id']}",
+            json={"id": product["id"], "titel": "typo"},
+            headers=admin,
+        )
+        assert response.status_code == 400
+        assert fields_of(response) == ["titel"]

@@ -225,9 +225,11 @@ class TestErrorsThatMustNotLeak:
     ) -> None:
         response = await client.post("/api/v1/test-errors/sql/duplicate_handle")
 
-        assert_envelope(response, 409, "CONFLICT")
+        body = assert_envelope(response, 409, "CONFLICT")
         assert_leaks_nothing(response)
         assert "dup" not in response.text
+        # The conflicting field is named (from the key's columns, never its values).
+        assert body["details"] == [{"field": "handle", "message": "conflicts with existing data"}]
 
 
 @pytest.fixture

@@ -262,3 +262,17 @@ class TestGetModifyPut:
         )
         assert response.status_code == 400
         assert fields_of(response) == ["titel"]
+
+
+class TestIncludeMetafields:
+    async def test_needs_metafields_read(
+        self, client: httpx.AsyncClient, token_for: Any, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        path = f"/api/v1/products/{product['id']}?include=metafields"
+        refused = await client.get(path, headers=token_for("products:read"))
+        assert refused.status_code == 403
+        assert fields_of(refused) == ["include"]
+        allowed = await client.get(path, headers=token_for("products:read", "metafields:read"))
+        assert allowed.status_code == 200
+        assert allowed.json()["metafields"] == []

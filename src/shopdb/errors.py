@@ -6,6 +6,7 @@ Services raise ShopdbError subclasses; nothing below endpoints knows about HTTP 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic.alias_generators import to_camel
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -173,11 +175,33 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, details, headers=exc.headers)
 
 
+_PG_KEY_COLUMNS = re.compile(r"^Key \(([^)]*)\)=")
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
+
+
+def _conflicting_fields(exc: BaseException) -> list[str]:
+    """The columns a violated unique key or foreign key names, as camelCase fields.
+
+    Only column names are read from the driver's message, never the values it quotes (they
+    may be personal data).
+    """
+    orig = getattr(exc, "orig", None)
+    detail = getattr(orig, "detail", None)
+    columns: list[str] = []
+    if isinstance(detail, str) and (found := _PG_KEY_COLUMNS.match(detail)):
+        columns = [c.strip().strip('"') for c in found.group(1).split(",")]
+    elif found := _SQLITE_UNIQUE.search(str(orig)):
+        columns = [c.strip().rsplit(".", 1)[-1] for c in found.group(1).split(",")]
+    return [to_camel(c.removesuffix("_hash")) for c in columns if c]
+
+
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     # A constraint the service did not pre-check (typically a race on a unique key).
     # The SQL and driver message stay in the log, never in the response.
     log.warning("integrity_error", error=str(getattr(exc, "orig", exc)))
-    return error_response(409, "CONFLICT", "The change conflicts with existing data")
+    fields = _conflicting_fields(exc) or ["body"]
+    details = [{"field": f, "message": "conflicts with existing data"} for f in fields]
+    return error_response(409, "CONFLICT", "The change conflicts with existing data", details)
 
 
 # SQLSTATE class 22, "data exception": a value the column cannot hold (out of range, NUL in

@@ -6,7 +6,10 @@ tests skip locally; under CI they fail instead.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog import reads
 from shopdb.catalog.cache import (
+    REDIS_TIMEOUT_SECONDS,
+    Lookup,
     ProductDocumentCache,
     database_invalidating_cache,
     mark_products_changed,
@@ -37,8 +42,10 @@ from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, Direction
 from shopdb.models import Product
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.fixtures.database import Backend
+from tests.redis_doubles import FlakyRedis, hung_server
 
 PRODUCTS = "/api/v1/products"
+ID = struct.Struct(">q").pack
 
 
 @pytest.fixture
@@ -268,7 +275,7 @@ async def adjust_stock(client: httpx.AsyncClient, admin: Headers, product: dict[
     variant = product["variants"][0]
     levels = await client.get(
         "/api/v1/inventory-levels",
-        params={"inventoryItemId": variant["inventoryItemId"]},
+        params={"inventoryItemIds": str(variant["inventoryItemId"])},
         headers=admin,
     )
     location_id = levels.json()["items"][0]["locationId"]
@@ -287,7 +294,7 @@ async def set_stock(client: httpx.AsyncClient, admin: Headers, product: dict[str
     variant = product["variants"][0]
     levels = await client.get(
         "/api/v1/inventory-levels",
-        params={"inventoryItemId": variant["inventoryItemId"]},
+        params={"inventoryItemIds": str(variant["inventoryItemId"])},
         headers=admin,
     )
     return await client.post(
@@ -511,4 +518,358 @@ class TestRedisDown:
             assert response.json()["title"] == "Unreachable Tee"
             await broken.invalidate([product["id"]])  # logged, not raised
         finally:
+            await broken.aclose()
             await unreachable.aclose()
+
+    async def test_a_hung_redis_holds_one_read_for_the_timeout_and_no_read_after(
+        self, cache: ProductDocumentCache, make_product: ProductFactory
+    ) -> None:
+        product_id = (await make_product("Hung Tee"))["id"]
+        async with hung_server() as port:
+            hung: Any = Redis.from_url(f"redis://127.0.0.1:{port}/0")  # app.py's defaults
+            worker = ProductDocumentCache(hung, cache.engine, cache.ttl_seconds)
+            try:
+                started = time.monotonic()
+                assert await worker.lookup([product_id]) == Lookup()
+                first = time.monotonic() - started
+                started = time.monotonic()
+                await worker.invalidate([product_id])
+                assert await worker.lookup([product_id]) == Lookup()
+                after = time.monotonic() - started
+            finally:
+                await worker.aclose()
+                await hung.aclose()
+        assert REDIS_TIMEOUT_SECONDS <= first < REDIS_TIMEOUT_SECONDS + 0.3
+        assert after < 0.05  # bypassed: nothing waits on Redis any more
+        assert worker._pending_ids == {product_id}
+
+
+OLD = (b'{"title":"old"}', 1)
+
+
+async def generation(cache: ProductDocumentCache, product_id: int) -> int:
+    return int(await cache.redis.get(f"{await cache.prefix()}g:{product_id}") or 0)
+
+
+async def epoch(cache: ProductDocumentCache) -> bytes | None:
+    found: bytes | None = await cache.redis.get(f"{await cache.prefix()}epoch")
+    return found
+
+
+async def hold_old_document(
+    worker: ProductDocumentCache, session: AsyncSession, product_id: int
+) -> None:
+    """`worker` keeps OLD in its memory, and in Redis."""
+    miss = await worker.lookup([product_id])
+    await worker.store(session, miss, {product_id: OLD})
+    assert (await worker.lookup([product_id])).hits == {product_id: OLD}
+    assert worker._local[product_id].document == OLD[0]
+
+
+async def until_usable(worker: ProductDocumentCache) -> None:
+    """The worker's own background retry, not the test, lands the rotation."""
+    recovery = worker._recovery
+    assert recovery is not None
+    async with asyncio.timeout(2):
+        await asyncio.shield(recovery)
+    assert worker.usable()
+
+
+def cut_off_worker(cache: ProductDocumentCache) -> tuple[ProductDocumentCache, FlakyRedis]:
+    """Another worker on the same Redis and database, whose client the test can cut off."""
+    client = FlakyRedis(cache.redis)
+    return ProductDocumentCache(client, cache.engine, cache.ttl_seconds), client
+
+
+class TestFailedInvalidation:
+    """Worker A commits while Redis does not answer it; worker B holds the old document."""
+
+    async def test_nothing_stale_is_served_once_redis_answers_again(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product_id = (await make_product("Outage Tee"))["id"]
+        worker_b = cache
+        await hold_old_document(worker_b, db_session, product_id)
+        worker_a, client_a = cut_off_worker(cache)
+        before, old_epoch = await generation(cache, product_id), await epoch(cache)
+        try:
+            client_a.down = True
+            await worker_a.invalidate([product_id])  # committed; the INCR fails
+
+            assert not worker_a.usable()  # A reads PostgreSQL
+            assert await worker_a.lookup([product_id]) == Lookup()
+            assert worker_a._pending_ids == {product_id}
+
+            client_a.down = False
+            await until_usable(worker_a)
+
+            assert await generation(cache, product_id) == before + 1  # A's invalidation landed
+            assert await epoch(cache) not in (None, old_epoch)
+            assert worker_a._pending_ids == set()
+            for worker in (worker_b, worker_a, cut_off_worker(cache)[0]):  # memory, Redis
+                found = await worker.lookup([product_id])
+                assert found.hits == {}
+                assert found.generations == {product_id: str(before + 1).encode()}
+            assert product_id not in worker_b._local
+        finally:
+            await worker_a.aclose()
+
+    async def test_a_write_through_the_api_is_read_back_and_never_served_stale_after(
+        self,
+        cache: ProductDocumentCache,
+        app: FastAPI,
+        database: Database,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Api Outage Tee")
+        await detail(client, admin, product["id"])  # the old document, cached by worker B
+        worker_a, client_a = cut_off_worker(cache)
+        app.state.product_cache = worker_a  # requests now run on worker A
+        database.after_commit[:] = [worker_a.after_commit]
+        try:
+            client_a.down = True
+            written = await client.put(
+                f"{PRODUCTS}/{product['id']}", json={"title": "Written Blind"}, headers=admin
+            )
+            assert written.status_code == 200, written.text
+            assert (await detail(client, admin, product["id"])).json()["title"] == "Written Blind"
+
+            client_a.down = False
+            await until_usable(worker_a)
+            assert product["id"] not in (await cache.lookup([product["id"]])).hits
+            app.state.product_cache = cache  # back on worker B, which read the old one
+            assert (await detail(client, admin, product["id"])).json()["title"] == "Written Blind"
+        finally:
+            await worker_a.aclose()
+
+    async def test_a_failed_listing_invalidation_retires_cached_pages_and_lists(
+        self,
+        cache: ProductDocumentCache,
+        db_session: AsyncSession,
+    ) -> None:
+        page_lookup = await cache.lookup_page("outage-page")
+        await cache.store_page(db_session, "outage-page", page_lookup, IdPage([1, 2], 2, None))
+        ids_lookup = await cache.lookup_ids("outage-list", 0, 2)
+        await cache.store_ids(
+            db_session, "outage-list", ids_lookup, b"".join(ID(i) for i in (1, 2))
+        )
+        assert (await cache.lookup_page("outage-page")).page == IdPage([1, 2], 2, None)
+        assert (await cache.lookup_ids("outage-list", 0, 2)).ids == [1, 2]
+        worker_a, client_a = cut_off_worker(cache)
+        try:
+            client_a.down = True
+            await worker_a.invalidate([])  # a listing change
+            assert worker_a._pending_listing
+            client_a.down = False
+            await until_usable(worker_a)
+            assert (await cache.lookup_page("outage-page")).page is None
+            assert (await cache.lookup_ids("outage-list", 0, 2)).ids is None
+        finally:
+            await worker_a.aclose()
+
+    async def test_a_worker_that_saw_the_outage_distrusts_the_cache_until_its_own_rotation(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product_id = (await make_product("Distrust Tee"))["id"]
+        worker_b, client_b = cut_off_worker(cache)
+        await hold_old_document(worker_b, db_session, product_id)
+        worker_a, client_a = cut_off_worker(cache)
+        try:
+            client_a.down = client_b.down = True  # Redis is down for everyone
+            assert await worker_b.lookup([product_id]) == Lookup()  # B sees the error
+            await worker_a.invalidate([product_id])  # A's write cannot invalidate
+
+            client_b.down = False  # B reaches Redis again; A's retry has not landed yet
+            await until_usable(worker_b)
+            assert (await worker_b.lookup([product_id])).hits == {}
+            assert not worker_a.usable()
+
+            client_a.down = False
+            await until_usable(worker_a)
+            assert (await worker_b.lookup([product_id])).hits == {}
+        finally:
+            await worker_a.aclose()
+            await worker_b.aclose()
+
+    async def test_a_bypassing_worker_sends_nothing_to_redis_from_a_request(
+        self, cache: ProductDocumentCache, make_product: ProductFactory
+    ) -> None:
+        product_id = (await make_product("Quiet Tee"))["id"]
+        worker_a, client_a = cut_off_worker(cache)
+        hold = asyncio.Event()
+        try:
+            client_a.down = True
+            await worker_a.invalidate([product_id])
+            client_a.hold = hold  # the retry, once Redis answers, waits here
+            client_a.down = False
+            async with asyncio.timeout(2):
+                await client_a.holding.wait()
+            client_a.round_trips.clear()
+            assert await worker_a.lookup([product_id]) == Lookup()
+            assert (await worker_a.lookup_page("quiet")).page is None
+            assert (await worker_a.lookup_ids("quiet", 0, 1)).ids is None
+            await worker_a.invalidate([product_id + 1])
+            assert client_a.round_trips == []
+        finally:
+            hold.set()
+            await worker_a.aclose()
+
+    async def test_an_invalidation_during_a_retry_needs_another_rotation(
+        self, cache: ProductDocumentCache, make_product: ProductFactory
+    ) -> None:
+        first = (await make_product("First Retry Tee"))["id"]
+        second = (await make_product("Second Retry Tee"))["id"]
+        before = [await generation(cache, first), await generation(cache, second)]
+        worker_a, client_a = cut_off_worker(cache)
+        try:
+            client_a.down = True
+            await worker_a.invalidate([first])
+            client_a.hold = asyncio.Event()
+            client_a.down = False
+            async with asyncio.timeout(2):
+                await client_a.holding.wait()  # the retry with `first` is in flight
+            await worker_a.invalidate([second])  # committed after that retry was sent
+
+            released, client_a.hold = client_a.hold, asyncio.Event()
+            client_a.holding.clear()
+            released.set()
+            async with asyncio.timeout(2):
+                await client_a.holding.wait()  # the first retry landed, a second one waits
+            assert await generation(cache, first) == before[0] + 1
+            assert await generation(cache, second) == before[1]
+            assert not worker_a.usable()
+
+            client_a.hold.set()
+            client_a.hold = None
+            await until_usable(worker_a)
+            assert await generation(cache, second) == before[1] + 1
+        finally:
+            if client_a.hold is not None:
+                client_a.hold.set()
+            await worker_a.aclose()
+
+    async def test_a_command_waits_at_exit_for_its_pending_invalidations(
+        self, cache: ProductDocumentCache, make_product: ProductFactory
+    ) -> None:
+        product_id = (await make_product("Command Tee"))["id"]
+        before = await generation(cache, product_id)
+        worker, client = cut_off_worker(cache)
+        client.down = True
+        await worker.invalidate([product_id])
+
+        async def redis_comes_back() -> None:
+            await asyncio.sleep(0.2)
+            client.down = False
+
+        back = asyncio.create_task(redis_comes_back())
+        await worker.aclose(settle_seconds=2)
+        await back
+        assert await generation(cache, product_id) == before + 1
+        assert worker._pending_ids == set()
+
+
+class TestRedisLostItsData:
+    """Redis restarted without persistence, or was flushed: generations start again from 0."""
+
+    @pytest.mark.parametrize("writes_before", [0, 2])
+    async def test_an_old_entry_never_becomes_current_again(
+        self,
+        writes_before: int,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product_id = (await make_product(f"Flushed Tee {writes_before}"))["id"]
+        for _ in range(writes_before):
+            await cache.invalidate([product_id])
+        old_generation = await generation(cache, product_id)
+        other_worker, _ = cut_off_worker(cache)
+        await hold_old_document(cache, db_session, product_id)
+        await hold_old_document(other_worker, db_session, product_id)
+
+        await cache.redis.flushdb()  # the test's own Redis database (SHOPDB_TEST_REDIS_URL)
+        for _ in range(old_generation):  # writes bring the counter back to where it was
+            await cache.invalidate([product_id])
+        assert await generation(cache, product_id) == old_generation
+
+        for worker in (cache, other_worker):
+            found = await worker.lookup([product_id])
+            assert found.hits == {}
+            assert found.generations == {product_id: str(old_generation).encode()}
+            assert found.epoch == await epoch(cache)
+
+    async def test_the_first_read_after_a_flush_creates_the_epoch_and_caches(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product_id = (await make_product("Reepoched Tee"))["id"]
+        await cache.redis.flushdb()
+        miss = await cache.lookup([product_id])
+        assert miss.epoch is not None
+        assert miss.epoch == await epoch(cache)
+        await cache.store(db_session, miss, {product_id: OLD})
+        assert (await cache.lookup([product_id])).hits == {product_id: OLD}
+
+    async def test_generations_read_without_an_epoch_are_not_stored_under(
+        self, cache: ProductDocumentCache, make_product: ProductFactory
+    ) -> None:
+        product_id = (await make_product("Straddled Tee"))["id"]
+        await cache.redis.flushdb()
+
+        class StraddlingTheFlush(FlakyRedis):
+            async def mget(self, keys: list[str]) -> list[bytes | None]:
+                # The generation was read before the flush, the (missing) epoch after it.
+                values: list[bytes | None] = await self.real.mget(keys)
+                values[1] = b"7"
+                return values
+
+        worker = ProductDocumentCache(StraddlingTheFlush(cache.redis), cache.engine, 60)
+        found = await worker.lookup([product_id])
+        assert found.generations == {product_id: b"0"}  # as counted since the flush
+        assert found.epoch == await epoch(cache)
+
+
+class TestRoundTrips:
+    async def test_a_warm_read_is_one_mget(
+        self,
+        cache: ProductDocumentCache,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product_id = (await make_product("Counted Tee"))["id"]
+        worker, client = cut_off_worker(cache)
+        await hold_old_document(worker, db_session, product_id)
+        client.round_trips.clear()
+        assert (await worker.lookup([product_id])).hits == {product_id: OLD}  # from memory
+        assert client.round_trips == ["mget"]
+
+        fresh_worker, fresh_client = cut_off_worker(cache)
+        assert (await fresh_worker.lookup([product_id])).hits == {product_id: OLD}  # Redis
+        assert fresh_client.round_trips == ["mget"]
+
+    async def test_a_warm_detail_request_is_one_mget(
+        self,
+        cache: ProductDocumentCache,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Counted Detail Tee")
+        worker, redis_client = cut_off_worker(cache)
+        app.state.product_cache = worker
+        await detail(client, admin, product["id"])
+        redis_client.round_trips.clear()
+        response = await detail(client, admin, product["id"])
+        assert response.status_code == 200
+        assert redis_client.round_trips == ["mget"]

@@ -102,11 +102,15 @@ class TestParsing:
         assert [i.line for i in shirt.images] == [2, 3, 4]
         assert shirt.option_names == ["Size", "Color"]
         assert mug.first_line == 5
-        assert [(e.line, e.message.split(":")[0]) for e in broken.errors] == [
-            (6, "Variant Price"),
-            (7, "Variant Barcode"),
+        assert [(e.line, e.message.split(":")[0]) for e in broken.errors] == [(6, "Variant Price")]
+        # A mangled barcode is left out with a warning; the row itself is fine.
+        assert [(w.line, w.message.split(":")[0]) for w in broken.warnings] == [
+            (7, "Variant Barcode")
         ]
-        assert "scientific notation" in broken.errors[1].message
+        assert "'3.65275E+11'" in broken.warnings[0].message
+        assert "scientific notation" in broken.warnings[0].message
+        assert broken.variants[1].barcode is None
+        assert broken.variants[1].barcode_unreadable
 
     def test_quoted_multiline_cells_keep_line_numbers_right(self) -> None:
         first = dict(MUG[0], **{"Body (HTML)": "line one\nline two\nline three"})
@@ -147,7 +151,8 @@ class TestImport:
         job = response.json()
         assert job["status"] == "completed"
         assert (job["total"], job["created"], job["updated"], job["failed"]) == (3, 2, 0, 1)
-        assert [(e["line"], e["handle"]) for e in job["errors"]] == [(6, "broken"), (7, "broken")]
+        assert [(e["line"], e["handle"]) for e in job["errors"]] == [(6, "broken")]
+        assert [(w["line"], w["handle"]) for w in job["warnings"]] == [(7, "broken")]
         listed = await client.get("/api/v1/products", params={"sortBy": "title"}, headers=admin)
         shirt, mug = listed.json()["items"]
         assert [v["title"] for v in shirt["variants"]] == ["S / White", "M / White"]
@@ -183,7 +188,12 @@ class TestImport:
 
         again = await post_csv(client, admin, csv_text(*changed))
 
-        assert (again.json()["created"], again.json()["updated"]) == (0, 2)
+        # The shirt's price and stock changed; the mug's rows are as stored.
+        assert (again.json()["created"], again.json()["updated"], again.json()["unchanged"]) == (
+            0,
+            1,
+            1,
+        )
         after = await client.get("/api/v1/products", params={"sortBy": "title"}, headers=admin)
         shirt_before, shirt_after = before.json()["items"][0], after.json()["items"][0]
         assert [v["id"] for v in shirt_after["variants"]] == [
@@ -291,7 +301,11 @@ class TestRoundTrip:
         assert (imported.json()["created"], imported.json()["failed"]) == (2, 0), imported.json()
         # And onto itself: nothing changes.
         same = await post_csv(client, admin, original)
-        assert (same.json()["updated"], same.json()["failed"]) == (2, 0)
+        assert (same.json()["updated"], same.json()["unchanged"], same.json()["failed"]) == (
+            0,
+            2,
+            0,
+        )
 
         again = (await client.get("/api/v1/products/export.csv", headers=admin)).text
         rows = list(csv.DictReader(io.StringIO(again)))

@@ -130,6 +130,7 @@ class TestCreateProductRefusals:
         second = product_body("B", options=[], variants=[{"price": "1", "sku": "SKU-1"}])
         response = await client.post("/api/v1/products", json=second, headers=admin)
         assert response.status_code == 409
+        assert response.json()["code"] == "SKU_TAKEN"
         assert response.json()["details"] == [
             {
                 "field": "variants[0].sku",
@@ -139,14 +140,20 @@ class TestCreateProductRefusals:
         assert await count(db_session, Product) == 1
 
     async def test_duplicate_handle_is_a_conflict(
-        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
     ) -> None:
         await make_product("Hat")
         response = await client.post(
             "/api/v1/products", json=product_body("Other", handle="hat"), headers=admin
         )
         assert response.status_code == 409
-        assert response.json()["details"][0]["field"] == "handle"
+        assert response.json()["code"] == "HANDLE_TAKEN"
+        assert response.json()["details"] == [{"field": "handle", "message": "is already taken"}]
+        assert await count(db_session, Product) == 1
 
     async def test_option_values_must_match(
         self, client: httpx.AsyncClient, admin: Headers, db_session: AsyncSession

@@ -6,8 +6,12 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.models import Event, InventoryItem, InventoryLevel, ProductTag
+from shopdb.models import Event, InventoryItem, InventoryLevel, Product, ProductTag
 from tests.catalog.fixtures import Headers, ProductFactory
+
+
+async def event_ids(session: AsyncSession) -> list[int]:
+    return list(await session.scalars(select(Event.id).order_by(Event.id)))
 
 
 async def put(
@@ -58,6 +62,71 @@ class TestOptimisticConcurrency:
         assert response.status_code == 200
         assert response.headers["ETag"] == '"2"'
         assert [v["price"] for v in response.json()["variants"]] == ["30.00"] * 3
+
+
+class TestUnchangedWrites:
+    async def test_sending_back_what_was_read_changes_nothing(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product()
+        await put(client, admin, product, {"title": "Renamed"})  # version 2: not a fresh row
+        read = await client.get(f"/api/v1/products/{product['id']}", headers=admin)
+        events_before = await event_ids(db_session)
+
+        response = await put(client, admin, product, read.json(), etag=read.headers["ETag"])
+
+        assert response.status_code == 200, response.text
+        assert response.headers["ETag"] == read.headers["ETag"] == '"2"'
+        assert response.json() == read.json()
+        assert await event_ids(db_session) == events_before
+
+    async def test_resending_active_does_not_publish_an_unpublished_product(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product()
+        stored = await db_session.get(Product, product["id"])
+        assert stored is not None
+        stored.published_at = None  # unpublished while active (Published FALSE in a CSV)
+        await db_session.flush()
+        read = await client.get(f"/api/v1/products/{product['id']}", headers=admin)
+
+        response = await put(client, admin, product, {"status": "active"}, read.headers["ETag"])
+
+        assert response.status_code == 200
+        assert response.json()["publishedAt"] is None
+        assert response.headers["ETag"] == read.headers["ETag"]
+
+    async def test_an_unchanged_variant_put_keeps_its_etag(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product()
+        url = f"/api/v1/variants/{product['variants'][0]['id']}"
+        read = await client.get(url, headers=admin)
+        events_before = await event_ids(db_session)
+
+        response = await client.put(
+            url, json=read.json(), headers={**admin, "If-Match": read.headers["ETag"]}
+        )
+
+        assert response.status_code == 200, response.text
+        assert response.headers["ETag"] == read.headers["ETag"]
+        assert response.json() == read.json()
+        assert await event_ids(db_session) == events_before
+        detail = await client.get(f"/api/v1/products/{product['id']}", headers=admin)
+        assert detail.headers["ETag"] == '"1"'
 
 
 class TestReplaceVariants:
@@ -248,6 +317,66 @@ class TestVariantsEndpoints:
             f"/api/v1/variants/{product['variants'][0]['id']}", headers=admin
         )
         assert response.status_code == 409
+        assert response.json()["code"] == "LAST_VARIANT"
+        assert response.json()["details"] == [
+            {"field": "id", "message": "is the product's only variant"}
+        ]
         assert (
             await client.get(f"/api/v1/variants/{product['variants'][0]['id']}", headers=admin)
         ).status_code == 200
+
+
+class TestConflictsNameTheirField:
+    async def test_a_taken_handle_on_put_is_handle_taken(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        await make_product("Hat")
+        product = await make_product("Cap")
+
+        response = await put(client, admin, product, {"handle": "hat", "title": "Renamed"})
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "HANDLE_TAKEN"
+        assert response.json()["details"] == [{"field": "handle", "message": "is already taken"}]
+        current = await client.get(f"/api/v1/products/{product['id']}", headers=admin)
+        assert (current.json()["handle"], current.json()["title"]) == ("cap", "Cap")
+        assert current.headers["ETag"] == '"1"'
+
+    async def test_a_taken_sku_on_put_names_the_variant(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        await make_product("Hat", options=[], variants=[{"price": "1", "sku": "HAT"}])
+        product = await make_product("Cap", options=[], variants=[{"price": "1", "sku": "CAP"}])
+
+        response = await put(client, admin, product, {"variants": [{"sku": "HAT"}]})
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "SKU_TAKEN"
+        assert response.json()["details"] == [
+            {"field": "variants[0].sku", "message": "SKU 'HAT' is already used by another variant"}
+        ]
+        current = await client.get(f"/api/v1/products/{product['id']}", headers=admin)
+        assert current.json()["variants"][0]["sku"] == "CAP"
+
+    async def test_a_taken_sku_on_a_variant_names_sku(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        await make_product("Hat", options=[], variants=[{"price": "1", "sku": "HAT"}])
+        product = await make_product()
+        variant_url = f"/api/v1/variants/{product['variants'][0]['id']}"
+
+        created = await client.post(
+            f"/api/v1/products/{product['id']}/variants",
+            json={"price": "9.50", "option1": "M", "option2": "White", "sku": "HAT"},
+            headers=admin,
+        )
+        updated = await client.put(variant_url, json={"sku": "HAT"}, headers=admin)
+
+        for refused in (created, updated):
+            assert refused.status_code == 409
+            assert refused.json()["code"] == "SKU_TAKEN"
+            assert refused.json()["details"] == [
+                {"field": "sku", "message": "SKU 'HAT' is already used by another variant"}
+            ]
+        listed = await client.get(f"/api/v1/products/{product['id']}/variants", headers=admin)
+        assert [v["sku"] for v in listed.json()] == [None, None, None]

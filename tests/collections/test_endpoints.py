@@ -30,6 +30,29 @@ async def hat(make_product: ProductFactory, title: str, price: str) -> dict[str,
     return await make_product(title, productType="Hat", options=[], variants=[{"price": price}])
 
 
+class TestHandleTaken:
+    async def test_a_taken_handle_is_409_naming_it_and_changes_nothing(
+        self, client: httpx.AsyncClient, admin: Headers, db_session: AsyncSession
+    ) -> None:
+        first = await client.post(URL, json=collection_body(handle="hats"), headers=admin)
+        other = await client.post(URL, json=collection_body(title="Caps"), headers=admin)
+        assert (first.status_code, other.status_code) == (201, 201)
+
+        created = await client.post(URL, json=collection_body(handle="hats"), headers=admin)
+        renamed = await client.put(
+            f"{URL}/{other.json()['id']}", json={"handle": "hats"}, headers=admin
+        )
+
+        for refused in (created, renamed):
+            assert refused.status_code == 409
+            assert refused.json()["code"] == "HANDLE_TAKEN"
+            assert refused.json()["details"] == [{"field": "handle", "message": "is already taken"}]
+        stored = await db_session.scalars(
+            select(SmartCollection.handle).order_by(SmartCollection.id)
+        )
+        assert list(stored) == ["hats", "caps"]
+
+
 class TestCrud:
     async def test_create_read_update_delete(
         self, client: httpx.AsyncClient, admin: Headers, db_session: AsyncSession

@@ -121,6 +121,8 @@ class TestExactlyOneDefault:
         )
 
         assert response.status_code == 400
+        assert response.json()["code"] == "DEFAULT_ADDRESS_REQUIRED"
+        assert [d["field"] for d in response.json()["details"]] == ["isDefault"]
         assert await _defaults(db_session, customer["id"]) == [only["id"]]
 
     async def test_deleting_the_default_promotes_the_oldest_remaining(

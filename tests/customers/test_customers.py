@@ -75,7 +75,10 @@ class TestCreate:
         response = await client.post(CUSTOMERS, json={"email": "DUP@Example.com "}, headers=headers)
 
         assert response.status_code == 409
-        assert response.json()["code"] == "CONFLICT"
+        assert response.json()["code"] == "EMAIL_TAKEN"
+        assert response.json()["details"] == [
+            {"field": "email", "message": "is already used by another customer"}
+        ]
         assert await _live_customers(db_session) == before
 
     async def test_refuses_invalid_customers(
@@ -264,6 +267,8 @@ class TestUpdate:
         )
 
         assert response.status_code == 409
+        assert response.json()["code"] == "EMAIL_TAKEN"
+        assert [d["field"] for d in response.json()["details"]] == ["email"]
         current = await client.get(f"{CUSTOMERS}/{second['id']}", headers=headers)
         assert current.json()["email"] == "second@example.com"
 

@@ -52,6 +52,10 @@ class TestGroups:
         response = await client.post(GROUPS, json={"name": "WHOLESALE"}, headers=headers)
 
         assert response.status_code == 409
+        assert response.json()["code"] == "GROUP_NAME_TAKEN"
+        assert response.json()["details"] == [
+            {"field": "name", "message": "is already used by another group (in any case)"}
+        ]
         assert await _group_count(db_session) == before
 
     async def test_refuses_invalid_groups(
@@ -90,6 +94,8 @@ class TestGroups:
             "5.00",
         )
         assert clash.status_code == 409
+        assert clash.json()["code"] == "GROUP_NAME_TAKEN"
+        assert [d["field"] for d in clash.json()["details"]] == ["name"]
         assert (await client.get(f"{GROUPS}/{first['id']}", headers=headers)).json()[
             "name"
         ] == "Wholesale"

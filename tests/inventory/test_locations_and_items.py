@@ -48,6 +48,10 @@ class TestLocations:
         product = await make_product(options=[], variants=[{"price": "1", "inventoryQuantity": 4}])
         refused = await client.delete(f"/api/v1/locations/{location['id']}", headers=admin)
         assert refused.status_code == 409
+        assert refused.json()["code"] == "LOCATION_HAS_STOCK"
+        assert refused.json()["details"] == [
+            {"field": "id", "message": "has inventory levels or adjustments"}
+        ]
         assert await db_session.get(Location, location["id"]) is not None
 
         deactivated = await client.put(

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.models import Event, Metafield
+from shopdb.models import Event, Metafield, MetafieldDefinition
 from tests.catalog.fixtures import Headers, ProductFactory
 
 
@@ -150,7 +150,7 @@ class TestDefinitions:
         }
         bad = await client.post("/api/v1/metafield-definitions", json=body, headers=admin)
         assert bad.status_code == 400
-        assert bad.json()["details"][0]["field"] == "validations"
+        assert bad.json()["details"][0]["field"] == "validations[0].name"
         assert "max_precision" in bad.json()["details"][0]["message"]
 
         body["validations"] = [{"name": "choices", "value": ["red", "blue"]}]
@@ -158,6 +158,10 @@ class TestDefinitions:
         assert created.status_code == 201, created.text
         again = await client.post("/api/v1/metafield-definitions", json=body, headers=admin)
         assert again.status_code == 409
+        assert again.json()["code"] == "DEFINITION_TAKEN"
+        assert again.json()["details"] == [
+            {"field": "key", "message": "is already defined for this owner type and namespace"}
+        ]
         listed = await client.get(
             "/api/v1/metafield-definitions", params={"ownerType": "products"}, headers=admin
         )
@@ -177,3 +181,214 @@ class TestDefinitions:
             headers=token_for("products:write", "metafields:read"),
         )
         assert response.status_code == 403
+
+
+class TestSingularOwners:
+    async def test_shopify_singular_names_are_stored_as_the_plural(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product()
+        definition = await client.post(
+            "/api/v1/metafield-definitions",
+            json={
+                "ownerType": "product",
+                "namespace": "specs",
+                "key": "thread_count",
+                "name": "Thread count",
+                "type": "number_integer",
+                "validations": [{"name": "max", "value": "1000"}],
+            },
+            headers=admin,
+        )
+        written = await client.post(
+            "/api/v1/metafields",
+            json=metafield(product["id"], ownerResource="product"),
+            headers=admin,
+        )
+        # The definition given as `product` applies to metafields given as `products`.
+        too_big = await client.post(
+            "/api/v1/metafields", json=metafield(product["id"], value="5000"), headers=admin
+        )
+
+        assert definition.status_code == 201, definition.text
+        assert definition.json()["ownerType"] == "products"
+        assert written.status_code == 201, written.text
+        assert written.json()["ownerResource"] == "products"
+        assert too_big.status_code == 400
+        stored = await db_session.scalars(select(Metafield.owner_resource))
+        assert list(stored) == ["products"]
+        for params in ({"ownerResource": "product"}, {"ownerResource": "products"}):
+            listed = await client.get("/api/v1/metafields", params=params, headers=admin)
+            assert [m["id"] for m in listed.json()["items"]] == [written.json()["id"]]
+        definitions = await client.get(
+            "/api/v1/metafield-definitions", params={"ownerType": "product"}, headers=admin
+        )
+        assert [d["key"] for d in definitions.json()["items"]] == ["thread_count"]
+
+    async def test_an_unknown_owner_is_still_refused(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get(
+            "/api/v1/metafields", params={"ownerResource": "planet"}, headers=admin
+        )
+        assert response.status_code == 400
+        assert [d["field"] for d in response.json()["details"]] == ["ownerResource"]
+
+
+def text_definition(validations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "ownerType": "products",
+        "namespace": "specs",
+        "key": "code",
+        "name": "Code",
+        "type": "single_line_text_field",
+        "validations": validations,
+    }
+
+
+class TestRegexValidations:
+    async def test_a_pathological_pattern_runs_in_linear_time(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        # `(a+)+$` on "a"*n + "!" backtracks 2^n steps in Python's re: with n = 5000 that
+        # would never finish. RE2 answers at once; the test asserts the answers.
+        product = await make_product()
+        created = await client.post(
+            "/api/v1/metafield-definitions",
+            json=text_definition([{"name": "regex", "value": "(a+)+$"}]),
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+
+        def code(value: str) -> dict[str, Any]:
+            return metafield(product["id"], key="code", type="single_line_text_field", value=value)
+
+        refused = await client.post(
+            "/api/v1/metafields", json=code("a" * 5000 + "!"), headers=admin
+        )
+        accepted = await client.post("/api/v1/metafields", json=code("a" * 5000), headers=admin)
+
+        assert refused.status_code == 400
+        assert refused.json()["details"] == [
+            {"field": "value", "message": "fails validation 'regex': must match (a+)+$"}
+        ]
+        assert accepted.status_code == 201, accepted.text
+
+    @pytest.mark.parametrize(
+        ("validations", "field", "message"),
+        [
+            ([{"name": "regex", "value": r"(a)\1"}], "validations[0].value", "RE2"),
+            (
+                [{"name": "max", "value": "9"}, {"name": "regex", "value": "(?=a)a"}],
+                "validations[1].value",
+                "RE2",
+            ),
+            ([{"name": "regex", "value": "(?<!x)y"}], "validations[0].value", "RE2"),
+            ([{"name": "regex", "value": "a" * 1001}], "validations[0].value", "at most 1000"),
+            ([{"name": "max_precision", "value": "2"}], "validations[0].name", "does not apply"),
+        ],
+    )
+    async def test_patterns_re2_cannot_run_are_refused_at_the_definition(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        db_session: AsyncSession,
+        validations: list[dict[str, Any]],
+        field: str,
+        message: str,
+    ) -> None:
+        response = await client.post(
+            "/api/v1/metafield-definitions", json=text_definition(validations), headers=admin
+        )
+
+        assert response.status_code == 400, response.text
+        (detail,) = response.json()["details"]
+        assert detail["field"] == field
+        assert message in detail["message"]
+        assert await db_session.scalar(select(func.count()).select_from(MetafieldDefinition)) == 0
+
+    async def test_an_update_to_a_pattern_re2_cannot_run_changes_nothing(
+        self, client: httpx.AsyncClient, admin: Headers, db_session: AsyncSession
+    ) -> None:
+        created = await client.post(
+            "/api/v1/metafield-definitions",
+            json=text_definition([{"name": "regex", "value": "[A-Z]+"}]),
+            headers=admin,
+        )
+        url = f"/api/v1/metafield-definitions/{created.json()['id']}"
+
+        response = await client.put(
+            url, json={"validations": [{"name": "regex", "value": r"(\w)\1"}]}, headers=admin
+        )
+
+        assert response.status_code == 400
+        assert response.json()["details"][0]["field"] == "validations[0].value"
+        current = await client.get(url, headers=admin)
+        assert current.json()["validations"] == [{"name": "regex", "value": "[A-Z]+"}]
+
+
+class TestDeepJson:
+    async def test_a_json_value_nested_3000_deep_is_a_400_naming_value(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product()
+        deep = "[" * 3000 + "]" * 3000
+
+        for type_ in ("json", "list.single_line_text_field", "money"):
+            response = await client.post(
+                "/api/v1/metafields",
+                json=metafield(product["id"], type=type_, value=deep),
+                headers=admin,
+            )
+            assert response.status_code == 400, (type_, response.text)
+            (detail,) = response.json()["details"]
+            assert detail["field"] == "value"
+            assert "deeper than 64" in detail["message"]
+        assert await db_session.scalar(select(func.count()).select_from(Metafield)) == 0
+
+    async def test_json_at_the_limit_is_accepted(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        value = "[" * 64 + "]" * 64
+        response = await client.post(
+            "/api/v1/metafields",
+            json=metafield(product["id"], type="json", value=value),
+            headers=admin,
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["value"] == value
+
+    async def test_deep_choices_in_a_definition_are_refused(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.post(
+            "/api/v1/metafield-definitions",
+            json=text_definition([{"name": "choices", "value": "[" * 3000 + "]" * 3000}]),
+            headers=admin,
+        )
+        assert response.status_code == 400
+        assert response.json()["details"][0]["field"] == "validations[0].value"
+
+    async def test_a_deep_value_sent_as_json_rather_than_text_is_a_400(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        deep: Any = []
+        for _ in range(100):
+            deep = [deep]
+        response = await client.post(
+            "/api/v1/metafields",
+            json=metafield(product["id"], type="json", value=deep),
+            headers=admin,
+        )
+        assert response.status_code == 400, response.text
+        assert [d["field"] for d in response.json()["details"]] == ["value"]

@@ -119,7 +119,9 @@ def test_passing_values_pass() -> None:
         ("boolean", [("min", "1")], "does not apply"),
         ("number_integer", [("regex", ".*")], "does not apply"),
         ("number_integer", [("min", "one")], "not a valid bound"),
-        ("single_line_text_field", [("regex", "(")], "not a valid expression"),
+        ("single_line_text_field", [("regex", "(")], "not an RE2 expression"),
+        ("single_line_text_field", [("regex", r"(a)\1")], "not an RE2 expression"),
+        ("single_line_text_field", [("regex", "x" * 1001)], "at most 1000 characters"),
         ("single_line_text_field", [("choices", "[]")], "choices"),
         ("number_decimal", [("max_precision", "-1")], "non-negative"),
         ("rating", [], "scale_min"),
@@ -131,3 +133,53 @@ def test_bad_definitions_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         types.check_definition_validations(type_, validations)
+
+
+class TestRegex:
+    def test_pathological_patterns_answer_correctly(self) -> None:
+        rules = [("regex", "(a+)+$")]
+        for n in (24, 10_000):  # 2^24 backtracking steps in Python's re; linear in RE2
+            with pytest.raises(ValueError, match="fails validation 'regex'"):
+                types.check_validations("single_line_text_field", "a" * n + "!", None, rules)
+            types.check_validations("single_line_text_field", "a" * n, None, rules)
+
+    def test_the_whole_value_must_match(self) -> None:
+        with pytest.raises(ValueError, match="regex"):
+            types.check_validations("single_line_text_field", "abc1", None, [("regex", "[a-z]+")])
+        types.check_validations("single_line_text_field", "abc", None, [("regex", "[a-z]+")])
+
+    def test_values_past_the_cap_are_not_matched(self) -> None:
+        value = "a" * (types.MAX_REGEX_SUBJECT + 1)
+        with pytest.raises(ValueError, match="limited to 65536 characters"):
+            types.check_validations("multi_line_text_field", value, value, [("regex", "a*")])
+
+    def test_a_stored_pattern_re2_cannot_compile_refuses_values(self) -> None:
+        # Definitions written before RE2 was enforced: the value is refused, never run on re.
+        with pytest.raises(ValueError, match="not an RE2 expression; update the definition"):
+            types.check_validations("single_line_text_field", "aa", "aa", [("regex", r"(a)\1")])
+
+    def test_list_items_are_matched_one_by_one(self) -> None:
+        raw = '["AB", "cd"]'
+        parsed = types.parse_value("list.single_line_text_field", raw)
+        with pytest.raises(ValueError, match="item 1: fails validation 'regex'"):
+            types.check_validations(
+                "list.single_line_text_field", raw, parsed, [("regex", "[A-Z]+")]
+            )
+
+
+class TestNesting:
+    @pytest.mark.parametrize("type_", ["json", "list.number_integer", "money", "weight", "rating"])
+    def test_deep_json_is_refused_before_parsing(self, type_: str) -> None:
+        with pytest.raises(ValueError, match="deeper than 64 levels"):
+            types.parse_value(type_, "[" * 3000 + "]" * 3000)
+
+    def test_brackets_inside_strings_do_not_count(self) -> None:
+        raw = '"' + "[" * 3000 + '"'
+        assert types.parse_value("json", raw) == "[" * 3000
+
+    def test_deep_choices_are_refused(self) -> None:
+        with pytest.raises(types.RuleError, match="deeper than 64 levels") as refused:
+            types.check_definition_validations(
+                "single_line_text_field", [("choices", "[" * 3000 + "]" * 3000)]
+            )
+        assert (refused.value.index, refused.value.part) == (0, "value")

@@ -24,20 +24,57 @@ the id lists and cursor pages were stored.
 
 Only with PostgreSQL and Redis: the keys are namespaced by the PostgreSQL database's identity
 (so a re-created database never meets entries from its predecessor), and without Redis a
-per-worker cache could not be invalidated across workers. If Redis fails, reads fall back to
-PostgreSQL; a failed invalidation is logged, and entries expire after `product_cache_seconds`.
-Redis must not evict keys without a TTL (`noeviction` or a `volatile-*` policy): the
-generations have none, so that an evicted generation can never make an old entry current again.
+per-worker cache could not be invalidated across workers.
+
+Generations alone fail in two ways, both closed by a cache **epoch**, a random token kept in
+Redis (`epoch`) that every entry (in Redis and in worker memory) carries and must match:
+
+- Redis restarted without its data, or flushed: the generations start again from 0, and a
+  worker's in-memory entry built under generation N would become current again once the counter
+  climbs back to N (at once for N = 0). The epoch is read in the same MGET (or MULTI) as the
+  generations, so it costs no round trip; when it is missing, the reader creates one (SET NX)
+  and reads the generations again with it (those read without it may predate the flush), and
+  everything cached before, under the old epoch, is a miss.
+- An invalidation that fails (Redis down, or unreachable from this worker) would leave the old
+  entry current for every other worker until its TTL. A worker that sees any Redis error (read,
+  store or invalidation; a call is bounded by REDIS_TIMEOUT_SECONDS, and a timed-out INCR may or
+  may not have landed) bypasses the cache: its reads go to PostgreSQL, no request of it waits on
+  Redis, and the invalidations it could not send are kept. A background task (woken by any cache
+  access) retries every RETRY_SECONDS with one MULTI that sets a new epoch and increments the
+  kept generations; only after it has landed does the worker use the cache again. The new epoch
+  kills every entry cached before it, in Redis and in every worker's memory (each sees it in its
+  next MGET), so nothing the failed invalidation left behind is served after the rotation.
+
+A version read from PostgreSQL on every hit would close the same holes, but at the price of a
+database round trip per read, which is what the cache exists to save; deleting keys cannot reach
+other workers' memory.
+
+What is left, stated plainly:
+- A worker that saw no error itself (it served nothing while Redis was away, or only the writer's
+  path to Redis was broken) serves what a failed invalidation left behind until the failing
+  worker's rotation lands: at most RETRY_SECONDS (100 ms) after Redis answers that worker again,
+  or up to REDIS_TIMEOUT_SECONDS + RETRY_SECONDS (0.6 s) when Redis comes back in the middle of
+  a hung attempt. A partition between one worker and a Redis the others still reach lasts as
+  long as the partition, bounded as before by the entries' TTL (`product_cache_seconds`). A
+  Redis restart that lost its data needs no rotation: the epoch went with it.
+- A Redis that restarts from an older snapshot (RDB, or AOF without `appendfsync always`)
+  restores the epoch with older generations; run the cache's Redis without persistence, or
+  with every write fsynced. A worker that sees the restart as an error rotates anyway.
+
+Redis must not evict keys without a TTL (`noeviction` or a `volatile-*` policy): the epoch and
+the generations have none, so that an evicted generation can never make an old entry current.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import secrets
 import struct
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -111,8 +148,21 @@ def _note_flushed_products(session: Session, _flush: UOWTransaction) -> None:
         mark_products_changed(session, found)
 
 
+# Every Redis call of the cache is bounded, the client's own retries included: the shared
+# client (app.py) keeps redis-py's defaults, a 5 s socket timeout and 10 retries, so a hung Redis
+# would hold a request for tens of seconds. A healthy round trip takes well under a millisecond.
+REDIS_TIMEOUT_SECONDS = 0.5
+# How often a worker that bypasses the cache tries to rotate the epoch (module docstring).
+RETRY_SECONDS = 0.1
+
+
+def _new_epoch() -> bytes:
+    return secrets.token_hex(8).encode()  # 16 bytes, never a digit string as generations are
+
+
 @dataclass(frozen=True)
 class _Local:
+    epoch: bytes
     generation: bytes
     version: int
     document: bytes
@@ -121,39 +171,44 @@ class _Local:
 
 @dataclass
 class Lookup:
-    """Cached documents found, and the generation each missing one must be stored under."""
+    """Cached documents found, and the generation each missing one must be stored under
+    (with the epoch it was read in; None: nothing may be stored)."""
 
     hits: dict[int, tuple[bytes, int]] = field(default_factory=dict)
     generations: dict[int, bytes] = field(default_factory=dict)
+    epoch: bytes | None = None
 
 
-def _encode_page(page: IdPage, generation: bytes) -> bytes:
+def _encode_page(page: IdPage, stamp: bytes) -> bytes:
     cursor = (page.next_cursor or "-").encode()
     ids = ",".join(map(str, page.ids)).encode()
-    return b"%s %d %s %s" % (generation, page.total, cursor, ids)
+    return b"%s %d %s %s" % (stamp, page.total, cursor, ids)
 
 
 def _decode_page(entry: bytes) -> tuple[bytes, IdPage]:
-    generation, total, cursor, ids = entry.split(b" ", 3)
+    stamp, total, cursor, ids = entry.split(b" ", 3)
     page = IdPage(
         [int(i) for i in ids.split(b",") if i],
         int(total),
         None if cursor == b"-" else cursor.decode(),
     )
-    return generation, page
+    return stamp, page
 
 
 @dataclass
 class IdsLookup:
-    """A slice of a cached ordered id list, with the list's length; or the generation to store
-    a freshly read list under (None: Redis failed, do not store)."""
+    """A slice of a cached ordered id list, with the list's length; or the header (epoch and
+    listing generation) to store a freshly read list under (None: do not store)."""
 
     ids: list[int] | None
     total: int
-    generation: int | None
+    header: bytes | None
 
 
 _ID = struct.Struct(">q")  # as PostgreSQL's int8send writes them
+_EPOCH_SIZE = 16
+# An id list starts with the epoch and the listing generation it was read under: 3 ids' worth.
+_LIST_HEADER = _EPOCH_SIZE + _ID.size
 
 
 def unpack_ids(packed: bytes) -> list[int]:
@@ -163,7 +218,7 @@ def unpack_ids(packed: bytes) -> list[int]:
 @dataclass
 class PageLookup:
     page: IdPage | None
-    generation: bytes | None  # None: Redis failed, do not store
+    generation: bytes | None  # the epoch and listing generation; None: do not store
 
 
 class ProductDocumentCache:
@@ -173,13 +228,23 @@ class ProductDocumentCache:
         self.redis = redis
         self.engine = engine
         self.ttl_seconds = ttl_seconds
-        # Documents this worker has read, in memory, served only while their generation in
-        # Redis is still the one they were read under; the least recently used are dropped
-        # beyond `local_bytes` of documents.
+        # Documents this worker has read, in memory, served only while their epoch and
+        # generation in Redis are still the ones they were read under; the least recently used
+        # are dropped beyond `local_bytes` of documents.
         self.local_bytes = local_bytes
         self._local: OrderedDict[int, _Local] = OrderedDict()
         self._local_size = 0
         self._prefix: str | None = None
+        self._epoch: bytes | None = None  # the last one seen; memory holds entries of no other
+        # Set by any Redis error, cleared once a rotation of the epoch has landed (docstring).
+        self._bypassed = False
+        self._failures = 0
+        self._pending_ids: set[int] = set()
+        self._pending_listing = False
+        self._recovery: asyncio.Task[None] | None = None
+        # One attempt at a time: another one's rotation may still be in flight when this one
+        # lands, and the cache is usable only once every kept invalidation has landed.
+        self._recovering = asyncio.Lock()
 
     async def prefix(self) -> str:
         """`shopdb:products:<database identity>:`; computed once per process.
@@ -204,50 +269,82 @@ class ProductDocumentCache:
             self._prefix = f"shopdb:products:{digest}:"
         return self._prefix
 
-    async def lookup(self, product_ids: Sequence[int]) -> Lookup:
-        """Current entries for `product_ids`; on a Redis error, all misses not to be stored.
+    def usable(self) -> bool:
+        """False while this worker bypasses the cache (a Redis error, no rotation since); then
+        the retry is (re)started, without waiting for it."""
+        if self._bypassed:
+            self._start_recovery()
+            return False
+        return True
 
-        One MGET: the generations of all, and the Redis entries of those this worker does not
-        hold in memory. A page of 50 products this worker has seen transfers 50 small numbers
-        rather than 100 KB of documents.
+    async def lookup(self, product_ids: Sequence[int]) -> Lookup:
+        """Current entries for `product_ids`; all misses not to be stored when the cache is
+        bypassed, on a Redis error, or when Redis has lost its epoch.
+
+        One MGET: the epoch, the generations of all, and the Redis entries of those this worker
+        does not hold in memory. A page of 50 products this worker has seen transfers 50 small
+        numbers rather than 100 KB of documents.
         """
         found = Lookup()
-        if not product_ids:
+        if not product_ids or not self.usable():
             return found
         now = time.monotonic()
         remote = [i for i in product_ids if i not in self._local]
         try:
             prefix = await self.prefix()
-            keys = [f"{prefix}g:{i}" for i in product_ids] + [f"{prefix}d:{i}" for i in remote]
-            values = await self.redis.mget(keys)
+            keys = [f"{prefix}epoch"]
+            keys += [f"{prefix}g:{i}" for i in product_ids]
+            keys += [f"{prefix}d:{i}" for i in remote]
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                values = await self.redis.mget(keys)
         except (RedisError, OSError) as exc:
-            log.warning("product_cache.read_failed", error=str(exc))
+            self._failed("product_cache.read_failed", exc)
             return found
-        entries = dict(zip(remote, values[len(product_ids) :], strict=True))
-        for product_id, generation in zip(product_ids, values, strict=False):
+        epoch = values[0]
+        if epoch is None:
+            started = await self._start_epoch(prefix, keys[1 : 1 + len(product_ids)])
+            if started is not None:  # nothing was cached under an epoch just created
+                found.epoch = started[0]
+                generations = (g or b"0" for g in started[1])
+                found.generations = dict(zip(product_ids, generations, strict=True))
+            return found
+        if epoch != self._epoch:
+            self._enter_epoch(epoch)
+        found.epoch = epoch
+        entries = dict(zip(remote, values[1 + len(product_ids) :], strict=True))
+        for product_id, generation in zip(product_ids, values[1:], strict=False):
             generation = generation or b"0"
             local = self._local.get(product_id)
             if local is not None:
-                if local.generation == generation and local.expires > now:
+                if local.generation == generation and local.epoch == epoch and local.expires > now:
                     self._local.move_to_end(product_id)
                     found.hits[product_id] = (local.document, local.version)
                     continue
                 self._forget(product_id)
             entry = entries.get(product_id)
-            if entry is not None:
-                entry_generation, version, document = entry.split(b" ", 2)
+            # `<epoch> <generation> <version> <document>`; an entry of another epoch (or
+            # another format) never starts with this one.
+            if entry is not None and entry.startswith(epoch):
+                _, entry_generation, version, document = entry.split(b" ", 3)
                 if entry_generation == generation:
                     found.hits[product_id] = (document, int(version))
-                    self._remember(product_id, generation, int(version), document, now)
+                    self._remember(product_id, epoch, generation, int(version), document, now)
                     continue
             found.generations[product_id] = generation
         return found
 
     def _remember(
-        self, product_id: int, generation: bytes, version: int, document: bytes, now: float
+        self,
+        product_id: int,
+        epoch: bytes,
+        generation: bytes,
+        version: int,
+        document: bytes,
+        now: float,
     ) -> None:
         self._forget(product_id)
-        self._local[product_id] = _Local(generation, version, document, now + self.ttl_seconds)
+        expires = now + self.ttl_seconds
+        self._local[product_id] = _Local(epoch, generation, version, document, expires)
         self._local_size += len(document)
         while self._local_size > self.local_bytes:
             self._local_size -= len(self._local.popitem(last=False)[1].document)
@@ -257,6 +354,12 @@ class ProductDocumentCache:
         if dropped is not None:
             self._local_size -= len(dropped.document)
 
+    def _enter_epoch(self, epoch: bytes) -> None:
+        # Everything held was read under another epoch and can never be served again.
+        self._local.clear()
+        self._local_size = 0
+        self._epoch = epoch
+
     async def store(
         self, session: AsyncSession, lookup: Lookup, documents: dict[int, tuple[bytes, int]]
     ) -> None:
@@ -265,92 +368,121 @@ class ProductDocumentCache:
         Not those `session` itself changed: they are uncommitted, and if the transaction rolled
         back, no invalidation would ever follow them.
         """
+        epoch = lookup.epoch
+        if epoch is None or self._bypassed:
+            return
         uncommitted: set[int] = session.info.get(_CHANGED, set())
         entries = {
-            product_id: b"%s %d %s" % (lookup.generations[product_id], version, document)
+            product_id: b"%s %s %d %s" % (epoch, lookup.generations[product_id], version, document)
             for product_id, (document, version) in documents.items()
             if product_id in lookup.generations and product_id not in uncommitted
         }
         if not entries:
             return
-        now = time.monotonic()
-        for product_id in entries:
-            document, version = documents[product_id]
-            self._remember(product_id, lookup.generations[product_id], version, document, now)
+        if epoch == self._epoch:  # not if a newer one was seen meanwhile: dead on arrival
+            now = time.monotonic()
+            for product_id in entries:
+                document, version = documents[product_id]
+                generation = lookup.generations[product_id]
+                self._remember(product_id, epoch, generation, version, document, now)
         try:
             prefix = await self.prefix()
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for product_id, entry in entries.items():
-                    pipe.set(f"{prefix}d:{product_id}", entry, ex=self.ttl_seconds)
-                await pipe.execute()
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for product_id, entry in entries.items():
+                        pipe.set(f"{prefix}d:{product_id}", entry, ex=self.ttl_seconds)
+                    await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("product_cache.write_failed", error=str(exc))
+            self._failed("product_cache.write_failed", exc)
 
     async def lookup_page(self, key: str) -> PageLookup:
         """The cached page for `key` (a list request) if no listing change happened since."""
+        if not self.usable():
+            return PageLookup(None, None)
         try:
             prefix = await self.prefix()
-            generation, entry = await self.redis.mget([f"{prefix}lg", f"{prefix}p:{key}"])
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                epoch, generation, entry = await self.redis.mget(
+                    [f"{prefix}epoch", f"{prefix}lg", f"{prefix}p:{key}"]
+                )
         except (RedisError, OSError) as exc:
-            log.warning("product_cache.read_failed", error=str(exc))
+            self._failed("product_cache.read_failed", exc)
             return PageLookup(None, None)
-        generation = generation or b"0"
+        if epoch is None:
+            started = await self._start_epoch(prefix, [f"{prefix}lg"])
+            if started is None:
+                return PageLookup(None, None)
+            (epoch, (generation,)), entry = started, None
+        stamp = b"%s:%s" % (epoch, generation or b"0")
         if entry is not None:
-            entry_generation, page = _decode_page(entry)
-            if entry_generation == generation:
-                return PageLookup(page, generation)
-        return PageLookup(None, generation)
+            entry_stamp, page = _decode_page(entry)
+            if entry_stamp == stamp:
+                return PageLookup(page, stamp)
+        return PageLookup(None, stamp)
 
     async def lookup_ids(self, key: str, start: int, stop: int) -> IdsLookup:
         """Ids [start, stop) of the cached ordered list `key`, if no listing change since.
 
-        A list is one string: its listing generation, then every id, 8 bytes each; a page is a
-        GETRANGE of it, whatever its depth. The reads run in one MULTI so that the generation
-        and the slice come from the same version of the list.
+        A list is one string: the epoch and listing generation it was read under, then every
+        id, 8 bytes each; a page is a GETRANGE of it, whatever its depth. The reads run in one
+        MULTI so that the epoch, the generation and the slice come from the same version.
         """
+        if not self.usable():
+            return IdsLookup(None, 0, None)
         try:
             prefix = await self.prefix()
             list_key = f"{prefix}l:{key}"
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.get(f"{prefix}lg")
-                pipe.getrange(list_key, 0, _ID.size - 1)
-                pipe.getrange(list_key, _ID.size * (1 + start), _ID.size * (1 + stop) - 1)
-                pipe.strlen(list_key)
-                current, head, body, length = await pipe.execute()
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.get(f"{prefix}epoch")
+                    pipe.get(f"{prefix}lg")
+                    pipe.getrange(list_key, 0, _LIST_HEADER - 1)
+                    first = _LIST_HEADER + _ID.size * start
+                    pipe.getrange(list_key, first, _LIST_HEADER + _ID.size * stop - 1)
+                    pipe.strlen(list_key)
+                    epoch, current, head, body, length = await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("product_cache.read_failed", error=str(exc))
+            self._failed("product_cache.read_failed", exc)
             return IdsLookup(None, 0, None)
-        generation = int(current or 0)
-        if length and _ID.unpack(head)[0] == generation:
-            return IdsLookup(unpack_ids(body), length // _ID.size - 1, generation)
-        return IdsLookup(None, 0, generation)
+        if epoch is None:
+            started = await self._start_epoch(prefix, [f"{prefix}lg"])
+            if started is None:
+                return IdsLookup(None, 0, None)
+            (epoch, (current,)), length = started, 0
+        header = epoch + _ID.pack(int(current or 0))
+        if length and head == header:
+            return IdsLookup(unpack_ids(body), (length - _LIST_HEADER) // _ID.size, header)
+        return IdsLookup(None, 0, header)
 
     async def store_ids(
         self, session: AsyncSession, key: str, lookup: IdsLookup, packed_ids: bytes
     ) -> None:
         """Keep an ordered id list (8-byte big-endian ids) read after a miss, under the
-        generation seen before reading it."""
-        if lookup.generation is None or session.info.get(_LISTING_CHANGED):
+        epoch and generation seen before reading it."""
+        if lookup.header is None or self._bypassed or session.info.get(_LISTING_CHANGED):
             return
-        packed = _ID.pack(lookup.generation) + packed_ids
         try:
             prefix = await self.prefix()
-            await self.redis.set(f"{prefix}l:{key}", packed, ex=self.ttl_seconds)
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                await self.redis.set(
+                    f"{prefix}l:{key}", lookup.header + packed_ids, ex=self.ttl_seconds
+                )
         except (RedisError, OSError) as exc:
-            log.warning("product_cache.write_failed", error=str(exc))
+            self._failed("product_cache.write_failed", exc)
 
     async def store_page(
         self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage
     ) -> None:
         """Keep a page read after a miss, under the listing generation seen before reading."""
-        if lookup.generation is None or session.info.get(_LISTING_CHANGED):
+        if lookup.generation is None or self._bypassed or session.info.get(_LISTING_CHANGED):
             return
         try:
             prefix = await self.prefix()
             entry = _encode_page(page, lookup.generation)
-            await self.redis.set(f"{prefix}p:{key}", entry, ex=self.ttl_seconds)
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                await self.redis.set(f"{prefix}p:{key}", entry, ex=self.ttl_seconds)
         except (RedisError, OSError) as exc:
-            log.warning("product_cache.write_failed", error=str(exc))
+            self._failed("product_cache.write_failed", exc)
 
     async def invalidate(self, product_ids: Iterable[int], *, listing: bool = True) -> None:
         """After a commit: the products' documents, and with `listing` every cached page."""
@@ -359,6 +491,12 @@ class ProductDocumentCache:
             self._forget(product_id)
         if not ids and not listing:
             return
+        if self._bypassed:
+            # Redis failed and no rotation has landed since: the retry sends these with it,
+            # and no request waits on a Redis known to be failing.
+            self._keep_pending(ids, listing)
+            self._start_recovery()
+            return
         try:
             prefix = await self.prefix()
             # Only the generations move: an entry stored under an older one is never served
@@ -366,22 +504,125 @@ class ProductDocumentCache:
             keys = [f"{prefix}g:{product_id}" for product_id in ids]
             if listing:
                 keys.append(f"{prefix}lg")
-            if len(keys) == 1:  # the common case (one product, or one stock change): no pipeline
-                await self.redis.execute_command("INCR", keys[0])
-            else:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.incr(key)
-                    await pipe.execute()
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                if len(keys) == 1:  # the common case (one product, or one stock change)
+                    await self.redis.execute_command("INCR", keys[0])
+                else:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for key in keys:
+                            pipe.incr(key)
+                        await pipe.execute()
         except (RedisError, OSError) as exc:
-            # The change is committed and must still be answered as a success; entries left
-            # behind expire after ttl_seconds.
-            log.error("product_cache.invalidate_failed", error=str(exc), product_ids=ids)
+            # The change is committed and must still be answered as a success; this worker
+            # reads PostgreSQL until the retry has rotated the epoch (module docstring).
+            self._keep_pending(ids, listing)
+            self._failed("product_cache.invalidate_failed", exc, product_ids=ids)
 
     async def after_commit(self, session: AsyncSession) -> None:
         product_ids, listing = take_changed_products(session)
         if product_ids or listing:
             await self.invalidate(product_ids, listing=listing)
+
+    # --- epochs and recovery (module docstring) ------------------------------------------
+
+    async def _start_epoch(
+        self, prefix: str, keys: list[str]
+    ) -> tuple[bytes, list[bytes | None]] | None:
+        """Redis has no epoch (restarted or flushed): create one unless another worker did.
+
+        (the epoch, the values of the generation `keys` read with it), in one MULTI: those read
+        with the missing epoch may be counters from before the flush, these are not.
+        """
+        log.warning("product_cache.epoch_missing")
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.set(f"{prefix}epoch", _new_epoch(), nx=True)
+                    pipe.get(f"{prefix}epoch")
+                    pipe.mget(keys)
+                    _, epoch, values = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("product_cache.read_failed", exc)
+            return None
+        self._enter_epoch(epoch)
+        return epoch, values
+
+    def _keep_pending(self, ids: Iterable[int], listing: bool) -> None:
+        self._pending_ids.update(ids)
+        self._pending_listing = self._pending_listing or listing
+
+    def _failed(self, event_name: str, exc: BaseException, **details: Any) -> None:
+        level = log.error if event_name == "product_cache.invalidate_failed" else log.warning
+        level(event_name, error=repr(exc), **details)
+        self._failures += 1
+        if not self._bypassed:
+            self._bypassed = True
+            log.error("product_cache.bypassed", reason=event_name)
+        self._start_recovery()
+
+    def _start_recovery(self) -> None:
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.get_running_loop().create_task(self._recover_until_done())
+
+    async def _recover_until_done(self) -> None:
+        while True:
+            if await self.recover():
+                return
+            await asyncio.sleep(RETRY_SECONDS)
+
+    async def recover(self) -> bool:
+        """One attempt to use the cache again; True once it is usable.
+
+        One MULTI sets a new epoch (every entry cached before, anywhere, is dead) and increments
+        the generations this worker could not. Invalidations or errors that arrive while it is
+        in flight need another rotation, since they may postdate it.
+        """
+        async with self._recovering:
+            if not self._bypassed:
+                return True
+            failures, ids, listing = self._failures, self._pending_ids, self._pending_listing
+            self._pending_ids, self._pending_listing = set(), False
+            epoch = _new_epoch()
+            try:
+                prefix = await self.prefix()
+                async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                    async with self.redis.pipeline(transaction=True) as pipe:
+                        pipe.set(f"{prefix}epoch", epoch)
+                        for product_id in sorted(ids):
+                            pipe.incr(f"{prefix}g:{product_id}")
+                        if listing:
+                            pipe.incr(f"{prefix}lg")
+                        await pipe.execute()
+            except Exception as exc:  # Redis, or the database behind prefix(): try again
+                self._keep_pending(ids, listing)
+                log.debug("product_cache.recovery_failed", error=repr(exc))
+                return False
+            if self._failures != failures or self._pending_ids or self._pending_listing:
+                return False
+            self._bypassed = False
+            self._enter_epoch(epoch)
+            log.warning("product_cache.recovered", product_ids=sorted(ids), listing=listing)
+            return True
+
+    async def aclose(self, *, settle_seconds: float = 0.0) -> None:
+        """Stop retrying; first, for up to `settle_seconds`, try to land what is pending (a
+        command that exits with pending invalidations leaves the servers stale until TTL)."""
+        deadline = time.monotonic() + settle_seconds
+        while True:
+            if await self.recover() or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(RETRY_SECONDS)
+        if self._pending_ids or self._pending_listing:
+            log.error(
+                "product_cache.invalidation_lost",
+                product_ids=sorted(self._pending_ids),
+                listing=self._pending_listing,
+            )
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._recovery
+            self._recovery = None
 
 
 def install_product_cache(
@@ -408,6 +649,10 @@ async def _product_cache(request: Request) -> ProductDocumentCache | None:
 ProductCacheDep = Annotated[ProductDocumentCache | None, Depends(_product_cache)]
 
 
+# How long a command that could not invalidate waits at exit for Redis to answer again.
+COMMAND_SETTLE_SECONDS = 5.0
+
+
 @asynccontextmanager
 async def database_invalidating_cache(settings: Settings) -> AsyncIterator[Database]:
     """A Database for work outside the server (CLI imports, the demo seed) whose commits
@@ -419,10 +664,14 @@ async def database_invalidating_cache(settings: Settings) -> AsyncIterator[Datab
         from redis.asyncio import Redis
 
         redis = Redis.from_url(settings.redis_url)
-    install_product_cache(SimpleNamespace(), database, redis, settings.product_cache_seconds)
+    cache = install_product_cache(
+        SimpleNamespace(), database, redis, settings.product_cache_seconds
+    )
     try:
         yield database
     finally:
+        if cache is not None:
+            await cache.aclose(settle_seconds=COMMAND_SETTLE_SECONDS)
         if redis is not None:
             await redis.aclose()
         await database.dispose()

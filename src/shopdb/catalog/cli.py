@@ -56,11 +56,16 @@ def import_csv(
     except ShopdbError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(code=1) from exc
+    for warning in report.warnings:
+        typer.echo(
+            f"line {warning['line']} ({warning['handle']}): warning: {warning['message']}",
+            err=True,
+        )
     for error in report.errors:
         typer.echo(f"line {error['line']} ({error['handle']}): {error['message']}", err=True)
     typer.echo(
-        f"{report.created} created, {report.updated} updated, {report.failed} failed "
-        f"of {report.total} products."
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.failed} failed of {report.total} products."
     )
     if report.failed:
         raise typer.Exit(code=2)
@@ -71,23 +76,34 @@ def export_csv(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
+    location_id: Annotated[
+        int | None,
+        typer.Option(help="Whose stock Variant Inventory Qty holds (default: first active)."),
+    ] = None,
 ) -> None:
     """Write every product as a Shopify product CSV."""
     from shopdb.catalog.exporter import export_csv as chunks
+    from shopdb.catalog.importer import default_location
     from shopdb.db import Database
+    from shopdb.errors import ShopdbError
 
     async def work(settings: Settings) -> None:
         database = Database.from_settings(settings)
         try:
             async with database.read_sessionmaker()() as session:
+                location = await default_location(session, location_id)
                 if output is None:
-                    async for chunk in chunks(session):
+                    async for chunk in chunks(session, location_id=location):
                         sys.stdout.write(chunk)
                     return
                 with output.open("w", encoding="utf-8", newline="") as handle:
-                    async for chunk in chunks(session):
+                    async for chunk in chunks(session, location_id=location):
                         handle.write(chunk)
         finally:
             await database.dispose()
 
-    asyncio.run(work(get_settings()))
+    try:
+        asyncio.run(work(get_settings()))
+    except ShopdbError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc

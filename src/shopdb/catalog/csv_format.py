@@ -2,7 +2,8 @@
 
 One product spans several rows sharing a Handle: the first carries the product's fields, the
 continuation rows only variant columns and/or an image. Parsing here is pure: rows in, products
-out, each value checked and each problem tied to its line number.
+out, each value checked and each problem tied to its line number. A problem is an error (the
+product is not imported) or a warning (the product is imported without that value).
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ GRAMS_PER_UNIT = {
 }
 # What a spreadsheet makes of a long number typed into a General cell: 3.65275E+11.
 SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
+SCIENTIFIC_HINT = (
+    "looks like a number a spreadsheet rewrote in scientific notation (digits are lost)"
+)
 TRUE = {"true", "yes", "1"}
 FALSE = {"false", "no", "0"}
 
@@ -105,6 +109,8 @@ class VariantRow:
     taxable: bool | None
     cost: Decimal | None
     tracked: bool | None
+    # The cell held a value that could not be read (a mangled barcode): keep what is stored.
+    barcode_unreadable: bool = False
 
 
 @dataclass
@@ -130,6 +136,7 @@ class ProductRows:
     variants: list[VariantRow] = field(default_factory=list)
     images: list[ImageRow] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
+    warnings: list[LineError] = field(default_factory=list)
     has_product_row: bool = False
 
     @property
@@ -151,13 +158,31 @@ def _text(row: dict[str, str], column: str) -> str | None:
 class _Line:
     """Reads one row's cells, collecting problems instead of stopping at the first."""
 
-    def __init__(self, line: int, row: dict[str, str], errors: list[LineError]) -> None:
+    def __init__(
+        self,
+        line: int,
+        row: dict[str, str],
+        errors: list[LineError],
+        warnings: list[LineError],
+    ) -> None:
         self.line = line
         self.row = row
         self.errors = errors
+        self.warnings = warnings
 
     def fail(self, column: str, message: str) -> None:
         self.errors.append(LineError(self.line, f"{column}: {message}"))
+
+    def warn(self, column: str, message: str) -> None:
+        self.warnings.append(LineError(self.line, f"{column}: {message}"))
+
+    def refuse_nul(self, columns: Iterable[str]) -> None:
+        """A NUL character cannot be stored (PostgreSQL text refuses it): the cell is an error
+        and reads as empty from here on."""
+        for column in columns:
+            if "\x00" in (self.row.get(column) or ""):
+                self.fail(column, "contains a NUL character (\\x00), which cannot be stored")
+                self.row[column] = ""
 
     def text(self, column: str, max_length: int = 255) -> str | None:
         value = _text(self.row, column)
@@ -210,17 +235,30 @@ class _Line:
         self.fail(column, f"{value!r} is not TRUE or FALSE")
         return None
 
-    def code(self, column: str) -> str | None:
-        """SKUs and barcodes: refused when a spreadsheet turned them into 3.65275E+11."""
+    def identifier(self, column: str) -> str | None:
+        """SKUs: refused when a spreadsheet turned them into 3.65275E+11. A SKU identifies the
+        variant to other systems; a wrong one, or silently none, is worse than no import."""
         value = self.text(column)
         if value is not None and SCIENTIFIC.match(value):
             self.fail(
                 column,
-                f"{value!r} looks like a number a spreadsheet rewrote in scientific notation "
-                "(digits are lost); format the column as text and export again",
+                f"{value!r} {SCIENTIFIC_HINT}; format the column as text and export again",
             )
             return None
         return value
+
+    def barcode(self, column: str) -> tuple[str | None, bool]:
+        """(barcode, unreadable). A mangled barcode is left out with a warning rather than
+        refusing the row: Shopify's own product_template.csv carries one on every row."""
+        value = self.text(column)
+        if value is not None and SCIENTIFIC.match(value):
+            self.warn(
+                column,
+                f"{value!r} {SCIENTIFIC_HINT}; not imported: a new variant has no barcode, an "
+                "existing one keeps its stored barcode (format the column as text to import it)",
+            )
+            return None, True
+        return value, False
 
     def choice(self, column: str, allowed: Iterable[str]) -> str | None:
         value = _text(self.row, column)
@@ -287,7 +325,8 @@ def parse_products(text: str) -> list[ProductRows]:
                 product.errors.append(
                     LineError(line_no, "Handle: only letters, digits and hyphens")
                 )
-        line = _Line(line_no, row, product.errors)
+        line = _Line(line_no, row, product.errors, product.warnings)
+        line.refuse_nul(c for c in COLUMNS if c != "Handle")  # the handle's pattern refuses it
         if _text(row, "Title") is not None and not product.has_product_row:
             product.has_product_row = True
             product.first_line = line_no
@@ -304,12 +343,13 @@ def parse_products(text: str) -> list[ProductRows]:
         if _has_any(row, VARIANT_COLUMNS):
             weight, unit = _weight(line)
             values = tuple(line.text(f"Option{k} Value") for k in (1, 2, 3))
+            barcode, barcode_unreadable = line.barcode("Variant Barcode")
             product.variants.append(
                 VariantRow(
                     line=line_no,
                     options=(values[0], values[1], values[2]),
-                    sku=line.code("Variant SKU"),
-                    barcode=line.code("Variant Barcode"),
+                    sku=line.identifier("Variant SKU"),
+                    barcode=barcode,
                     price=line.money("Variant Price"),
                     compare_at_price=line.money("Variant Compare At Price"),
                     weight=weight,
@@ -320,6 +360,7 @@ def parse_products(text: str) -> list[ProductRows]:
                     taxable=line.boolean("Variant Taxable"),
                     cost=line.money("Cost per item"),
                     tracked=None if _text(row, "Variant Inventory Tracker") is None else True,
+                    barcode_unreadable=barcode_unreadable,
                 )
             )
         src = line.text("Image Src", max_length=2048)

@@ -16,7 +16,7 @@ from shopdb.catalog.presenters import product_detail
 from shopdb.catalog.repository import ProductFilter, ProductPageRequest, SortBy
 from shopdb.catalog.schemas import ProductCreate, ProductDetail, ProductStatus, ProductUpdate
 from shopdb.db import SessionDep
-from shopdb.errors import ValidationFailed
+from shopdb.errors import Forbidden, ValidationFailed
 from shopdb.kit.etags import etag
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, Direction
 from shopdb.kit.responses import model_response
@@ -122,15 +122,21 @@ async def create_product(
 @router.get("/{product_id}", response_model=ProductDetail)
 async def get_product(
     session: SessionDep,
-    _: ProductsRead,
+    subject: ProductsRead,
     cache: ProductCacheDep,
     product_id: int,
     include: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    """One product with variants, options, images and tags; `?include=metafields` adds those."""
+    """One product with variants, options, images and tags; `?include=metafields` adds those
+    (which needs `metafields:read` too, as /metafields does)."""
     if "metafields" not in _includes(include):
         document, version = await reads.get_product_document(session, product_id, cache)
         return Response(document, media_type="application/json", headers={"ETag": etag(version)})
+    if not subject.can("metafields:read"):
+        raise Forbidden(
+            "Missing permission: metafields:read",
+            [{"field": "include", "message": "metafields need metafields:read"}],
+        )
     from shopdb.metafields.service import metafields_of
 
     product = await service.get_product(session, product_id)

@@ -1,20 +1,32 @@
-"""Exporting the catalog in Shopify's product CSV format (what the importer reads back)."""
+"""Exporting the catalog in Shopify's product CSV format (what the importer reads back).
+
+`Variant Inventory Qty` is the `available` quantity at ONE location (the first active one
+unless another is named), the location the import then sets it at, so export -> import leaves
+stock as it was. A variant not stocked there exports an empty cell, which the import skips.
+Shopify keeps quantities per location in a separate inventory CSV; this file holds one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.csv_format import CsvWriter, boolean, grams
 from shopdb.catalog.repository import ProductRepository
-from shopdb.models import Product
+from shopdb.inventory import service as inventory
+from shopdb.models import InventoryItem, Product
 
 BATCH = 200
+# Inventory items per level query: well under any backend's limit on bound parameters.
+ITEMS_PER_QUERY = 1000
 
 
-def product_rows(product: Product) -> Iterator[dict[str, str]]:
-    """One row per variant, then extra rows for images beyond the variant count."""
+def product_rows(product: Product, available: Mapping[int, int]) -> Iterator[dict[str, str]]:
+    """One row per variant, then extra rows for images beyond the variant count.
+
+    `available` maps inventory item ids to their `available` at the exported location.
+    """
     names = [o.name for o in product.options]
     head = {
         "Handle": product.handle,
@@ -44,7 +56,7 @@ def product_rows(product: Product) -> Iterator[dict[str, str]]:
                     "Variant SKU": variant.sku or "",
                     "Variant Grams": grams(variant.weight, variant.weight_unit),
                     "Variant Inventory Tracker": "shopify" if item is None or item.tracked else "",
-                    "Variant Inventory Qty": str(variant.inventory_quantity),
+                    "Variant Inventory Qty": _quantity(item, available),
                     "Variant Inventory Policy": variant.inventory_policy,
                     "Variant Fulfillment Service": "manual",
                     "Variant Price": str(variant.price),
@@ -70,22 +82,51 @@ def product_rows(product: Product) -> Iterator[dict[str, str]]:
         yield row
 
 
-async def export_rows(session: AsyncSession) -> AsyncIterator[dict[str, str]]:
-    """Every live product by id, a batch of BATCH at a time (memory stays flat)."""
+def _quantity(item: InventoryItem | None, available: Mapping[int, int]) -> str:
+    if item is None or item.id not in available:
+        return ""  # not stocked at the location: the import leaves such a cell alone
+    return str(available[item.id])
+
+
+async def _available_at(
+    session: AsyncSession, products: Sequence[Product], location_id: int | None
+) -> dict[int, int]:
+    if location_id is None:
+        return {}
+    item_ids = [
+        v.inventory_item.id for p in products for v in p.variants if v.inventory_item is not None
+    ]
+    available: dict[int, int] = {}
+    for start in range(0, len(item_ids), ITEMS_PER_QUERY):
+        levels = await inventory.levels_of_items(
+            session, item_ids[start : start + ITEMS_PER_QUERY], location_id=location_id
+        )
+        available.update((level.inventory_item_id, level.available) for level in levels)
+    return available
+
+
+async def export_rows(
+    session: AsyncSession, *, location_id: int | None
+) -> AsyncIterator[dict[str, str]]:
+    """Every live product by id, a batch of BATCH at a time (memory stays flat).
+
+    `location_id`: whose `available` the quantity column holds (None: no location, all empty).
+    """
     repository = ProductRepository(session)
     after = 0
     while True:
         batch = await repository.batch_after(after, BATCH)
         if not batch:
             return
+        available = await _available_at(session, batch, location_id)
         for product in batch:
-            for row in product_rows(product):
+            for row in product_rows(product, available):
                 yield row
         after = batch[-1].id
 
 
-async def export_csv(session: AsyncSession) -> AsyncIterator[str]:
+async def export_csv(session: AsyncSession, *, location_id: int | None) -> AsyncIterator[str]:
     writer = CsvWriter()
     yield writer.header()
-    async for row in export_rows(session):
+    async for row in export_rows(session, location_id=location_id):
         yield writer.row(row)

@@ -244,11 +244,15 @@ async def delete_image(
 
 async def add_linked_images(
     session: AsyncSession, product_id: int, links: Sequence[tuple[str, int | None, str | None]]
-) -> None:
-    """Images known by URL (CSV imports): added unless the product already has that src."""
+) -> bool:
+    """Images known by URL (CSV imports): added unless the product already has that src.
+
+    Whether any was added; when none is, nothing is written.
+    """
     product = await get_product(session, product_id)
     ordered = list(product.images)
     known = {i.src for i in ordered}
+    added = False
     for src, position, alt in links:
         if src in known:
             continue
@@ -258,4 +262,8 @@ async def add_linked_images(
         _place(ordered, image, position)
         ordered.sort(key=lambda i: i.position)
         known.add(src)
-    await session.flush()
+        added = True
+    if added:
+        product.updated_at = utcnow()  # the product's version (its ETag) moves with its images
+        await session.flush()
+    return added

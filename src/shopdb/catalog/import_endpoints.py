@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from shopdb.catalog import jobs
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.exporter import export_csv
+from shopdb.catalog.importer import default_location
 from shopdb.db import Database, SessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.kit.responses import model_response
@@ -29,8 +30,11 @@ class ImportJobOut(CamelModel):
     processed: int
     created: int
     updated: int
+    unchanged: int
     failed: int
     errors: list[dict[str, Any]]
+    # Values left out of imported products (a mangled barcode); the products were imported.
+    warnings: list[dict[str, Any]]
     error: str | None
     created_at: datetime
     finished_at: datetime | None
@@ -45,8 +49,10 @@ def job_out(job: Job) -> ImportJobOut:
         processed=job.processed,
         created=int(result.get("created", 0)),
         updated=int(result.get("updated", 0)),
+        unchanged=int(result.get("unchanged", 0)),
         failed=int(result.get("failed", 0)),
         errors=list(result.get("errors", [])),
+        warnings=list(result.get("warnings", [])),
         error=job.error,
         created_at=job.created_at,
         finished_at=job.finished_at,
@@ -54,14 +60,25 @@ def job_out(job: Job) -> ImportJobOut:
 
 
 @router.get("/export.csv", response_class=StreamingResponse)
-async def export_products(request: Request, _: ProductsRead) -> StreamingResponse:
-    """Every product in Shopify's product CSV format, streamed (import reads it back)."""
+async def export_products(
+    request: Request,
+    session: SessionDep,
+    _: ProductsRead,
+    location_id: Annotated[int | None, Query(alias="locationId", ge=1)] = None,
+) -> StreamingResponse:
+    """Every product in Shopify's product CSV format, streamed (import reads it back).
+
+    `Variant Inventory Qty` is `available` at one location: `locationId`, else the first
+    active location, as the import reads it.
+    """
     database: Database = request.app.state.database
+    # Resolved before the body starts, so an unknown or deactivated location is a clean 4xx.
+    location = await default_location(session, location_id)
 
     async def stream() -> AsyncIterator[str]:
         # Its own session: the request's is committed and closed before the body streams.
-        async with database.read_sessionmaker()() as session:
-            async for chunk in export_csv(session):
+        async with database.read_sessionmaker()() as read_session:
+            async for chunk in export_csv(read_session, location_id=location):
                 yield chunk
 
     return StreamingResponse(

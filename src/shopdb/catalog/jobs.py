@@ -5,6 +5,10 @@ BATCH products, so progress is visible while it runs and work done survives a cr
 in the API process after the response (FastAPI background task): a process that dies
 mid-import leaves the job `running`, and re-running the same file finishes it (imports update
 in place). There is no cross-process queue.
+
+Each product is imported in its own savepoint (importer.py), so one product's failure, a
+database error included, fails that product alone. What reaches the client is a line number
+and a message written here, never an exception's text: that can hold SQL and the file's values.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 KIND = "products/import"
 BATCH = 50
+JOB_FAILED = "The import stopped on an unexpected error; the server log has the details"
 
 
 class JobRepository:
@@ -99,7 +104,7 @@ def _event(session: AsyncSession, job: Job) -> None:
         verb="import",
         subject_type="Job",
         subject_id=job.id,
-        body={k: result.get(k) for k in ("total", "created", "updated", "failed")},
+        body={k: result.get(k) for k in ("total", "created", "updated", "unchanged", "failed")},
         actor=job.actor,
     )
 
@@ -154,12 +159,12 @@ async def run_import_job(
             job = await get_job(session, job_id)
             _finish(job, report)
             _event(session, job)
-    except Exception as exc:
+    except Exception:
         log.exception("product_import_failed", job_id=job_id)
         async with database.session() as session:
             job = await get_job(session, job_id)
             job.status = "failed"
-            job.error = f"{type(exc).__name__}: {exc}"
+            job.error = JOB_FAILED
             job.finished_at = utcnow()
         raise
     return report

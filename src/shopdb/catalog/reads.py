@@ -7,6 +7,9 @@ With a cache (PostgreSQL + Redis, see cache.py):
   has been read (one SELECT of ids) after the last listing change;
 - a cursor page is cached as it is (its ids, total and next cursor), keyed by the cursor;
 - the documents of a page come from Redis, and only the missing ones are built, in one SELECT.
+
+While the cache is bypassed (a Redis error, cache.py), reads take the path without a cache: a
+page is then paged by PostgreSQL rather than sliced from a whole id list read for nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ async def get_product_document(
     With a cache, a current cached document is returned without touching the database.
     """
     repository = ProductRepository(session)
-    if cache is None:
+    if cache is None or not cache.usable():
         found = await repository.get_document(product_id)
         if found is None:
             raise product_not_found(product_id)
@@ -75,7 +78,7 @@ async def list_products(
 ) -> DocumentPage:
     """A page of product documents (see the module docstring for the cached path)."""
     repository = ProductRepository(session)
-    if cache is None or not repository.builds_documents():
+    if cache is None or not cache.usable() or not repository.builds_documents():
         return await repository.list_documents(request)
     page, more = None, False
     if request.cursor is None:

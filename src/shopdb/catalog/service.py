@@ -12,6 +12,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.errors import (
+    CommittedVariant,
+    HandleTaken,
+    SkuTaken,
+    VariantHasCommittedStock,
+)
 from shopdb.catalog.repository import ProductRepository
 from shopdb.catalog.rules import (
     OptionSpec,
@@ -34,7 +40,7 @@ from shopdb.catalog.schemas import (
     ProductUpdate,
     VariantFields,
 )
-from shopdb.errors import Conflict, NotFound, ValidationFailed
+from shopdb.errors import ErrorDetail, NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.inventory import service as inventory
 from shopdb.kit.etags import check_if_match
@@ -72,10 +78,7 @@ async def resolve_handle(
 ) -> str:
     if given:
         if await repository.handle_taken(given, except_id=except_id):
-            raise Conflict(
-                f"Handle {given!r} is already taken",
-                [{"field": "handle", "message": "is already taken"}],
-            )
+            raise HandleTaken(given)
         return given
     base = slugify(title)
     # Two products created at once with one title would both pick the same free handle; one
@@ -94,18 +97,23 @@ async def check_skus_free(
     repository: ProductRepository,
     skus: Sequence[str | None],
     *,
-    field: str = "variants",
+    field: str | None = "variants",
     except_variant_ids: Sequence[int] = (),
 ) -> None:
+    """SKUs are unique across the catalog. `field` names the list (`variants[i].sku`); None
+    for a request about one variant, whose field is plain `sku`."""
     wanted = [sku for sku in skus if sku]
     used = await repository.existing_skus(wanted, except_variant_ids=except_variant_ids)
-    errors = [
-        {"field": f"{field}[{i}].sku", "message": f"SKU {sku!r} is already used by another variant"}
+    errors: list[ErrorDetail] = [
+        {
+            "field": f"{field}[{i}].sku" if field else "sku",
+            "message": f"SKU {sku!r} is already used by another variant",
+        }
         for i, sku in enumerate(skus)
         if sku and sku in used
     ]
     if errors:
-        raise Conflict("SKU already in use", errors)
+        raise SkuTaken(errors)
 
 
 def specs_of(options: Sequence[OptionInput]) -> list[OptionSpec]:
@@ -203,6 +211,30 @@ async def stock_variants(
     )
 
 
+async def refuse_removal_of_committed_stock(
+    session: AsyncSession, removed: Sequence[tuple[ProductVariant, str]]
+) -> None:
+    """Removing a variant deletes its levels: refused (before any write) while one holds
+    committed units, which orders are waiting for. `removed` pairs each variant with the field
+    that names it. The levels stay locked until commit, so no order commits units to them
+    between this check and the delete.
+    """
+    by_item = {v.inventory_item.id: (v, f) for v, f in removed if v.inventory_item is not None}
+    committed: dict[int, int] = {}
+    for level in await inventory.levels_of_items(session, sorted(by_item), lock=True):
+        if level.committed:
+            item_id = level.inventory_item_id
+            committed[item_id] = committed.get(item_id, 0) + level.committed
+    if committed:
+        raise VariantHasCommittedStock(
+            [
+                CommittedVariant(variant.id, variant.sku, committed[item_id], field)
+                for item_id, (variant, field) in by_item.items()
+                if item_id in committed
+            ]
+        )
+
+
 def _event_body(product: Product) -> dict[str, object]:
     return {
         "id": product.id,
@@ -276,6 +308,30 @@ def _not_null(data: ProductUpdate, *names: str) -> None:
             )
 
 
+def has_changes(session: AsyncSession, product: Product) -> bool:
+    """Whether the session holds a real change of the product or of anything below it.
+
+    `is_modified` compares assigned values with the loaded ones, so a request that sends back
+    what is stored (a GET-modify-PUT, a re-imported export) changes nothing.
+    """
+    rows: list[object] = [product, *product.options, *product.tag_rows]
+    for option in product.options:
+        rows.extend(option.values)
+    for variant in product.variants:
+        rows.append(variant)
+        if variant.inventory_item is not None:
+            rows.append(variant.inventory_item)
+    return any(session.is_modified(row) for row in rows)
+
+
+def apply_published(product: Product, published: bool) -> None:
+    """Shopify's Published flag: published_at set (kept if already set) or cleared."""
+    if not published:
+        product.published_at = None
+    elif product.published_at is None:
+        product.published_at = utcnow()
+
+
 async def update_product(
     session: AsyncSession,
     product_id: int,
@@ -283,31 +339,49 @@ async def update_product(
     *,
     if_match: str | None,
     actor: str | None,
+    published: bool | None = None,
 ) -> Product:
+    """Apply a PUT; one that changes nothing writes nothing (same version, no event).
+
+    `published` is the CSV's Published flag (the API has no such field).
+    """
     _not_null(data, "title", "handle", "status", "variants", "options")
     product = await get_product(session, product_id)
     check_if_match(if_match, product.version)
     repository = ProductRepository(session)
     given = data.model_fields_set
-    if "handle" in given and data.handle != product.handle:
-        product.handle = await resolve_handle(
-            repository, data.handle, product.title, except_id=product.id
-        )
-    for name in ("title", "body_html", "vendor", "product_type", "status"):
-        if name in given:
-            setattr(product, name, getattr(data, name))
-    if "status" in given and data.status == "active" and product.published_at is None:
-        product.published_at = utcnow()
-    if "tags" in given:
-        tags = normalise_tags(data.tags)
-        product.tags = tags_string(tags)
-        current = {row.tag: row for row in product.tag_rows}
-        product.tag_rows = [current.get(tag) or ProductTag(tag=tag) for tag in tags]
-    if data.variants is not None or data.options is not None:
-        from shopdb.catalog.structure import replace_structure
+    structure_written = False
+    # Nothing reaches the database before the change check below, unless the structure
+    # replacement had to write (which is a change in itself).
+    with session.no_autoflush:
+        if "handle" in given and data.handle != product.handle:
+            product.handle = await resolve_handle(
+                repository, data.handle, product.title, except_id=product.id
+            )
+        was_active = product.status == "active"
+        for name in ("title", "body_html", "vendor", "product_type", "status"):
+            if name in given:
+                setattr(product, name, getattr(data, name))
+        # Becoming active publishes (as Shopify does); re-sending "active" changes nothing.
+        if data.status == "active" and not was_active and product.published_at is None:
+            product.published_at = utcnow()
+        if published is not None:
+            apply_published(product, published)
+        if "tags" in given:
+            tags = normalise_tags(data.tags)
+            product.tags = tags_string(tags)
+            current = {row.tag: row for row in product.tag_rows}
+            product.tag_rows = [current.get(tag) or ProductTag(tag=tag) for tag in tags]
+        if data.variants is not None or data.options is not None:
+            from shopdb.catalog.structure import replace_structure
 
-        await replace_structure(session, product, data.options, data.variants)
-    # Always write the product row, so its version (the ETag) moves with any change below it.
+            structure_written = await replace_structure(
+                session, product, data.options, data.variants
+            )
+        if not structure_written and not has_changes(session, product):
+            return product
+    # Write the product row even when only rows below it changed, so its version (the ETag)
+    # moves with any change.
     product.updated_at = utcnow()
     await repository.flush()
     record_event(
@@ -339,11 +413,8 @@ async def delete_product(
 
 
 async def set_published(session: AsyncSession, product: Product, published: bool) -> None:
-    """Shopify's Published flag: published_at set (kept if already set) or cleared."""
-    if not published:
-        product.published_at = None
-    elif product.published_at is None:
-        product.published_at = utcnow()
+    """Shopify's Published flag on a product just created (updates take `published=`)."""
+    apply_published(product, published)
     await session.flush()
 
 

@@ -28,6 +28,7 @@ from shopdb.catalog.service import (
     apply_variant_fields,
     check_skus_free,
     new_variant,
+    refuse_removal_of_committed_stock,
     specs_of,
     stock_variants,
     stored_specs,
@@ -71,12 +72,32 @@ def _match(
     return matched
 
 
+def _positions(
+    product: Product,
+    variants: Sequence[VariantReplace],
+    matched: Sequence[ProductVariant | None],
+) -> list[int]:
+    """Each variant's position: as sent, else its place in the list (1-based).
+
+    A list that only repeats the stored variants in their stored order keeps their stored
+    positions, gaps included: sending back what was read must not renumber anything.
+    """
+    listed = [data.position or i + 1 for i, data in enumerate(variants)]
+    if any(data.position is not None for data in variants) or None in matched:
+        return listed
+    if [t.id for t in matched if t is not None] == [v.id for v in product.variants]:
+        return [t.position for t in matched if t is not None]
+    return listed
+
+
 async def replace_structure(
     session: AsyncSession,
     product: Product,
     options: Sequence[OptionInput] | None,
     variants: Sequence[VariantReplace] | None,
-) -> None:
+) -> bool:
+    """Replace options and/or variants; True when it had to write (delete, create, hand a SKU
+    over), otherwise the changes are only in the session, for the caller to check and flush."""
     specs = specs_of(options) if options is not None else stored_specs(product)
     raise_if(check_options(specs))
     count = len(variants) if variants is not None else len(product.variants)
@@ -86,7 +107,7 @@ async def replace_structure(
         combos = [option_values(v) for v in product.variants]
         raise_if(check_variants(specs, combos, [v.sku for v in product.variants]))
         apply_options(product, specs)
-        return
+        return False
 
     combos = [fill_default_option(specs, v) for v in variants]
     skus = [clean_optional(v.sku) for v in variants]
@@ -102,34 +123,49 @@ async def replace_structure(
     repository = ProductRepository(session)
     await check_skus_free(repository, skus, except_variant_ids=[v.id for v in product.variants])
 
+    positions = _positions(product, variants, matched)
     kept_ids = {t.id for t in matched if t is not None}
-    removed = [v for v in product.variants if v.id not in kept_ids]
-    # Deletes and SKU hand-overs go out before the new values, or a SKU moving from a deleted
-    # variant to a new one would collide with itself inside one flush.
-    product.variants = [v for v in product.variants if v.id in kept_ids]
-    for variant in removed:
-        if variant.inventory_item is not None:
-            await session.delete(variant.inventory_item)
-    for target, sku in zip(matched, skus, strict=True):
-        if target is not None and target.sku != sku and target.inventory_item is not None:
+    # Named by their index in the product as stored (as a GET shows it): they are not in the
+    # request.
+    removed = [
+        (v, f"variants[{i}]") for i, v in enumerate(product.variants) if v.id not in kept_ids
+    ]
+    await refuse_removal_of_committed_stock(session, removed)
+    handed_over = [
+        target
+        for target, sku in zip(matched, skus, strict=True)
+        if target is not None and target.sku != sku and target.inventory_item is not None
+    ]
+    if removed or handed_over:
+        # Deletes and SKU hand-overs go out before the new values, or a SKU moving from a
+        # deleted variant to a new one would collide with itself inside one flush.
+        product.variants = [v for v in product.variants if v.id in kept_ids]
+        for variant, _ in removed:
+            if variant.inventory_item is not None:
+                await session.delete(variant.inventory_item)
+        for target in handed_over:
             target.sku = None
-            target.inventory_item.sku = None
-    await repository.flush()
+            if target.inventory_item is not None:
+                target.inventory_item.sku = None
+        await repository.flush()
 
     apply_options(product, specs)
     result: list[ProductVariant] = []
     created: list[tuple[ProductVariant, int | None]] = []
     created_at: list[int] = []
     for i, (data, target) in enumerate(zip(variants, matched, strict=True)):
-        position = data.position or i + 1
+        position = positions[i]
         if target is None:
             variant = new_variant(data, combos[i], position)
             created.append((variant, data.inventory_quantity))
             created_at.append(i)
         else:
+            # Sent back unchanged (a GET-modify-PUT) it is ignored; a different value would
+            # be a stock change, which has its own endpoints.
             if (
                 data.inventory_quantity is not None
                 and "inventory_quantity" in data.model_fields_set
+                and data.inventory_quantity != target.inventory_quantity
             ):
                 raise ValidationFailed.on(
                     f"variants[{i}].inventoryQuantity",
@@ -142,3 +178,4 @@ async def replace_structure(
     product.variants = result
     if created:
         await stock_variants(session, created, indexes=created_at)
+    return bool(removed or handed_over or created)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.errors import LastVariant
 from shopdb.catalog.repository import ProductRepository, VariantRepository
 from shopdb.catalog.rules import (
     check_variants,
@@ -19,10 +20,11 @@ from shopdb.catalog.service import (
     check_skus_free,
     get_product,
     new_variant,
+    refuse_removal_of_committed_stock,
     stock_variants,
     stored_specs,
 )
-from shopdb.errors import Conflict, NotFound, ValidationFailed
+from shopdb.errors import NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.etags import check_if_match
 from shopdb.kit.types import utcnow
@@ -75,7 +77,7 @@ async def create_variant(
             for e in errors
         ]
     )
-    await check_skus_free(ProductRepository(session), [sku], field="variant")
+    await check_skus_free(ProductRepository(session), [sku], field=None)
     position = data.position or max((v.position for v in siblings), default=0) + 1
     variant = new_variant(data, combo, position)
     product.variants.append(variant)
@@ -131,11 +133,16 @@ async def update_variant(
         ]
     )
     await check_skus_free(
-        ProductRepository(session), [sku], field="variant", except_variant_ids=[variant.id]
+        ProductRepository(session), [sku], field=None, except_variant_ids=[variant.id]
     )
-    apply_variant_fields(variant, data, combo, new=False)
-    if data.position is not None:
-        variant.position = data.position
+    with session.no_autoflush:
+        apply_variant_fields(variant, data, combo, new=False)
+        if data.position is not None:
+            variant.position = data.position
+        item = variant.inventory_item
+        if not session.is_modified(variant) and (item is None or not session.is_modified(item)):
+            # Sent back as stored: nothing to write, the ETags stay.
+            return variant
     variant.updated_at = utcnow()
     product.updated_at = utcnow()
     await session.flush()
@@ -153,14 +160,13 @@ async def update_variant(
 async def delete_variant(
     session: AsyncSession, variant_id: int, *, if_match: str | None, actor: str | None
 ) -> None:
-    """Delete one variant with its inventory item and levels; the last one cannot go."""
+    """Delete one variant with its inventory item and levels; the last one cannot go, nor one
+    whose levels hold committed units."""
     variant, product = await _with_product(session, variant_id)
     check_if_match(if_match, variant.version)
     if len(product.variants) <= 1:
-        raise Conflict(
-            "A product keeps at least one variant; delete the product instead",
-            [{"field": "id", "message": "is the product's only variant"}],
-        )
+        raise LastVariant()
+    await refuse_removal_of_committed_stock(session, [(variant, "id")])
     body = _body(variant)
     if variant.inventory_item is not None:
         await session.delete(variant.inventory_item)

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.errors import HandleTaken
 from shopdb.catalog.rules import raise_if, slugify
 from shopdb.catalog.schemas import ProductDetail
 from shopdb.catalog.service import products_in_order
 from shopdb.collections.repository import CollectionRepository
 from shopdb.collections.rules import check_rules
 from shopdb.collections.schemas import CollectionCreate, CollectionUpdate, Rule
-from shopdb.errors import Conflict, NotFound
+from shopdb.errors import NotFound
 from shopdb.events.service import record_event
 from shopdb.kit.types import utcnow
 from shopdb.models import SmartCollection
@@ -40,10 +41,7 @@ async def _handle(
 ) -> str:
     if given:
         if await repository.handle_taken(given, except_id):
-            raise Conflict(
-                f"Handle {given!r} is already taken",
-                [{"field": "handle", "message": "is already taken"}],
-            )
+            raise HandleTaken(given)
         return given
     base = slugify(title)
     taken = await repository.handles_like(base)

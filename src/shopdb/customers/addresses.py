@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.dependencies import Subject
+from shopdb.customers.errors import DefaultAddressRequired
 from shopdb.customers.pii import ADDRESS_PHONE
 from shopdb.customers.repository import CustomerRepository
 from shopdb.customers.schemas import AddressInput
@@ -110,9 +111,7 @@ async def update_address(
             raise ValidationFailed.on(camel(field), "must not be null")
     becomes_default = changes.pop("is_default", None)
     if becomes_default is False and address.is_default:
-        raise ValidationFailed.on(
-            "isDefault", "a customer with addresses always has a default; make another the default"
-        )
+        raise DefaultAddressRequired
     if becomes_default and not address.is_default:
         await repository.clear_default_address(customer.id)
         await repository.mark_default_address(address.id)

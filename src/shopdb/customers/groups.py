@@ -8,8 +8,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.dependencies import Subject
+from shopdb.customers.errors import (
+    CustomerGroupNotFound,
+    CustomerNotFound,
+    GroupNameTaken,
+    NotAMember,
+)
 from shopdb.customers.repository import CustomerGroupRepository, CustomerRepository
-from shopdb.errors import Conflict, NotFound, ValidationFailed
+from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.types import round_money, utcnow
 from shopdb.models import CustomerGroup, CustomerGroupMembership
@@ -19,7 +25,7 @@ async def get_group(session: AsyncSession, group_id: int) -> tuple[CustomerGroup
     repository = CustomerGroupRepository(session)
     group = await repository.get(group_id)
     if group is None:
-        raise NotFound.resource("Customer group", group_id)
+        raise CustomerGroupNotFound(group_id)
     counts = await repository.member_counts([group.id])
     return group, counts.get(group.id, 0)
 
@@ -54,7 +60,7 @@ async def create_group(
 ) -> tuple[CustomerGroup, int]:
     repository = CustomerGroupRepository(session)
     if await repository.name_taken(name):
-        raise Conflict(f"A customer group named {name!r} already exists")
+        raise GroupNameTaken(name)
     group = await repository.add(
         CustomerGroup(
             name=name,
@@ -75,7 +81,7 @@ async def update_group(
         if changes["name"] is None:
             raise ValidationFailed.on("name", "must not be null")
         if await CustomerGroupRepository(session).name_taken(changes["name"], except_id=group.id):
-            raise Conflict(f"A customer group named {changes['name']!r} already exists")
+            raise GroupNameTaken(changes["name"])
     if changes.get("discount_percentage") is not None:
         changes["discount_percentage"] = round_money(changes["discount_percentage"])
     for field, value in changes.items():
@@ -94,19 +100,22 @@ async def delete_group(session: AsyncSession, actor: Subject, group_id: int) -> 
 
 async def add_member(
     session: AsyncSession, actor: Subject, group_id: int, customer_id: int
-) -> CustomerGroupMembership:
-    """Idempotent: adding a member twice keeps the first membership."""
+) -> bool:
+    """Idempotent, also under concurrency: every caller gets the same answer, and the first
+    membership stays. True when this call added it (then the event and new version)."""
     await get_group(session, group_id)
     repository = CustomerGroupRepository(session)
-    membership = await repository.membership(group_id, customer_id)
-    if membership is None:
-        # The customer's groupIds change, so does its version (ETag); also proves it is live.
-        if not await CustomerRepository(session).touch(customer_id, utcnow()):
-            raise NotFound.resource("Customer", customer_id)
-        membership = CustomerGroupMembership(customer_group_id=group_id, customer_id=customer_id)
-        await repository.add_membership(membership)
+    now = utcnow()
+    if await repository.add_membership(group_id, customer_id, now):
+        # The customer's groupIds change, so does its version (ETag). Locked after the
+        # membership, as remove_member does: one order for both.
+        await CustomerRepository(session).touch(customer_id, now)
         _event(session, actor, group_id, "member_add", customerId=customer_id)
-    return membership
+        return True
+    # Nothing inserted: a member already, or no live customer.
+    if not await CustomerRepository(session).exists(customer_id):
+        raise CustomerNotFound(customer_id)
+    return False
 
 
 async def remove_member(
@@ -114,7 +123,7 @@ async def remove_member(
 ) -> None:
     await get_group(session, group_id)
     if not await CustomerGroupRepository(session).remove_membership(group_id, customer_id):
-        raise NotFound(f"Customer {customer_id} is not a member of group {group_id}")
+        raise NotAMember(group_id, customer_id)
     await CustomerRepository(session).touch(customer_id, utcnow())
     _event(session, actor, group_id, "member_remove", customerId=customer_id)
 

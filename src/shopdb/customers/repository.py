@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -276,18 +277,31 @@ class CustomerGroupRepository:
         # Memberships go with it (ON DELETE CASCADE).
         await self.session.execute(delete(CustomerGroup).where(CustomerGroup.id == group_id))
 
-    async def membership(self, group_id: int, customer_id: int) -> CustomerGroupMembership | None:
-        result = await self.session.execute(
-            select(CustomerGroupMembership).where(
-                CustomerGroupMembership.customer_group_id == group_id,
-                CustomerGroupMembership.customer_id == customer_id,
-            )
-        )
-        return result.scalar_one_or_none()
+    async def add_membership(self, group_id: int, customer_id: int, now: datetime) -> bool:
+        """Make a live customer a member unless it is one already; True if this call did.
 
-    async def add_membership(self, membership: CustomerGroupMembership) -> None:
-        self.session.add(membership)
-        await self.session.flush()
+        ON CONFLICT DO NOTHING (PostgreSQL, and SQLite's own) on the (group, customer) key: a
+        concurrent request adding the same member waits for the other's insert and then does
+        nothing, instead of failing on the unique key. False also when the customer is not
+        live (the SELECT finds no row to insert).
+        """
+        insert_ = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert_(CustomerGroupMembership)
+            .from_select(
+                ["customer_group_id", "customer_id", "created_at"],
+                select(literal(group_id), Customer.id, literal(now, Customer.created_at.type))
+                # A WHERE also keeps SQLite from reading ON CONFLICT as a join's ON.
+                .where(Customer.id == customer_id, Customer.deleted_at.is_(None)),
+            )
+            .on_conflict_do_nothing(index_elements=["customer_group_id", "customer_id"])
+            .returning(CustomerGroupMembership.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
     async def remove_membership(self, group_id: int, customer_id: int) -> bool:
         result = await self.session.execute(

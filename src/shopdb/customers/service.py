@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.dependencies import Subject
+from shopdb.customers.errors import CustomerNotFound, EmailTaken
 from shopdb.customers.pii import (
     ADDRESS_PHONE,
     CUSTOMER_EMAIL,
@@ -26,7 +27,7 @@ from shopdb.customers.pii import (
 )
 from shopdb.customers.repository import CustomerFilter, CustomerRepository, DataAccessLog
 from shopdb.customers.schemas import AddressInput, CustomerCreate
-from shopdb.errors import Conflict, NotFound, ValidationFailed
+from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.crypto import FieldCipher, normalise_email
 from shopdb.kit.etags import check_if_match
@@ -87,7 +88,7 @@ def etag(customer: Customer) -> str:
 async def load_customer(session: AsyncSession, customer_id: int, *, lock: bool = False) -> Customer:
     customer = await CustomerRepository(session).get(customer_id, lock=lock)
     if customer is None:
-        raise NotFound.resource("Customer", customer_id)
+        raise CustomerNotFound(customer_id)
     return customer
 
 
@@ -157,7 +158,7 @@ async def create_customer(
     sealed_email, email_hash = seal_email(cipher, data.email)
     repository = CustomerRepository(session)
     if await repository.email_hash_taken(email_hash):
-        raise Conflict("A customer with this email already exists")
+        raise EmailTaken
     customer = await repository.add(
         Customer(
             email=sealed_email,
@@ -206,7 +207,7 @@ async def update_customer(
         sealed_email, email_hash = seal_email(cipher, changes["email"])
         if email_hash != customer.email_hash:
             if await repository.email_hash_taken(email_hash, except_id=customer.id):
-                raise Conflict("A customer with this email already exists")
+                raise EmailTaken
             customer.email, customer.email_hash = sealed_email, email_hash
     if "phone" in changes:
         customer.phone = seal_optional(cipher, changes["phone"], context=CUSTOMER_PHONE)

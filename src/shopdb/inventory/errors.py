@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shopdb.errors import Conflict, NotFound
+from shopdb.kit.bounds import MAX_INT
 
 
 class InsufficientInventory(Conflict):
@@ -59,4 +60,39 @@ class CommittedStockPresent(Conflict):
             f"Inventory item {inventory_item_id} has committed units at location {location_id}; "
             "fulfil or cancel those orders first",
             [{"field": "locationId", "message": "holds committed stock"}],
+        )
+
+
+class InventoryLimitExceeded(Conflict):
+    """A level, its on-hand sum or the variant's total would pass the INTEGER columns' range."""
+
+    code = "INVENTORY_LIMIT_EXCEEDED"
+
+    def __init__(self, inventory_item_id: int, location_id: int, field: str) -> None:
+        super().__init__(
+            f"Inventory item {inventory_item_id} at location {location_id} would exceed "
+            f"{MAX_INT} units (at the location, or in its variant's total)",
+            [{"field": field, "message": f"would make a quantity exceed {MAX_INT}"}],
+        )
+
+
+class LocationHasStock(Conflict):
+    code = "LOCATION_HAS_STOCK"
+
+    def __init__(self, location_id: int) -> None:
+        super().__init__(
+            f"Location {location_id} has inventory levels or history; deactivate it instead",
+            [{"field": "id", "message": "has inventory levels or adjustments"}],
+        )
+
+
+class InventoryChangedConcurrently(Conflict):
+    """A deadlock or serialisation failure against another transaction; retrying succeeds."""
+
+    code = "INVENTORY_CHANGED_CONCURRENTLY"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Inventory changed concurrently; retry the request",
+            [{"field": "inventoryItemId", "message": "was being changed by another request"}],
         )

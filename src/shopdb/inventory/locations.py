@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.errors import Conflict, NotFound
+from shopdb.errors import NotFound
 from shopdb.events.service import record_event
+from shopdb.inventory.errors import LocationHasStock
 from shopdb.inventory.repository import LocationRepository
 from shopdb.inventory.schemas import LocationCreate, LocationUpdate
 from shopdb.models import Location
@@ -63,10 +64,7 @@ async def delete_location(session: AsyncSession, location_id: int, *, actor: str
     repository = LocationRepository(session)
     location = await get_location(session, location_id)
     if await repository.has_stock_history(location_id):
-        raise Conflict(
-            f"Location {location_id} has inventory levels or history; deactivate it instead",
-            [{"field": "id", "message": "has inventory levels or adjustments"}],
-        )
+        raise LocationHasStock(location_id)
     body = _body(location)
     await repository.delete(location)
     record_event(

@@ -12,14 +12,16 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.cache import mark_products_changed
 from shopdb.inventory import statements
+from shopdb.inventory.errors import InventoryLimitExceeded
 from shopdb.kit.pagination import AnySelect, count_rows, offset_for
 from shopdb.kit.types import utcnow
 from shopdb.models import (
@@ -29,6 +31,15 @@ from shopdb.models import (
     Location,
     ProductVariant,
 )
+
+NUMERIC_OUT_OF_RANGE = "22003"  # PostgreSQL: an INTEGER column or expression overflowed
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, wrapped by SQLAlchemy (DBAPIError) or not (asyncpg)."""
+    original = getattr(exc, "orig", exc)
+    found = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return found if isinstance(found, str) else None
 
 
 @dataclass(frozen=True)
@@ -69,8 +80,11 @@ def _level(row: Any) -> LevelRow:
 @dataclass(frozen=True)
 class LevelProbe:
     location_active: bool | None  # None: no such location
-    item_exists: bool
+    item_exists: bool  # False also when the item's product is soft-deleted
     level_exists: bool
+    available: int = 0
+    committed: int = 0
+    variant_quantity: int = 0  # the variant's total, the sum of available over locations
 
 
 class LocationRepository:
@@ -121,7 +135,12 @@ class InventoryItemRepository:
         self.session = session
 
     async def get(self, item_id: int) -> InventoryItem | None:
-        return await self.session.get(InventoryItem, item_id)
+        """The item, unless its product is soft-deleted (then it is gone for the API too)."""
+        return await self.session.scalar(
+            select(InventoryItem).where(
+                InventoryItem.id == item_id, InventoryItem.id.in_(statements.live_item_ids())
+            )
+        )
 
     async def variant_of(self, item_id: int) -> int | None:
         return await self.session.scalar(
@@ -163,7 +182,10 @@ class InventoryLevelRepository:
         page: int,
         page_size: int,
     ) -> tuple[list[LevelRow], int]:
-        statement = self._filtered(item_ids, location_ids)
+        # A soft-deleted product's stock is not listed, as its item is not found.
+        statement = self._filtered(item_ids, location_ids).where(
+            InventoryLevel.inventory_item_id.in_(statements.live_item_ids())
+        )
         total = await count_rows(self.session, statement)
         result = await self.session.execute(
             statement.order_by(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
@@ -178,6 +200,23 @@ class InventoryLevelRepository:
         )
         row = result.first()
         return None if row is None else _level(row)
+
+    async def of_items(
+        self, item_ids: Sequence[int], *, location_id: int | None = None, lock: bool = False
+    ) -> builtins.list[LevelRow]:
+        """The levels of these items (at one location when given), in (item, location) order.
+
+        `lock` takes their row locks in that order, the one every level change uses, so what
+        was read stays true until commit (PostgreSQL; SQLite serialises writers anyway).
+        """
+        if not item_ids:
+            return []
+        statement = self._filtered(
+            item_ids, None if location_id is None else [location_id]
+        ).order_by(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
+        if lock:
+            statement = statement.with_for_update()
+        return [_level(row) for row in await self.session.execute(statement)]
 
     async def apply_change(
         self,
@@ -255,10 +294,12 @@ class InventoryLevelRepository:
         if previous is None:
             return None
         delta = available - previous
-        params |= statements.bind(d_available=delta, d_committed=0)
+        params |= statements.bind(d_available=delta, d_committed=0, variant_delta=delta)
         row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
-        assert row is not None  # the write lock has been held since the read
-        await self._sqlite_writes("set", params, row.id, delta, delta)
+        if row is None:  # a bound (INTEGER) or the product's soft delete refused it
+            return None
+        if delta:  # the value already held: the level is usable and nothing is written
+            await self._sqlite_writes("set", params, row.id, delta, delta)
         return _level(row), delta
 
     async def _postgres_change(
@@ -269,7 +310,19 @@ class InventoryLevelRepository:
         # not autoflush, so pending rows (a level just added, an event) are flushed first.
         await self.session.flush()
         connection = await self.session.connection()
-        return (await connection.execute(statements.postgres_change(kind), params)).first()
+        try:
+            return (await connection.execute(statements.postgres_change(kind), params)).first()
+        except DBAPIError as exc:
+            # The guard read the variant's total from the statement's snapshot; a concurrent
+            # change of another location can still push it past INTEGER before this one's
+            # variant UPDATE runs. The overflow aborts the whole statement, so nothing was
+            # written: the same refusal as the guard's, only found later.
+            if sqlstate(exc) == NUMERIC_OUT_OF_RANGE:
+                field = "available" if kind == "set" else "availableAdjustment"
+                item_id = cast(int, params["p_item_id"])
+                location_id = cast(int, params["p_location_id"])
+                raise InventoryLimitExceeded(item_id, location_id, field) from exc
+            raise
 
     async def _sqlite_writes(
         self,
@@ -298,11 +351,14 @@ class InventoryLevelRepository:
                 statements.probe(), statements.bind(item_id=item_id, location_id=location_id)
             )
         ).one()
-        location_active, item_exists, level_exists = row
+        location_active, variant_quantity, available, committed = row
         return LevelProbe(
             location_active=None if location_active is None else bool(location_active),
-            item_exists=bool(item_exists),
-            level_exists=bool(level_exists),
+            item_exists=variant_quantity is not None,
+            level_exists=available is not None,
+            available=available or 0,
+            committed=committed or 0,
+            variant_quantity=variant_quantity or 0,
         )
 
     async def connect(self, item_id: int, location_id: int) -> LevelRow | None:

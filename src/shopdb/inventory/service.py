@@ -3,7 +3,9 @@
 Each change is one conditional UPDATE of the level, an UPDATE of the variant's denormalised
 `inventory_quantity` by the same delta, an `inventory_adjustments` row and an event, all in the
 caller's transaction; on PostgreSQL the four are one statement (see `statements`). Going below
-zero changes nothing and raises InsufficientInventory (409).
+zero changes nothing and raises InsufficientInventory (409); going past PostgreSQL's INTEGER (a
+level's on-hand or the variant's total) changes nothing and raises InventoryLimitExceeded
+(409). A soft-deleted product's items are not found (404), by the same guarded statement.
 
 Lock order: when one transaction changes several levels (an order with several lines), levels
 are changed in ascending (inventory_item_id, location_id), the table's unique key, each item's
@@ -13,30 +15,34 @@ other in a cycle.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.errors import Conflict
 from shopdb.events.service import record_event
 from shopdb.inventory.batching import Adjustment, AdjustmentBatcher
 from shopdb.inventory.errors import (
     CommittedStockPresent,
     InsufficientInventory,
+    InventoryChangedConcurrently,
     InventoryItemNotFound,
+    InventoryLimitExceeded,
     LevelNotConnected,
     LocationInactive,
     LocationNotFound,
 )
 from shopdb.inventory.repository import (
+    NUMERIC_OUT_OF_RANGE,
     InventoryLevelRepository,
     LevelProbe,
     LevelRow,
     LocationRepository,
+    sqlstate,
 )
+from shopdb.kit.bounds import MAX_INT
 from shopdb.models import InventoryItem
 
 DEFAULT_REASON = "correction"
@@ -66,15 +72,36 @@ def _unusable(probe: LevelProbe, item_id: int, location_id: int) -> Exception | 
 
 
 async def _explain_refusal(
-    session: AsyncSession, item_id: int, location_id: int, field: str
+    session: AsyncSession,
+    item_id: int,
+    location_id: int,
+    field: str,
+    change: tuple[int, int, int] | None = None,
 ) -> Exception:
-    """The guarded UPDATE matched nothing: say which guard it was (one more query, only now)."""
+    """The guarded UPDATE matched nothing: say which guard it was (one more query, only now).
+
+    `change` is (d_available, d_committed, variant_delta) of a refused change; None for a
+    refused `set`, which has no lower bound to fail (it takes a quantity >= 0), so with a
+    usable level only the INTEGER bound can have refused it. `field` names the request's
+    field when the probe cannot tell (the level moved since the refusal).
+    """
     probe = await InventoryLevelRepository(session).probe(item_id, location_id)
     reason = _unusable(probe, item_id, location_id)
     if reason is not None:
         return reason
     if not probe.level_exists:
         return LevelNotConnected(item_id, location_id)
+    if change is None:
+        return InventoryLimitExceeded(item_id, location_id, field)
+    d_available, d_committed, variant_delta = change
+    if probe.available + d_available < 0:
+        return InsufficientInventory(item_id, location_id, "availableAdjustment")
+    if probe.committed + d_committed < 0:
+        return InsufficientInventory(item_id, location_id, "committed")
+    on_hand = probe.available + probe.committed + d_available + d_committed
+    if on_hand > MAX_INT or probe.variant_quantity + variant_delta > MAX_INT:
+        limit_field = "availableAdjustment" if d_available > 0 else "committed"
+        return InventoryLimitExceeded(item_id, location_id, limit_field)
     return InsufficientInventory(item_id, location_id, field)
 
 
@@ -99,24 +126,12 @@ async def change_levels(
     except DBAPIError as exc:
         # Our own lock order rules out cycles among inventory changes, but a transaction that
         # locks variants first (a product edit deleting a variant) can still meet one here.
-        if _sqlstate(exc) in CONCURRENT_CHANGE_STATES:
-            raise _concurrent_change() from exc
+        if sqlstate(exc) in CONCURRENT_CHANGE_STATES:
+            raise InventoryChangedConcurrently from exc
         raise
 
 
 CONCURRENT_CHANGE_STATES = ("40P01", "40001")  # deadlock detected, serialization failure
-
-
-def _concurrent_change() -> Conflict:
-    return Conflict(
-        "Inventory changed concurrently; retry the request",
-        [{"field": "inventoryItemId", "message": "was being changed by another request"}],
-    )
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    original = getattr(exc, "orig", None)
-    return getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
 
 
 async def _apply_in_lock_order(
@@ -159,8 +174,14 @@ async def _apply(
         actor=actor,
     )
     if level is None:
-        field = "availableAdjustment" if change.available < 0 else "committed"
-        raise await _explain_refusal(session, change.inventory_item_id, change.location_id, field)
+        field = "availableAdjustment" if change.available else "committed"
+        raise await _explain_refusal(
+            session,
+            change.inventory_item_id,
+            change.location_id,
+            field,
+            (change.available, change.committed, variant_delta),
+        )
     return level
 
 
@@ -192,12 +213,17 @@ async def adjust_available(
     try:
         applied = await batcher.adjust(adjustment)
     except Exception as exc:  # the driver's own error: the batcher bypasses SQLAlchemy
-        if getattr(exc, "sqlstate", None) in CONCURRENT_CHANGE_STATES:
-            raise _concurrent_change() from exc
+        if sqlstate(exc) in CONCURRENT_CHANGE_STATES:
+            raise InventoryChangedConcurrently from exc
+        if sqlstate(exc) == NUMERIC_OUT_OF_RANGE:  # see InventoryLevelRepository._postgres_change
+            raise InventoryLimitExceeded(
+                inventory_item_id, location_id, "availableAdjustment"
+            ) from exc
         raise
     if applied is None:
-        field = "availableAdjustment" if delta < 0 else "committed"
-        raise await _explain_refusal(session, inventory_item_id, location_id, field)
+        raise await _explain_refusal(
+            session, inventory_item_id, location_id, "availableAdjustment", (delta, 0, delta)
+        )
     return applied
 
 
@@ -211,7 +237,11 @@ async def set_available(
     note: str | None = None,
     actor: str | None = None,
 ) -> LevelRow:
-    """Shopify's inventory_levels/set: absolute, and connects the level when it is missing."""
+    """Shopify's inventory_levels/set: absolute, and connects the level when it is missing.
+
+    Setting the value the level already holds writes nothing (no new version, no log row, no
+    event), in the same single statement: re-importing an unchanged file must leave no trace.
+    """
     levels = InventoryLevelRepository(session)
 
     async def apply() -> tuple[LevelRow, int] | None:
@@ -239,6 +269,23 @@ async def set_available(
             raise await _explain_refusal(session, inventory_item_id, location_id, "available")
     level, _ = outcome
     return level
+
+
+async def levels_of_items(
+    session: AsyncSession,
+    inventory_item_ids: Sequence[int],
+    *,
+    location_id: int | None = None,
+    lock: bool = False,
+) -> list[LevelRow]:
+    """Read-only: the items' levels (at one location when given), in (item, location) order.
+
+    With `lock`, the levels stay as read until commit (a caller about to delete the items
+    checks their committed units).
+    """
+    return await InventoryLevelRepository(session).of_items(
+        inventory_item_ids, location_id=location_id, lock=lock
+    )
 
 
 async def connect(

@@ -16,6 +16,14 @@ A change is four writes: the guarded UPDATE of the level, an `inventory_adjustme
 
 Either way the three writes are built by one function, so the rows they write, the event body
 included, are the same on both backends.
+
+Guards, all in the level UPDATE's WHERE (a refused change matches no row and writes nothing):
+the level exists at an active location; its item's product is not soft-deleted; available and
+committed stay >= 0; and nothing passes PostgreSQL's INTEGER (kit.bounds.MAX_INT): not the
+level's available + committed (the event's onHand) and not the variant's inventory_quantity,
+the sum over locations. The sums are taken as BIGINT, so checking them cannot overflow either.
+One scalar subquery reads the variant's total only while its product is live, so one lookup
+by primary keys carries both the soft-delete and the total guard.
 """
 
 from __future__ import annotations
@@ -36,15 +44,19 @@ from sqlalchemy import (
     Text,
     Update,
     bindparam,
+    case,
     exists,
     func,
     insert,
     literal_column,
+    or_,
     select,
     update,
 )
-from sqlalchemy.sql.selectable import NamedFromClause
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.sql.selectable import NamedFromClause, ScalarSelect
 
+from shopdb.kit.bounds import MAX_INT
 from shopdb.kit.types import UTCDateTime
 from shopdb.models import (
     Event,
@@ -52,6 +64,7 @@ from shopdb.models import (
     InventoryItem,
     InventoryLevel,
     Location,
+    Product,
     ProductVariant,
 )
 
@@ -61,6 +74,7 @@ ADJUSTMENTS = cast(Table, InventoryAdjustment.__table__)
 ITEMS = cast(Table, InventoryItem.__table__)
 LOCATIONS = cast(Table, Location.__table__)
 VARIANTS = cast(Table, ProductVariant.__table__)
+PRODUCTS = cast(Table, Product.__table__)
 EVENTS = cast(Table, Event.__table__)
 
 TOPIC = "inventory_levels/update"
@@ -112,6 +126,31 @@ def _constant(text: str) -> ColumnElement[str]:
     return literal_column(f"'{text}'", String)
 
 
+# Written into the SQL (not a parameter): the batcher's prepared statement needs no value for it.
+MAX_QUANTITY = literal_column(str(MAX_INT), BigInteger)
+
+
+def _big(column: ColumnElement[int]) -> ColumnElement[int]:
+    return sql_cast(column, BigInteger)
+
+
+def live_variant_quantity() -> ScalarSelect[int]:
+    """The item's variant's inventory_quantity as BIGINT; NULL when the item's product is
+    soft-deleted (or the item is gone). Compared with anything, NULL is not true: a guard
+    built on it refuses a deleted product's stock as it refuses a missing level."""
+    return (
+        select(_big(VARIANTS.c.inventory_quantity))
+        .where(
+            ITEMS.c.id == ITEM_ID,
+            VARIANTS.c.id == ITEMS.c.product_variant_id,
+            PRODUCTS.c.id == VARIANTS.c.product_id,
+            PRODUCTS.c.deleted_at.is_(None),
+        )
+        .correlate(None)
+        .scalar_subquery()
+    )
+
+
 def _at_changeable_level() -> tuple[ColumnElement[bool], ...]:
     return (
         LEVELS.c.inventory_item_id == ITEM_ID,
@@ -121,19 +160,26 @@ def _at_changeable_level() -> tuple[ColumnElement[bool], ...]:
 
 
 def _level_change() -> Update:
-    """Move available and committed by deltas, refusing (no row) what would go below zero."""
+    """Move available and committed by deltas, refusing (no row) what would go below zero,
+    past INTEGER, or touch a deleted product's stock."""
+    available, committed = _big(LEVELS.c.available), _big(LEVELS.c.committed)
     return (
         update(LEVELS)
         .where(
             *_at_changeable_level(),
-            LEVELS.c.available + D_AVAILABLE >= 0,
-            LEVELS.c.committed + D_COMMITTED >= 0,
+            available + D_AVAILABLE >= 0,
+            committed + D_COMMITTED >= 0,
+            available + committed + D_AVAILABLE + D_COMMITTED <= MAX_QUANTITY,
+            live_variant_quantity() + VARIANT_DELTA <= MAX_QUANTITY,
         )
         .values(
             available=LEVELS.c.available + D_AVAILABLE,
             committed=LEVELS.c.committed + D_COMMITTED,
-            version=LEVELS.c.version + 1,
-            updated_at=NOW,
+            # A zero change (SQLite's set of the value already held) leaves the level as it was.
+            version=LEVELS.c.version + case((or_(D_AVAILABLE != 0, D_COMMITTED != 0), 1), else_=0),
+            updated_at=case(
+                (or_(D_AVAILABLE != 0, D_COMMITTED != 0), NOW), else_=LEVELS.c.updated_at
+            ),
         )
         .returning(*LEVEL_COLUMNS, D_AVAILABLE.label("available_delta"))
     )
@@ -146,15 +192,30 @@ def _level_set() -> Update:
     its committed value), so the old value the delta comes from is the one replaced.
     """
     old = (
-        select(LEVELS.c.id.label("level_id"), LEVELS.c.available.label("old_available"))
+        select(
+            LEVELS.c.id.label("level_id"),
+            LEVELS.c.available.label("old_available"),
+            live_variant_quantity().label("variant_quantity"),
+        )
         .where(*_at_changeable_level())
-        .with_for_update()
+        .with_for_update(of=LEVELS)
         .subquery("old")
     )
     return (
         update(LEVELS)
-        .where(LEVELS.c.id == old.c.level_id)
-        .values(available=AVAILABLE, version=LEVELS.c.version + 1, updated_at=NOW)
+        .where(
+            LEVELS.c.id == old.c.level_id,
+            _big(AVAILABLE) + LEVELS.c.committed <= MAX_QUANTITY,
+            old.c.variant_quantity + AVAILABLE - old.c.old_available <= MAX_QUANTITY,
+        )
+        # Setting the value already held changes nothing: no new version, and (below) no log
+        # row and no event, so re-importing an unchanged file leaves no trace. Still one
+        # statement, whose row tells the caller the level is usable.
+        .values(
+            available=AVAILABLE,
+            version=LEVELS.c.version + case((LEVELS.c.available != AVAILABLE, 1), else_=0),
+            updated_at=case((LEVELS.c.available != AVAILABLE, NOW), else_=LEVELS.c.updated_at),
+        )
         .returning(
             *LEVEL_COLUMNS, (LEVELS.c.available - old.c.old_available).label("available_delta")
         )
@@ -222,18 +283,21 @@ def _writes(
     if kind == "change":
         body += [_constant("committedDelta"), D_COMMITTED]
     body += [_constant("reason"), REASON]
+    event_rows = select(
+        _constant(TOPIC),
+        _constant(TOPIC.rsplit("/", 1)[-1]),
+        _constant(f"{SUBJECT_TYPE} ") + lvl.c.id.cast(String),
+        _constant(SUBJECT_TYPE),
+        lvl.c.id,
+        json_object(*body),
+        ACTOR,
+        NOW,
+    )
+    if kind == "set":  # a set that changed nothing is not an event
+        event_rows = event_rows.where(lvl.c.available_delta != 0)
     event = insert(EVENTS).from_select(
         ["topic", "verb", "subject", "subject_type", "subject_id", "body", "actor", "created_at"],
-        select(
-            _constant(TOPIC),
-            _constant(TOPIC.rsplit("/", 1)[-1]),
-            _constant(f"{SUBJECT_TYPE} ") + lvl.c.id.cast(String),
-            _constant(SUBJECT_TYPE),
-            lvl.c.id,
-            json_object(*body),
-            ACTOR,
-            NOW,
-        ),
+        event_rows,
     )
     return Writes(log=log, variant=variant, event=event)
 
@@ -269,10 +333,23 @@ def sqlite_level_change() -> Update:
 
 
 @cache
-def probe() -> Select[bool | None, bool, bool]:
-    """Why a change matched no level: the location's `active` (None if missing), item, level."""
+def probe() -> Select[bool | None, int | None, int | None, int | None]:
+    """Why a change matched no level: the location's `active` (None if missing), the variant's
+    total (None: no item, or its product is deleted), the level's available and committed
+    (None: no level)."""
+    at_level = (LEVELS.c.inventory_item_id == ITEM_ID, LEVELS.c.location_id == LOCATION_ID)
     return select(
         select(LOCATIONS.c.active).where(LOCATIONS.c.id == LOCATION_ID).scalar_subquery(),
-        exists().where(ITEMS.c.id == ITEM_ID),
-        exists().where(LEVELS.c.inventory_item_id == ITEM_ID, LEVELS.c.location_id == LOCATION_ID),
+        live_variant_quantity(),
+        select(LEVELS.c.available).where(*at_level).scalar_subquery(),
+        select(LEVELS.c.committed).where(*at_level).scalar_subquery(),
+    )
+
+
+def live_item_ids() -> Select[int]:
+    """Inventory items whose product is not soft-deleted: reads show only their stock."""
+    return select(ITEMS.c.id).where(
+        VARIANTS.c.id == ITEMS.c.product_variant_id,
+        PRODUCTS.c.id == VARIANTS.c.product_id,
+        PRODUCTS.c.deleted_at.is_(None),
     )

@@ -1,4 +1,8 @@
-"""/api/v1/metafields and /api/v1/metafield-definitions."""
+"""/api/v1/metafields and /api/v1/metafield-definitions.
+
+The dependencies check metafields:read|write; the owner's own permission (products, customers,
+orders, inventory) depends on the owner, so the service checks it (metafields.access).
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ def definition_out(definition: MetafieldDefinition) -> DefinitionOut:
 @router.get("", response_model=Page[MetafieldOut])
 async def list_metafields(
     session: SessionDep,
-    _: MetafieldsRead,
+    subject: MetafieldsRead,
     owner_resource: Annotated[OwnerResource | None, Query(alias="ownerResource")] = None,
     owner_id: Annotated[int | None, Query(alias="ownerId", ge=1)] = None,
     namespace: Annotated[str | None, Query(max_length=255)] = None,
@@ -61,6 +65,7 @@ async def list_metafields(
 ) -> Page[MetafieldOut]:
     rows, total = await service.list_metafields(
         session,
+        subject,
         owner_resource=owner_resource,
         owner_id=owner_id,
         namespace=namespace,
@@ -81,21 +86,23 @@ async def write_metafield(
     session: SessionDep, subject: MetafieldsWrite, data: MetafieldWrite, response: Response
 ) -> MetafieldOut:
     """Create, or update the one with the same owner, namespace and key (200 then)."""
-    metafield, created = await service.upsert_metafield(session, data, actor=subject.principal)
+    metafield, created = await service.upsert_metafield(session, subject, data)
     response.status_code = 201 if created else 200
     return MetafieldOut.model_validate(metafield)
 
 
 @router.get("/{metafield_id}", response_model=MetafieldOut)
-async def get_metafield(session: SessionDep, _: MetafieldsRead, metafield_id: int) -> MetafieldOut:
-    return MetafieldOut.model_validate(await service.get_metafield(session, metafield_id))
+async def get_metafield(
+    session: SessionDep, subject: MetafieldsRead, metafield_id: int
+) -> MetafieldOut:
+    return MetafieldOut.model_validate(await service.get_metafield(session, subject, metafield_id))
 
 
 @router.put("/{metafield_id}", response_model=MetafieldOut)
 async def update_metafield(
     session: SessionDep, subject: MetafieldsWrite, metafield_id: int, data: MetafieldUpdate
 ) -> MetafieldOut:
-    metafield = await service.update_metafield(session, metafield_id, data, actor=subject.principal)
+    metafield = await service.update_metafield(session, subject, metafield_id, data)
     return MetafieldOut.model_validate(metafield)
 
 
@@ -103,7 +110,7 @@ async def update_metafield(
 async def delete_metafield(
     session: SessionDep, subject: MetafieldsWrite, metafield_id: int
 ) -> Response:
-    await service.delete_metafield(session, metafield_id, actor=subject.principal)
+    await service.delete_metafield(session, subject, metafield_id)
     return Response(status_code=204)
 
 
@@ -129,7 +136,7 @@ async def create_definition(
     session: SessionDep, subject: MetafieldsWrite, data: DefinitionCreate
 ) -> DefinitionOut:
     """Validations are `[{name, value}]`: min, max, regex, choices, max_precision, ..."""
-    return definition_out(await service.create_definition(session, data, actor=subject.principal))
+    return definition_out(await service.create_definition(session, subject, data))
 
 
 @definitions_router.get("/{definition_id}", response_model=DefinitionOut)
@@ -143,9 +150,7 @@ async def get_definition(
 async def update_definition(
     session: SessionDep, subject: MetafieldsWrite, definition_id: int, data: DefinitionUpdate
 ) -> DefinitionOut:
-    definition = await service.update_definition(
-        session, definition_id, data, actor=subject.principal
-    )
+    definition = await service.update_definition(session, subject, definition_id, data)
     return definition_out(definition)
 
 
@@ -153,5 +158,5 @@ async def update_definition(
 async def delete_definition(
     session: SessionDep, subject: MetafieldsWrite, definition_id: int
 ) -> Response:
-    await service.delete_definition(session, definition_id, actor=subject.principal)
+    await service.delete_definition(session, subject, definition_id)
     return Response(status_code=204)

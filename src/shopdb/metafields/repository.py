@@ -72,16 +72,18 @@ class MetafieldRepository:
     async def list(
         self,
         *,
-        owner_resource: str | None,
+        owner_resources: Sequence[str],
         owner_id: int | None,
         namespace: str | None,
         key: str | None,
         page: int,
         page_size: int,
     ) -> tuple[Sequence[Metafield], int]:
+        """`owner_resources`: only these (the ones the caller may read; empty: none)."""
         statement: AnySelect = select(Metafield)
+        if set(owner_resources) != set(OWNER_MODELS):
+            statement = statement.where(Metafield.owner_resource.in_(owner_resources))
         for column, value in (
-            (Metafield.owner_resource, owner_resource),
             (Metafield.owner_id, owner_id),
             (Metafield.namespace, namespace),
             (Metafield.key, key),

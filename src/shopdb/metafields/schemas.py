@@ -6,12 +6,30 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator
 
+from shopdb.kit.bounds import MAX_JSON_DEPTH, json_depth_exceeds
 from shopdb.kit.schemas import CamelModel, InputModel
 
-OwnerResource = Literal[
-    "products", "variants", "collections", "customers", "orders", "locations", "shop"
+# Shopify names owners in the singular (`owner_resource=product`, ownerType PRODUCT); shopdb
+# has always stored the plural. Both are accepted and the plural is what is stored and shown.
+SINGULAR_OWNERS = {
+    "product": "products",
+    "variant": "variants",
+    "collection": "collections",
+    "customer": "customers",
+    "order": "orders",
+    "location": "locations",
+}
+
+
+def plural_owner(value: Any) -> Any:
+    return SINGULAR_OWNERS.get(value, value) if isinstance(value, str) else value
+
+
+OwnerResource = Annotated[
+    Literal["products", "variants", "collections", "customers", "orders", "locations", "shop"],
+    BeforeValidator(plural_owner),
 ]
 Namespace = Annotated[
     str, StringConstraints(min_length=2, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")
@@ -29,6 +47,9 @@ def as_text(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, (list, dict)):
+        # json.dumps recurses per level: refuse a deep structure before it gets a chance to.
+        if json_depth_exceeds(value):
+            raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
         return json.dumps(value)
     return value
 

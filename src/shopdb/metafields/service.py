@@ -1,4 +1,9 @@
-"""Metafields: one per (owner, namespace, key), values checked by type and by definition."""
+"""Metafields: one per (owner, namespace, key), values checked by type and by definition.
+
+Every entry point takes the caller (`Subject`) and checks the owner's domain permission
+(metafields.access) before it looks anything up, so a caller without customers:read learns
+nothing about customers, not even whether one exists.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.errors import Conflict, NotFound, ValidationFailed
+from shopdb.auth.dependencies import Subject
+from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
-from shopdb.metafields import types
+from shopdb.metafields import access, types
+from shopdb.metafields.errors import (
+    DefinitionNotFound,
+    DefinitionTaken,
+    MetafieldNotFound,
+    OwnerNotFound,
+)
 from shopdb.metafields.repository import MetafieldRepository
 from shopdb.metafields.schemas import (
     DefinitionCreate,
@@ -74,15 +86,25 @@ async def metafields_of(
     return await MetafieldRepository(session).for_owner(owner_resource, owner_id)
 
 
-async def get_metafield(session: AsyncSession, metafield_id: int) -> Metafield:
+async def get_metafield(
+    session: AsyncSession, subject: Subject, metafield_id: int, action: access.Action = "read"
+) -> Metafield:
+    """The metafield, if the caller may `action` its owner's data.
+
+    A metafield whose owner the caller cannot even read is a 404, exactly like a missing one:
+    answering 403 would tell which ids hold, say, customer metafields. One the caller can read
+    but not change is a 403 naming the permission.
+    """
     metafield = await MetafieldRepository(session).get(metafield_id)
-    if metafield is None:
-        raise NotFound.resource("Metafield", metafield_id)
+    if metafield is None or not access.allowed(subject, metafield.owner_resource, "read"):
+        raise MetafieldNotFound(metafield_id)
+    access.require(subject, metafield.owner_resource, action)
     return metafield
 
 
 async def list_metafields(
     session: AsyncSession,
+    subject: Subject,
     *,
     owner_resource: str | None,
     owner_id: int | None,
@@ -91,8 +113,15 @@ async def list_metafields(
     page: int,
     page_size: int,
 ) -> tuple[Sequence[Metafield], int]:
+    """Filtered by one owner resource (403 without its read permission), or else limited to
+    the owner resources the caller may read."""
+    if owner_resource is not None:
+        access.require(subject, owner_resource, "read")
+        owners = [owner_resource]
+    else:
+        owners = access.readable(subject)
     return await MetafieldRepository(session).list(
-        owner_resource=owner_resource,
+        owner_resources=owners,
         owner_id=owner_id,
         namespace=namespace,
         key=key,
@@ -102,12 +131,14 @@ async def list_metafields(
 
 
 async def upsert_metafield(
-    session: AsyncSession, data: MetafieldWrite, *, actor: str | None
+    session: AsyncSession, subject: Subject, data: MetafieldWrite
 ) -> tuple[Metafield, bool]:
     """Create, or update the one at (owner, namespace, key). Returns (metafield, created)."""
+    access.require(subject, data.owner_resource, "write")  # before the owner is looked up
+    actor = subject.principal
     repository = MetafieldRepository(session)
     if not await repository.owner_exists(data.owner_resource, data.owner_id):
-        raise ValidationFailed.on("ownerId", f"no {data.owner_resource} with id {data.owner_id}")
+        raise OwnerNotFound(data.owner_resource, data.owner_id)
     await _validated(
         repository, data.owner_resource, data.namespace, data.key, data.type, data.value
     )
@@ -138,9 +169,10 @@ async def upsert_metafield(
 
 
 async def update_metafield(
-    session: AsyncSession, metafield_id: int, data: MetafieldUpdate, *, actor: str | None
+    session: AsyncSession, subject: Subject, metafield_id: int, data: MetafieldUpdate
 ) -> Metafield:
-    metafield = await get_metafield(session, metafield_id)
+    metafield = await get_metafield(session, subject, metafield_id, "write")
+    actor = subject.principal
     type_ = data.type or metafield.type
     repository = MetafieldRepository(session)
     await _validated(
@@ -162,8 +194,9 @@ async def update_metafield(
     return metafield
 
 
-async def delete_metafield(session: AsyncSession, metafield_id: int, *, actor: str | None) -> None:
-    metafield = await get_metafield(session, metafield_id)
+async def delete_metafield(session: AsyncSession, subject: Subject, metafield_id: int) -> None:
+    metafield = await get_metafield(session, subject, metafield_id, "write")
+    actor = subject.principal
     body = _body(metafield)
     await MetafieldRepository(session).delete(metafield)
     record_event(
@@ -183,8 +216,9 @@ def _validations(type_: str, given: Sequence[Validation]) -> list[dict[str, str]
     pairs = [(v.name, v.value) for v in given]
     try:
         types.check_definition_validations(type_, pairs)
-    except ValueError as exc:
-        raise ValidationFailed.on("validations", str(exc)) from exc
+    except types.RuleError as exc:
+        field = "validations" if exc.index is None else f"validations[{exc.index}].{exc.part}"
+        raise ValidationFailed.on(field, str(exc)) from exc
     return [{"name": name, "value": value} for name, value in pairs]
 
 
@@ -200,9 +234,19 @@ def _definition_body(definition: MetafieldDefinition) -> dict[str, Any]:
 
 
 async def get_definition(session: AsyncSession, definition_id: int) -> MetafieldDefinition:
+    """Any caller with metafields:read: a definition is a schema, not an owner's data."""
     definition = await MetafieldRepository(session).get_definition(definition_id)
     if definition is None:
-        raise NotFound.resource("Metafield definition", definition_id)
+        raise DefinitionNotFound(definition_id)
+    return definition
+
+
+async def _definition_to_change(
+    session: AsyncSession, subject: Subject, definition_id: int
+) -> MetafieldDefinition:
+    definition = await get_definition(session, definition_id)
+    # It decides what may be written to this owner type's metafields: a change to that domain.
+    access.require(subject, definition.owner_type, "write")
     return definition
 
 
@@ -220,16 +264,15 @@ async def list_definitions(
 
 
 async def create_definition(
-    session: AsyncSession, data: DefinitionCreate, *, actor: str | None
+    session: AsyncSession, subject: Subject, data: DefinitionCreate
 ) -> MetafieldDefinition:
+    access.require(subject, data.owner_type, "write")
+    actor = subject.principal
     _check_type(data.type)
     validations = _validations(data.type, data.validations)
     repository = MetafieldRepository(session)
     if await repository.definition(data.owner_type, data.namespace, data.key) is not None:
-        raise Conflict(
-            f"A definition for {data.owner_type} {data.namespace}.{data.key} already exists",
-            [{"field": "key", "message": "is already defined for this owner type and namespace"}],
-        )
+        raise DefinitionTaken(data.owner_type, data.namespace, data.key)
     definition = MetafieldDefinition(
         owner_type=data.owner_type,
         namespace=data.namespace,
@@ -254,10 +297,11 @@ async def create_definition(
 
 
 async def update_definition(
-    session: AsyncSession, definition_id: int, data: DefinitionUpdate, *, actor: str | None
+    session: AsyncSession, subject: Subject, definition_id: int, data: DefinitionUpdate
 ) -> MetafieldDefinition:
     """Name, description and validations may change; existing values are not re-checked."""
-    definition = await get_definition(session, definition_id)
+    definition = await _definition_to_change(session, subject, definition_id)
+    actor = subject.principal
     if data.name is not None:
         definition.name = data.name
     if "description" in data.model_fields_set:
@@ -276,11 +320,10 @@ async def update_definition(
     return definition
 
 
-async def delete_definition(
-    session: AsyncSession, definition_id: int, *, actor: str | None
-) -> None:
+async def delete_definition(session: AsyncSession, subject: Subject, definition_id: int) -> None:
     """The definition goes; its metafields stay, unvalidated from now on."""
-    definition = await get_definition(session, definition_id)
+    definition = await _definition_to_change(session, subject, definition_id)
+    actor = subject.principal
     body = _definition_body(definition)
     await MetafieldRepository(session).delete(definition)
     record_event(

@@ -4,6 +4,13 @@ A value always travels as a string (Shopify stores every type as text). `parse_v
 against its type and returns a comparable Python value; `check_validations` then applies a
 definition's `min`, `max`, `regex`, `choices`, `max_precision` (and a few type-specific ones),
 raising ValueError whose message names the failing rule.
+
+A definition's `regex` runs on RE2 (google-re2), as Shopify documents for this validation:
+its matching time is linear in the value, so a client's pattern cannot hold the worker (Python's
+backtracking `re` takes seconds on `(a+)+$`). Patterns are capped at MAX_PATTERN_LENGTH when a
+definition is written, and a regex only ever runs on up to MAX_REGEX_SUBJECT characters.
+JSON text is checked for nesting (kit.bounds) before it is parsed, since `json.loads` recurses
+per level.
 """
 
 from __future__ import annotations
@@ -13,9 +20,20 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
+import re2  # google-re2 ships no type information
+
+from shopdb.kit.bounds import MAX_JSON_DEPTH, text_nesting_exceeds
+
+MAX_PATTERN_LENGTH = 1_000
+# The longest value (or list item) a `regex` validation runs on. RE2 is linear, so this bounds
+# the time one check can take; it is far above any sensible single-line text.
+MAX_REGEX_SUBJECT = 65_536
+# RE2's memory budget for one compiled pattern (its default is 8 MiB).
+RE2_MAX_MEM = 8 << 20
 MAX_INTEGER = 9_007_199_254_740_991
 MAX_DECIMAL = Decimal("9999999999999.999999999")
 MAX_CHOICES = 128
@@ -121,6 +139,73 @@ _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
+class RuleError(ValueError):
+    """A definition's validation that is refused, with its position in `validations`."""
+
+    def __init__(self, message: str, index: int | None = None, part: str = "value") -> None:
+        super().__init__(message)
+        self.index = index
+        self.part = part
+
+
+def _check_nesting(raw: str) -> None:
+    """Refuse JSON text nested deeper than MAX_JSON_DEPTH, before anything parses it.
+
+    Counting brackets is linear but a Python loop: it only runs when there are enough brackets
+    to nest that deep at all (str.count is C).
+    """
+    if raw.count("[") + raw.count("{") > MAX_JSON_DEPTH and text_nesting_exceeds(raw):
+        raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = RE2_MAX_MEM
+    options.log_errors = False  # a client's bad pattern is a 400, not a line on stderr
+    return options
+
+
+@lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> Any:
+    """The pattern compiled by RE2; ValueError (with RE2's reason) when it does not compile."""
+    try:
+        return re2.compile(pattern, _re2_options())
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(str(reason)) from exc
+
+
+def check_pattern(pattern: str) -> None:
+    """A `regex` validation's pattern, as a definition may hold it."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"must be at most {MAX_PATTERN_LENGTH} characters")
+    try:
+        compile_pattern(pattern)
+    except ValueError as exc:
+        raise ValueError(
+            f"is not an RE2 expression ({exc}); RE2 has no backreferences or lookaround"
+        ) from exc
+
+
+def _matches(pattern: str, raw: str) -> bool:
+    if len(raw) > MAX_REGEX_SUBJECT:
+        raise ValueError(
+            f"fails validation 'regex': values checked against a pattern are limited to "
+            f"{MAX_REGEX_SUBJECT} characters"
+        )
+    try:
+        compiled = compile_pattern(pattern)
+    except ValueError as exc:
+        # A pattern stored before RE2 was enforced: refuse rather than run it on `re`.
+        raise ValueError(
+            "fails validation 'regex': the definition's pattern is not an RE2 expression; "
+            "update the definition"
+        ) from exc
+    return compiled.fullmatch(raw) is not None
+
+
 def _decimal(raw: object, what: str = "a number") -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
         raise ValueError(f"must be {what}")
@@ -134,6 +219,7 @@ def _decimal(raw: object, what: str = "a number") -> Decimal:
 
 
 def _json_object(raw: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    _check_nesting(raw)
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -189,6 +275,7 @@ def parse_scalar(type_: str, raw: str) -> Any:
             raise ValueError('must be "true" or "false"')
         return raw == "true"
     if type_ == "json":
+        _check_nesting(raw)
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -244,6 +331,7 @@ def parse_value(type_: str, raw: str) -> Any:
     if not type_.startswith("list."):
         return parse_scalar(type_, raw)
     base = type_.removeprefix("list.")
+    _check_nesting(raw)
     try:
         items = json.loads(raw)
     except ValueError as exc:
@@ -286,43 +374,56 @@ def _bound(type_: str, raw: str, name: str) -> Any:
 
 
 def check_definition_validations(type_: str, validations: list[tuple[str, str]]) -> None:
-    """Refuse validations the type does not take, or whose values do not parse."""
+    """Refuse validations the type does not take, or whose values do not parse.
+
+    RuleError says which one (`index`) and whether its name or its value is wrong.
+    """
     base = type_.removeprefix("list.")
     allowed = ALLOWED_VALIDATIONS.get(base, frozenset())
     if type_.startswith("list."):
         allowed = allowed | {"list.min", "list.max"}
     names = [name for name, _ in validations]
-    for name, raw in validations:
+    for index, (name, raw) in enumerate(validations):
         if names.count(name) > 1:
-            raise ValueError(f"validation {name!r} is given twice")
+            raise RuleError(f"validation {name!r} is given twice", index, "name")
         if name not in allowed:
-            raise ValueError(
+            raise RuleError(
                 f"validation {name!r} does not apply to {type_}"
-                + (f"; use {', '.join(sorted(allowed))}" if allowed else "")
+                + (f"; use {', '.join(sorted(allowed))}" if allowed else ""),
+                index,
+                "name",
             )
-        if name in ("min", "max"):
-            _bound(base, raw, name)
-        elif name in ("list.min", "list.max", "max_precision"):
-            if not raw.isdigit():
-                raise ValueError(f"validation {name!r} must be a non-negative integer")
-        elif name == "regex":
-            try:
-                re.compile(raw)
-            except re.error as exc:
-                raise ValueError(f"validation 'regex' is not a valid expression: {exc}") from exc
-        elif name == "choices":
-            choices = _choices(raw)
-            if not choices or len(choices) > MAX_CHOICES:
-                raise ValueError(f"validation 'choices' must list 1 to {MAX_CHOICES} strings")
-        elif name in ("scale_min", "scale_max"):
-            _decimal(raw)
-        elif name == "allowed_domains":
-            _choices(raw)
+        try:
+            _check_rule_value(base, name, raw)
+        except ValueError as exc:
+            raise RuleError(str(exc), index) from exc
     if base == "rating" and not {"scale_min", "scale_max"} <= set(names):
-        raise ValueError("rating definitions require 'scale_min' and 'scale_max' validations")
+        raise RuleError("rating definitions require 'scale_min' and 'scale_max' validations")
+
+
+def _check_rule_value(base: str, name: str, raw: str) -> None:
+    if name in ("min", "max"):
+        _bound(base, raw, name)
+    elif name in ("list.min", "list.max", "max_precision"):
+        if not raw.isdigit():
+            raise ValueError(f"validation {name!r} must be a non-negative integer")
+    elif name == "regex":
+        try:
+            check_pattern(raw)
+        except ValueError as exc:
+            raise ValueError(f"validation 'regex' {exc}") from exc
+    elif name == "choices":
+        choices = _choices(raw)
+        if not choices or len(choices) > MAX_CHOICES:
+            raise ValueError(f"validation 'choices' must list 1 to {MAX_CHOICES} strings")
+    elif name in ("scale_min", "scale_max"):
+        _decimal(raw)
+    elif name == "allowed_domains":
+        _choices(raw)
 
 
 def _choices(raw: str) -> list[str]:
+    _check_nesting(raw)
     try:
         choices = json.loads(raw)
     except ValueError as exc:
@@ -338,7 +439,7 @@ def _check_one(type_: str, value: Any, raw: str, rules: dict[str, str]) -> None:
             raise ValueError(f"fails validation 'min': at least {rules['min']} characters")
         if "max" in rules and len(raw) > int(rules["max"]):
             raise ValueError(f"fails validation 'max': at most {rules['max']} characters")
-        if "regex" in rules and not re.fullmatch(rules["regex"], raw):
+        if "regex" in rules and not _matches(rules["regex"], raw):
             raise ValueError(f"fails validation 'regex': must match {rules['regex']}")
         if "choices" in rules and raw not in _choices(rules["choices"]):
             raise ValueError(f"fails validation 'choices': must be one of {rules['choices']}")
@@ -379,7 +480,7 @@ def check_validations(
         raise ValueError(f"fails validation 'list.min': at least {rules['list.min']} items")
     if "list.max" in rules and len(parsed) > int(rules["list.max"]):
         raise ValueError(f"fails validation 'list.max': at most {rules['list.max']} items")
-    items = json.loads(raw)
+    items = json.loads(raw)  # parse_value has checked its nesting
     for i, (item, value) in enumerate(zip(items, parsed, strict=True)):
         text = json.dumps(item) if isinstance(item, (dict, list)) else str(item)
         try:

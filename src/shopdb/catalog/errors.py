@@ -1,0 +1,69 @@
+"""The catalog's typed errors: each carries its status, a stable code and the field it is about.
+
+Clients branch on `code`; `details` names the field so a form (or a CSV line) can point at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shopdb.errors import Conflict, ErrorDetail
+
+
+class HandleTaken(Conflict):
+    """Another product (or collection) already has this handle; soft-deleted ones keep theirs."""
+
+    code = "HANDLE_TAKEN"
+
+    def __init__(self, handle: str, field: str = "handle") -> None:
+        super().__init__(
+            f"Handle {handle!r} is already taken", [{"field": field, "message": "is already taken"}]
+        )
+
+
+class SkuTaken(Conflict):
+    """SKUs are unique across the catalog; details name each clashing variant's `sku` field."""
+
+    code = "SKU_TAKEN"
+
+    def __init__(self, details: Sequence[ErrorDetail]) -> None:
+        super().__init__("SKU already in use", details)
+
+
+@dataclass(frozen=True)
+class CommittedVariant:
+    """A variant whose removal was refused: its id, SKU, committed units, the field naming it."""
+
+    variant_id: int
+    sku: str | None
+    committed: int
+    field: str
+
+    def describe(self) -> str:
+        named = f"variant {self.variant_id}" + (f" (SKU {self.sku!r})" if self.sku else "")
+        return f"{named} holds {self.committed} committed unit(s)"
+
+
+class VariantHasCommittedStock(Conflict):
+    """Removing the variants would delete levels holding units that orders are waiting for."""
+
+    code = "VARIANT_HAS_COMMITTED_STOCK"
+
+    def __init__(self, variants: Sequence[CommittedVariant]) -> None:
+        self.variants = list(variants)
+        held = "; ".join(v.describe() for v in self.variants)
+        super().__init__(
+            f"{held[:1].upper()}{held[1:]}; fulfil or cancel those orders before removing it",
+            [{"field": v.field, "message": v.describe()} for v in self.variants],
+        )
+
+
+class LastVariant(Conflict):
+    code = "LAST_VARIANT"
+
+    def __init__(self, field: str = "id") -> None:
+        super().__init__(
+            "A product keeps at least one variant; delete the product instead",
+            [{"field": field, "message": "is the product's only variant"}],
+        )

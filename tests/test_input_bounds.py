@@ -276,3 +276,40 @@ class TestIncludeMetafields:
         allowed = await client.get(path, headers=token_for("products:read", "metafields:read"))
         assert allowed.status_code == 200
         assert allowed.json()["metafields"] == []
+
+    async def test_inventory_item_round_trip(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        item_id = product["variants"][0]["inventoryItemId"]
+        item = (await client.get(f"/api/v1/inventory-items/{item_id}", headers=admin)).json()
+        sent = {**item, "cost": "4.10"}
+        response = await client.put(f"/api/v1/inventory-items/{item_id}", json=sent, headers=admin)
+        assert response.status_code == 200, response.text
+        assert response.json()["cost"] == "4.10"
+
+    async def test_metafield_round_trip(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        created = await client.post(
+            "/api/v1/metafields",
+            json={
+                "ownerResource": "product",
+                "ownerId": product["id"],
+                "namespace": "specs",
+                "key": "fabric",
+                "type": "single_line_text_field",
+                "value": "cotton",
+            },
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        metafield = created.json()
+        sent = {**metafield, "value": "linen"}
+        response = await client.put(
+            f"/api/v1/metafields/{metafield['id']}", json=sent, headers=admin
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["value"] == "linen"
+        assert response.json()["ownerResource"] == "products"

@@ -66,6 +66,9 @@ class InventoryItemOut(CamelModel):
 
 
 class InventoryItemUpdate(InputModel):
+    # The SKU follows the variant's; the variant is fixed.
+    read_only = InputModel.read_only | {"product_variant_id", "sku"}
+
     cost: (
         Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2, allow_inf_nan=False)] | None
     ) = None

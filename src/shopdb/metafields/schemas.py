@@ -67,6 +67,9 @@ class MetafieldWrite(InputModel):
 
 
 class MetafieldUpdate(InputModel):
+    # What MetafieldOut shows and a PUT cannot change (the owner, namespace and key name it).
+    read_only = InputModel.read_only | {"owner_resource", "owner_id", "namespace", "key"}
+
     value: Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]
     type: TypeName | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None

@@ -10,7 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from shopdb.config import Environment, Settings, get_settings, normalise_database_url
-from shopdb.keys import load_field_cipher, load_signing_keys
+from shopdb.keys import DEV_KEY_MARKER, load_field_cipher, load_signing_keys
+from shopdb.kit.crypto import generate_key
+
+# Well-formed secrets: a 32-byte AES key and a 32-byte HMAC key, base64url.
+PII_KEYS = "k1:" + generate_key()
+BLIND_INDEX_KEY = generate_key()
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +108,7 @@ class TestProductionRefusesToStart:
         monkeypatch.setenv("SHOPDB_ENV", "production")
         monkeypatch.setenv("SHOPDB_VAR_DIR", str(tmp_path / "var"))
         monkeypatch.setenv("SHOPDB_JWT_PRIVATE_KEY_FILES", _write(tmp_path / "secrets/jwt.pem"))
-        monkeypatch.setenv("SHOPDB_PII_KEYS", "k1:" + "A" * 44)
+        monkeypatch.setenv("SHOPDB_PII_KEYS", PII_KEYS)
 
         with pytest.raises(ValidationError) as refused:
             Settings()
@@ -121,8 +126,8 @@ class TestProductionRefusesToStart:
         monkeypatch.setenv("SHOPDB_ENV", "production")
         monkeypatch.setenv("SHOPDB_VAR_DIR", str(var_dir))
         monkeypatch.setenv("SHOPDB_JWT_PRIVATE_KEY_FILES", dev_key)
-        monkeypatch.setenv("SHOPDB_PII_KEYS", "k1:" + "A" * 44)
-        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", "B" * 44)
+        monkeypatch.setenv("SHOPDB_PII_KEYS", PII_KEYS)
+        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
 
         with pytest.raises(ValidationError, match="development signing key"):
             Settings()
@@ -138,8 +143,8 @@ class TestProductionRefusesToStart:
         monkeypatch.setenv(
             "SHOPDB_JWT_PRIVATE_KEY_FILES", "secrets/../var/keys/jwt-signing-dev.pem"
         )
-        monkeypatch.setenv("SHOPDB_PII_KEYS", "k1:" + "A" * 44)
-        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", "B" * 44)
+        monkeypatch.setenv("SHOPDB_PII_KEYS", PII_KEYS)
+        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
 
         with pytest.raises(ValidationError, match="development signing key"):
             Settings()
@@ -151,8 +156,8 @@ class TestProductionRefusesToStart:
         monkeypatch.setenv("SHOPDB_ENV", "production")
         monkeypatch.setenv("SHOPDB_VAR_DIR", str(tmp_path / "var"))
         monkeypatch.setenv("SHOPDB_JWT_PRIVATE_KEY_FILES", key_file)
-        monkeypatch.setenv("SHOPDB_PII_KEYS", "k1:" + "A" * 44)
-        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", "B" * 44)
+        monkeypatch.setenv("SHOPDB_PII_KEYS", PII_KEYS)
+        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
 
         settings = Settings()
 
@@ -180,3 +185,207 @@ class TestDevelopmentKeys:
         with pytest.raises(RuntimeError, match="SHOPDB_PII_KEYS"):
             load_field_cipher(settings)
         assert not (tmp_path / "keys").exists()
+
+
+def _rsa_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key_file: Path) -> None:
+    monkeypatch.setenv("SHOPDB_ENV", "production")
+    monkeypatch.setenv("SHOPDB_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SHOPDB_JWT_PRIVATE_KEY_FILES", str(key_file))
+    monkeypatch.setenv("SHOPDB_PII_KEYS", PII_KEYS)
+    monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
+
+
+class TestProductionRefusesDevelopmentSecretsByContent:
+    """A copy of a development key outside var/ passes the path check: its content does not."""
+
+    def test_a_copy_of_the_development_signing_key_elsewhere(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        load_signing_keys(Settings(var_dir=tmp_path / "var"))  # generates var/keys/...
+        generated = (tmp_path / "var" / "keys" / "jwt-signing-dev.pem").read_bytes()
+        copy = tmp_path / "secrets" / "jwt.pem"
+        copy.parent.mkdir()
+        copy.write_bytes(generated)
+        _production(monkeypatch, tmp_path, copy)
+
+        with pytest.raises(RuntimeError, match="development signing key") as refused:
+            load_signing_keys(Settings())
+
+        assert generated.startswith(DEV_KEY_MARKER)
+        assert "SHOPDB_JWT_PRIVATE_KEY_FILES" in str(refused.value)
+        assert str(copy) in str(refused.value)
+
+    def test_an_unmarked_copy_is_recognised_by_the_key_id_of_the_one_under_var(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        # Development keys generated before the marker existed have none.
+        pem = _rsa_pem()
+        dev_key = tmp_path / "var" / "keys" / "jwt-signing-dev.pem"
+        dev_key.parent.mkdir(parents=True)
+        dev_key.write_bytes(pem)
+        copy = tmp_path / "secrets" / "jwt.pem"
+        copy.parent.mkdir()
+        copy.write_bytes(pem)
+        _production(monkeypatch, tmp_path, copy)
+
+        with pytest.raises(RuntimeError, match="development signing key"):
+            load_signing_keys(Settings())
+
+    def test_the_application_does_not_start_with_it(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        from shopdb.app import create_app
+
+        copy = tmp_path / "secrets" / "jwt.pem"
+        copy.parent.mkdir()
+        copy.write_bytes(DEV_KEY_MARKER + b"\n" + _rsa_pem())
+        _production(monkeypatch, tmp_path, copy)
+
+        with pytest.raises(RuntimeError, match="development signing key"):
+            create_app(Settings())
+
+    def test_accepts_a_key_of_its_own(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        (development,) = load_signing_keys(Settings(var_dir=tmp_path / "var"))
+        own = tmp_path / "secrets" / "jwt.pem"
+        own.parent.mkdir()
+        own.write_bytes(_rsa_pem())
+        _production(monkeypatch, tmp_path, own)
+
+        (key,) = load_signing_keys(Settings())
+
+        assert key.kid != development.kid
+
+    def test_a_copy_of_the_development_pii_keys(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        import json
+
+        load_field_cipher(Settings(var_dir=tmp_path / "var"))  # generates var/keys/pii-dev.json
+        material = json.loads((tmp_path / "var" / "keys" / "pii-dev.json").read_text())
+        own = tmp_path / "secrets" / "jwt.pem"
+        own.parent.mkdir()
+        own.write_bytes(_rsa_pem())
+        _production(monkeypatch, tmp_path, own)
+        monkeypatch.setenv("SHOPDB_PII_KEYS", material["keys"][0])
+
+        with pytest.raises(RuntimeError, match="SHOPDB_PII_KEYS"):
+            load_field_cipher(Settings())
+
+        monkeypatch.setenv("SHOPDB_PII_KEYS", PII_KEYS)
+        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", material["blind_index_key"])
+        with pytest.raises(RuntimeError, match="SHOPDB_PII_BLIND_INDEX_KEY"):
+            load_field_cipher(Settings())
+
+
+class TestProductionRefusesBenchRoutes:
+    def test_bench_routes_are_refused(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        _production(monkeypatch, tmp_path, Path(_write(tmp_path / "secrets" / "jwt.pem")))
+        monkeypatch.setenv("SHOPDB_BENCH_ROUTES", "true")
+
+        with pytest.raises(ValidationError, match="SHOPDB_BENCH_ROUTES"):
+            Settings()
+
+    def test_development_may_use_them(self, tmp_path: Path) -> None:
+        assert Settings(var_dir=tmp_path, bench_routes=True).bench_routes is True
+
+
+class TestKeyLengths:
+    """Short keys are refused in every environment, naming the variable to fix."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "k1:REPLACE_ME",
+            "k1:" + generate_key()[:-2],  # 31 bytes
+            "k1:" + generate_key() + "AAAA",  # 35 bytes: AES-256 takes exactly 32
+            "k1:not base64 at all!",
+            "k1:",
+            generate_key(),  # no key id
+        ],
+    )
+    def test_pii_keys_must_be_32_bytes(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+    ) -> None:
+        monkeypatch.setenv("SHOPDB_VAR_DIR", str(tmp_path))
+        monkeypatch.setenv("SHOPDB_PII_KEYS", f"{PII_KEYS},{value}")
+
+        with pytest.raises(ValidationError, match="SHOPDB_PII_KEYS"):
+            Settings()
+
+    @pytest.mark.parametrize("value", ["REPLACE_ME", generate_key()[:-2], "***"])
+    def test_the_blind_index_key_must_be_at_least_32_bytes(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+    ) -> None:
+        monkeypatch.setenv("SHOPDB_VAR_DIR", str(tmp_path))
+        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", value)
+
+        with pytest.raises(ValidationError, match="SHOPDB_PII_BLIND_INDEX_KEY"):
+            Settings()
+
+    def test_production_names_replace_me_placeholders(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        _production(monkeypatch, tmp_path, Path(_write(tmp_path / "secrets" / "jwt.pem")))
+        monkeypatch.setenv("SHOPDB_PII_KEYS", "k1:REPLACE_ME")
+        monkeypatch.setenv("SHOPDB_PII_BLIND_INDEX_KEY", "REPLACE_ME")
+
+        with pytest.raises(ValidationError) as refused:
+            Settings()
+
+        message = str(refused.value)
+        assert "SHOPDB_PII_KEYS key 'k1' must be 32 random bytes" in message
+        assert "SHOPDB_PII_BLIND_INDEX_KEY must be at least 32 random bytes" in message
+
+    def test_accepts_well_formed_keys_and_a_longer_blind_index_key(self, tmp_path: Path) -> None:
+        longer = generate_key() + generate_key()
+
+        settings = Settings(var_dir=tmp_path, pii_keys=PII_KEYS, pii_blind_index_key=longer)
+        cipher = load_field_cipher(settings)
+
+        assert cipher.decrypt(cipher.encrypt("a@b.c", context="t"), context="t") == "a@b.c"
+        assert len(cipher.blind_index_key) == 64
+
+    def test_the_cipher_itself_refuses_a_short_blind_index_key(self) -> None:
+        from shopdb.kit.crypto import FieldCipher
+
+        with pytest.raises(ValueError, match="blind-index key"):
+            FieldCipher.from_config([PII_KEYS], "REPLACE_ME")
+
+
+class TestTrustedProxies:
+    def test_none_by_default(self, tmp_path: Path) -> None:
+        assert Settings(var_dir=tmp_path).trusted_proxies == []
+
+    def test_comma_separated_addresses_and_networks(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.setenv("SHOPDB_VAR_DIR", str(tmp_path))
+        monkeypatch.setenv("SHOPDB_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,fd00::/8")
+
+        assert Settings().trusted_proxies == ["10.0.0.0/8", "192.0.2.7", "fd00::/8"]
+
+    @pytest.mark.parametrize("value", ["*", "proxy.internal", "10.0.0.0/33"])
+    def test_refuses_anything_else(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+    ) -> None:
+        monkeypatch.setenv("SHOPDB_VAR_DIR", str(tmp_path))
+        monkeypatch.setenv("SHOPDB_TRUSTED_PROXIES", value)
+
+        with pytest.raises(ValidationError, match="SHOPDB_TRUSTED_PROXIES"):
+            Settings()

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from shopdb.serving import check_port_free, listening_socket, supports_reuse_port
+from shopdb.config import Settings
+from shopdb.serving import check_port_free, listening_socket, supports_reuse_port, uvicorn_options
 
 pytestmark = pytest.mark.skipif(not supports_reuse_port(), reason="needs SO_REUSEPORT")
 
@@ -47,8 +49,11 @@ def test_workers_share_a_port_and_a_busy_port_is_refused() -> None:
     first = listening_socket("127.0.0.1", port, reuse_port=True)
     second = listening_socket("127.0.0.1", port, reuse_port=True)
     try:
-        with pytest.raises(SystemExit, match="cannot listen"):
+        with pytest.raises(SystemExit, match="cannot listen") as refused:
             check_port_free("127.0.0.1", port)
+        # The message names the way out: the option, and the Makefile variable.
+        assert f"`shopdb serve --port {port + 1}`" in str(refused.value)
+        assert f"`make run PORT={port + 1}`" in str(refused.value)
     finally:
         first.close()
         second.close()
@@ -85,3 +90,44 @@ def test_serve_answers_from_every_worker_and_stops_on_sigterm(tmp_path: Path) ->
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=40) == 0
+
+
+async def _client_address_seen(settings: Settings, peer: str, forwarded_for: str) -> str:
+    """The client address an app sees behind uvicorn configured as `shopdb serve` does."""
+    import uvicorn
+
+    async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = str(scope["client"][0]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    options = {**uvicorn_options(settings), "app": echo, "factory": False}
+    config = uvicorn.Config(**options)
+    config.load()
+    transport = httpx.ASGITransport(app=config.loaded_app, client=(peer, 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/", headers={"X-Forwarded-For": forwarded_for})
+    return response.text
+
+
+class TestForwardedFor:
+    """X-Forwarded-For is believed from SHOPDB_TRUSTED_PROXIES only (uvicorn's default trusts
+    127.0.0.1, so a local client rotating the header escaped the per-address limits)."""
+
+    async def test_ignored_without_trusted_proxies_even_from_localhost(
+        self, tmp_path: Path
+    ) -> None:
+        settings = Settings(var_dir=tmp_path)
+
+        seen = await _client_address_seen(settings, "127.0.0.1", "203.0.113.9")
+
+        assert seen == "127.0.0.1"
+        assert uvicorn_options(settings)["proxy_headers"] is False
+
+    async def test_believed_from_a_trusted_proxy(self, tmp_path: Path) -> None:
+        settings = Settings(var_dir=tmp_path, trusted_proxies=["10.0.0.0/8"])
+
+        from_proxy = await _client_address_seen(settings, "10.1.2.3", "203.0.113.9")
+        from_elsewhere = await _client_address_seen(settings, "127.0.0.1", "203.0.113.9")
+
+        assert (from_proxy, from_elsewhere) == ("203.0.113.9", "127.0.0.1")

@@ -18,6 +18,7 @@ from shopdb import __version__
 from shopdb.api import api_router
 from shopdb.auth.access import AccessCache
 from shopdb.auth.endpoints import jwks_router
+from shopdb.auth.invalidation import install_access_invalidation
 from shopdb.auth.limits import identify_caller, install_limits
 from shopdb.auth.tokens import TokenService
 from shopdb.catalog.cache import install_product_cache
@@ -35,6 +36,7 @@ from shopdb.observability import RequestContextMiddleware, configure_logging
 from shopdb.ratelimit import RateLimitMiddleware
 
 SWAGGER_STATIC = "/static/swagger-ui"
+REDIS_TIMEOUT_SECONDS = 0.5
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,14 +50,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = None
         if settings.redis_url:
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
 
-            app.state.redis = Redis.from_url(settings.redis_url)
+            # A hung Redis must cost a request half a second, not redis-py's default of a
+            # 5 s timeout retried ten times: the limiter and the cache fall back without it.
+            app.state.redis = Redis.from_url(
+                settings.redis_url,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 1),
+            )
             # Buckets in Redis are shared by every worker; without it each keeps its own.
             install_limits(app, settings, app.state.redis)
         cache = install_product_cache(
             app.state, database, app.state.redis, settings.product_cache_seconds
         )
         install_adjustment_batcher(app.state, database.primary, cache)
+        # Cached user standings are forgotten after each commit that changed them, in this
+        # worker and, through Redis pub/sub, in every other one (shopdb.auth.invalidation).
+        access_invalidation = install_access_invalidation(app, database, app.state.redis)
+        access_invalidation.start()
         # A full (generation 2) collection walks every object alive, ~200k after startup
         # (routes, models, SQLAlchemy's mappers), and took ~230 ms: it was the p99 of every
         # endpoint. Those objects live as long as the process, so the collector stops visiting
@@ -65,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await access_invalidation.aclose()
+            if cache is not None:  # one last try for pending invalidations; stops the retries
+                await cache.aclose(settle_seconds=1.0)
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await database.dispose()

@@ -30,25 +30,37 @@ def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
 
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument()] = "heads") -> None:
-    """Bring the database schema up to date, then make sure the permission rows exist."""
+    """Bring the database schema up to date, make sure the permission rows exist, encrypt any
+    order email still stored in plaintext, and drop personal data from old user events."""
     from shopdb.schema import run_migrations
 
     settings = get_settings()
     run_migrations(settings, revision)
 
-    async def bootstrap(settings: Settings) -> int:
+    async def bootstrap(settings: Settings) -> tuple[int, int, int]:
         from shopdb.db import Database
+        from shopdb.keys import field_cipher
+        from shopdb.schema import scrub_user_events, seal_plaintext_order_emails
         from shopdb.users.service import ensure_permissions
 
         database = Database.from_settings(settings)
         try:
             async with database.session() as session:
-                return await ensure_permissions(session)
+                added = await ensure_permissions(session)
+            sealed = scrubbed = 0
+            if revision == "heads":  # an older revision may not have the columns yet
+                sealed = await seal_plaintext_order_emails(database.primary, field_cipher(settings))
+                scrubbed = await scrub_user_events(database.primary)
+            return added, sealed, scrubbed
         finally:
             await database.dispose()
 
-    added = _run(bootstrap)
+    added, sealed, scrubbed = _run(bootstrap)
     typer.echo(f"Database at revision {revision}; {added} permission(s) added.")
+    if sealed:
+        typer.echo(f"Encrypted {sealed} order email(s) stored in plaintext.")
+    if scrubbed:
+        typer.echo(f"Removed personal data from {scrubbed} user event(s).")
 
 
 @app.command()
@@ -61,19 +73,13 @@ def serve(
     """Serve the API with uvicorn (uvloop + httptools), several worker processes."""
     import uvicorn
 
-    from shopdb.serving import serve_workers, supports_reuse_port
+    from shopdb.serving import check_port_free, serve_workers, supports_reuse_port, uvicorn_options
 
     settings = get_settings()
+    # Refused here for every mode, with the option that picks another port.
+    check_port_free(host, port)
     _prepare_metrics_dir(settings.var_dir, port)
-    options: dict[str, Any] = {
-        "app": "shopdb.app:create_app",
-        "factory": True,
-        "loop": "uvloop",
-        "http": "httptools",
-        "proxy_headers": True,
-        "access_log": False,  # shopdb logs each request itself, with its request id
-        "log_level": settings.log_level.lower(),
-    }
+    options = uvicorn_options(settings)
     if workers > 1 and not reload and supports_reuse_port():
         # A listening socket per worker (see serving.py), not uvicorn's shared one.
         serve_workers(host, port, workers, options)
@@ -154,15 +160,61 @@ def user_create(
         finally:
             await database.dispose()
 
+    user_id = _run_or_exit(work)
+    typer.echo(f"Created user {user_id} <{email.strip().lower()}> with role {role}.")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    email: Annotated[str, typer.Option(help="The user's login email.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="The new password."
+        ),
+    ],
+) -> None:
+    """Give a user a new password (same rules as create). Their existing tokens stop working."""
+
+    async def work(settings: Settings) -> int:
+        from shopdb.auth.access import AccessCache
+        from shopdb.auth.invalidation import AccessInvalidation
+        from shopdb.db import Database
+        from shopdb.users.service import set_password
+
+        database = Database.from_settings(settings)
+        redis: Any = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
+        # With Redis, the servers forget the user's cached standing at once; without it,
+        # within SHOPDB_AUTH_CACHE_SECONDS.
+        cache = AccessCache(0)
+        database.after_commit.append(AccessInvalidation(lambda: cache, redis).after_commit)
+        try:
+            async with database.session() as session:
+                user = await set_password(session, email, password)
+                return user.id
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await database.dispose()
+
+    user_id = _run_or_exit(work)
+    typer.echo(f"New password set for user {user_id}; the tokens issued before no longer work.")
+
+
+def _run_or_exit(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    """Run `work`; a refusal (ShopdbError) is printed to stderr and exits with code 1."""
     from shopdb.errors import ShopdbError
 
     try:
-        user_id = _run(work)
+        return _run(work)
     except ShopdbError as exc:
         detail = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
         typer.echo(f"error: {exc.message}{' (' + detail + ')' if detail else ''}", err=True)
         raise typer.Exit(code=1) from exc
-    typer.echo(f"Created user {user_id} <{email.strip().lower()}> with role {role}.")
 
 
 if __name__ == "__main__":

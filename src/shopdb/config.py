@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shopdb.kit.crypto import KEY_BYTES, decode_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
@@ -67,16 +70,24 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=40, ge=0)
     rate_limit_per_second: float = Field(default=2.0, ge=0)
     rate_limit_key_prefix: str = "shopdb:ratelimit:"
-    # Failed logins allowed per email and per client address before 429; one is forgiven
-    # every `login_failure_refill_seconds`. 0 turns that check off.
+    # Failed logins allowed per email from one client address, per client address, and per
+    # email from all addresses together, before 429; one is forgiven every
+    # `login_failure_refill_seconds`. 0 turns that check off. The per-email total is far
+    # higher than the per-(email, address) count so that a stranger cannot lock a merchant
+    # out with a few guesses; it only bounds guessing spread over many addresses.
     login_failures_per_email: int = Field(default=5, ge=0)
     login_failures_per_address: int = Field(default=20, ge=0)
+    login_failures_per_email_total: int = Field(default=100, ge=0)
     login_failure_refill_seconds: float = Field(default=60.0, gt=0)
     # How long a worker trusts its copy of a user's standing (active, permissions) before
     # reading it again: the longest a deactivation or revoked grant takes to bite. 0: every request.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes. Empty:
+    # the headers are ignored and the client address is the TCP peer's, so a client cannot
+    # pick the address its rate limits and login throttle are counted under.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Benchmark-only routes (GET /api/v1/bench/ceiling); never enable them in production.
     bench_routes: bool = False
@@ -102,12 +113,52 @@ class Settings(BaseSettings):
         "jwt_private_key_files",
         "pii_keys",
         "cors_origins",
+        "trusted_proxies",
         mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("pii_keys")
+    @classmethod
+    def _check_pii_keys(cls, value: list[str]) -> list[str]:
+        for position, entry in enumerate(value, 1):
+            kid, separator, encoded = entry.partition(":")
+            if not separator or not kid:
+                raise ValueError(f"SHOPDB_PII_KEYS entry {position} must be written kid:key")
+            if _key_length(encoded) != KEY_BYTES:
+                raise ValueError(
+                    f"SHOPDB_PII_KEYS key {kid!r} must be {KEY_BYTES} random bytes, base64url "
+                    f'encoded (AES-256); generate one with: python -c "import secrets, base64; '
+                    f'print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"'
+                )
+        return value
+
+    @field_validator("pii_blind_index_key")
+    @classmethod
+    def _check_blind_index_key(cls, value: str | None) -> str | None:
+        # An HMAC key shorter than its hash's output weakens the index: `REPLACE_ME` decodes
+        # to 7 bytes and used to be accepted.
+        if value is not None and _key_length(value) < KEY_BYTES:
+            raise ValueError(
+                f"SHOPDB_PII_BLIND_INDEX_KEY must be at least {KEY_BYTES} random bytes, "
+                "base64url encoded"
+            )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"SHOPDB_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network"
+                ) from exc
         return value
 
     @model_validator(mode="after")
@@ -135,6 +186,13 @@ class Settings(BaseSettings):
                 for p in self.jwt_private_key_files
             ):
                 raise ValueError("production refuses the development signing key under var/")
+            # A copy of the development key elsewhere is refused by its content, when the
+            # keys are loaded (shopdb.keys.load_signing_keys).
+            if self.bench_routes:
+                raise ValueError(
+                    "production refuses SHOPDB_BENCH_ROUTES=true: the benchmark routes answer "
+                    "made-up data and exist only to measure the HTTP stack"
+                )
         return self
 
     @property
@@ -144,6 +202,14 @@ class Settings(BaseSettings):
     @property
     def dev_keys_dir(self) -> Path:
         return (self.var_dir / "keys").resolve()
+
+
+def _key_length(encoded: str) -> int:
+    """Bytes a base64url key decodes to; 0 when it does not decode at all."""
+    try:
+        return len(decode_key(encoded))
+    except ValueError:
+        return 0
 
 
 @lru_cache

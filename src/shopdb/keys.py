@@ -14,10 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shopdb.config import Environment, Settings
-from shopdb.kit.crypto import FieldCipher, generate_key
+from shopdb.kit.crypto import FieldCipher, decode_key, generate_key
 
 DEV_JWT_KEY_FILE = "jwt-signing-dev.pem"
 DEV_PII_KEY_FILE = "pii-dev.json"
+# Written above the PEM block of every generated development key (PEM readers skip text
+# before `-----BEGIN`), so production recognises a copy of one wherever it is put.
+DEV_KEY_MARKER = b"shopdb development signing key: never use it in production"
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,10 @@ _parsed_keys: dict[bytes, SigningKey] = {}
 
 
 def _load_private_key(path: Path) -> SigningKey:
-    pem = path.read_bytes()
+    return _parsed(path, path.read_bytes())
+
+
+def _parsed(path: Path, pem: bytes) -> SigningKey:
     cached = _parsed_keys.get(pem)
     if cached is None:
         cached = _parsed_keys[pem] = _parse_private_key(path, pem)
@@ -95,7 +101,7 @@ def _development_signing_key(settings: Settings) -> Path:
             serialization.NoEncryption(),
         )
         try:
-            _write_secret(path, pem)
+            _write_secret(path, DEV_KEY_MARKER + b"\n" + pem)
         except FileExistsError:  # another worker generated it first
             pass
     return path
@@ -108,15 +114,42 @@ def load_signing_keys(settings: Settings) -> list[SigningKey]:
         if settings.env is Environment.PRODUCTION:
             raise RuntimeError("SHOPDB_JWT_PRIVATE_KEY_FILES is required in production")
         files = [_development_signing_key(settings)]
-    return [_load_private_key(Path(f)) for f in files]
+    if settings.env is not Environment.PRODUCTION:
+        return [_load_private_key(Path(f)) for f in files]
+    # Settings refuse the development key's path; a copy of it elsewhere is refused by its
+    # content: the marker it was generated with, or the key id of the one under var/keys.
+    development_kid = _development_kid(settings)
+    keys = []
+    for name in files:
+        path = Path(name)
+        pem = path.read_bytes()
+        key = _parsed(path, pem)
+        if DEV_KEY_MARKER in pem or key.kid == development_kid:
+            raise RuntimeError(
+                f"SHOPDB_JWT_PRIVATE_KEY_FILES: {path} is a development signing key; "
+                "production refuses it (generate a new key and keep it outside var/)"
+            )
+        keys.append(key)
+    return keys
+
+
+def _development_kid(settings: Settings) -> str | None:
+    path = settings.dev_keys_dir / DEV_JWT_KEY_FILE
+    try:
+        return _load_private_key(path).kid
+    except (OSError, ValueError):
+        return None
 
 
 def load_field_cipher(settings: Settings) -> FieldCipher:
+    path = settings.dev_keys_dir / DEV_PII_KEY_FILE
     if settings.pii_keys and settings.pii_blind_index_key:
-        return FieldCipher.from_config(settings.pii_keys, settings.pii_blind_index_key)
+        cipher = FieldCipher.from_config(settings.pii_keys, settings.pii_blind_index_key)
+        if settings.env is Environment.PRODUCTION and path.exists():
+            _refuse_development_pii_keys(cipher, path)
+        return cipher
     if settings.env is Environment.PRODUCTION:
         raise RuntimeError("SHOPDB_PII_KEYS and SHOPDB_PII_BLIND_INDEX_KEY are required")
-    path = settings.dev_keys_dir / DEV_PII_KEY_FILE
     if not path.exists():
         material = {"keys": [f"dev1:{generate_key()}"], "blind_index_key": generate_key()}
         try:
@@ -125,6 +158,17 @@ def load_field_cipher(settings: Settings) -> FieldCipher:
             pass
     material = json.loads(path.read_text())
     return FieldCipher.from_config(material["keys"], material["blind_index_key"])
+
+
+def _refuse_development_pii_keys(cipher: FieldCipher, path: Path) -> None:
+    development = json.loads(path.read_text())
+    dev_keys = {decode_key(entry.partition(":")[2]) for entry in development["keys"]}
+    if any(key in dev_keys for _kid, key in cipher.keys):
+        raise RuntimeError(f"SHOPDB_PII_KEYS: production refuses the development key of {path}")
+    if cipher.blind_index_key == decode_key(development["blind_index_key"]):
+        raise RuntimeError(
+            f"SHOPDB_PII_BLIND_INDEX_KEY: production refuses the development key of {path}"
+        )
 
 
 _ciphers: dict[tuple[object, ...], FieldCipher] = {}

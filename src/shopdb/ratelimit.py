@@ -6,8 +6,10 @@ limited response carries `X-RateLimit-Limit` (the burst) and `X-RateLimit-Remain
 
 With `SHOPDB_REDIS_URL` the buckets live in Redis and one Lua script reads, refills and takes
 in a single atomic step, so every worker process shares them; Redis's clock is the only clock.
-Without Redis each worker keeps its own buckets. When Redis is unreachable the limiter lets
-requests through (and logs): an outage of the limiter must not become an outage of the API.
+Without Redis each worker keeps its own buckets. When Redis is unreachable the request limiter
+lets requests through (and logs): an outage of the limiter must not become an outage of the
+API. A limiter given a `fallback` store (the login throttle: password guessing must never be
+unlimited) counts in that store instead while Redis fails.
 """
 
 from __future__ import annotations
@@ -153,12 +155,24 @@ class RedisBucketStore:
 
 
 class RateLimiter:
-    """One bucket size and refill rate over a store. `burst` or `per_second` 0: no limiting."""
+    """One bucket size and refill rate over a store. `burst` or `per_second` 0: no limiting.
 
-    def __init__(self, store: BucketStore, *, burst: int, per_second: float) -> None:
+    Without a `fallback`, a store that cannot answer lets the request through (fail open);
+    with one, the fallback store decides instead (fail to a per-worker count, never to none).
+    """
+
+    def __init__(
+        self,
+        store: BucketStore,
+        *,
+        burst: int,
+        per_second: float,
+        fallback: BucketStore | None = None,
+    ) -> None:
         self.store = store
         self.burst = burst
         self.per_second = per_second
+        self.fallback = fallback
 
     @property
     def enabled(self) -> bool:
@@ -173,15 +187,26 @@ class RateLimiter:
                 key, burst=self.burst, per_second=self.per_second, cost=cost
             )
         except Exception as exc:  # Redis down or timing out
-            log.warning("rate_limiter_unavailable", error=f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "rate_limiter_unavailable",
+                error=f"{type(exc).__name__}: {exc}",
+                fallback=self.fallback is not None,
+            )
+        if self.fallback is None:
             return None
+        return await self.fallback.take(
+            key, burst=self.burst, per_second=self.per_second, cost=cost
+        )
 
     async def reset(self, key: str) -> None:
-        if self.enabled:
-            try:
-                await self.store.reset(key)
-            except Exception as exc:
-                log.warning("rate_limiter_unavailable", error=f"{type(exc).__name__}: {exc}")
+        if not self.enabled:
+            return
+        if self.fallback is not None:
+            await self.fallback.reset(key)
+        try:
+            await self.store.reset(key)
+        except Exception as exc:
+            log.warning("rate_limiter_unavailable", error=f"{type(exc).__name__}: {exc}")
 
 
 def client_address(scope: Scope) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 
 import structlog
 
+from shopdb.config import Settings
+
 log = structlog.get_logger(__name__)
 
 # A worker that exits this soon after starting is failing at startup: restarting it would loop.
@@ -51,7 +53,32 @@ def check_port_free(host: str, port: int) -> None:
     try:
         listening_socket(host, port, reuse_port=False).close()
     except OSError as exc:
-        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        raise SystemExit(
+            f"cannot listen on {host}:{port}: {exc.strerror}. Is another server running there? "
+            f"Pick another port: `shopdb serve --port {port + 1}` (or `make run PORT={port + 1}`)."
+        ) from exc
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's settings for `shopdb serve`, one place for every serving mode.
+
+    X-Forwarded-For is believed only from SHOPDB_TRUSTED_PROXIES. uvicorn's default trusts
+    127.0.0.1, so anything on the host (or a client behind a local proxy that passes the
+    header through) could name any address, and escape the per-address rate limits and the
+    login throttle by rotating it.
+    """
+    options: dict[str, Any] = {
+        "app": "shopdb.app:create_app",
+        "factory": True,
+        "loop": "uvloop",
+        "http": "httptools",
+        "proxy_headers": bool(settings.trusted_proxies),
+        "access_log": False,  # shopdb logs each request itself, with its request id
+        "log_level": settings.log_level.lower(),
+    }
+    if settings.trusted_proxies:
+        options["forwarded_allow_ips"] = list(settings.trusted_proxies)
+    return options
 
 
 def _run_worker(host: str, port: int, options: dict[str, Any]) -> None:

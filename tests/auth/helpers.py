@@ -61,7 +61,8 @@ def token(app: FastAPI, user: User, permissions: Iterable[str] | None = None) ->
     from shopdb.auth.permissions import PERMISSIONS
 
     tokens: TokenService = app.state.tokens
-    return tokens.issue(user.id, PERMISSIONS if permissions is None else permissions).token
+    granted = PERMISSIONS if permissions is None else permissions
+    return tokens.issue(user.id, granted, generation=user.token_generation or 0).token
 
 
 def bearer(app: FastAPI, user: User, permissions: Iterable[str] | None = None) -> dict[str, str]:
@@ -129,6 +130,7 @@ def shared_app(backend_name: str, settings: Any, database: Any) -> FastAPI:
     """
     from shopdb.app import create_app
     from shopdb.auth.access import AccessCache
+    from shopdb.auth.invalidation import install_access_invalidation
     from shopdb.auth.limits import install_limits
 
     application = _shared_apps.get(backend_name)
@@ -138,4 +140,6 @@ def shared_app(backend_name: str, settings: Any, database: Any) -> FastAPI:
     application.state.redis = None
     application.state.access_cache = AccessCache(settings.auth_cache_seconds)
     install_limits(application, settings, redis=None)
+    # What the lifespan wires in production: changed standings forgotten after commit.
+    install_access_invalidation(application, database, redis=None)
     return application

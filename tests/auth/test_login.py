@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -187,6 +188,40 @@ class TestThrottlesRepeatedFailures:
         async with await _client(throttled_app, "198.51.100.1") as elsewhere:
             assert (await login(elsewhere, "guess-0@example.com", "wrong")).status_code == 401
 
+    async def test_a_stranger_cannot_lock_the_owner_out(
+        self, throttled_app: FastAPI, throttled: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        owner = await make_user(db_session)
+        stranger = [(await login(throttled, owner.email, "guess")).status_code for _ in "abcd"]
+
+        async with await _client(throttled_app, "198.51.100.1") as own_address:
+            response = await login(own_address, owner.email)
+
+        assert stranger == [401, 401, 401, 429]
+        assert response.status_code == 200
+
+    async def test_redis_down_still_limits_guesses(
+        self, backend: Backend, database: Database, db_session: AsyncSession
+    ) -> None:
+        from redis.asyncio import Redis
+
+        from shopdb.auth.limits import install_limits
+
+        settings = backend.settings.model_copy(update={"login_failures_per_email": 3})
+        application = create_app(settings)
+        application.state.database = database
+        unreachable: Any = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
+        install_limits(application, settings, unreachable)
+        user = await make_user(db_session)
+
+        async with await _client(application) as http:
+            codes = [(await login(http, user.email, "wrong guess")).status_code for _ in "abcd"]
+        await unreachable.aclose()
+
+        assert codes == [401, 401, 401, 429]
+        await db_session.refresh(user)
+        assert user.last_login_at is None
+
 
 class TestLoginThrottle:
     """The throttle's rules on its own (no passwords hashed, no database): 3 per email, 5 per
@@ -216,7 +251,61 @@ class TestLoginThrottle:
         for variant in ("CASE@example.com", " Case@Example.com", "case@EXAMPLE.com"):
             await throttle.attempt(variant, "10.0.0.1")
 
-        assert await self.attempts(throttle, "case@example.com", "10.0.0.2", 1) == [60]
+        assert await self.attempts(throttle, "case@example.com", "10.0.0.1", 1) == [60]
+
+    async def test_a_strangers_failures_do_not_lock_the_owner_out(
+        self, throttle: LoginThrottle
+    ) -> None:
+        stranger = await self.attempts(throttle, "owner@example.com", "203.0.113.66", 4)
+
+        owner = await self.attempts(throttle, "owner@example.com", "10.0.0.1", 3)
+
+        assert stranger == [0, 0, 0, 60]
+        assert owner == [0, 0, 0]
+
+    async def test_the_emails_total_bounds_guessing_spread_over_addresses(
+        self, throttle: LoginThrottle
+    ) -> None:
+        # 6 failures in all for one email (backend_free_settings), 3 from each address.
+        first = await self.attempts(throttle, "target@example.com", "203.0.113.1", 3)
+        second = await self.attempts(throttle, "target@example.com", "203.0.113.2", 3)
+
+        third = await self.attempts(throttle, "target@example.com", "203.0.113.3", 1)
+
+        assert (first, second, third) == ([0, 0, 0], [0, 0, 0], [60])
+        # The refusal cost the third address nothing: another email still goes through.
+        assert await self.attempts(throttle, "other@example.com", "203.0.113.3", 3) == [0, 0, 0]
+
+    async def test_a_success_gives_back_the_emails_total_without_wiping_it(
+        self, throttle: LoginThrottle
+    ) -> None:
+        await self.attempts(throttle, "target@example.com", "203.0.113.1", 3)
+        await self.attempts(throttle, "target@example.com", "203.0.113.2", 2)
+        await self.attempts(throttle, "target@example.com", "10.0.0.1", 1)
+        await throttle.succeeded("target@example.com", "10.0.0.1")
+
+        # 5 strangers' failures still count: one more attempt fits, the next does not.
+        assert await self.attempts(throttle, "target@example.com", "10.0.0.1", 2) == [0, 60]
+
+    async def test_a_failing_shared_store_falls_back_to_counting_in_this_worker(
+        self, backend_free_settings: Settings
+    ) -> None:
+        class Unreachable:
+            calls = 0
+
+            async def take(self, key: str, *, burst: int, per_second: float, cost: float) -> Any:
+                Unreachable.calls += 1
+                raise ConnectionError("Redis is down")
+
+            async def reset(self, key: str) -> None:
+                raise ConnectionError("Redis is down")
+
+        throttle = LoginThrottle(Unreachable(), backend_free_settings)
+
+        codes = await self.attempts(throttle, "a@example.com", "10.0.0.1", 4)
+
+        assert codes == [0, 0, 0, 60]
+        assert Unreachable.calls > 0  # the shared store was tried first, every time
 
     async def test_a_success_clears_the_email_count(self, throttle: LoginThrottle) -> None:
         await self.attempts(throttle, "a@example.com", "10.0.0.1", 3)
@@ -256,7 +345,11 @@ class TestLoginThrottle:
 
     async def test_zero_turns_a_check_off(self, backend_free_settings: Settings) -> None:
         settings = backend_free_settings.model_copy(
-            update={"login_failures_per_email": 0, "login_failures_per_address": 0}
+            update={
+                "login_failures_per_email": 0,
+                "login_failures_per_address": 0,
+                "login_failures_per_email_total": 0,
+            }
         )
         throttle = LoginThrottle(MemoryBucketStore(), settings)
 
@@ -265,7 +358,12 @@ class TestLoginThrottle:
 
 @pytest.fixture
 def backend_free_settings(var_dir: Path) -> Settings:
-    return Settings(var_dir=var_dir, login_failures_per_email=3, login_failures_per_address=5)
+    return Settings(
+        var_dir=var_dir,
+        login_failures_per_email=3,
+        login_failures_per_address=5,
+        login_failures_per_email_total=6,
+    )
 
 
 class TestJwks:
@@ -290,3 +388,41 @@ async def test_login_is_rejected_for_a_deleted_password(
     assert response.status_code == 401
     stored = await db_session.scalar(select(User.last_login_at).where(User.id == user.id))
     assert stored is None
+
+
+class TestPasswordNormalisation:
+    """One rule for every path: surrounding whitespace is not part of a password."""
+
+    async def test_a_password_set_with_surrounding_spaces_logs_in_without_them(
+        self, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        from shopdb.auth.passwords import hash_new_password
+
+        user = await make_user(db_session)
+        user.password_hash = hash_new_password(f"  {PASSWORD}\t")
+        await db_session.flush()
+
+        response = await login(client, user.email, PASSWORD)
+
+        assert response.status_code == 200
+
+    def test_hashing_and_verifying_normalise_alike(self) -> None:
+        from shopdb.auth.passwords import hash_password, verify_password
+
+        stored = hash_password(" padded passphrase ")
+
+        assert verify_password(stored, "padded passphrase")
+        assert verify_password(stored, "\npadded passphrase  ")
+        assert not verify_password(stored, "padded  passphrase")
+
+    def test_the_length_is_checked_after_normalising(self) -> None:
+        from shopdb.auth.passwords import check_new_password
+        from shopdb.errors import ValidationFailed
+
+        with pytest.raises(ValidationFailed) as refused:
+            check_new_password("   short pw    ")  # 16 characters, 8 once stripped
+
+        assert refused.value.details == [
+            {"field": "password", "message": "must be at least 12 characters long"}
+        ]
+        assert check_new_password("  twelve chars  ") == "twelve chars"

@@ -48,6 +48,9 @@ WIDENED_LENGTHS: dict[tuple[str, str], tuple[int, str]] = {
     ("customers", "email"): (512, "holds AES-GCM ciphertext with key id and nonce"),
     ("customers", "phone"): (255, "holds AES-GCM ciphertext with key id and nonce"),
     ("customer_addresses", "phone"): (255, "holds AES-GCM ciphertext with key id and nonce"),
+    # Revision 0006_order_email_token_gen, which also adds orders.email_hash (indexed): the
+    # keyed blind index of the encrypted email, for lookups by email (as customers.email_hash).
+    ("orders", "email"): (512, "holds AES-GCM ciphertext with key id and nonce"),
 }
 
 # Checked against the initial revision only: later migrations document their own additions.

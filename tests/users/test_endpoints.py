@@ -69,7 +69,8 @@ class TestCreate:
         )
         assert event is not None
         assert event.actor == f"user:{admin.id}"
-        assert NEW_PASSWORD not in str(event.body)
+        # No personal data in the event log: the id is the subject, not the email.
+        assert event.body == {"role": "staff", "permissions": ["orders:read", "products:read"]}
 
     async def test_the_new_user_can_log_in(
         self, client: httpx.AsyncClient, as_admin: dict[str, str]
@@ -95,6 +96,28 @@ class TestCreate:
         )
 
         assert response.status_code == 409
+        assert response.json() == {
+            "code": "EMAIL_TAKEN",
+            "message": "A user with this email already exists",
+            "details": [{"field": "email", "message": "is already used by another user"}],
+        }
+        assert await _user_count(db_session) == before
+
+    async def test_a_password_is_checked_after_surrounding_spaces_are_dropped(
+        self, client: httpx.AsyncClient, db_session: AsyncSession, as_admin: dict[str, str]
+    ) -> None:
+        before = await _user_count(db_session)
+
+        padded = await client.post(
+            USERS,
+            json={"email": "padded@example.com", "password": "   short pw      "},
+            headers=as_admin,
+        )
+
+        assert padded.status_code == 400
+        assert padded.json()["details"] == [
+            {"field": "password", "message": "must be at least 12 characters long"}
+        ]
         assert await _user_count(db_session) == before
 
     async def test_refuses_invalid_users(
@@ -217,8 +240,59 @@ class TestUpdate:
         demote = await client.put(f"{USERS}/{admin.id}", json={"role": "staff"}, headers=as_admin)
 
         assert (deactivate.status_code, demote.status_code) == (409, 409)
+        assert (deactivate.json()["code"], demote.json()["code"]) == (
+            "CANNOT_CHANGE_SELF",
+            "CANNOT_CHANGE_SELF",
+        )
+        assert deactivate.json()["details"] == [
+            {"field": "active", "message": "you cannot deactivate yourself"}
+        ]
+        assert demote.json()["details"] == [
+            {"field": "role", "message": "you cannot demote yourself"}
+        ]
         await db_session.refresh(admin)
-        assert (admin.active, admin.role) == (True, "admin")
+        assert (admin.active, admin.role, admin.token_generation) == (True, "admin", 0)
+
+    async def test_a_refused_password_changes_nothing(
+        self, client: httpx.AsyncClient, db_session: AsyncSession, as_admin: dict[str, str]
+    ) -> None:
+        staff = await make_user(db_session)
+        before = (staff.password_hash, staff.token_generation, staff.last_name)
+
+        response = await client.put(
+            f"{USERS}/{staff.id}", json={"password": "too short", "lastName": "X"}, headers=as_admin
+        )
+
+        assert response.status_code == 400
+        await db_session.refresh(staff)
+        assert (staff.password_hash, staff.token_generation, staff.last_name) == before
+
+    async def test_a_password_change_and_a_deactivation_end_the_users_tokens(
+        self, client: httpx.AsyncClient, db_session: AsyncSession, as_admin: dict[str, str]
+    ) -> None:
+        changed = await make_user(db_session)
+        deactivated = await make_user(db_session)
+        renamed = await make_user(db_session)
+
+        await client.put(f"{USERS}/{changed.id}", json={"password": NEW_PASSWORD}, headers=as_admin)
+        await client.put(f"{USERS}/{deactivated.id}", json={"active": False}, headers=as_admin)
+        await client.put(f"{USERS}/{renamed.id}", json={"firstName": "Re"}, headers=as_admin)
+
+        generations = [
+            await db_session.scalar(select(User.token_generation).where(User.id == user.id))
+            for user in (changed, deactivated, renamed)
+        ]
+        assert generations == [1, 1, 0]
+        events = (
+            await db_session.scalars(
+                select(Event.body).where(Event.topic == "users/update").order_by(Event.id)
+            )
+        ).all()
+        assert events == [
+            {"changed": ["password"]},
+            {"changed": ["active"]},
+            {"changed": ["first_name"]},
+        ]
 
     async def test_a_deactivated_user_cannot_log_in(
         self, client: httpx.AsyncClient, db_session: AsyncSession, as_admin: dict[str, str]
@@ -251,6 +325,11 @@ class TestDelete:
             select(func.count(UserPermission.id)).where(UserPermission.user_id == staff.id)
         )
         assert (keys, grants) == (0, 0)
+        event = await db_session.scalar(
+            select(Event).where(Event.topic == "users/delete", Event.subject_id == staff.id)
+        )
+        assert event is not None
+        assert event.body == {"role": "staff"}
 
     async def test_nobody_deletes_themselves(
         self,
@@ -262,6 +341,10 @@ class TestDelete:
         response = await client.delete(f"{USERS}/{admin.id}", headers=as_admin)
 
         assert response.status_code == 409
+        assert response.json()["code"] == "CANNOT_CHANGE_SELF"
+        assert response.json()["details"] == [
+            {"field": "id", "message": "you cannot delete yourself"}
+        ]
         assert await db_session.get(User, admin.id) is not None
 
     async def test_a_user_other_records_point_to_is_kept(
@@ -276,6 +359,10 @@ class TestDelete:
         response = await client.delete(f"{USERS}/{clerk.id}", headers=as_admin)
 
         assert response.status_code == 409
+        assert response.json()["code"] == "USER_HAS_ORDERS"
+        assert response.json()["details"] == [
+            {"field": "id", "message": "is referenced by orders or transactions"}
+        ]
         assert "deactivate" in response.json()["message"]
         assert (await client.get(f"{USERS}/{clerk.id}", headers=as_admin)).status_code == 200
 

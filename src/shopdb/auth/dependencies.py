@@ -68,9 +68,17 @@ async def authenticate(
         if verified is None:
             tokens: TokenService = request.app.state.tokens
             verified = tokens.verify(bearer.credentials)
-        access = await current_access(access_cache(request.app), session, verified.user_id)
+        access = await current_access(
+            access_cache(request.app),
+            session,
+            verified.user_id,
+            token_generation=verified.generation,
+        )
         if access is None or not access.active:
             raise Unauthorized("The token's user no longer exists or is deactivated")
+        if verified.generation != access.token_generation:
+            # Issued before the user's password changed or the user was deactivated.
+            raise Unauthorized("Token revoked; log in again")
         return Subject("user", verified.user_id, verified.permissions & access.permissions)
     if api_key:
         return await _authenticate_api_key(request, session, api_key)

@@ -71,42 +71,66 @@ def already_verified(state: dict[str, Any], credentials: str) -> VerifiedToken |
 
 
 class LoginThrottle:
-    """Failed logins drain a bucket per email and one per client address; empty: 429.
+    """Failed logins drain three buckets; an empty one means 429, even to the right password.
+
+    - per email from one client address (`login_failures_per_email`, 5): the guessing brake;
+    - per client address (`login_failures_per_address`, 20): one address trying many emails;
+    - per email from all addresses (`login_failures_per_email_total`, 100): guessing spread
+      over many addresses. It is far above the first, so a stranger's few guesses cannot lock
+      the merchant out: locking an account takes that many failures from 5+ addresses.
 
     A token is taken before the password is checked (so parallel guesses cannot slip past
-    the count) and given back on success; a success also clears the email's bucket.
+    the count) and given back on success; a success also clears its (email, address) bucket.
+    While the shared store (Redis) fails, the buckets are counted in this worker instead:
+    password guessing is never unlimited.
     """
 
     def __init__(self, store: BucketStore, settings: Settings) -> None:
         per_second = 1.0 / settings.login_failure_refill_seconds
-        self.by_email = RateLimiter(
-            store, burst=settings.login_failures_per_email, per_second=per_second
-        )
-        self.by_address = RateLimiter(
-            store, burst=settings.login_failures_per_address, per_second=per_second
-        )
+        fallback = MemoryBucketStore()
+
+        def limiter(burst: int) -> RateLimiter:
+            return RateLimiter(store, burst=burst, per_second=per_second, fallback=fallback)
+
+        self.by_email = limiter(settings.login_failures_per_email)
+        self.by_address = limiter(settings.login_failures_per_address)
+        self.by_email_total = limiter(settings.login_failures_per_email_total)
 
     @staticmethod
-    def _email_key(email: str) -> str:
+    def _email_digest(email: str) -> str:
         # Hashed: Redis keys are not a place for customers' or staff's addresses.
-        digest = hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()[:32]
-        return "login:email:" + digest
+        return hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()[:32]
+
+    def _buckets(self, email: str, address: str) -> list[tuple[RateLimiter, str]]:
+        digest = self._email_digest(email)
+        return [
+            (self.by_email, f"login:email:{digest}:address:{address}"),
+            (self.by_address, "login:address:" + address),
+            (self.by_email_total, "login:email:" + digest),
+        ]
 
     async def attempt(self, email: str, address: str) -> None:
-        email_decision = await self.by_email.hit(self._email_key(email))
-        _refuse_if_empty(email_decision)
-        address_decision = await self.by_address.hit("login:address:" + address)
-        if address_decision is not None and not address_decision.allowed:
-            await self.by_email.hit(self._email_key(email), cost=-1)
-            _refuse_if_empty(address_decision)
+        taken: list[tuple[RateLimiter, str]] = []
+        for limiter, key in self._buckets(email, address):
+            decision = await limiter.hit(key)
+            if decision is not None and not decision.allowed:
+                # Refused without a password check: the attempt costs the other buckets nothing.
+                for earlier, earlier_key in taken:
+                    await earlier.hit(earlier_key, cost=-1)
+                _refuse_if_empty(decision)
+            taken.append((limiter, key))
 
     async def succeeded(self, email: str, address: str) -> None:
-        await self.by_email.reset(self._email_key(email))
-        await self.by_address.hit("login:address:" + address, cost=-1)
+        (pair, pair_key), *others = self._buckets(email, address)
+        await pair.reset(pair_key)
+        # Only given back, not reset: the merchant's success must not wipe a stranger's
+        # failures from elsewhere (the address's or the email's total).
+        for limiter, key in others:
+            await limiter.hit(key, cost=-1)
 
 
-def _refuse_if_empty(decision: Decision | None) -> None:
-    if decision is not None and not decision.allowed:
+def _refuse_if_empty(decision: Decision) -> None:
+    if not decision.allowed:
         raise RateLimited(
             f"Too many failed logins; retry in {decision.retry_after} s",
             headers={"Retry-After": str(decision.retry_after)},

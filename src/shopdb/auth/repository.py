@@ -57,14 +57,21 @@ class AccessRepository:
 
     async def standing(
         self, user_id: int, now: datetime
-    ) -> tuple[bool, str, list[tuple[str, datetime | None]]] | None:
-        """(active, role, [(permission, expires_at)] live at `now`) in one query; None: no user."""
+    ) -> tuple[bool, str, int, list[tuple[str, datetime | None]]] | None:
+        """(active, role, token generation, [(permission, expires_at)] live at `now`) in one
+        query; None: no user."""
         live_grant = and_(
             UserPermission.user_id == User.id,
             or_(UserPermission.expires_at.is_(None), UserPermission.expires_at > now),
         )
         result = await self.session.execute(
-            select(User.active, User.role, Permission.name, UserPermission.expires_at)
+            select(
+                User.active,
+                User.role,
+                User.token_generation,
+                Permission.name,
+                UserPermission.expires_at,
+            )
             .outerjoin(UserPermission, live_grant)
             .outerjoin(Permission, Permission.id == UserPermission.permission_id)
             .where(User.id == user_id)
@@ -73,4 +80,5 @@ class AccessRepository:
         if not rows:
             return None
         grants = [(row.name, row.expires_at) for row in rows if row.name is not None]
-        return bool(rows[0].active), str(rows[0].role), grants
+        first = rows[0]
+        return bool(first.active), str(first.role), int(first.token_generation), grants

@@ -51,7 +51,7 @@ async def login(
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     permissions = await effective_permissions(session, user.id, user.role)
-    return tokens.issue(user.id, permissions)
+    return tokens.issue(user.id, permissions, generation=user.token_generation)
 
 
 # --- API keys ---------------------------------------------------------------------------------

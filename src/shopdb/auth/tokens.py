@@ -1,4 +1,10 @@
-"""RS256 access tokens as in the seed: kid header; sub, iss, aud, exp, iat, scope, permissions."""
+"""RS256 access tokens as in the seed: kid header; sub, iss, aud, exp, iat, scope, permissions.
+
+One claim is ours: `gen`, the user's token generation when the token was issued. A password
+change or a deactivation raises the user's generation (users.token_generation), and a token
+of an older generation is refused (shopdb.auth.dependencies). A token without `gen` (issued
+before the claim existed) is of generation 0.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import jwt
 
 from shopdb.errors import Unauthorized
 from shopdb.keys import SigningKey
+from shopdb.kit.bounds import MAX_BIGINT
 
 ALGORITHM = "RS256"
 VERIFIED_CACHE_SIZE = 10_000
@@ -28,6 +35,7 @@ class VerifiedToken:
     user_id: int
     permissions: frozenset[str]
     expires_at: int
+    generation: int = 0
 
 
 def _b64_int(value: int) -> str:
@@ -51,7 +59,9 @@ class TokenService:
         # Only the exact string is trusted again, and only until its `exp`.
         self._verified: dict[str, VerifiedToken] = {}
 
-    def issue(self, user_id: int, permissions: Iterable[str]) -> AccessToken:
+    def issue(
+        self, user_id: int, permissions: Iterable[str], *, generation: int = 0
+    ) -> AccessToken:
         signer = self.keys[0]
         now = int(time.time())
         granted = sorted(set(permissions))
@@ -63,6 +73,7 @@ class TokenService:
             "exp": now + self.ttl_seconds,
             "scope": " ".join(granted),
             "permissions": granted,
+            "gen": generation,
         }
         token = jwt.encode(
             claims, signer.private_key, algorithm=ALGORITHM, headers={"kid": signer.kid}
@@ -114,7 +125,14 @@ class TokenService:
             user_id = int(claims["sub"])
         except (TypeError, ValueError) as exc:
             raise Unauthorized("Invalid token") from exc
-        return VerifiedToken(user_id, frozenset(permissions), int(claims["exp"]))
+        # Ids are BIGINT identities from 1: anything else would reach the database as a
+        # query it cannot run (a 500), or look up a user that cannot exist.
+        if not 1 <= user_id <= MAX_BIGINT:
+            raise Unauthorized("Invalid token")
+        generation = claims.get("gen", 0)
+        if type(generation) is not int or not 0 <= generation <= MAX_BIGINT:
+            raise Unauthorized("Invalid token")
+        return VerifiedToken(user_id, frozenset(permissions), int(claims["exp"]), generation)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         keys = []

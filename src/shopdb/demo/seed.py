@@ -18,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.bench.words import FIRST_NAMES, LAST_NAMES
+from shopdb.catalog.rules import DEFAULT_OPTION_NAME, DEFAULT_OPTION_VALUE
 from shopdb.customers.pii import ADDRESS_PHONE, CUSTOMER_PHONE, seal_email, seal_optional
+from shopdb.kit import crypto
 from shopdb.kit.crypto import FieldCipher
 from shopdb.kit.types import round_money, utcnow
 from shopdb.models import (
@@ -38,6 +40,7 @@ from shopdb.models import (
     ProductVariant,
     Shop,
 )
+from shopdb.models.orders import ORDER_EMAIL
 from shopdb.users.service import create_user, ensure_permissions
 
 DEMO_DOMAIN = "demo.shopdb.local"
@@ -214,7 +217,7 @@ async def seed_demo(
 
     variants = await _seed_catalog(session, rng, locations)
     customers = await _seed_customers(session, rng, cipher)
-    orders = await _seed_orders(session, rng, customers, variants, locations[0])
+    orders = await _seed_orders(session, rng, cipher, customers, variants, locations[0])
 
     result = DemoResult(
         created=True,
@@ -234,6 +237,11 @@ async def seed_demo(
         )
         result.admin_email, result.admin_password = DEMO_ADMIN_EMAIL, password
     return result
+
+
+def _sentence(text: str) -> str:
+    """`text` ended by one full stop: "Paper Trail Co." is not followed by another."""
+    return text if text.endswith(".") else text + "."
 
 
 def _handle(title: str) -> str:
@@ -257,7 +265,7 @@ async def _seed_catalog(
             product = Product(
                 title=title,
                 handle=_handle(f"{title} {vendor.split()[0]}"),
-                body_html=f"<p>{title} by {vendor}. Made to last.</p>",
+                body_html=f"<p>{_sentence(f'{title} by {vendor}')} Made to last.</p>",
                 vendor=vendor,
                 product_type=product_type,
                 status="active" if index % 7 else "draft",
@@ -265,21 +273,24 @@ async def _seed_catalog(
                 published_at=now - timedelta(days=rng.randint(1, 400)) if index % 7 else None,
             )
             product.tag_rows = [ProductTag(tag=t) for t in tags]
+            # A product without options has Shopify's implicit one, as the API gives it
+            # (catalog/rules.py fill_default_option): Title, with one variant "Default Title".
+            axes = options or {DEFAULT_OPTION_NAME: [DEFAULT_OPTION_VALUE]}
             product.options = [
                 ProductOption(
                     name=name,
                     position=pos,
                     values=[OptionValue(value=v, position=i) for i, v in enumerate(values, 1)],
                 )
-                for pos, (name, values) in enumerate(options.items(), 1)
+                for pos, (name, values) in enumerate(axes.items(), 1)
             ]
-            combos = list(itertools.product(*options.values())) or [()]
+            combos = list(itertools.product(*axes.values()))
             price = round_money(base_price + Decimal(rng.randint(0, 8)))
             product.variants = []
             for position, combo in enumerate(combos, 1):
                 sku = f"{_handle(title)[:18].upper()}-{position:02d}-{rng.randint(100, 999)}"
                 variant = ProductVariant(
-                    title=" / ".join(combo) or "Default Title",
+                    title=" / ".join(combo),
                     price=price,
                     compare_at_price=round_money(price * Decimal("1.25"))
                     if "sale" in tags
@@ -356,6 +367,7 @@ async def _seed_customers(
 async def _seed_orders(
     session: AsyncSession,
     rng: random.Random,
+    cipher: FieldCipher,
     customers: list[tuple[Customer, str]],
     variants: list[ProductVariant],
     location: Location,
@@ -399,9 +411,11 @@ async def _seed_orders(
         subtotal = round_money(sum((li.price * li.quantity for li in lines), Decimal(0)))
         tax = round_money(subtotal * Decimal("0.08"))
         processed = now - timedelta(days=rng.randint(0, 90), minutes=rng.randint(0, 1440))
+        sealed_email, email_hash = crypto.seal_email(cipher, email, context=ORDER_EMAIL)
         order = Order(
             customer_id=customer.id,
-            email=email,
+            email=sealed_email,
+            email_hash=email_hash,
             number=f"#{number}",
             subtotal_price=subtotal,
             total_tax=tax,

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = "v1"
 _NONCE_BYTES = 12
+# AES-256 keys are exactly this long; the blind-index HMAC key at least this long.
+KEY_BYTES = 32
 
 
 class DecryptionError(Exception):
@@ -33,7 +35,21 @@ def _b64d(text: str) -> bytes:
 
 
 def generate_key() -> str:
-    return _b64e(secrets.token_bytes(32))
+    return _b64e(secrets.token_bytes(KEY_BYTES))
+
+
+def decode_key(encoded: str) -> bytes:
+    """A base64url key as configured (padding optional); ValueError when it is not base64url."""
+    text = encoded.strip()
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not base64url") from exc
+
+
+def is_sealed(value: str) -> bool:
+    """Whether a stored value is in this module's ciphertext format (not plaintext)."""
+    return value.startswith(f"{_VERSION}:")
 
 
 @dataclass(frozen=True)
@@ -47,16 +63,18 @@ class FieldCipher:
         if not self.keys:
             raise ValueError("at least one encryption key is required")
         for kid, key in self.keys:
-            if len(key) != 32 or ":" in kid:
+            if len(key) != KEY_BYTES or ":" in kid:
                 raise ValueError(f"key {kid!r} must be 32 bytes and its id must not contain ':'")
+        if len(self.blind_index_key) < KEY_BYTES:
+            raise ValueError("the blind-index key must be at least 32 bytes")
 
     @classmethod
     def from_config(cls, keys: list[str], blind_index_key: str) -> FieldCipher:
         parsed = []
         for entry in keys:
             kid, _, encoded = entry.partition(":")
-            parsed.append((kid, _b64d(encoded)))
-        return cls(tuple(parsed), _b64d(blind_index_key))
+            parsed.append((kid, decode_key(encoded)))
+        return cls(tuple(parsed), decode_key(blind_index_key))
 
     def encrypt(self, plaintext: str, *, context: str) -> str:
         kid, key = self.keys[0]
@@ -89,3 +107,10 @@ class FieldCipher:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def seal_email(cipher: FieldCipher, email: str, *, context: str) -> tuple[str, str]:
+    """(ciphertext, blind index) of an email; the index is of the normalised form, so the same
+    address has the same index in every column that uses this cipher's index key."""
+    normalised = normalise_email(email)
+    return cipher.encrypt(normalised, context=context), cipher.blind_index(normalised)

@@ -35,6 +35,11 @@ class User(IdMixin, TimestampMixin, Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # argon2id hash; null for a user who has not set a password yet.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Raised by a password change and a deactivation; access tokens carry the generation they
+    # were issued at (claim `gen`), and older ones are refused (shopdb.auth.tokens).
+    token_generation: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, default=0, server_default="0"
+    )
 
     grants: Mapped[list[UserPermission]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"

@@ -28,6 +28,10 @@ from shopdb.kit.models import (
     VersionMixin,
 )
 from shopdb.kit.types import BigIntId, JSONType, Money, UTCDateTime
+from shopdb.models.customers import ENCRYPTED_EMAIL_LENGTH
+
+# The cipher context of orders.email (bound into the ciphertext as associated data).
+ORDER_EMAIL = "orders.email"
 
 
 class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
@@ -36,6 +40,7 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         UniqueConstraint("number"),
         Index("ix_orders_customer_id", "customer_id"),
         Index("ix_orders_email", "email"),
+        Index("ix_orders_email_hash", "email_hash"),
         Index("ix_orders_number", "number"),
         Index("ix_orders_financial_status", "financial_status"),
         Index("ix_orders_fulfillment_status", "fulfillment_status"),
@@ -46,7 +51,12 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     customer_id: Mapped[int | None] = mapped_column(
         BigIntId, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
     )
-    email: Mapped[str] = mapped_column(String(255), nullable=False)
+    # AES-GCM ciphertext (shopdb.kit.crypto, context ORDER_EMAIL), widened from the seed's 255
+    # like customers.email; `email_hash` is its keyed blind index, for lookups by email. The
+    # hash is null only for a plaintext row left from before encryption, until
+    # `shopdb migrate` seals it.
+    email: Mapped[str] = mapped_column(String(ENCRYPTED_EMAIL_LENGTH), nullable=False)
+    email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     number: Mapped[str] = mapped_column(String(255), nullable=False)
     total_price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
     subtotal_price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)

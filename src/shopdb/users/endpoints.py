@@ -1,12 +1,16 @@
-"""/api/v1/users, their permission grants, and /api/v1/permissions (all need users:admin)."""
+"""/api/v1/users, their permission grants, and /api/v1/permissions (all need users:admin).
+
+Cached standings of a changed user are forgotten after the commit by the after-commit hook
+(shopdb.auth.invalidation), not here: forgetting before the commit let a concurrent request
+cache the old standing again.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request, Response
+from fastapi import Query, Response
 
-from shopdb.auth.limits import access_cache
 from shopdb.db import SessionDep
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
@@ -92,20 +96,15 @@ async def get_user(user_id: int, _subject: UsersAdmin, session: SessionDep) -> U
 
 @router.put("/{user_id}", response_model=UserDetail)
 async def update_user(
-    user_id: int, body: UserUpdate, request: Request, subject: UsersAdmin, session: SessionDep
+    user_id: int, body: UserUpdate, subject: UsersAdmin, session: SessionDep
 ) -> UserDetail:
     changes = body.model_dump(exclude_unset=True, by_alias=False)
-    found = await service.update_user(session, subject, user_id, changes)
-    access_cache(request.app).forget(user_id)
-    return _detail(found)
+    return _detail(await service.update_user(session, subject, user_id, changes))
 
 
 @router.delete("/{user_id}", status_code=204)
-async def delete_user(
-    user_id: int, request: Request, subject: UsersAdmin, session: SessionDep
-) -> Response:
+async def delete_user(user_id: int, subject: UsersAdmin, session: SessionDep) -> Response:
     await service.delete_user(session, subject, user_id)
-    access_cache(request.app).forget(user_id)
     return Response(status_code=204)
 
 
@@ -118,21 +117,19 @@ async def list_user_permissions(
 
 @router.post("/{user_id}/permissions", status_code=201, response_model=GrantRead)
 async def grant_permission(
-    user_id: int, body: GrantCreate, request: Request, subject: UsersAdmin, session: SessionDep
+    user_id: int, body: GrantCreate, subject: UsersAdmin, session: SessionDep
 ) -> GrantRead:
     grant = await service.grant_permission(
         session, subject, user_id, permission=body.permission, expires_at=body.expires_at
     )
-    access_cache(request.app).forget(user_id)
     return _grant(grant)
 
 
 @router.delete("/{user_id}/permissions/{permission}", status_code=204)
 async def revoke_permission(
-    user_id: int, permission: str, request: Request, subject: UsersAdmin, session: SessionDep
+    user_id: int, permission: str, subject: UsersAdmin, session: SessionDep
 ) -> Response:
     await service.revoke_permission(session, subject, user_id, permission)
-    access_cache(request.app).forget(user_id)
     return Response(status_code=204)
 
 

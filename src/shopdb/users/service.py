@@ -2,6 +2,11 @@
 
 Holding `users:admin` means managing every user and grant, so it is as strong as role admin.
 Nobody can deactivate, demote or delete themselves: that is how shops lock themselves out.
+
+Every change to a user's standing is noted in the session (`note_access_changed`), so the
+cached standings are forgotten after the commit, in every worker. A password change and a
+deactivation also raise the user's token generation: the tokens issued before stop working.
+Event bodies carry no personal data (no email, name or phone): ids, roles, field names.
 """
 
 from __future__ import annotations
@@ -12,24 +17,25 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.auth.access import role_permissions
+from shopdb.auth.access import note_access_changed, role_permissions
 from shopdb.auth.dependencies import Subject
-from shopdb.auth.passwords import hash_password
+from shopdb.auth.passwords import MIN_PASSWORD_LENGTH, hash_new_password
 from shopdb.auth.permissions import ADMIN_ROLE, PERMISSIONS, ROLES, split
-from shopdb.errors import Conflict, NotFound, ValidationFailed
+from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
+from shopdb.kit.crypto import normalise_email
 from shopdb.kit.types import utcnow
 from shopdb.models import Permission, User, UserPermission
+from shopdb.users.errors import (
+    CannotChangeSelf,
+    EmailTaken,
+    GrantNotFound,
+    UserHasOrders,
+    UserNotFound,
+)
 from shopdb.users.repository import PermissionRepository, UserRepository
 
-MIN_PASSWORD_LENGTH = 12
-
-
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed.on(
-            "password", f"must be at least {MIN_PASSWORD_LENGTH} characters long"
-        )
+__all__ = ["MIN_PASSWORD_LENGTH", "create_user", "set_password"]
 
 
 async def ensure_permissions(session: AsyncSession) -> int:
@@ -66,22 +72,56 @@ async def create_user(
 ) -> User:
     if role not in ROLES:
         raise ValidationFailed.on("role", f"must be one of {', '.join(ROLES)}")
-    check_password_strength(password)
+    password_hash = hash_new_password(password)
     repository = UserRepository(session)
-    email = email.strip().lower()
+    email = normalise_email(email)
     if await repository.get_by_email(email) is not None:
-        raise Conflict(f"a user with email {email} already exists")
-    return await repository.add(
-        User(
-            email=email,
-            role=role,
-            first_name=first_name,
-            last_name=last_name,
-            phone=phone,
-            active=active,
-            password_hash=hash_password(password),
-        )
+        raise EmailTaken()
+    user = User(
+        email=email,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        phone=phone,
+        active=active,
+        password_hash=password_hash,
     )
+    try:
+        # A savepoint: the unique constraint still decides a race between two creations.
+        async with session.begin_nested():
+            return await repository.add(user)
+    except IntegrityError as exc:
+        raise EmailTaken() from exc
+
+
+async def set_password(session: AsyncSession, email: str, password: str) -> User:
+    """A new password for the user with this email (`shopdb user set-password`); the tokens
+    issued before stop working."""
+    password_hash = hash_new_password(password)
+    user = await UserRepository(session).get_by_email(normalise_email(email))
+    if user is None:
+        raise UserNotFound(field="email")
+    _replace_password(session, user, password_hash)
+    await session.flush()
+    record_event(
+        session,
+        topic="users/update",
+        subject_type="User",
+        subject_id=user.id,
+        body={"changed": ["password"]},
+        actor="cli",
+    )
+    return user
+
+
+def _replace_password(session: AsyncSession, user: User, password_hash: str) -> None:
+    user.password_hash = password_hash
+    _end_tokens(session, user)
+
+
+def _end_tokens(session: AsyncSession, user: User) -> None:
+    user.token_generation += 1
+    note_access_changed(session, user.id)
 
 
 @dataclass(frozen=True)
@@ -131,7 +171,7 @@ async def register_user(
         topic="users/create",
         subject_type="User",
         subject_id=user.id,
-        body={"email": user.email, "role": role, "permissions": sorted(permissions)},
+        body={"role": role, "permissions": sorted(permissions)},
         actor=actor.principal,
     )
     return await get_user(session, user.id)
@@ -154,7 +194,7 @@ async def get_user(session: AsyncSession, user_id: int) -> UserWithGrants:
     repository = UserRepository(session)
     user = await repository.get(user_id)
     if user is None:
-        raise NotFound.resource("User", user_id)
+        raise UserNotFound(user_id)
     return UserWithGrants(user, await repository.grants(user_id))
 
 
@@ -167,21 +207,26 @@ async def update_user(
     """Apply the fields present in `changes` (snake_case names, as sent)."""
     found = await get_user(session, user_id)
     user = found.user
-    if user.id == actor.user_id and (
-        changes.get("active") is False
-        or ("role" in changes and changes["role"] != user.role and user.role == ADMIN_ROLE)
-    ):
-        raise Conflict("You cannot deactivate or demote yourself; ask another administrator")
+    if user.id == actor.user_id:
+        if changes.get("active") is False:
+            raise CannotChangeSelf("active")
+        if "role" in changes and changes["role"] != user.role and user.role == ADMIN_ROLE:
+            raise CannotChangeSelf("role")
+    for field in ("role", "active"):
+        if field in changes and changes[field] is None:
+            raise ValidationFailed.on(field, "must not be null")
     password = changes.pop("password", None)
-    if password is not None:
-        assert isinstance(password, str)
-        check_password_strength(password)
-        user.password_hash = hash_password(password)
+    # Checked before anything changes, so a refused password leaves the user as it was.
+    password_hash = None if password is None else hash_new_password(str(password))
+    deactivating = changes.get("active") is False and user.active
     for field in ("first_name", "last_name", "phone", "role", "active"):
         if field in changes:
-            if field in ("role", "active") and changes[field] is None:
-                raise ValidationFailed.on(field, "must not be null")
             setattr(user, field, changes[field])
+    if password_hash is not None:
+        _replace_password(session, user, password_hash)
+    elif deactivating:
+        _end_tokens(session, user)
+    note_access_changed(session, user.id)
     await session.flush()
     record_event(
         session,
@@ -197,19 +242,21 @@ async def update_user(
 async def delete_user(session: AsyncSession, actor: Subject, user_id: int) -> None:
     found = await get_user(session, user_id)
     if found.user.id == actor.user_id:
-        raise Conflict("You cannot delete yourself")
+        raise CannotChangeSelf("id")
+    role = found.user.role
     try:
         async with session.begin_nested():
             await UserRepository(session).delete(user_id)
     except IntegrityError as exc:
         # Orders and transactions keep a reference to the staff user who handled them.
-        raise Conflict("The user is referenced by orders or transactions; deactivate it") from exc
+        raise UserHasOrders(user_id) from exc
+    note_access_changed(session, user_id)
     record_event(
         session,
         topic="users/delete",
         subject_type="User",
         subject_id=user_id,
-        body={"email": found.user.email},
+        body={"role": role},
         actor=actor.principal,
     )
 
@@ -238,6 +285,7 @@ async def grant_permission(
         grant.expires_at = expires_at
         await session.flush()
     grant = await repository.get_grant(user.id, permission_row.id) or grant
+    note_access_changed(session, user.id)
     record_event(
         session,
         topic="users/permission_grant",
@@ -261,7 +309,8 @@ async def revoke_permission(
         user_id, permission_row.id
     )
     if not removed:
-        raise NotFound(f"User {user_id} holds no grant of {permission}")
+        raise GrantNotFound(user_id, permission)
+    note_access_changed(session, user_id)
     record_event(
         session,
         topic="users/permission_revoke",

@@ -66,6 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cache = install_product_cache(
             app.state, database, app.state.redis, settings.product_cache_seconds
         )
+        if cache is not None:
+            # Hears the invalidations other workers could not send to Redis (catalog/cache.py);
+            # the cache is bypassed until it listens. Waits at most 2 s for PostgreSQL.
+            await cache.start_listening()
         install_adjustment_batcher(app.state, database.primary, cache)
         # Cached user standings are forgotten after each commit that changed them, in this
         # worker and, through Redis pub/sub, in every other one (shopdb.auth.invalidation).

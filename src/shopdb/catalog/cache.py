@@ -16,11 +16,11 @@ Staleness is ruled out with a generation per product rather than by deleting key
   generation first, then the database, then stores what it read under the generation it saw:
   if a writer committed in between, the generation has moved on and the entry is never served.
 
-Writers are found without their cooperation where possible: an ORM flush listener notes the
-products of every flushed catalog row; the few Core statements that move a variant's quantity
-call `mark_products_changed` themselves. After the commit, `Database` runs the hooks. Changes
-that can alter a list (all but stock) also increment one listing generation, `lg`, under which
-the id lists and cursor pages were stored.
+Writers are found without their cooperation where possible (changes.py): an ORM flush listener
+notes the products of every flushed catalog row; the few Core statements that move a variant's
+quantity call `mark_products_changed` themselves. After the commit, `Database` runs the hooks.
+Changes that can alter a list (all but stock) also increment one listing generation, `lg`,
+under which the id lists and cursor pages were stored.
 
 Only with PostgreSQL and Redis: the keys are namespaced by the PostgreSQL database's identity
 (so a re-created database never meets entries from its predecessor), and without Redis a
@@ -45,18 +45,48 @@ Redis (`epoch`) that every entry (in Redis and in worker memory) carries and mus
   kills every entry cached before it, in Redis and in every worker's memory (each sees it in its
   next MGET), so nothing the failed invalidation left behind is served after the rotation.
 
+Until that rotation lands the other workers hear of the lost invalidation from PostgreSQL, which
+has just committed the change and so is up. Before its after-commit hook returns (so before the
+response leaves), a worker whose invalidation failed, or that bypasses the cache when it writes,
+sends `pg_notify('shopdb_product_cache', <namespace prefix>)`: one autocommit statement on the
+primary, bounded by NOTIFY_TIMEOUT_SECONDS, logged and not raised if it fails. Every server
+worker LISTENs on one dedicated asyncpg connection (`start_listening`, from the lifespan;
+commands only notify). A notification of its namespace makes a worker drop its memory at once,
+bypass the cache as after its own Redis error, and rotate the epoch as soon as it reaches Redis:
+when only the writer is cut off from Redis, every stale entry anywhere is dead one round trip
+after the first worker hears it, and a worker that hears it while Redis is down for it too
+serves nothing from the cache until its own rotation. A read whose answer from Redis arrived
+before the notification serves nothing of it.
+
+A worker that is not listening could miss a notification, so it bypasses the cache meanwhile:
+before its first LISTEN, and from the moment its connection is lost (at once on a close; within
+LISTEN_CHECK_SECONDS + LISTEN_TIMEOUT_SECONDS, 3 s, on a cut that nothing reports) until it is
+back (retried every LISTEN_RETRY_SECONDS). After a reconnection it reads the namespace again (a
+restarted PostgreSQL is a new identity) and rotates the epoch before trusting the cache, since
+what it missed is unknown; the first LISTEN of a worker that has cached nothing does not rotate.
+
 A version read from PostgreSQL on every hit would close the same holes, but at the price of a
 database round trip per read, which is what the cache exists to save; deleting keys cannot reach
-other workers' memory.
+other workers' memory. The notifications cost nothing until an invalidation fails.
 
 What is left, stated plainly:
-- A worker that saw no error itself (it served nothing while Redis was away, or only the writer's
-  path to Redis was broken) serves what a failed invalidation left behind until the failing
-  worker's rotation lands: at most RETRY_SECONDS (100 ms) after Redis answers that worker again,
-  or up to REDIS_TIMEOUT_SECONDS + RETRY_SECONDS (0.6 s) when Redis comes back in the middle of
-  a hung attempt. A partition between one worker and a Redis the others still reach lasts as
-  long as the partition, bounded as before by the entries' TTL (`product_cache_seconds`). A
-  Redis restart that lost its data needs no rotation: the epoch went with it.
+- Other workers stop serving the old document when the notification reaches them, not when the
+  writer's response leaves: one PostgreSQL-to-worker hop after the NOTIFY commits (well under a
+  millisecond on a LAN), which a client reading from another worker the instant it has the
+  response could in principle beat.
+- If the NOTIFY itself fails (`product_cache.notify_failed`: PostgreSQL lost just after the
+  commit, or no pooled connection within 2 s), that write has the old windows: until the
+  writer's rotation lands (at most RETRY_SECONDS, 100 ms, after Redis answers it again, 0.6 s
+  if that happens during a hung attempt), or for a partition of the writer alone, as long as it
+  lasts, bounded by the entries' TTL (`product_cache_seconds`).
+- A listener cut off without a close serves, for at most 3 s, what a failed invalidation of
+  another worker left behind in that time (two failures at once).
+- A notification that no server worker hears (none running, e.g. a command writing while every
+  server is down) is covered by the writer's own rotation alone: a command waits up to
+  COMMAND_SETTLE_SECONDS (5 s) for it, then logs `product_cache.invalidation_lost`.
+- While a worker cannot reach Redis, each of its writes costs a NOTIFY and every worker a
+  rotation: the shared cache is cold again after each such write, and reads go to PostgreSQL.
+- LISTEN needs a session on the primary itself: not a replica, nor a transaction-mode pooler.
 - A Redis that restarts from an older snapshot (RDB, or AOF without `appendfsync always`)
   restores the epoch with older generations; run the cache's Redis without persistence, or
   with every write fsynced. A worker that sees the restart as an error rotates anyway.
@@ -79,74 +109,22 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Annotated, Any
 
+import asyncpg
 import structlog
 from fastapi import Depends, Request
 from redis.exceptions import RedisError
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session, UOWTransaction
 
+# Writers note their changes through changes.py; the names stay importable from here.
+from shopdb.catalog.changes import mark_products_changed as mark_products_changed
+from shopdb.catalog.changes import take_changed_products as take_changed_products
+from shopdb.catalog.changes import uncommitted_listing_change, uncommitted_products
 from shopdb.catalog.repository import IdPage
 from shopdb.config import Settings
 from shopdb.db import Database
-from shopdb.models import (
-    InventoryItem,
-    OptionValue,
-    Product,
-    ProductImage,
-    ProductOption,
-    ProductTag,
-    ProductVariant,
-)
 
 log = structlog.get_logger(__name__)
-
-_CHANGED = "shopdb.changed_product_ids"
-_LISTING_CHANGED = "shopdb.product_listing_changed"
-# Rows whose changes show in a product's document, and how to find that product's id.
-_PRODUCT_OF: dict[type, Any] = {
-    Product: lambda row: row.__dict__.get("id"),
-    ProductVariant: lambda row: row.__dict__.get("product_id"),
-    ProductOption: lambda row: row.__dict__.get("product_id"),
-    ProductImage: lambda row: row.__dict__.get("product_id"),
-    ProductTag: lambda row: row.__dict__.get("product_id"),
-    # A value's option (and an item's variant) are dirty too when it changes through them;
-    # these cover a value or item flushed on its own while its parent happens to be loaded.
-    OptionValue: lambda row: getattr(row.__dict__.get("option"), "product_id", None),
-    InventoryItem: lambda row: getattr(row.__dict__.get("variant"), "product_id", None),
-}
-
-
-def mark_products_changed(
-    session: AsyncSession | Session, product_ids: Iterable[int | None], *, listing: bool = True
-) -> None:
-    """Note products whose documents this transaction changes (Core writes the ORM cannot see).
-
-    `listing=False` when the change cannot alter which products a list shows or their order
-    (a variant's inventory quantity: no list filters or sorts on it), so cached pages survive.
-    """
-    changed: set[int] = session.info.setdefault(_CHANGED, set())
-    changed.update(i for i in product_ids if i is not None)
-    if listing:
-        session.info[_LISTING_CHANGED] = True
-
-
-def take_changed_products(session: AsyncSession) -> tuple[set[int], bool]:
-    """(products noted so far, whether lists may have changed), forgetting them."""
-    changed: set[int] = session.info.pop(_CHANGED, set())
-    return changed, bool(session.info.pop(_LISTING_CHANGED, False))
-
-
-@event.listens_for(Session, "after_flush")
-def _note_flushed_products(session: Session, _flush: UOWTransaction) -> None:
-    found: list[int | None] = []
-    for row in (*session.new, *session.dirty, *session.deleted):
-        product_of = _PRODUCT_OF.get(type(row))
-        if product_of is not None:
-            found.append(product_of(row))
-    if found:
-        mark_products_changed(session, found)
-
 
 # Every Redis call of the cache is bounded, the client's own retries included: the shared
 # client (app.py) keeps redis-py's defaults, a 5 s socket timeout and 10 retries, so a hung Redis
@@ -154,6 +132,19 @@ def _note_flushed_products(session: Session, _flush: UOWTransaction) -> None:
 REDIS_TIMEOUT_SECONDS = 0.5
 # How often a worker that bypasses the cache tries to rotate the epoch (module docstring).
 RETRY_SECONDS = 0.1
+
+# PostgreSQL carries the news of an invalidation that could not reach Redis (module docstring).
+NOTIFY_CHANNEL = "shopdb_product_cache"
+# The change is committed and the response waits on the NOTIFY: bounded like a Redis call, but
+# with room for a pool checkout on a busy primary.
+NOTIFY_TIMEOUT_SECONDS = 2.0
+# The listening connection: connecting and LISTEN, and each check that it is alive, are bounded
+# by LISTEN_TIMEOUT_SECONDS; checked every LISTEN_CHECK_SECONDS (a connection cut without a
+# FIN or RST is noticed only by using it); reconnected LISTEN_RETRY_SECONDS after a loss.
+LISTEN_TIMEOUT_SECONDS = 2.0
+LISTEN_CHECK_SECONDS = 1.0
+LISTEN_RETRY_SECONDS = 1.0
+LISTENER_NAME = "shopdb product cache listener"  # as pg_stat_activity shows it
 
 
 def _new_epoch() -> bytes:
@@ -245,9 +236,18 @@ class ProductDocumentCache:
         # One attempt at a time: another one's rotation may still be in flight when this one
         # lands, and the cache is usable only once every kept invalidation has landed.
         self._recovering = asyncio.Lock()
+        # The LISTEN of the servers' workers (start_listening). None: this process does not
+        # listen (a command); False: it should, and may be missing notifications right now.
+        self._listening: bool | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._listen_since = 0  # `_failures` when listening was asked for
+        self._connected_once = False
+        self._heard = 0  # notifications received, of any namespace
 
     async def prefix(self) -> str:
-        """`shopdb:products:<database identity>:`; computed once per process.
+        """`shopdb:products:<database identity>:`; computed once per process, and again by a
+        server's worker whenever its listener reconnects (a PostgreSQL restart ends it).
 
         The identity is the server's, not the URL's (a CLI and the server may spell the URL
         differently): its start time, port, the database's name and oid. A dropped and
@@ -270,8 +270,9 @@ class ProductDocumentCache:
         return self._prefix
 
     def usable(self) -> bool:
-        """False while this worker bypasses the cache (a Redis error, no rotation since); then
-        the retry is (re)started, without waiting for it."""
+        """False while this worker bypasses the cache (a Redis error or a notification, and no
+        rotation since; or its listener is not listening); then the retry is (re)started,
+        without waiting for it."""
         if self._bypassed:
             self._start_recovery()
             return False
@@ -290,6 +291,7 @@ class ProductDocumentCache:
             return found
         now = time.monotonic()
         remote = [i for i in product_ids if i not in self._local]
+        distrusts = self._failures
         try:
             prefix = await self.prefix()
             keys = [f"{prefix}epoch"]
@@ -299,6 +301,8 @@ class ProductDocumentCache:
                 values = await self.redis.mget(keys)
         except (RedisError, OSError) as exc:
             self._failed("product_cache.read_failed", exc)
+            return found
+        if self._failures != distrusts:  # a notification came while the MGET was in flight
             return found
         epoch = values[0]
         if epoch is None:
@@ -371,7 +375,7 @@ class ProductDocumentCache:
         epoch = lookup.epoch
         if epoch is None or self._bypassed:
             return
-        uncommitted: set[int] = session.info.get(_CHANGED, set())
+        uncommitted = uncommitted_products(session)
         entries = {
             product_id: b"%s %s %d %s" % (epoch, lookup.generations[product_id], version, document)
             for product_id, (document, version) in documents.items()
@@ -399,6 +403,7 @@ class ProductDocumentCache:
         """The cached page for `key` (a list request) if no listing change happened since."""
         if not self.usable():
             return PageLookup(None, None)
+        distrusts = self._failures
         try:
             prefix = await self.prefix()
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
@@ -407,6 +412,8 @@ class ProductDocumentCache:
                 )
         except (RedisError, OSError) as exc:
             self._failed("product_cache.read_failed", exc)
+            return PageLookup(None, None)
+        if self._failures != distrusts:
             return PageLookup(None, None)
         if epoch is None:
             started = await self._start_epoch(prefix, [f"{prefix}lg"])
@@ -429,6 +436,7 @@ class ProductDocumentCache:
         """
         if not self.usable():
             return IdsLookup(None, 0, None)
+        distrusts = self._failures
         try:
             prefix = await self.prefix()
             list_key = f"{prefix}l:{key}"
@@ -443,6 +451,8 @@ class ProductDocumentCache:
                     epoch, current, head, body, length = await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed("product_cache.read_failed", exc)
+            return IdsLookup(None, 0, None)
+        if self._failures != distrusts:
             return IdsLookup(None, 0, None)
         if epoch is None:
             started = await self._start_epoch(prefix, [f"{prefix}lg"])
@@ -459,7 +469,7 @@ class ProductDocumentCache:
     ) -> None:
         """Keep an ordered id list (8-byte big-endian ids) read after a miss, under the
         epoch and generation seen before reading it."""
-        if lookup.header is None or self._bypassed or session.info.get(_LISTING_CHANGED):
+        if lookup.header is None or self._bypassed or uncommitted_listing_change(session):
             return
         try:
             prefix = await self.prefix()
@@ -474,7 +484,7 @@ class ProductDocumentCache:
         self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage
     ) -> None:
         """Keep a page read after a miss, under the listing generation seen before reading."""
-        if lookup.generation is None or self._bypassed or session.info.get(_LISTING_CHANGED):
+        if lookup.generation is None or self._bypassed or uncommitted_listing_change(session):
             return
         try:
             prefix = await self.prefix()
@@ -493,9 +503,11 @@ class ProductDocumentCache:
             return
         if self._bypassed:
             # Redis failed and no rotation has landed since: the retry sends these with it,
-            # and no request waits on a Redis known to be failing.
+            # and no request waits on a Redis known to be failing. Until it lands, the other
+            # workers learn of the change through PostgreSQL.
             self._keep_pending(ids, listing)
             self._start_recovery()
+            await self._notify()
             return
         try:
             prefix = await self.prefix()
@@ -517,6 +529,7 @@ class ProductDocumentCache:
             # reads PostgreSQL until the retry has rotated the epoch (module docstring).
             self._keep_pending(ids, listing)
             self._failed("product_cache.invalidate_failed", exc, product_ids=ids)
+            await self._notify()
 
     async def after_commit(self, session: AsyncSession) -> None:
         product_ids, listing = take_changed_products(session)
@@ -554,10 +567,20 @@ class ProductDocumentCache:
     def _failed(self, event_name: str, exc: BaseException, **details: Any) -> None:
         level = log.error if event_name == "product_cache.invalidate_failed" else log.warning
         level(event_name, error=repr(exc), **details)
+        self._distrust(event_name)
+
+    def _distrust(self, reason: str) -> None:
+        """Bypass the cache until a rotation of the epoch lands after this moment.
+
+        What this worker holds in memory may be what a lost invalidation left behind: dropped
+        now rather than at the rotation. Counting it fails a rotation already in flight.
+        """
         self._failures += 1
+        self._local.clear()
+        self._local_size = 0
         if not self._bypassed:
             self._bypassed = True
-            log.error("product_cache.bypassed", reason=event_name)
+            log.error("product_cache.bypassed", reason=reason)
         self._start_recovery()
 
     def _start_recovery(self) -> None:
@@ -580,6 +603,10 @@ class ProductDocumentCache:
         async with self._recovering:
             if not self._bypassed:
                 return True
+            if self._listening is False:
+                # A rotation now would not cover what is missed until the listener is back;
+                # its reconnection starts the retry again.
+                return False
             failures, ids, listing = self._failures, self._pending_ids, self._pending_listing
             self._pending_ids, self._pending_listing = set(), False
             epoch = _new_epoch()
@@ -604,9 +631,125 @@ class ProductDocumentCache:
             log.warning("product_cache.recovered", product_ids=sorted(ids), listing=listing)
             return True
 
+    # --- notifications through PostgreSQL (module docstring) ------------------------------
+
+    async def _notify(self) -> None:
+        """Tell every listening worker of this namespace that an invalidation was lost.
+
+        Never raises: the change is committed and its response must still succeed.
+        """
+        try:
+            async with asyncio.timeout(NOTIFY_TIMEOUT_SECONDS):
+                prefix = await self.prefix()
+                async with self.engine.connect() as connection:
+                    # One statement, not BEGIN/SELECT/COMMIT: a notification leaves at commit.
+                    autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    await autocommit.execute(
+                        text("SELECT pg_notify(:channel, :payload)"),
+                        {"channel": NOTIFY_CHANNEL, "payload": prefix},
+                    )
+        except Exception as exc:
+            log.error("product_cache.notify_failed", error=repr(exc))
+
+    async def start_listening(self, *, wait_seconds: float = LISTEN_TIMEOUT_SECONDS) -> bool:
+        """Listen for other workers' lost invalidations (a server's worker; commands do not).
+
+        Until the first LISTEN is in place the cache is bypassed, since a notification could be
+        missed. Waits up to `wait_seconds` for it; whether it is in place (else the listener
+        keeps trying in the background).
+        """
+        if self._listener is None:
+            self._listening = False
+            self._listen_since = self._failures
+            self._bypassed = True  # not distrusted: nothing was cached, nothing to rotate yet
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen(), name="product-cache-listener"
+            )
+        with suppress(TimeoutError):
+            async with asyncio.timeout(wait_seconds):
+                await self._connected.wait()
+        return self._listening is True
+
+    def _listen_dsn(self) -> str:
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                self._listening = None  # stopping, not deaf: nothing to distrust
+                raise
+            except Exception as exc:
+                log.error("product_cache.listen_failed", error=repr(exc))
+                if self._listening:
+                    self._listening = False
+                    self._connected.clear()
+                    self._distrust("product_cache.listen_lost")
+                    # A restarted PostgreSQL is a new identity, the one commands now write
+                    # under: the namespace is read again before the next LISTEN.
+                    self._prefix = None
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+    async def _listen_once(self) -> None:
+        """LISTEN on one connection until it is lost (raises) or the task is cancelled."""
+        await self.prefix()  # notifications are matched against it
+        lost = asyncio.Event()
+        connection: Any = None
+        try:
+            async with asyncio.timeout(LISTEN_TIMEOUT_SECONDS):
+                connection = await asyncpg.connect(
+                    self._listen_dsn(), server_settings={"application_name": LISTENER_NAME}
+                )
+                connection.add_termination_listener(lambda _connection: lost.set())
+                await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
+            self._now_listening()
+            while True:
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(LISTEN_CHECK_SECONDS):
+                        await lost.wait()
+                if lost.is_set():
+                    raise ConnectionError("the listening connection was closed")
+                async with asyncio.timeout(LISTEN_TIMEOUT_SECONDS):
+                    await connection.execute("SELECT 1")
+        finally:
+            if connection is not None:
+                connection.terminate()  # never waits on a server that may be gone
+
+    def _now_listening(self) -> None:
+        first, self._connected_once = not self._connected_once, True
+        self._listening = True
+        self._connected.set()
+        pending = self._pending_ids or self._pending_listing  # writes made before it
+        if first and self._failures == self._listen_since and not pending:
+            # Nothing cached by this worker yet, and every notification from now on is heard.
+            self._bypassed = False
+            log.info("product_cache.listening")
+            return
+        # Notifications may have been missed while not listening (or this worker's own writes
+        # could not be sent): a rotation now, after the LISTEN, retires whatever they would have.
+        log.warning("product_cache.listening", rotating=True)
+        self._start_recovery()
+
+    def _on_notification(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._heard += 1
+        if payload == self._prefix:  # another database sharing the server has its own
+            self._distrust("product_cache.invalidation_lost_elsewhere")
+
+    async def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await listener
+        self._listening = None
+        self._connected.clear()
+
     async def aclose(self, *, settle_seconds: float = 0.0) -> None:
-        """Stop retrying; first, for up to `settle_seconds`, try to land what is pending (a
-        command that exits with pending invalidations leaves the servers stale until TTL)."""
+        """Stop listening and retrying; first, for up to `settle_seconds`, try to land what is
+        pending (a command that exits with pending invalidations leaves the servers stale until
+        TTL)."""
+        await self._stop_listening()
         deadline = time.monotonic() + settle_seconds
         while True:
             if await self.recover() or time.monotonic() >= deadline:

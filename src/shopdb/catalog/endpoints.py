@@ -17,6 +17,7 @@ from shopdb.catalog.repository import ProductFilter, ProductPageRequest, SortBy
 from shopdb.catalog.schemas import ProductCreate, ProductDetail, ProductStatus, ProductUpdate
 from shopdb.db import SessionDep
 from shopdb.errors import Forbidden, ValidationFailed
+from shopdb.idempotency import idempotent
 from shopdb.kit.etags import etag
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, Direction
 from shopdb.kit.responses import model_response
@@ -107,6 +108,7 @@ async def list_products(
 
 
 @router.post("", status_code=201, response_model=ProductDetail)
+@idempotent
 async def create_product(
     session: SessionDep, subject: ProductsWrite, data: ProductCreate
 ) -> Response:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 
 from shopdb.db import SessionDep
 from shopdb.errors import ValidationFailed
+from shopdb.idempotency import idempotent, in_effect
 from shopdb.inventory import items, locations, service
 from shopdb.inventory.auth import InventoryRead, InventoryWrite
 from shopdb.inventory.batching import AdjustmentBatcherDep
@@ -176,7 +177,9 @@ async def list_inventory_levels(
 
 
 @levels_router.post("/adjust", response_model=InventoryLevelOut)
+@idempotent
 async def adjust_inventory(
+    request: Request,
     session: SessionDep,
     subject: InventoryWrite,
     data: AdjustInventory,
@@ -185,8 +188,12 @@ async def adjust_inventory(
     """Add `availableAdjustment` (may be negative) atomically; below zero is a 409.
 
     On PostgreSQL it goes to the database with the adjustments arriving at the same time
-    (inventory/batching.py); the session only explains a refusal.
+    (inventory/batching.py); the session only explains a refusal. With an Idempotency-Key
+    it goes through the session instead: a batch commits by itself, and the stored response
+    must commit in the same transaction as the adjustment.
     """
+    if in_effect(request):
+        batcher = None
     level = await service.adjust_available(
         session,
         inventory_item_id=data.inventory_item_id,
@@ -202,6 +209,7 @@ async def adjust_inventory(
 
 
 @levels_router.post("/set", response_model=InventoryLevelOut)
+@idempotent
 async def set_inventory(
     session: SessionDep, subject: InventoryWrite, data: SetInventory
 ) -> Response:

@@ -32,8 +32,8 @@ migrate: install ## Apply database migrations (SQLite under var/ unless SHOPDB_D
 seed: migrate ## Load the demo store (once)
 	$(BIN)/shopdb seed-demo
 
-run: seed ## Install, migrate, load demo data once, serve on http://$(HOST):$(PORT)
-	$(BIN)/shopdb serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+run: seed ## Install, migrate, load demo data once, serve on http://$(HOST):$(PORT) with a job worker
+	$(BIN)/shopdb serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --with-worker
 
 test: install ## Run the whole test suite (SQLite; PostgreSQL and Redis too when their URLs are set)
 	$(BIN)/pytest -q

@@ -131,3 +131,54 @@ class TestForwardedFor:
         from_elsewhere = await _client_address_seen(settings, "127.0.0.1", "203.0.113.9")
 
         assert (from_proxy, from_elsewhere) == ("203.0.113.9", "127.0.0.1")
+
+
+def test_serve_with_worker_runs_queued_jobs_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`make run`'s mode: the API workers plus one job worker, one command."""
+    import asyncio
+
+    from shopdb.db import Database, create_engine
+    from shopdb.jobs import enqueue
+    from shopdb.jobs.kinds import FILES_DELETE
+    from shopdb.schema import upgrade
+
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    doomed = tmp_path / "storage" / "products" / "1" / "old.png"
+    doomed.parent.mkdir(parents=True)
+    doomed.write_bytes(b"png")
+
+    async def prepare() -> None:
+        settings = Settings(database_url=url, var_dir=tmp_path)
+        engine = create_engine(settings.database_url, settings)
+        await upgrade(engine)
+        async with Database(engine).session() as session:
+            await enqueue(session, FILES_DELETE, {"key": "products/1/old.png"})
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHOPDB_DATABASE_URL": url,
+        "SHOPDB_VAR_DIR": str(tmp_path),
+        "SHOPDB_REDIS_URL": "",
+        "SHOPDB_LOG_LEVEL": "WARNING",
+        "SHOPDB_JOB_POLL_SECONDS": "0.2",
+    }
+    command = [
+        *(sys.executable, "-m", "shopdb.cli", "serve", "--workers", "2", "--with-worker"),
+        *("--port", str(port)),
+    ]
+    server = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603 - our CLI
+    try:
+        deadline = time.monotonic() + 60
+        while doomed.exists():
+            assert server.poll() is None, "the server exited while starting"
+            assert time.monotonic() < deadline, "the queued job did not run within 60 s"
+            time.sleep(0.2)
+        # Two API workers and the job worker, all supervised.
+        assert len(worker_pids(server.pid)) == 3
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=40) == 0

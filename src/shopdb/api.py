@@ -14,6 +14,7 @@ def _mount_domains() -> None:
     from shopdb.customers.endpoints import groups_router as customer_groups_router
     from shopdb.customers.endpoints import router as customers_router
     from shopdb.inventory.endpoints import items_router, levels_router, locations_router
+    from shopdb.jobs.endpoints import router as jobs_router
     from shopdb.users.endpoints import permissions_router
     from shopdb.users.endpoints import router as users_router
 
@@ -28,6 +29,7 @@ def _mount_domains() -> None:
     api_router.include_router(permissions_router)
     api_router.include_router(customers_router)
     api_router.include_router(customer_groups_router)
+    api_router.include_router(jobs_router)
 
 
 _mount_domains()

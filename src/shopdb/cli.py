@@ -1,4 +1,4 @@
-"""The `shopdb` command: migrate, serve, seed-demo, user management."""
+"""The `shopdb` command: migrate, serve, worker, seed-demo, user management."""
 
 from __future__ import annotations
 
@@ -69,11 +69,25 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker",
+            help="Also run one job-queue worker process (`shopdb worker`), supervised alike.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API with uvicorn (uvloop + httptools), several worker processes."""
     import uvicorn
 
-    from shopdb.serving import check_port_free, serve_workers, supports_reuse_port, uvicorn_options
+    from shopdb.serving import (
+        check_port_free,
+        job_worker_process,
+        serve_workers,
+        stop_process,
+        supports_reuse_port,
+        uvicorn_options,
+    )
 
     settings = get_settings()
     # Refused here for every mode, with the option that picks another port.
@@ -82,9 +96,42 @@ def serve(
     options = uvicorn_options(settings)
     if workers > 1 and not reload and supports_reuse_port():
         # A listening socket per worker (see serving.py), not uvicorn's shared one.
-        serve_workers(host, port, workers, options)
+        serve_workers(host, port, workers, options, job_workers=1 if with_worker else 0)
         return
-    uvicorn.run(host=host, port=port, workers=None if reload else workers, reload=reload, **options)
+    # uvicorn runs the API here (reloading, or a single process): the job worker runs beside
+    # it, stopped when uvicorn returns.
+    job_worker = job_worker_process() if with_worker else None
+    try:
+        uvicorn.run(
+            host=host, port=port, workers=None if reload else workers, reload=reload, **options
+        )
+    finally:
+        if job_worker is not None:
+            stop_process(job_worker)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Jobs run at once (default SHOPDB_WORKER_CONCURRENCY, 2)."),
+    ] = None,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01, help="Seconds between looks for due jobs (default SHOPDB_JOB_POLL_SECONDS)."
+        ),
+    ] = None,
+) -> None:
+    """Run queued jobs (CSV imports, file deletions) until SIGTERM or SIGINT.
+
+    Run as many as you like on PostgreSQL (they claim with SKIP LOCKED); on SQLite one is
+    enough. On SIGTERM the jobs in hand are finished, then it exits 0; a worker killed outright
+    loses nothing: its jobs are claimed again when their lease lapses.
+    """
+    from shopdb.worker import main
+
+    main(concurrency=concurrency, poll_seconds=poll_interval)
 
 
 def _prepare_metrics_dir(var_dir: Path, port: int) -> None:

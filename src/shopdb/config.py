@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     # A product CSV with more products than this is imported as a background job (202).
     import_inline_max_products: int = Field(default=200, ge=0)
 
+    # The job queue (shopdb.jobs) and `shopdb worker`. A running job's lease lapses after
+    # `job_lease_seconds` unless renewed (every third of it while the handler runs); a worker
+    # killed mid-job is replaced by the next one to poll after that. Failed attempts are
+    # retried after about base * 2^(attempt-1) seconds (with jitter), at most the max.
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    job_retry_base_seconds: float = Field(default=10.0, ge=0)
+    job_retry_max_seconds: float = Field(default=3600.0, ge=0)
+    worker_concurrency: int = Field(default=2, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -9,6 +9,12 @@ connections across the workers evenly.
 
 The supervisor here starts the workers, restarts one that dies, and on SIGINT or SIGTERM asks
 them all to stop (uvicorn then finishes the requests in flight).
+
+With `--with-worker` it also runs one job-queue worker process (`shopdb worker`, see
+shopdb.jobs), supervised the same way, so the embedded default (SQLite, `make run`) runs its
+queued imports and file deletions with no second command. On stop it gets SIGTERM like the
+others and finishes the jobs in hand; one still running after the shutdown timeout is killed,
+and its jobs are claimed again when their lease lapses.
 """
 
 from __future__ import annotations
@@ -89,13 +95,42 @@ def _run_worker(host: str, port: int, options: dict[str, Any]) -> None:
     server.run(sockets=[sock])
 
 
-def serve_workers(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
-    """Run `workers` uvicorn servers on host:port until SIGINT or SIGTERM."""
+def _run_job_worker() -> None:
+    from shopdb.worker import main
+
+    main()
+
+
+def job_worker_process() -> Any:
+    """A started `shopdb worker` process (spawned: nothing of this process's state leaks in)."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_run_job_worker, name="shopdb-job-worker"
+    )
+    process.start()
+    return process
+
+
+def stop_process(process: Any, timeout: float = SHUTDOWN_TIMEOUT_SECONDS) -> None:
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
+def serve_workers(
+    host: str, port: int, workers: int, options: dict[str, Any], *, job_workers: int = 0
+) -> None:
+    """Run `workers` uvicorn servers on host:port, and `job_workers` job-queue workers,
+    until SIGINT or SIGTERM."""
     check_port_free(host, port)
     context = multiprocessing.get_context("spawn")
     stopping = False
 
-    def start() -> tuple[Any, float]:
+    def start(index: int) -> tuple[Any, float]:
+        if index >= workers:
+            return job_worker_process(), time.monotonic()
         process = context.Process(target=_run_worker, args=(host, port, options))
         process.start()
         return process, time.monotonic()
@@ -106,8 +141,15 @@ def serve_workers(host: str, port: int, workers: int, options: dict[str, Any]) -
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    running = [start() for _ in range(workers)]
-    log.info("serving", host=host, port=port, workers=workers, pids=[p.pid for p, _ in running])
+    running = [start(index) for index in range(workers + job_workers)]
+    log.info(
+        "serving",
+        host=host,
+        port=port,
+        workers=workers,
+        job_workers=job_workers,
+        pids=[p.pid for p, _ in running],
+    )
     failed = False
     while not stopping:
         for index, (process, started) in enumerate(running):
@@ -118,7 +160,7 @@ def serve_workers(host: str, port: int, workers: int, options: dict[str, Any]) -
                 failed = stopping = True
                 break
             log.warning("worker_died", pid=process.pid, exitcode=process.exitcode)
-            running[index] = start()
+            running[index] = start(index)
         time.sleep(0.2)
     for process, _ in running:
         if process.is_alive():

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.catalog.csv_format import COLUMNS, parse_products
 from shopdb.models import Job, Product, ProductVariant
 from tests.catalog.fixtures import Headers, ProductFactory
+from tests.jobs.helpers import run_jobs
 
 
 def csv_text(*rows: dict[str, str]) -> str:
@@ -215,8 +216,12 @@ class TestImport:
             app.state.settings.import_inline_max_products = 200
         assert response.status_code == 202
         assert response.json()["status"] == "queued"
+        waiting = await client.get(response.headers["Location"], headers=admin)
+        assert (waiting.json()["status"], waiting.json()["processed"]) == ("queued", 0)
+
+        assert await run_jobs(app) == 2  # the import, then the deletion of its upload
+
         polled = await client.get(response.headers["Location"], headers=admin)
-        # The test transport runs background tasks before returning the response.
         assert polled.json()["status"] == "completed"
         assert (polled.json()["processed"], polled.json()["created"], polled.json()["failed"]) == (
             3,

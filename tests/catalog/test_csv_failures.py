@@ -18,6 +18,7 @@ from shopdb.catalog.schemas import ProductCreate
 from shopdb.models import Product
 from tests.catalog.fixtures import Headers
 from tests.catalog.test_csv import MUG, csv_text, post_csv
+from tests.jobs.helpers import run_jobs
 
 SECRET = "no_such_table_holding_the_secret"
 
@@ -112,6 +113,7 @@ class TestOneProductFailsAlone:
     @pytest.mark.usefixtures("faulty_database", "background")
     async def test_a_database_error_fails_its_product_only_in_a_job(
         self,
+        app: FastAPI,
         client: httpx.AsyncClient,
         admin: Headers,
         location: dict[str, Any],
@@ -122,6 +124,7 @@ class TestOneProductFailsAlone:
         response = await post_csv(client, admin, csv_text(*rows))
 
         assert response.status_code == 202
+        await run_jobs(app)
         polled = await client.get(response.headers["Location"], headers=admin)
         job = polled.json()
         assert (job["status"], job["created"], job["failed"], job["error"]) == (
@@ -139,6 +142,7 @@ class TestAFailedJob:
     @pytest.mark.usefixtures("background")
     async def test_says_so_without_the_exception_text(
         self,
+        app: FastAPI,
         client: httpx.AsyncClient,
         admin: Headers,
         location: dict[str, Any],
@@ -151,6 +155,7 @@ class TestAFailedJob:
         monkeypatch.setattr(jobs, "import_products", broken)
 
         response = await post_csv(client, admin, csv_text(product("first"), product("last")))
+        await run_jobs(app)
 
         polled = await client.get(response.headers["Location"], headers=admin)
         job = polled.json()

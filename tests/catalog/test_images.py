@@ -8,8 +8,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from shopdb.catalog import images
+from shopdb.db import Database
+from shopdb.models import Job
 from tests.catalog.fixtures import Headers, ProductFactory
+from tests.jobs.helpers import run_jobs
 
 
 def png(width: int = 3, height: int = 2) -> bytes:
@@ -151,6 +156,9 @@ class TestOrderAndDelete:
         assert deleted.status_code == 204
         listed = await client.get(base, headers=admin)
         assert [(i["id"], i["position"]) for i in listed.json()] == [(ids[2], 1), (ids[1], 2)]
+        # The file goes once the deletion committed, through the job it enqueued.
+        assert set(storage_root.rglob("*.png")) == files_before
+        assert await run_jobs(app) == 1
         assert len(files_before - set(storage_root.rglob("*.png"))) == 1
         assert (await client.get(f"{base}/{ids[0]}/file", headers=admin)).status_code == 404
 
@@ -168,3 +176,57 @@ class TestOrderAndDelete:
             client, admin, product, png(), variantId=str(product["variants"][0]["id"])
         )
         assert ok.json()["variantId"] == product["variants"][0]["id"]
+
+
+class TestDeletedFilesGoAfterCommitOnly:
+    async def test_a_rolled_back_deletion_keeps_its_file_and_queues_nothing(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        database: Database,
+    ) -> None:
+        product = await make_product()
+        image = (await upload(client, admin, product, png())).json()
+        storage_root = Path(app.state.settings.var_dir) / "storage"
+        files = set(storage_root.rglob("*.png"))
+
+        async def delete_then_fail() -> None:
+            async with database.session() as session:
+                await images.delete_image(session, product["id"], image["id"], actor="test")
+                raise RuntimeError("the transaction fails after the delete")
+
+        with pytest.raises(RuntimeError, match="after the delete"):
+            await delete_then_fail()
+
+        assert await run_jobs(app) == 0
+        assert set(storage_root.rglob("*.png")) == files
+        still = await client.get(
+            f"/api/v1/products/{product['id']}/images/{image['id']}/file", headers=admin
+        )
+        assert still.status_code == 200
+
+    async def test_a_committed_deletion_queues_the_files_removal(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        database: Database,
+    ) -> None:
+        product = await make_product()
+        image = (await upload(client, admin, product, png())).json()
+
+        async with database.session() as session:
+            await images.delete_image(session, product["id"], image["id"], actor="test")
+            queued = list(await session.scalars(select(Job).where(Job.kind == "files/delete")))
+
+        assert [
+            (j.status, j.payload["key"].startswith(f"products/{product['id']}/")) for j in queued
+        ] == [("queued", True)]
+        key = queued[0].payload["key"]
+        storage_root = Path(app.state.settings.var_dir) / "storage"
+        assert (storage_root / key).exists()
+        assert await run_jobs(app) == 1
+        assert not (storage_root / key).exists()

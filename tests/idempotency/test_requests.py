@@ -22,6 +22,7 @@ from shopdb.kit.types import utcnow
 from shopdb.models import Event, IdempotencyKey, Product
 from tests.auth.helpers import bearer, make_user
 from tests.catalog.fixtures import Headers, ProductFactory, product_body
+from tests.catalog.test_csv import SHIRT, csv_text
 from tests.idempotency.helpers import (
     ADJUST,
     PRODUCTS,
@@ -176,6 +177,35 @@ class TestReplay:
             .where(Event.topic == "products/create", Event.subject_id == first.json()["id"])
         )
         assert (products, created) == (1, 1)
+
+    async def test_a_retried_csv_import_is_replayed_with_the_same_job(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        location: dict[str, Any],
+        db_session: AsyncSession,
+    ) -> None:
+        """Multipart: a client picks a new boundary on each retry; the file is what counts."""
+        text = csv_text(*SHIRT)
+
+        def upload() -> dict[str, Any]:
+            return {"file": ("products.csv", text.encode(), "text/csv")}
+
+        first = await client.post(
+            "/api/v1/products/import", files=upload(), headers=keyed(admin, "import-1")
+        )
+        again = await client.post(
+            "/api/v1/products/import", files=upload(), headers=keyed(admin, "import-1")
+        )
+
+        assert first.status_code == 200, first.text
+        assert first.json()["created"] == 1
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.content == first.content
+        imports = await db_session.scalar(
+            select(func.count()).select_from(Event).where(Event.topic == "products/import")
+        )
+        assert imports == 1
 
     async def test_requests_without_the_header_store_nothing_and_repeat_the_work(
         self,

@@ -24,35 +24,23 @@ def import_csv(
         int | None, typer.Option(help="Where Variant Inventory Qty goes (default: first active).")
     ] = None,
 ) -> None:
-    """Create or update products from a Shopify product CSV, with a progress bar."""
-    from shopdb.catalog import jobs
-    from shopdb.catalog.cache import database_invalidating_cache
+    """Create or update products from a Shopify product CSV, with a progress bar.
+
+    The import runs here, as a job of the queue leased to this command: if the command is
+    interrupted, `shopdb worker` finishes it once the lease lapses.
+    """
     from shopdb.catalog.csv_format import CsvFormatError, parse_products
     from shopdb.errors import ShopdbError
 
+    raw = file.read_bytes()
     try:
-        products = parse_products(file.read_text(encoding="utf-8-sig"))
+        products = parse_products(raw.decode("utf-8-sig"))
     except (CsvFormatError, UnicodeDecodeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
 
-    async def work(settings: Settings) -> ImportReport:
-        async with database_invalidating_cache(settings) as database:
-            job_id, _ = await jobs.create_job(
-                database, len(products), location_id=location_id, actor="cli"
-            )
-            with typer.progressbar(length=len(products), label="Importing") as bar:
-                done = 0
-
-                def advance(processed: int) -> None:
-                    nonlocal done
-                    bar.update(processed - done)
-                    done = processed
-
-                return await jobs.run_import_job(database, job_id, products, advance)
-
     try:
-        report = asyncio.run(work(get_settings()))
+        report = asyncio.run(_import(get_settings(), raw, len(products), location_id))
     except ShopdbError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(code=1) from exc
@@ -69,6 +57,52 @@ def import_csv(
     )
     if report.failed:
         raise typer.Exit(code=2)
+
+
+async def _import(
+    settings: Settings, raw: bytes, total: int, location_id: int | None
+) -> ImportReport:
+    from shopdb.catalog import jobs
+    from shopdb.catalog.cache import database_invalidating_cache
+    from shopdb.jobs.runner import JobContext, Worker, WorkerOptions, worker_name
+    from shopdb.storage import storage_from_settings
+
+    async with database_invalidating_cache(settings) as database:
+        storage = storage_from_settings(settings)
+        options = WorkerOptions.from_settings(settings, concurrency=1)
+        # This process is the job's worker: its heartbeat renews the lease, its writes are
+        # fenced on it, and a failure is retried (later, by `shopdb worker`) like any other.
+        worker = Worker(
+            JobContext(database, storage, settings), [jobs.IMPORT], options, name=worker_name()
+        )
+        async with database.session() as session:
+            job = await jobs.start_local_import(
+                session,
+                storage,
+                raw,
+                total,
+                location_id=location_id,
+                owner=worker.name,
+                lease_seconds=options.lease_seconds,
+            )
+        with typer.progressbar(length=total, label="Importing") as bar:
+            done = 0
+
+            def advance(processed: int) -> None:
+                nonlocal done
+                bar.update(processed - done)
+                done = processed
+
+            job.on_progress = advance
+            outcome = await worker.run_claimed(job)
+    if outcome != "completed":
+        typer.echo(
+            f"error: {jobs.JOB_FAILED} (job {job.id}: {outcome}"
+            + ("; `shopdb worker` will try it again)" if outcome == "retry" else ")"),
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    return jobs.report_from(job.result, total=total, processed=job.processed)
 
 
 @products_app.command("export")

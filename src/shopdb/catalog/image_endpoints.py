@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import BackgroundTasks, File, Form, Request, Response, UploadFile
+from fastapi import File, Form, Request, Response, UploadFile
 from pydantic import Field
 
 from shopdb.catalog import images
@@ -114,16 +114,11 @@ async def update_image(
 
 @router.delete("/{product_id}/images/{image_id}", status_code=204, response_class=Response)
 async def delete_image(
-    request: Request,
     session: SessionDep,
     subject: ProductsWrite,
     product_id: int,
     image_id: int,
-    background: BackgroundTasks,
 ) -> Response:
-    key = await images.delete_image(session, product_id, image_id, actor=subject.principal)
-    if key is not None:
-        # Background tasks run after the response, so after the commit: a rolled-back delete
-        # never loses its file.
-        background.add_task(get_storage(request).delete, key)
-    return Response(status_code=204, background=background)
+    """Delete the image; its file is removed by a job once the deletion is committed."""
+    await images.delete_image(session, product_id, image_id, actor=subject.principal)
+    return Response(status_code=204)

@@ -2,7 +2,9 @@
 
 The bytes go to the storage backend before the row is written; a transaction that then fails
 leaves an unreferenced file behind (harmless, and cheaper than the reverse: a row whose file
-is missing). Files of deleted images are removed after the commit by the endpoint.
+is missing). A deleted image's file is removed by a `files/delete` job enqueued in the
+transaction that deletes the row (shopdb.jobs): after the commit, never after a rollback, and
+not lost to a crash in between.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from shopdb.catalog.repository import ImageRepository, ProductRepository
 from shopdb.catalog.service import get_product
 from shopdb.errors import NotFound, PayloadTooLarge, ValidationFailed
 from shopdb.events.service import record_event
+from shopdb.jobs import enqueue
+from shopdb.jobs.kinds import FILES_DELETE
 from shopdb.kit.types import utcnow
 from shopdb.models import Product, ProductImage
 from shopdb.storage import Storage
@@ -227,8 +231,8 @@ async def update_image(
 
 async def delete_image(
     session: AsyncSession, product_id: int, image_id: int, *, actor: str | None
-) -> str | None:
-    """Delete the row and renumber the rest; returns the storage key to remove after commit."""
+) -> None:
+    """Delete the row and renumber the rest; its file is deleted by a job once this commits."""
     product = await get_product(session, product_id)
     image = next((i for i in product.images if i.id == image_id), None)
     if image is None:
@@ -239,7 +243,8 @@ async def delete_image(
     _renumber(list(product.images))
     product.updated_at = utcnow()
     await session.flush()
-    return key
+    if key is not None:
+        await enqueue(session, FILES_DELETE, {"key": key}, actor=actor)
 
 
 async def add_linked_images(

@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, File, Query, Request, Response, UploadFile
+from fastapi import File, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from shopdb.catalog import jobs
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.exporter import export_csv
+from shopdb.catalog.image_endpoints import get_storage
 from shopdb.catalog.importer import default_location
 from shopdb.db import Database, SessionDep
 from shopdb.errors import ValidationFailed
+from shopdb.idempotency import idempotent
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import CamelModel
@@ -89,18 +91,19 @@ async def export_products(
 
 
 @router.post("/import", status_code=200, response_model=ImportJobOut)
+@idempotent
 async def import_products(
     request: Request,
     session: SessionDep,
     subject: ProductsWrite,
-    background: BackgroundTasks,
     file: Annotated[UploadFile, File(description="Shopify product CSV (UTF-8)")],
     location_id: Annotated[int | None, Query(alias="locationId", ge=1)] = None,
 ) -> Response:
-    """Small files are imported before answering (200); large ones become a job (202).
+    """Small files are imported before answering (200); large ones become a queued job (202).
 
     Either way the answer is the job: poll GET /api/v1/products/import/{id} for progress and
-    the per-line report.
+    the per-line report. A queued job is written in this request's transaction, so it exists
+    exactly when the answer is a 202; `shopdb worker` imports it.
     """
     raw = await file.read()
     try:
@@ -109,23 +112,20 @@ async def import_products(
         raise ValidationFailed.on("file", "is not UTF-8 text") from exc
     products = jobs.parse_or_400(text)
     settings = request.app.state.settings
-    job, later = await jobs.start_import(
+    job, queued = await jobs.start_import(
         session,
+        get_storage(request),
+        raw,
         products,
         location_id=location_id,
         actor=subject.principal,
         inline_limit=settings.import_inline_max_products,
     )
-    if later:
-        background.add_task(jobs.run_in_background, request.app.state.database, job.id, products)
-    response = model_response(
+    return model_response(
         job_out(job),
-        status_code=202 if later else 200,
+        status_code=202 if queued else 200,
         headers={"Location": f"/api/v1/products/import/{job.id}"},
     )
-    # Runs after the response is sent, so after the job row was committed.
-    response.background = background
-    return response
 
 
 @router.get("/import/{job_id}", response_model=ImportJobOut)

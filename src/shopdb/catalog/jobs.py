@@ -1,10 +1,20 @@
-"""Product CSV imports as jobs: small files inline, large ones in the background, both polled.
+"""Product CSV imports as jobs: small files inline, large ones on the job queue, both polled.
 
-The job row holds progress and the per-line report. A background import commits every
-BATCH products, so progress is visible while it runs and work done survives a crash; it runs
-in the API process after the response (FastAPI background task): a process that dies
-mid-import leaves the job `running`, and re-running the same file finishes it (imports update
-in place). There is no cross-process queue.
+A small file (up to SHOPDB_IMPORT_INLINE_MAX_PRODUCTS products) is imported in the request's
+transaction and answered 200 with a completed job. A larger one is stored through the storage
+interface and a `products/import` job naming its key is enqueued in the request's transaction
+(shopdb.jobs): answered 202, imported by `shopdb worker`.
+
+The worker imports BATCH products per transaction, and each batch's transaction also saves
+the job's progress and counters (fenced on the job's lease): what is committed and what the job
+says was done never disagree. A worker killed mid-import loses its open batch only; the next
+worker to claim the job resumes after the last committed batch with the counters as they were,
+so no product is counted twice (and importing is idempotent anyway: updates by handle). The
+last transaction completes the job, records its event and enqueues the deletion of the
+stored upload, all at once.
+
+The CLI runs the same handler in its own process on a job created already leased to it, so a
+worker finishes an import whose CLI was interrupted, once the lease lapses.
 
 Each product is imported in its own savepoint (importer.py), so one product's failure, a
 database error included, fails that product alone. What reaches the client is a line number
@@ -13,42 +23,28 @@ and a message written here, never an exception's text: that can hold SQL and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
-import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.csv_format import CsvFormatError, ProductRows, parse_products
 from shopdb.catalog.importer import ImportReport, default_location, import_products
-from shopdb.db import Database
 from shopdb.errors import NotFound, ValidationFailed
 from shopdb.events.service import record_event
+from shopdb.jobs import PermanentJobError, RunningJob, enqueue
+from shopdb.jobs.kinds import FILES_DELETE, PRODUCTS_IMPORT
+from shopdb.jobs.queue import get_job as find_job
+from shopdb.jobs.runner import JobContext, Registration
 from shopdb.kit.types import utcnow
 from shopdb.models import Job
+from shopdb.storage import ObjectNotFound, Storage
 
-log = structlog.get_logger(__name__)
-
-KIND = "products/import"
+KIND = PRODUCTS_IMPORT.name
 BATCH = 50
-JOB_FAILED = "The import stopped on an unexpected error; the server log has the details"
-
-
-class JobRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, job_id: int) -> Job | None:
-        return await self.session.scalar(
-            select(Job)
-            .where(Job.id == job_id, Job.kind == KIND)
-            .execution_options(populate_existing=True)
-        )
-
-    async def add(self, job: Job) -> Job:
-        self.session.add(job)
-        await self.session.flush()
-        return job
+JOB_FAILED = PRODUCTS_IMPORT.failure_message
+UPLOAD_MISSING = "The uploaded file is no longer in storage; import it again"
 
 
 def parse_or_400(text: str) -> list[ProductRows]:
@@ -59,120 +55,170 @@ def parse_or_400(text: str) -> list[ProductRows]:
 
 
 async def get_job(session: AsyncSession, job_id: int) -> Job:
-    job = await JobRepository(session).get(job_id)
-    if job is None:
+    job = await find_job(session, job_id)
+    if job is None or job.kind != KIND:
         raise NotFound.resource("Import job", job_id)
     return job
 
 
-def _finish(job: Job, report: ImportReport) -> None:
-    job.processed = report.processed
-    job.result = report.as_json()
-    job.status = "completed"
-    job.finished_at = utcnow()
+def upload_key() -> str:
+    return f"imports/{uuid.uuid4().hex}.csv"
 
 
 async def start_import(
     session: AsyncSession,
+    storage: Storage,
+    raw: bytes,
     products: list[ProductRows],
     *,
     location_id: int | None,
     actor: str | None,
     inline_limit: int,
 ) -> tuple[Job, bool]:
-    """Create the job; import now when small. Returns (job, still to run in the background)."""
+    """Import now when small, else enqueue. Returns (job, queued for the worker).
+
+    The upload is stored before the job row is written: should the request's transaction
+    then fail, the file stays behind unreferenced (as an image's does), never a job whose
+    file is missing.
+    """
     location = await default_location(session, location_id)
-    job = await JobRepository(session).add(
-        Job(kind=KIND, status="queued", total=len(products), processed=0, actor=actor, result={})
-    )
-    job.result = {"locationId": location}
     if len(products) > inline_limit:
+        key = upload_key()
+        await storage.put(key, raw, "text/csv")
+        job = await enqueue(
+            session,
+            PRODUCTS_IMPORT,
+            {"upload": key, "locationId": location},
+            actor=actor,
+            total=len(products),
+        )
+        job.result = {"locationId": location}
+        await session.flush()
         return job, True
-    job.status = "running"
+    job = Job(
+        kind=KIND,
+        status="running",
+        total=len(products),
+        processed=0,
+        actor=actor,
+        payload={"locationId": location},
+        max_attempts=1,
+        attempts=1,
+        started_at=utcnow(),
+        result={"locationId": location},
+    )
+    session.add(job)
+    await session.flush()
     report = await import_products(session, products, location_id=location, actor=actor)
-    _finish(job, report)
-    _event(session, job)
+    job.processed = report.processed
+    job.result = _result(report, location)
+    job.status = "completed"
+    job.finished_at = utcnow()
+    _event(session, job.id, job.actor, job.result)
     await session.flush()
     return job, False
 
 
-def _event(session: AsyncSession, job: Job) -> None:
-    result = job.result or {}
+def _result(report: ImportReport, location: int | None) -> dict[str, Any]:
+    return {**report.as_json(), "locationId": location}
+
+
+def report_from(result: Mapping[str, Any], *, total: int, processed: int) -> ImportReport:
+    """The counters a job saved, to resume from (or to print, in the CLI)."""
+    return ImportReport(
+        total=total,
+        processed=processed,
+        created=int(result.get("created", 0)),
+        updated=int(result.get("updated", 0)),
+        unchanged=int(result.get("unchanged", 0)),
+        failed=int(result.get("failed", 0)),
+        errors=list(result.get("errors", [])),
+        warnings=list(result.get("warnings", [])),
+    )
+
+
+def _event(
+    session: AsyncSession, job_id: int, actor: str | None, result: Mapping[str, Any]
+) -> None:
     record_event(
         session,
         topic="products/import",
         verb="import",
         subject_type="Job",
-        subject_id=job.id,
+        subject_id=job_id,
         body={k: result.get(k) for k in ("total", "created", "updated", "unchanged", "failed")},
-        actor=job.actor,
+        actor=actor,
     )
 
 
-async def create_job(
-    database: Database, total: int, *, location_id: int | None, actor: str | None
-) -> tuple[int, int | None]:
-    """A committed, queued job (the CLI's way in). Returns (job id, location id)."""
-    async with database.session() as session:
-        location = await default_location(session, location_id)
-        job = await JobRepository(session).add(
-            Job(
-                kind=KIND,
-                status="queued",
-                total=total,
-                actor=actor,
-                result={"locationId": location},
+async def run_import(context: JobContext, job: RunningJob) -> None:
+    """The `products/import` handler: resumes after the last committed batch."""
+    key = str(job.payload["upload"])
+    location = job.payload.get("locationId")
+    try:
+        data = await context.storage.get(key)
+    except ObjectNotFound as exc:
+        raise PermanentJobError(UPLOAD_MISSING) from exc
+    # The request parsed this file already (a bad file was its 400), so this cannot fail.
+    products = parse_products(data.decode("utf-8-sig"))
+    report = report_from(job.result, total=len(products), processed=job.processed)
+    database = context.database
+    for start in range(job.processed, len(products), BATCH):
+        async with database.session() as session:
+            await import_products(
+                session,
+                products[start : start + BATCH],
+                location_id=location,
+                actor=job.actor,
+                report=report,
             )
-        )
-        return job.id, location
-
-
-async def run_import_job(
-    database: Database,
-    job_id: int,
-    products: list[ProductRows],
-    on_progress: Callable[[int], None] | None = None,
-) -> ImportReport:
-    """The background half: BATCH products per transaction, progress saved with each."""
+            await job.checkpoint(
+                session,
+                processed=report.processed,
+                result=_result(report, location),
+                total=len(products),
+            )
+        if job.on_progress is not None:
+            job.on_progress(report.processed)
     async with database.session() as session:
-        job = await get_job(session, job_id)
-        job.status = "running"
-        location = (job.result or {}).get("locationId")
-        actor = job.actor
-    report = ImportReport(total=len(products))
-    try:
-        for start in range(0, len(products), BATCH):
-            async with database.session() as session:
-                await import_products(
-                    session,
-                    products[start : start + BATCH],
-                    location_id=location,
-                    actor=actor,
-                    report=report,
-                )
-                job = await get_job(session, job_id)
-                job.processed = report.processed
-                job.result = {**report.as_json(), "locationId": location}
-            if on_progress is not None:
-                on_progress(report.processed)
-        async with database.session() as session:
-            job = await get_job(session, job_id)
-            _finish(job, report)
-            _event(session, job)
-    except Exception:
-        log.exception("product_import_failed", job_id=job_id)
-        async with database.session() as session:
-            job = await get_job(session, job_id)
-            job.status = "failed"
-            job.error = JOB_FAILED
-            job.finished_at = utcnow()
-        raise
-    return report
+        result = _result(report, location)
+        await job.complete(session, result)
+        _event(session, job.id, job.actor, result)
+        await enqueue(session, FILES_DELETE, {"key": key})
 
 
-async def run_in_background(database: Database, job_id: int, products: list[ProductRows]) -> None:
-    """run_import_job for a background task: a failure is on the job row and in the log."""
-    try:
-        await run_import_job(database, job_id, products)
-    except Exception:  # noqa: S110 - recorded on the job and logged by run_import_job
-        pass
+async def _delete_upload(session: AsyncSession, job: RunningJob) -> None:
+    """When an import fails for good, its stored upload goes too (it holds the merchant's
+    data and nothing will read it again)."""
+    if "upload" in job.payload:
+        await enqueue(session, FILES_DELETE, {"key": str(job.payload["upload"])})
+
+
+IMPORT = Registration(PRODUCTS_IMPORT, run_import, on_failure=_delete_upload)
+
+
+async def start_local_import(
+    session: AsyncSession,
+    storage: Storage,
+    raw: bytes,
+    total: int,
+    *,
+    location_id: int | None,
+    owner: str,
+    lease_seconds: float,
+) -> RunningJob:
+    """The CLI's way in: the file stored and a job created already leased to the CLI, which
+    runs it; should the CLI die, a worker finishes it once the lease lapses."""
+    from shopdb.jobs.queue import QueueRepository
+
+    location = await default_location(session, location_id)
+    key = upload_key()
+    await storage.put(key, raw, "text/csv")
+    return await QueueRepository(session).insert_claimed(
+        PRODUCTS_IMPORT,
+        {"upload": key, "locationId": location},
+        owner=owner,
+        lease_seconds=lease_seconds,
+        actor="cli",
+        total=total,
+    )

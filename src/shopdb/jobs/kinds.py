@@ -1,0 +1,41 @@
+"""Every kind of job, in one table: who may read it, what its failure says, how often it is tried.
+
+The handlers live with their domains and are bound to these names in shopdb.worker, so this
+module stays free of domain imports; GET /api/v1/jobs/{id} reads the permission from here, and
+a test checks that every kind has exactly one handler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    # The permission a caller needs to read such a job through GET /api/v1/jobs/{id}.
+    permission: str
+    # What `error` says once the job failed for good: never an exception's text, which can
+    # hold SQL and customer data (the log has that, under the job's id).
+    failure_message: str
+    # Claims before the job is failed for good; each failure waits longer (shopdb.jobs.runner).
+    max_attempts: int = 5
+
+
+PRODUCTS_IMPORT = JobKind(
+    "products/import",
+    permission="products:read",
+    failure_message="The import stopped on an unexpected error; the server log has the details",
+    # An import resumes where its last committed batch ended, so a retry redoes little.
+    max_attempts=3,
+)
+FILES_DELETE = JobKind(
+    "files/delete",
+    permission="products:read",
+    failure_message="The file could not be deleted; the server log has the details",
+    # Storage outages are the expected failure; with the default backoff (10 s doubling, at
+    # most an hour) twelve attempts span a few hours.
+    max_attempts=12,
+)
+
+KINDS: dict[str, JobKind] = {kind.name: kind for kind in (PRODUCTS_IMPORT, FILES_DELETE)}

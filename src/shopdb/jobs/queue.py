@@ -1,0 +1,339 @@
+"""The queue's SQL: enqueue in the caller's transaction, claim with a lease, fenced writes.
+
+Enqueueing adds a row to the caller's session and never commits: the job exists if and only if
+the change that caused it commits (a transactional outbox), so a rolled-back request leaves
+no job behind and a committed one cannot lose its job.
+
+Claiming is one statement. On PostgreSQL the inner SELECT locks its rows `FOR UPDATE SKIP
+LOCKED`, so concurrent workers each take different due jobs and never wait on each other; on
+SQLite writers are serialised (every unit of work begins IMMEDIATE), so the same statement is
+safe too, only not concurrent. A claimed job is leased: `locked_until` lapses unless the
+worker renews it, and a job whose lease lapsed (its worker was killed) is due again.
+
+Every later write of a running job (progress, renewal, completion, retry) is fenced on
+`locked_by` and `attempts`: a worker whose lease lapsed and was taken over matches no row, gets
+LeaseLost, and rolls its transaction back, so two workers never both record the same work.
+
+Lease times use the database's clock on PostgreSQL (`clock_timestamp()`), so workers on hosts
+whose clocks disagree still agree on when a lease lapsed; SQLite runs on one host, whose clock
+it is. `run_after` is written with the writer's clock: a skew there only moves a start.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.jobs.kinds import KINDS, JobKind
+from shopdb.kit.types import UTCDateTime, utcnow
+from shopdb.models import Job
+
+
+class LeaseLost(Exception):
+    """The job's lease lapsed and another worker took it: this worker's writes are void."""
+
+
+class PermanentJobError(Exception):
+    """Fail the job now, without retrying, with `message` as its client-visible `error`.
+
+    For outcomes no retry can change (the uploaded file is gone). The message is shown to
+    clients, so it must not carry exception text.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _checked_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    # Jobs carry ids and keys; anything json cannot encode (an ORM object, a datetime) is a
+    # bug of the caller, refused here rather than by a worker later.
+    return dict(json.loads(json.dumps(dict(payload))))
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: JobKind | str,
+    payload: Mapping[str, Any],
+    *,
+    run_after: datetime | None = None,
+    max_attempts: int | None = None,
+    actor: str | None = None,
+    total: int = 0,
+) -> Job:
+    """Add a queued job to the caller's transaction (flushed for its id, never committed)."""
+    spec = KINDS[kind] if isinstance(kind, str) else kind
+    job = Job(
+        kind=spec.name,
+        status="queued",
+        payload=_checked_payload(payload),
+        run_after=run_after or utcnow(),
+        max_attempts=max_attempts or spec.max_attempts,
+        attempts=0,
+        actor=actor,
+        total=total,
+        processed=0,
+        result={},
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+@dataclass
+class RunningJob:
+    """A claimed job as its handler sees it: plain values, and the fenced ways to write it."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    owner: str
+    lease_seconds: float
+    actor: str | None = None
+    total: int = 0
+    processed: int = 0
+    result: dict[str, Any] = field(default_factory=dict)
+    # Called with `processed` after each committed checkpoint (the CLI's progress bar).
+    on_progress: Callable[[int], None] | None = None
+    finished: bool = False
+    lease_lost: bool = False
+    # When the lease was last extended (time.monotonic()): by the claim, a checkpoint or the
+    # worker's heartbeat, which skips a renewal a checkpoint just made.
+    renewed_at: float = field(default_factory=time.monotonic)
+
+    async def checkpoint(
+        self,
+        session: AsyncSession,
+        *,
+        processed: int,
+        result: Mapping[str, Any] | None = None,
+        total: int | None = None,
+    ) -> None:
+        """Save progress in the caller's transaction (which should hold the work it counts).
+
+        Raises LeaseLost when the job is no longer this worker's; the caller's transaction
+        must then roll back. Renews the lease as well.
+        """
+        await QueueRepository(session).save_progress(self, processed, result, total)
+        self.renewed_at = time.monotonic()
+        self.processed = processed
+        if result is not None:
+            self.result = dict(result)
+        if total is not None:
+            self.total = total
+
+    async def complete(
+        self, session: AsyncSession, result: Mapping[str, Any] | None = None
+    ) -> None:
+        """Mark the job completed in the caller's transaction, with the work's last step.
+
+        A handler calls this when completing must be atomic with its last writes (an event
+        recorded once); otherwise the worker completes the job after the handler returns.
+        """
+        await QueueRepository(session).complete(self, result)
+        if result is not None:
+            self.result = dict(result)
+        self.finished = True
+
+
+def _running_job(row: Any, lease_seconds: float) -> RunningJob:
+    return RunningJob(
+        id=row.id,
+        kind=row.kind,
+        payload=dict(row.payload or {}),
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+        owner=row.locked_by,
+        lease_seconds=lease_seconds,
+        actor=row.actor,
+        total=row.total,
+        processed=row.processed,
+        result=dict(row.result or {}),
+    )
+
+
+_RETURNED = (
+    Job.id,
+    Job.kind,
+    Job.payload,
+    Job.attempts,
+    Job.max_attempts,
+    Job.locked_by,
+    Job.actor,
+    Job.total,
+    Job.processed,
+    Job.result,
+)
+
+
+class QueueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+
+    def _now(self) -> Any:
+        if self.postgres:
+            return func.clock_timestamp()
+        # Typed, so that SQLite stores it as every other timestamp (naive UTC text) wherever
+        # it appears, not only where a column gives it its type.
+        return literal(utcnow(), UTCDateTime())
+
+    def _after(self, seconds: float) -> Any:
+        delta = timedelta(seconds=seconds)
+        if self.postgres:
+            return func.clock_timestamp() + delta
+        return literal(utcnow() + delta, UTCDateTime())
+
+    def _due(self, kinds: Collection[str]) -> Any:
+        now = self._now()
+        return and_(
+            Job.kind.in_(list(kinds)),
+            or_(
+                and_(Job.status == "queued", Job.run_after <= now),
+                and_(Job.status == "running", Job.locked_until < now),
+            ),
+        )
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self.session.scalar(
+            select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
+        )
+
+    async def any_due(self, kinds: Collection[str]) -> bool:
+        return bool(await self.session.scalar(select(exists().where(self._due(kinds)))))
+
+    async def claim(
+        self, owner: str, kinds: Collection[str], limit: int, lease_seconds: float
+    ) -> list[RunningJob]:
+        """Lease up to `limit` due jobs of `kinds` to `owner`, oldest due first."""
+        candidates = (
+            select(Job.id).where(self._due(kinds)).order_by(Job.run_after, Job.id).limit(limit)
+        )
+        if self.postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            update(Job)
+            .where(Job.id.in_(candidates.scalar_subquery()))
+            .values(
+                status="running",
+                locked_by=owner,
+                locked_until=self._after(lease_seconds),
+                attempts=Job.attempts + 1,
+                started_at=func.coalesce(Job.started_at, self._now()),
+                updated_at=utcnow(),
+            )
+            .returning(*_RETURNED)
+            .execution_options(synchronize_session=False)
+        )
+        rows = (await self.session.execute(statement)).all()
+        return sorted((_running_job(row, lease_seconds) for row in rows), key=lambda j: j.id)
+
+    async def insert_claimed(
+        self,
+        kind: JobKind,
+        payload: Mapping[str, Any],
+        *,
+        owner: str,
+        lease_seconds: float,
+        actor: str | None,
+        total: int = 0,
+    ) -> RunningJob:
+        """A job created already leased to `owner`, for work run in the calling process (the
+        CLI) that a worker must not start meanwhile, but finishes should that process die."""
+        job = await enqueue(self.session, kind, payload, actor=actor, total=total)
+        job.status = "running"
+        job.locked_by = owner
+        job.attempts = 1
+        job.started_at = utcnow()
+        job.locked_until = utcnow() + timedelta(seconds=lease_seconds)
+        await self.session.flush()
+        return _running_job(job, lease_seconds)
+
+    def _fenced(self, job: RunningJob) -> Any:
+        return and_(
+            Job.id == job.id,
+            Job.status == "running",
+            Job.locked_by == job.owner,
+            Job.attempts == job.attempt,
+        )
+
+    async def _fenced_update(self, job: RunningJob, **values: Any) -> bool:
+        statement = (
+            update(Job)
+            .where(self._fenced(job))
+            .values(updated_at=utcnow(), **values)
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def renew(self, job: RunningJob) -> bool:
+        """Extend the lease; False when the job is no longer this worker's."""
+        return await self._fenced_update(job, locked_until=self._after(job.lease_seconds))
+
+    async def save_progress(
+        self,
+        job: RunningJob,
+        processed: int,
+        result: Mapping[str, Any] | None,
+        total: int | None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "processed": processed,
+            "locked_until": self._after(job.lease_seconds),
+        }
+        if result is not None:
+            values["result"] = dict(result)
+        if total is not None:
+            values["total"] = total
+        if not await self._fenced_update(job, **values):
+            raise LeaseLost(job.id)
+
+    async def complete(self, job: RunningJob, result: Mapping[str, Any] | None) -> None:
+        values: dict[str, Any] = {
+            "status": "completed",
+            "finished_at": self._now(),
+            "locked_by": None,
+            "locked_until": None,
+            "error": None,
+        }
+        if result is not None:
+            values["result"] = dict(result)
+        if not await self._fenced_update(job, **values):
+            raise LeaseLost(job.id)
+
+    async def retry(self, job: RunningJob, delay_seconds: float, last_error: str) -> bool:
+        """Back to the queue, due after `delay_seconds`; False when the lease was lost."""
+        return await self._fenced_update(
+            job,
+            status="queued",
+            run_after=self._after(delay_seconds),
+            locked_by=None,
+            locked_until=None,
+            last_error=last_error,
+        )
+
+    async def fail(self, job: RunningJob, error: str, last_error: str | None) -> bool:
+        """Failed for good with the client-safe `error`; False when the lease was lost."""
+        return await self._fenced_update(
+            job,
+            status="failed",
+            error=error,
+            last_error=last_error,
+            finished_at=self._now(),
+            locked_by=None,
+            locked_until=None,
+        )
+
+
+async def get_job(session: AsyncSession, job_id: int) -> Job | None:
+    return await QueueRepository(session).get(job_id)

@@ -1,0 +1,145 @@
+"""Workers racing on a PostgreSQL database whose sessions really commit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from shopdb.db import Database
+from shopdb.jobs import RunningJob, enqueue
+from shopdb.jobs.kinds import FILES_DELETE
+from shopdb.jobs.queue import QueueRepository
+from shopdb.jobs.runner import JobContext, Registration
+from shopdb.models import Job
+from tests.fixtures.database import test_settings as make_settings
+from tests.jobs.helpers import make_worker
+
+
+@pytest.fixture
+async def queue(live_postgres: Database) -> Database:
+    async with live_postgres.session() as session:
+        await session.execute(delete(Job))
+    return live_postgres
+
+
+async def enqueue_many(database: Database, count: int) -> list[int]:
+    async with database.session() as session:
+        return [(await enqueue(session, FILES_DELETE, {"key": f"k{n}"})).id for n in range(count)]
+
+
+async def job(database: Database, job_id: int) -> Job:
+    async with database.session() as session:
+        found = await session.scalar(select(Job).where(Job.id == job_id))
+        assert found is not None
+        return found
+
+
+class TestConcurrentClaims:
+    async def test_two_workers_never_get_the_same_job(self, queue: Database) -> None:
+        ids = await enqueue_many(queue, 60)
+        taken: dict[str, list[int]] = {"a": [], "b": [], "c": [], "d": []}
+
+        async def take_all(owner: str) -> None:
+            while True:
+                async with queue.session() as session:
+                    claimed = await QueueRepository(session).claim(
+                        owner, [FILES_DELETE.name], 3, 60
+                    )
+                    # Holding the transaction a moment makes the claims overlap.
+                    await asyncio.sleep(0.01)
+                if not claimed:
+                    return
+                taken[owner].extend(j.id for j in claimed)
+
+        await asyncio.gather(*(take_all(owner) for owner in taken))
+
+        everything = [job_id for owner in taken for job_id in taken[owner]]
+        assert sorted(everything) == ids  # each job exactly once
+        assert sum(1 for owner in taken if taken[owner]) >= 2  # and really shared
+
+
+def registration(handler: object) -> list[Registration]:
+    return [Registration(FILES_DELETE, handler)]  # type: ignore[arg-type]
+
+
+class TestLeases:
+    async def test_a_long_job_keeps_its_lease_by_renewing_it(
+        self, queue: Database, tmp_path: Path
+    ) -> None:
+        (job_id,) = await enqueue_many(queue, 1)
+        settings = make_settings("sqlite://", tmp_path)
+        stolen: list[int] = []
+
+        async def slow(_context: JobContext, running: RunningJob) -> None:
+            # Three leases long: without renewal another worker would take it meanwhile.
+            for _ in range(6):
+                await asyncio.sleep(0.3)
+                other = await make_worker(queue, settings, registration(slow)).claim(1)
+                stolen.extend(j.id for j in other)
+
+        worker = make_worker(queue, settings, registration(slow), lease_seconds=0.6)
+        assert await worker.run_due() == 1
+
+        row = await job(queue, job_id)
+        assert (stolen, row.status, row.attempts) == ([], "completed", 1)
+
+    async def test_a_worker_that_lost_its_lease_stops_and_writes_nothing(
+        self, queue: Database, tmp_path: Path
+    ) -> None:
+        (job_id,) = await enqueue_many(queue, 1)
+        settings = make_settings("sqlite://", tmp_path)
+        cancelled = asyncio.Event()
+
+        async def stalled(_context: JobContext, _running: RunningJob) -> None:
+            # Another worker took the job over (as after this process stalled past its lease).
+            async with queue.session() as session:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(locked_by="thief")
+                    .execution_options(synchronize_session=False)
+                )
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        worker = make_worker(queue, settings, registration(stalled), lease_seconds=0.3)
+        (claimed,) = await worker.claim(1)
+        outcome = await asyncio.wait_for(worker.run_claimed(claimed), timeout=5)
+
+        row = await job(queue, job_id)
+        assert (outcome, cancelled.is_set()) == ("lease_lost", True)
+        assert (row.status, row.locked_by, row.finished_at) == ("running", "thief", None)
+
+    async def test_run_uses_its_concurrency_and_stops_when_asked(
+        self, queue: Database, tmp_path: Path
+    ) -> None:
+        ids = await enqueue_many(queue, 6)
+        settings = make_settings("sqlite://", tmp_path)
+        at_once = 0
+        most = 0
+
+        async def handler(_context: JobContext, _running: RunningJob) -> None:
+            nonlocal at_once, most
+            at_once += 1
+            most = max(most, at_once)
+            await asyncio.sleep(0.1)
+            at_once -= 1
+
+        worker = make_worker(queue, settings, registration(handler), concurrency=3)
+        task = asyncio.create_task(worker.run())
+        for _ in range(100):
+            rows = [await job(queue, i) for i in ids]
+            if all(r.status == "completed" for r in rows):
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await asyncio.wait_for(task, timeout=5)
+
+        assert [r.status for r in rows] == ["completed"] * 6
+        assert most == 3

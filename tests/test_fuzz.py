@@ -38,6 +38,7 @@ from shopdb.keys import load_signing_keys
 from shopdb.models import User
 from tests.fixtures.database import (
     BACKENDS,
+    NO_POSTGRES,
     create_postgres_database,
     drop_postgres_database,
     postgres_admin_url,
@@ -84,7 +85,7 @@ def fuzz_server(
     database_url = f"sqlite:///{var_dir / 'fuzz.sqlite3'}"
     if request.param == "postgresql":
         if postgres_admin_url() is None:
-            pytest.skip("PostgreSQL tests need SHOPDB_TEST_POSTGRES_URL (set by .ci/run)")
+            pytest.skip(NO_POSTGRES)
         database_url = asyncio.run(create_postgres_database(f"fuzz_{uuid.uuid4().hex[:6]}"))
     env = {
         **os.environ,

@@ -176,9 +176,17 @@ def test_serve_with_worker_runs_queued_jobs_and_stops_on_sigterm(tmp_path: Path)
             assert server.poll() is None, "the server exited while starting"
             assert time.monotonic() < deadline, "the queued job did not run within 60 s"
             time.sleep(0.2)
-        # Two API workers and the job worker, all supervised.
+        # Two API workers and the job worker, all supervised. The job may run before the API
+        # workers finish starting, so the API is polled rather than asked once.
         assert len(worker_pids(server.pid)) == 3
-        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API did not answer within 60 s"
+            time.sleep(0.2)
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=40) == 0

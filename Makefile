@@ -35,16 +35,18 @@ seed: migrate ## Load the demo store (once)
 run: seed ## Install, migrate, load demo data once, serve on http://$(HOST):$(PORT) with a job worker
 	$(BIN)/shopdb serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --with-worker
 
-test: install ## Run the whole test suite (SQLite; PostgreSQL and Redis too when their URLs are set)
+test: install ## Layer contracts (lint-imports), then the whole test suite (SQLite; PostgreSQL and Redis too when their URLs are set)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 fuzz: install ## Longer property-based fuzz of the whole API (schemathesis; SHOPDB_FUZZ_EXAMPLES, default 200)
 	SHOPDB_FUZZ_EXAMPLES=$${SHOPDB_FUZZ_EXAMPLES:-200} SHOPDB_FUZZ_RANDOM=1 $(BIN)/pytest -q tests/test_fuzz.py
 
-lint: install ## ruff check, ruff format --check, mypy
+lint: install ## ruff check, ruff format --check, mypy, lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install ## Reformat and auto-fix
 	$(BIN)/ruff format .

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from shopdb.app import create_app
-from shopdb.catalog.cache import install_product_cache
+from tests.fixtures.services import use_services
 
 if TYPE_CHECKING:
     from shopdb.db import Database
@@ -29,14 +29,10 @@ async def app(backend: Backend, database: Database) -> AsyncIterator[FastAPI]:
     that no write leaves a stale document behind.
     """
     application = create_app(backend.settings)
-    application.state.database = database
-    application.state.redis = None
     redis: Any = None  # types-redis lags behind redis 8 (no aclose)
     if backend.settings.redis_url:
         redis = Redis.from_url(backend.settings.redis_url)
-    install_product_cache(
-        application.state, database, redis, backend.settings.product_cache_seconds
-    )
+    use_services(application, database, redis=redis)
     try:
         yield application
     finally:

@@ -25,7 +25,7 @@ from shopdb.auth.passwords import verify_password
 from shopdb.auth.permissions import PERMISSIONS
 from shopdb.cli import app as cli
 from shopdb.config import get_settings
-from shopdb.db import Database
+from shopdb.services import services_of
 
 ADMIN_EMAIL = "admin@demo.shopdb.local"
 
@@ -331,11 +331,9 @@ class TestSeedDemo:
 @pytest.fixture
 async def demo_app(seeded: SeedRuns) -> AsyncIterator[FastAPI]:
     settings = get_settings()
-    application = create_app(settings)
-    application.state.database = Database.from_settings(settings)
-    application.state.redis = None
+    application = create_app(settings)  # its own Services: a Database from these settings
     yield application
-    await application.state.database.dispose()
+    await services_of(application).aclose()
 
 
 class TestDemoAdminLogin:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from shopdb.app import create_app
-from shopdb.db import Database, SessionDep
+from shopdb.db import SessionDep
 from shopdb.errors import (
     Conflict,
     Forbidden,
@@ -34,6 +34,7 @@ from shopdb.errors import (
 )
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import InputModel
+from shopdb.services import services_of
 from tests.fixtures.database import test_settings as make_settings
 
 SECRET_SQL = "SELECT password_hash FROM users WHERE email = 'root@example.com'"
@@ -108,11 +109,10 @@ async def bare_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fa
     settings = make_settings(f"sqlite:///{var_dir / 'unused.sqlite3'}", var_dir)
     application = create_app(settings)
     application.include_router(_test_router(), prefix="/api/v1")
-    # Sessions connect lazily, so request dependencies resolve without touching the file.
-    application.state.database = Database.from_settings(settings)
-    application.state.redis = None
+    # Its Database (from these settings) connects lazily, so request dependencies resolve
+    # without touching the file.
     yield application
-    await application.state.database.dispose()
+    await services_of(application).aclose()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.metrics import route_template
+from shopdb.services import services_of
 from shopdb.users.service import create_user
 
 
@@ -17,7 +18,7 @@ async def bearer_for(app: FastAPI, session: AsyncSession, *permissions: str) -> 
     for permission in await PermissionRepository(session).get_by_names(permissions):
         session.add(UserPermission(user_id=user.id, permission_id=permission.id))
     await session.flush()
-    token = app.state.tokens.issue(user.id, permissions).token
+    token = services_of(app).tokens.issue(user.id, permissions).token
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -28,8 +28,10 @@ from shopdb.auth.permissions import PERMISSIONS
 from shopdb.db import Database
 from shopdb.models import User
 from shopdb.schema import upgrade
+from shopdb.services import services_of
 from tests.fixtures import database as test_databases
 from tests.fixtures.database import BACKENDS, drop_postgres_database, fresh_database_url
+from tests.fixtures.services import use_services
 
 # Routes outside the OpenAPI document, served by the same application.
 UNDOCUMENTED = [
@@ -55,9 +57,8 @@ async def committing(
         admin = User(email=f"uow-{uuid.uuid4().hex[:8]}@example.com", role="admin")
         session.add(admin)
     app = create_app(settings)
-    app.state.database = database
-    app.state.redis = None
-    token = app.state.tokens.issue(admin.id, PERMISSIONS).token
+    use_services(app, database)
+    token = services_of(app).tokens.issue(admin.id, PERMISSIONS).token
     try:
         yield app, database, {"Authorization": f"Bearer {token}"}
     finally:

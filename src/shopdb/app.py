@@ -16,27 +16,21 @@ from fastapi.staticfiles import StaticFiles
 
 from shopdb import __version__
 from shopdb.api import api_router
-from shopdb.auth.access import AccessCache
 from shopdb.auth.endpoints import jwks_router
-from shopdb.auth.invalidation import install_access_invalidation
-from shopdb.auth.limits import identify_caller, install_limits
-from shopdb.auth.tokens import TokenService
-from shopdb.catalog.cache import install_product_cache
+from shopdb.auth.limits import identify_caller, request_limiter
 from shopdb.config import Settings, get_settings
-from shopdb.db import Database, SessionGuardMiddleware, finish_unit_of_work
+from shopdb.db import SessionGuardMiddleware
 from shopdb.errors import install_error_handlers
 from shopdb.health.endpoints import router as health_router
-from shopdb.inventory.batching import install_adjustment_batcher
-from shopdb.keys import load_signing_keys
 from shopdb.kit.routing import UnitOfWorkRoute
 from shopdb.kit.schemas import ErrorResponse
 from shopdb.metrics import MetricsMiddleware
 from shopdb.metrics import router as metrics_router
 from shopdb.observability import RequestContextMiddleware, configure_logging
 from shopdb.ratelimit import RateLimitMiddleware
+from shopdb.services import build_services, install_services, services_of
 
 SWAGGER_STATIC = "/static/swagger-ui"
-REDIS_TIMEOUT_SECONDS = 0.5
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,36 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database.from_settings(settings)
-        app.state.database = database
-        app.state.redis = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            # A hung Redis must cost a request half a second, not redis-py's default of a
-            # 5 s timeout retried ten times: the limiter and the cache fall back without it.
-            app.state.redis = Redis.from_url(
-                settings.redis_url,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                retry=Retry(NoBackoff(), 1),
-            )
-            # Buckets in Redis are shared by every worker; without it each keeps its own.
-            install_limits(app, settings, app.state.redis)
-        cache = install_product_cache(
-            app.state, database, app.state.redis, settings.product_cache_seconds
-        )
-        if cache is not None:
-            # Hears the invalidations other workers could not send to Redis (catalog/cache.py);
-            # the cache is bypassed until it listens. Waits at most 2 s for PostgreSQL.
-            await cache.start_listening()
-        install_adjustment_batcher(app.state, database.primary, cache)
-        # Cached user standings are forgotten after each commit that changed them, in this
-        # worker and, through Redis pub/sub, in every other one (shopdb.auth.invalidation).
-        access_invalidation = install_access_invalidation(app, database, app.state.redis)
-        access_invalidation.start()
+        # The app's Services as they are now: create_app's, or those a test installed.
+        services = services_of(app)
+        await services.start()
         # A full (generation 2) collection walks every object alive, ~200k after startup
         # (routes, models, SQLAlchemy's mappers), and took ~230 ms: it was the p99 of every
         # endpoint. Those objects live as long as the process, so the collector stops visiting
@@ -84,12 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await access_invalidation.aclose()
-            if cache is not None:  # one last try for pending invalidations; stops the retries
-                await cache.aclose(settle_seconds=1.0)
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
-            await database.dispose()
+            await services.aclose()
 
     app = FastAPI(
         title="shopdb",
@@ -101,19 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Routes added on the app itself (/docs) are units of work too.
     app.router.route_class = UnitOfWorkRoute
-    app.state.settings = settings
-    # Loaded here, not in the lifespan: a production process without keys must not start.
-    app.state.tokens = TokenService(
-        load_signing_keys(settings),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl_seconds=settings.jwt_ttl_seconds,
-    )
-    app.state.finish_unit_of_work = finish_unit_of_work
-    app.state.product_cache = None
-    app.state.adjustments = None  # the lifespan's, on PostgreSQL (inventory/batching.py)
-    app.state.access_cache = AccessCache(settings.auth_cache_seconds)
-    install_limits(app, settings, redis=None)
+    # Built here, not in the lifespan: a production process without its signing keys must
+    # not start. Nothing in it connects before the lifespan starts it.
+    install_services(app, build_services(settings))
     install_error_handlers(app)
 
     app.include_router(health_router)
@@ -128,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _document_error_envelope(app)
 
     app.add_middleware(SessionGuardMiddleware)
-    app.add_middleware(RateLimitMiddleware, identify=identify_caller)
+    app.add_middleware(RateLimitMiddleware, identify=identify_caller, limiter=request_limiter)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -150,11 +150,11 @@ def seed_demo() -> None:
     """Load the demo store once (idempotent). In development, also create an admin login."""
 
     async def work(settings: Settings) -> None:
-        from shopdb.catalog.cache import database_invalidating_cache
         from shopdb.demo.seed import seed_demo as load
         from shopdb.keys import field_cipher
+        from shopdb.services import command_database
 
-        async with database_invalidating_cache(settings) as database, database.session() as session:
+        async with command_database(settings) as database, database.session() as session:
             result = await load(
                 session,
                 field_cipher(settings),

@@ -25,6 +25,8 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopdb.config import Settings
+from shopdb.kit import journal
+from shopdb.services import services_of
 
 log = structlog.get_logger(__name__)
 
@@ -83,22 +85,66 @@ def _discard_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any)
         raise DisconnectionError("the server closed this pooled connection")
 
 
+class ShopdbSession(Session):
+    """The class of every shopdb session (the sync session inside each AsyncSession).
+
+    shopdb's session listeners (the autocommit guard below, the change journal's bookkeeping,
+    and what the wiring adds per Database) are registered on it or on a Database's subclass of
+    it, never on SQLAlchemy's `Session`: another library's sessions in the same process are
+    left alone.
+    """
+
+
+# Notes of a transaction that does not commit never reach a subscriber (shopdb.kit.journal).
+journal.track(ShopdbSession)
+
+
+# Where the request's sessions are kept (request.state), opened on first use.
+_SESSION_STATE = "db_session"
+_READ_SESSION_STATE = "db_read_session"
+
+
+def _session_class() -> type[ShopdbSession]:
+    class DatabaseSession(ShopdbSession):
+        pass
+
+    return DatabaseSession
+
+
 @dataclass
 class Database:
     """The primary engine for writes, and replicas (round-robin) for reads that may lag."""
 
     primary: AsyncEngine
     replicas: list[AsyncEngine] = field(default_factory=list)
-    # Run after every committed unit of work, before an HTTP response leaves (cache
-    # invalidation); a hook must not raise for a change that is already committed.
+    # Run after every committed unit of work, before an HTTP response leaves (the change
+    # journal's delivery); a hook must not raise for a change that is already committed.
     after_commit: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.sessionmaker = async_sessionmaker(self.primary, expire_on_commit=False)
-        self._replica_makers = [
-            async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
-        ]
+        # A class of its own, as SQLAlchemy's sessionmaker makes one per factory: a listener
+        # registered through `listen` reaches this Database's sessions and no others.
+        self.session_class = _session_class()
+        self._listeners: set[tuple[str, Callable[..., Any]]] = set()
+        self.sessionmaker = self.make_sessionmaker(self.primary)
+        self._replica_makers = [self.make_sessionmaker(engine) for engine in self.replicas]
         self._replica_cycle = itertools.cycle(self._replica_makers or [self.sessionmaker])
+
+    def make_sessionmaker(
+        self, bind: AsyncEngine | AsyncConnection, **options: Any
+    ) -> async_sessionmaker[AsyncSession]:
+        """A factory of this Database's sessions (its listeners apply) bound to `bind`."""
+        return async_sessionmaker(
+            bind, sync_session_class=self.session_class, expire_on_commit=False, **options
+        )
+
+    def listen(self, identifier: str, listener: Callable[..., Any]) -> None:
+        """Register a session event listener for this Database's sessions (once per listener)."""
+        # Counted here, not asked of event.contains: SQLAlchemy's registry keys listeners by
+        # the id() of their target, which a collected class of another Database can share.
+        if (identifier, listener) not in self._listeners:
+            self._listeners.add((identifier, listener))
+            event.listen(self.session_class, identifier, listener)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -118,6 +164,25 @@ class Database:
                 yield session
             await self.committed(session)
 
+    async def finish_unit_of_work(self, request: Request, *, success: bool) -> None:
+        """Commit (or roll back) and close whatever sessions the request opened; after a
+        commit, run the after-commit hooks."""
+        for name in (_SESSION_STATE, _READ_SESSION_STATE):
+            session: AsyncSession | None = getattr(request.state, name, None)
+            if session is None:
+                continue
+            try:
+                # A session that never began a transaction has nothing to commit or roll back.
+                if session.in_transaction():
+                    if success and name == _SESSION_STATE:
+                        await session.commit()
+                        await self.committed(session)
+                    else:
+                        await session.rollback()
+            finally:
+                await session.close()
+                setattr(request.state, name, None)
+
     async def committed(self, session: AsyncSession) -> None:
         for hook in self.after_commit:
             await hook(session)
@@ -129,14 +194,11 @@ class Database:
 
 # --- the request's unit of work ------------------------------------------------------------
 
-_SESSION_STATE = "db_session"
-
 
 def _request_session(request: Request) -> AsyncSession:
     session: AsyncSession | None = getattr(request.state, _SESSION_STATE, None)
     if session is None:
-        database: Database = request.app.state.database
-        session = database.sessionmaker()
+        session = services_of(request.app).database.sessionmaker()
         setattr(request.state, _SESSION_STATE, session)
     return session
 
@@ -153,7 +215,7 @@ async def get_read_session(request: Request) -> AsyncSession:
 
     Without replicas configured it is the request's primary session, so it sees its own writes.
     """
-    database: Database = request.app.state.database
+    database = services_of(request.app).database
     if not database.replicas:
         return _request_session(request)
     session: AsyncSession | None = getattr(request.state, _READ_SESSION_STATE, None)
@@ -161,28 +223,6 @@ async def get_read_session(request: Request) -> AsyncSession:
         session = database.read_sessionmaker()()
         setattr(request.state, _READ_SESSION_STATE, session)
     return session
-
-
-_READ_SESSION_STATE = "db_read_session"
-
-
-async def finish_unit_of_work(request: Request, *, success: bool) -> None:
-    """Commit (or roll back) and close whatever sessions the request opened."""
-    for name in (_SESSION_STATE, _READ_SESSION_STATE):
-        session: AsyncSession | None = getattr(request.state, name, None)
-        if session is None:
-            continue
-        try:
-            # A session that never began a transaction has nothing to commit or roll back.
-            if session.in_transaction():
-                if success and name == _SESSION_STATE:
-                    await session.commit()
-                    await request.app.state.database.committed(session)
-                else:
-                    await session.rollback()
-        finally:
-            await session.close()
-            setattr(request.state, name, None)
 
 
 class SessionGuardMiddleware:
@@ -269,13 +309,13 @@ def _has_pending(session: Session) -> bool:
     return bool(session.new or session.dirty or session.deleted)
 
 
-@event.listens_for(Session, "before_flush")
+@event.listens_for(ShopdbSession, "before_flush")
 def _refuse_flush_in_autocommit(session: Session, _flush: Any, _instances: Any) -> None:
     if session.info.get(_AUTOCOMMIT) and _has_pending(session):
         raise AutocommitWriteRefused()
 
 
-@event.listens_for(Session, "do_orm_execute")
+@event.listens_for(ShopdbSession, "do_orm_execute")
 def _refuse_dml_in_autocommit(state: ORMExecuteState) -> None:
     if state.session.info.get(_AUTOCOMMIT) and (
         state.is_insert or state.is_update or state.is_delete

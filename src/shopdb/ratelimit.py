@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -221,18 +222,21 @@ class Identify(Protocol):
 class RateLimitMiddleware:
     """Charge the caller's bucket before the request reaches a route (a 429 costs no query).
 
-    `identify` names the bucket (see shopdb.auth.limits); the limiter is read from
-    `app.state.rate_limiter` on each request, so the application can swap its store at startup.
+    `identify` names the bucket (see shopdb.auth.limits); `limiter` finds the application's
+    limiter on each request, so a test can give the application other Services.
     """
 
-    def __init__(self, app: ASGIApp, *, identify: Identify) -> None:
+    def __init__(
+        self, app: ASGIApp, *, identify: Identify, limiter: Callable[[Scope], RateLimiter]
+    ) -> None:
         self.app = app
         self.identify = identify
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter: RateLimiter | None = None
         if scope["type"] == "http":
-            limiter = getattr(scope["app"].state, "rate_limiter", None)
+            limiter = self.limiter(scope)
         if limiter is None or not limiter.enabled:
             await self.app(scope, receive, send)
             return

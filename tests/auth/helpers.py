@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.api_keys import generate_api_key
 from shopdb.auth.passwords import hash_password
-from shopdb.auth.tokens import TokenService
 from shopdb.models import ApiKey, User, UserPermission
+from shopdb.services import services_of
 from shopdb.users.repository import PermissionRepository
 
 PASSWORD = "correct horse battery staple"
@@ -60,7 +60,7 @@ def token(app: FastAPI, user: User, permissions: Iterable[str] | None = None) ->
     with what the user holds on each request)."""
     from shopdb.auth.permissions import PERMISSIONS
 
-    tokens: TokenService = app.state.tokens
+    tokens = services_of(app).tokens
     granted = PERMISSIONS if permissions is None else permissions
     return tokens.issue(user.id, granted, generation=user.token_generation or 0).token
 
@@ -98,17 +98,14 @@ def bare_app(var_dir: Path, **settings: Any) -> FastAPI:
     (no tables), so a test expecting a 401 or 413 there also proves that no query ran."""
     from shopdb.app import create_app
     from shopdb.config import Settings
-    from shopdb.db import Database
 
     defaults: dict[str, Any] = {
         "database_url": f"sqlite:///{var_dir / f'never-migrated-{uuid.uuid4().hex[:8]}.sqlite3'}",
         "rate_limit_burst": 0,
+        "redis_url": None,
     }
     config = Settings(var_dir=var_dir, **{**defaults, **settings})
-    application = create_app(config)
-    application.state.database = Database.from_settings(config)
-    application.state.redis = None
-    return application
+    return create_app(config)  # its own Services: a Database from these settings
 
 
 def http_client(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
@@ -126,20 +123,13 @@ def shared_app(backend_name: str, settings: Any, database: Any) -> FastAPI:
     every route on first use): per test that was a third of these suites' time. What a test
     can leave behind lives on app.state and is replaced here: the database (the test's
     rolled-back transaction), the cached standings of users (ids repeat after a rollback) and
-    the limiter's buckets.
+    the limiter's buckets: new Services replace them all.
     """
     from shopdb.app import create_app
-    from shopdb.auth.access import AccessCache
-    from shopdb.auth.invalidation import install_access_invalidation
-    from shopdb.auth.limits import install_limits
+    from tests.fixtures.services import use_services
 
     application = _shared_apps.get(backend_name)
     if application is None:
         application = _shared_apps[backend_name] = create_app(settings)
-    application.state.database = database
-    application.state.redis = None
-    application.state.access_cache = AccessCache(settings.auth_cache_seconds)
-    install_limits(application, settings, redis=None)
-    # What the lifespan wires in production: changed standings forgotten after commit.
-    install_access_invalidation(application, database, redis=None)
+    use_services(application, database)
     return application

@@ -24,13 +24,15 @@ from redis.asyncio import Redis
 from shopdb.app import create_app
 from shopdb.auth.access import ACCESS_CHANGED, AccessCache, UserAccess, current_access
 from shopdb.auth.dependencies import Subject
-from shopdb.auth.invalidation import AccessInvalidation, install_access_invalidation
+from shopdb.auth.invalidation import AccessInvalidation
 from shopdb.config import Settings
 from shopdb.db import Database
 from shopdb.models import User
+from shopdb.services import services_of
 from shopdb.users import service as users_service
 from tests.auth.helpers import bearer, make_user
 from tests.fixtures.database import test_settings as make_settings
+from tests.fixtures.services import use_services
 
 REDIS_URL = os.environ.get("SHOPDB_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 PROTECTED = "/api/v1/permissions"  # needs users:admin
@@ -115,10 +117,8 @@ class TestAfterCommitHook:
 async def live_app(live_postgres: Database, var_dir: Path) -> AsyncIterator[FastAPI]:
     settings = make_settings(str(live_postgres.primary.url), var_dir, auth_cache_seconds=60)
     application = create_app(settings)
-    application.state.database = live_postgres
-    application.state.redis = None
-    application.state.access_cache = AccessCache(60)
-    install_access_invalidation(application, live_postgres, redis=None)
+    # Its Services forget changed standings after commit, as the lifespan's do.
+    use_services(application, live_postgres, access_cache=AccessCache(60))
     yield application
     live_postgres.after_commit.clear()
 
@@ -132,12 +132,13 @@ async def _committed_users(database: Database) -> tuple[User, User]:
 
 class TestDeactivationRace:
     async def test_a_request_between_the_change_and_its_commit_does_not_keep_access(
-        self, live_app: FastAPI, live_postgres: Database
+        self, live_app: FastAPI, live_postgres: Database, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         admin, staff = await _committed_users(live_postgres)
         staff_headers = bearer(live_app, staff)
         transport = httpx.ASGITransport(app=live_app, raise_app_exceptions=False)
-        real_finish = live_app.state.finish_unit_of_work
+        services = services_of(live_app)
+        real_finish = services.finish_unit_of_work
         between: list[int] = []
 
         async def race_then_finish(request: Any, *, success: bool) -> None:
@@ -149,7 +150,7 @@ class TestDeactivationRace:
                     between.append(response.status_code)
             await real_finish(request, success=success)
 
-        live_app.state.finish_unit_of_work = race_then_finish
+        monkeypatch.setattr(services, "finish_unit_of_work", race_then_finish)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             deactivated = await client.put(
                 f"/api/v1/users/{staff.id}", json={"active": False}, headers=bearer(live_app, admin)
@@ -244,7 +245,7 @@ class TestLifespanWiring:
     async def test_the_application_installs_the_hook_and_the_subscriber(
         self, var_dir: Path, redis: Any
     ) -> None:
-        """Fails until app.py's lifespan calls install_access_invalidation (see the README)."""
+        """Fails unless the lifespan starts the Services' access invalidation (shopdb.services)."""
         settings = Settings(
             database_url=f"sqlite:///{var_dir / f'wiring-{uuid.uuid4().hex[:8]}.sqlite3'}",
             var_dir=var_dir,
@@ -254,8 +255,8 @@ class TestLifespanWiring:
         application = create_app(settings)
 
         async with application.router.lifespan_context(application):
-            invalidation: AccessInvalidation = application.state.access_invalidation
-            database: Database = application.state.database
+            invalidation: AccessInvalidation = services_of(application).access_invalidation
+            database: Database = services_of(application).database
             await asyncio.wait_for(invalidation.subscribed.wait(), 5)
             hooked = invalidation.after_commit in database.after_commit
 

@@ -21,8 +21,10 @@ from shopdb.errors import RateLimited
 from shopdb.kit.types import utcnow
 from shopdb.models import User
 from shopdb.ratelimit import MemoryBucketStore
+from shopdb.services import services_of
 from tests.auth.helpers import PASSWORD, make_user
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 
 TOKEN_URL = "/api/v1/auth/token"
 
@@ -42,7 +44,7 @@ class TestIssuesToken:
         assert response.status_code == 200
         body = response.json()
         assert body["tokenType"] == "Bearer"
-        assert body["expiresIn"] == app.state.settings.jwt_ttl_seconds
+        assert body["expiresIn"] == services_of(app).settings.jwt_ttl_seconds
         header = jwt.get_unverified_header(body["accessToken"])
         assert header["alg"] == "RS256"
         jwks = (await client.get("/.well-known/jwks.json")).json()
@@ -54,7 +56,7 @@ class TestIssuesToken:
         assert claims["sub"] == str(user.id)
         assert claims["iss"] == "shopdb"
         assert claims["aud"] == "shopdb-clients"
-        assert claims["exp"] - claims["iat"] == app.state.settings.jwt_ttl_seconds
+        assert claims["exp"] - claims["iat"] == services_of(app).settings.jwt_ttl_seconds
         assert claims["permissions"] == ["orders:read", "products:read"]
         assert claims["scope"] == "orders:read products:read"
 
@@ -145,7 +147,7 @@ async def throttled_app(backend: Backend, database: Database) -> FastAPI:
         update={"login_failures_per_email": 3, "login_failures_per_address": 5}
     )
     application = create_app(settings)
-    application.state.database = database
+    use_services(application, database)
     return application
 
 
@@ -205,13 +207,13 @@ class TestThrottlesRepeatedFailures:
     ) -> None:
         from redis.asyncio import Redis
 
-        from shopdb.auth.limits import install_limits
+        from shopdb.auth.limits import build_limits
 
         settings = backend.settings.model_copy(update={"login_failures_per_email": 3})
         application = create_app(settings)
-        application.state.database = database
+        services = use_services(application, database)
         unreachable: Any = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
-        install_limits(application, settings, unreachable)
+        services.rate_limiter, services.login_throttle = build_limits(settings, unreachable)
         user = await make_user(db_session)
 
         async with await _client(application) as http:

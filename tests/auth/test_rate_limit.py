@@ -13,15 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.app import create_app
 from shopdb.db import Database
 from shopdb.ratelimit import Decision, MemoryBucketStore, RateLimiter
+from shopdb.services import services_of
 from tests.auth.helpers import bare_app, bearer, make_api_key, make_user
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 
 PROTECTED = "/api/v1/permissions"
 
 
 def frozen(application: FastAPI) -> FastAPI:
     """Stop the buckets' clock: nothing trickles back in, however slowly a test runs."""
-    application.state.rate_limiter.store = MemoryBucketStore(clock=lambda: 0.0)
+    services_of(application).rate_limiter.store = MemoryBucketStore(clock=lambda: 0.0)
     return application
 
 
@@ -30,7 +32,7 @@ def limited_app(backend: Backend, database: Database) -> FastAPI:
         update={"rate_limit_burst": 3, "rate_limit_per_second": 0.01}
     )
     application = create_app(settings)
-    application.state.database = database
+    use_services(application, database)
     return frozen(application)
 
 
@@ -241,7 +243,7 @@ class TestFailsOpen:
             async def reset(self, key: str) -> None:
                 raise ConnectionError("redis is down")
 
-        anonymous_app.state.rate_limiter.store = Broken()
+        services_of(anonymous_app).rate_limiter.store = Broken()
 
         answers = [await anonymous.get("/.well-known/jwks.json") for _ in range(5)]
 

@@ -22,12 +22,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.app import create_app
-from shopdb.auth.limits import install_limits
+from shopdb.auth.limits import build_limits
 from shopdb.db import Database
-from shopdb.ratelimit import Decision, MemoryBucketStore, RateLimiter, RedisBucketStore
+from shopdb.ratelimit import Decision, RateLimiter, RedisBucketStore
+from shopdb.services import services_of
 from tests.auth.helpers import PASSWORD, bearer, make_user
 from tests.auth.redis_worker import hammer
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 
 # types-redis lags behind redis 8 (no aclose), so the client is typed loosely here.
 RedisClient = Any
@@ -150,9 +152,8 @@ def _worker_app(backend: Backend, database: Database, redis: RedisClient, prefix
         }
     )
     application = create_app(settings)
-    application.state.database = database
-    application.state.redis = redis
-    install_limits(application, settings, redis)
+    services = use_services(application, database)
+    services.rate_limiter, services.login_throttle = build_limits(settings, redis)
     return application
 
 
@@ -222,14 +223,14 @@ class TestStartup:
             rate_limit_per_second=TRICKLE,
         )
         application = create_app(settings)
-        assert isinstance(application.state.rate_limiter.store, MemoryBucketStore)
+        store = services_of(application).rate_limiter.store  # built once, with the app
 
         async with application.router.lifespan_context(application):
-            store = application.state.rate_limiter.store
             async with _client(application) as client:
                 response = await client.get("/.well-known/jwks.json")
 
         assert isinstance(store, RedisBucketStore)
-        assert application.state.login_throttle.by_email.store is store
+        assert services_of(application).rate_limiter.store is store
+        assert services_of(application).login_throttle.by_email.store is store
         assert response.headers["x-ratelimit-remaining"] == "4"
         assert await redis.exists(prefix + "ip:192.0.2.50") == 1

@@ -24,8 +24,10 @@ from shopdb.db import Database
 from shopdb.keys import key_id
 from shopdb.kit.types import utcnow
 from shopdb.models import User
+from shopdb.services import services_of
 from tests.auth.helpers import bare_app, bearer, http_client, make_user
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 
 PROTECTED = "/api/v1/permissions"  # needs users:admin
 
@@ -47,8 +49,8 @@ def _claims(app: FastAPI, user: User | int = 1, **overrides: Any) -> dict[str, A
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": str(user if isinstance(user, int) else user.id),
-        "iss": app.state.settings.jwt_issuer,
-        "aud": app.state.settings.jwt_audience,
+        "iss": services_of(app).settings.jwt_issuer,
+        "aud": services_of(app).settings.jwt_audience,
         "iat": now,
         "exp": now + 600,
         "scope": "users:admin",
@@ -59,7 +61,7 @@ def _claims(app: FastAPI, user: User | int = 1, **overrides: Any) -> dict[str, A
 
 
 def _sign(app: FastAPI, claims: dict[str, Any]) -> str:
-    signer = app.state.tokens.keys[0]
+    signer = services_of(app).tokens.keys[0]
     return jwt.encode(claims, signer.private_key, algorithm="RS256", headers={"kid": signer.kid})
 
 
@@ -127,7 +129,7 @@ class TestRefusesForgedTokens:
         lone_client: httpx.AsyncClient,
         stranger_key: rsa.RSAPrivateKey,
     ) -> None:
-        kid = lone_app.state.tokens.keys[0].kid
+        kid = services_of(lone_app).tokens.keys[0].kid
         forged = jwt.encode(
             _claims(lone_app), stranger_key, algorithm="RS256", headers={"kid": kid}
         )
@@ -150,7 +152,7 @@ class TestRefusesForgedTokens:
         assert (await _call(lone_client, forged)).status_code == 401
 
     async def test_missing_kid(self, lone_app: FastAPI, lone_client: httpx.AsyncClient) -> None:
-        signer = lone_app.state.tokens.keys[0]
+        signer = services_of(lone_app).tokens.keys[0]
         token = jwt.encode(_claims(lone_app), signer.private_key, algorithm="RS256")
 
         assert (await _call(lone_client, token)).status_code == 401
@@ -201,7 +203,7 @@ class TestRefusesForgedTokens:
 
     async def test_alg_none(self, lone_app: FastAPI, lone_client: httpx.AsyncClient) -> None:
         for alg in ("none", "None", "NONE"):
-            header = {"alg": alg, "typ": "JWT", "kid": lone_app.state.tokens.keys[0].kid}
+            header = {"alg": alg, "typ": "JWT", "kid": services_of(lone_app).tokens.keys[0].kid}
             unsigned = f"{_segment(header)}.{_segment(_claims(lone_app))}."
 
             assert (await _call(lone_client, unsigned)).status_code == 401
@@ -209,7 +211,7 @@ class TestRefusesForgedTokens:
     async def test_hs256_signed_with_the_public_key(
         self, lone_app: FastAPI, lone_client: httpx.AsyncClient
     ) -> None:
-        signer = lone_app.state.tokens.keys[0]
+        signer = services_of(lone_app).tokens.keys[0]
         public_pem = signer.public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -236,7 +238,7 @@ def _write_key(path: Path) -> Path:
 
 def _app_with_keys(backend: Backend, database: Database, files: list[Path]) -> FastAPI:
     application = create_app(backend.settings.model_copy(update={"jwt_private_key_files": files}))
-    application.state.database = database
+    use_services(application, database)
     return application
 
 
@@ -264,19 +266,19 @@ class TestKeyRotation:
         before = _app_with_keys(backend, database, [old])
         after = _app_with_keys(backend, database, [new, old])
         admin = await make_user(db_session, role="admin")
-        old_token = before.state.tokens.issue(admin.id, ["users:admin"]).token
+        old_token = services_of(before).tokens.issue(admin.id, ["users:admin"]).token
 
         async with _client(after) as client:
             accepted = await _call(client, old_token)
             jwks = (await client.get("/.well-known/jwks.json")).json()
-            fresh = after.state.tokens.issue(admin.id, ["users:admin"]).token
+            fresh = services_of(after).tokens.issue(admin.id, ["users:admin"]).token
 
         assert accepted.status_code == 200
         assert [k["kid"] for k in jwks["keys"]] == [
-            after.state.tokens.keys[0].kid,
-            before.state.tokens.keys[0].kid,
+            services_of(after).tokens.keys[0].kid,
+            services_of(before).tokens.keys[0].kid,
         ]
-        assert jwt.get_unverified_header(fresh)["kid"] == after.state.tokens.keys[0].kid
+        assert jwt.get_unverified_header(fresh)["kid"] == services_of(after).tokens.keys[0].kid
 
     async def test_tokens_of_a_retired_key_are_refused(
         self, var_dir: Path, key_files: tuple[Path, Path]
@@ -286,7 +288,9 @@ class TestKeyRotation:
         retired = bare_app(var_dir, jwt_private_key_files=[new])
 
         async with http_client(retired) as client:
-            response = await _call(client, before.state.tokens.issue(1, ["users:admin"]).token)
+            response = await _call(
+                client, services_of(before).tokens.issue(1, ["users:admin"]).token
+            )
 
         assert response.status_code == 401
         assert response.json()["message"] == "Unknown signing key"
@@ -396,8 +400,8 @@ class TestStandingIsCheckedOnEveryRequest:
         a newer token makes it read the standing again instead of refusing the new login."""
         now = [0.0]
         application = create_app(backend.settings)
-        application.state.database = database
-        application.state.access_cache = AccessCache(60, clock=lambda: now[0])
+        use_services(application, database)
+        services_of(application).access_cache = AccessCache(60, clock=lambda: now[0])
         staff = await make_user(db_session, permissions=["users:admin"])
         async with _client(application) as client:
             assert (await client.get(PROTECTED, headers=bearer(application, staff))).status_code
@@ -409,7 +413,7 @@ class TestStandingIsCheckedOnEveryRequest:
                 PROTECTED,
                 headers={
                     "Authorization": "Bearer "
-                    + application.state.tokens.issue(staff.id, ["users:admin"]).token
+                    + services_of(application).tokens.issue(staff.id, ["users:admin"]).token
                 },
             )
 
@@ -478,8 +482,8 @@ class TestAccessCache:
     ) -> None:
         now = [0.0]
         application = create_app(backend.settings)
-        application.state.database = database
-        application.state.access_cache = AccessCache(5, clock=lambda: now[0])
+        use_services(application, database)
+        services_of(application).access_cache = AccessCache(5, clock=lambda: now[0])
         staff = await make_user(db_session, permissions=["users:admin"])
         headers = bearer(application, staff)
 

@@ -8,16 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.app import create_app
 from shopdb.bench.endpoints import BODY, PRODUCT_DETAIL
 from shopdb.db import Database
+from shopdb.services import services_of
 from tests.auth.helpers import bearer, make_user
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 
 CEILING = "/api/v1/bench/ceiling"
 
 
 def bench_app(backend: Backend, database: Database) -> FastAPI:
     application = create_app(backend.settings.model_copy(update={"bench_routes": True}))
-    application.state.database = database
-    application.state.redis = None
+    use_services(application, database)
     return application
 
 
@@ -29,7 +30,7 @@ async def get(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.Resp
 
 class TestCeilingRoute:
     async def test_is_absent_by_default(self, app: FastAPI, client: httpx.AsyncClient) -> None:
-        assert app.state.settings.bench_routes is False
+        assert services_of(app).settings.bench_routes is False
         response = await client.get(CEILING)
         assert response.status_code == 404
         assert CEILING not in {getattr(route, "path", "") for route in app.routes}

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.permissions import PERMISSIONS
 from shopdb.models import User
+from shopdb.services import services_of
 
 Headers = dict[str, str]
 TokenFactory = Callable[..., Headers]
@@ -36,7 +37,7 @@ def token_for(app: FastAPI, staff_user: User) -> TokenFactory:
     """Bearer headers for a caller holding exactly the given permissions."""
 
     def issue(*permissions: str) -> Headers:
-        token = app.state.tokens.issue(staff_user.id, permissions).token
+        token = services_of(app).tokens.issue(staff_user.id, permissions).token
         return {"Authorization": f"Bearer {token}"}
 
     return issue

@@ -26,8 +26,6 @@ from shopdb.catalog.cache import (
     REDIS_TIMEOUT_SECONDS,
     Lookup,
     ProductDocumentCache,
-    database_invalidating_cache,
-    mark_products_changed,
 )
 from shopdb.catalog.reads import list_key
 from shopdb.catalog.repository import (
@@ -38,8 +36,10 @@ from shopdb.catalog.repository import (
     SortBy,
 )
 from shopdb.db import Database
+from shopdb.kit import journal
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, Direction
 from shopdb.models import Product
+from shopdb.services import command_database, services_of
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.fixtures.database import Backend
 from tests.redis_doubles import FlakyRedis, hung_server
@@ -52,12 +52,19 @@ ID = struct.Struct(">q").pack
 def cache(app: FastAPI, backend: Backend) -> ProductDocumentCache:
     if backend.name != "postgresql":
         pytest.skip("the document cache runs on PostgreSQL only")
-    found: ProductDocumentCache | None = app.state.product_cache
+    found: ProductDocumentCache | None = services_of(app).product_cache
     if found is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("SHOPDB_TEST_REDIS_URL must be set under CI")
         pytest.skip("the document cache needs SHOPDB_TEST_REDIS_URL")
     return found
+
+
+def invalidate_with(database: Database, worker: ProductDocumentCache) -> None:
+    """Commits of `database` invalidate through `worker` alone (another worker's cache)."""
+    rerouted = journal.Journal()
+    rerouted.subscribe(journal.PRODUCT, worker.products_changed)
+    database.after_commit[:] = [rerouted.deliver]
 
 
 async def retitle_behind_the_cache(session: AsyncSession, product_id: int, title: str) -> None:
@@ -227,7 +234,7 @@ class TestListPages:
     ) -> None:
         await cache.invalidate([])
         lookup = await cache.lookup_page("uncommitted-key")
-        mark_products_changed(db_session, [None])
+        journal.note(db_session, journal.PRODUCT, [None])
         await cache.store_page(db_session, "uncommitted-key", lookup, IdPage([1], 1, None))
         assert (await cache.lookup_page("uncommitted-key")).page is None
 
@@ -414,7 +421,7 @@ class TestGenerations:
         product_id = product["id"]
         await cache.invalidate([product_id])
         lookup = await cache.lookup([product_id])
-        mark_products_changed(db_session, [product_id])
+        journal.note(db_session, journal.PRODUCT, [product_id])
         await cache.store(db_session, lookup, {product_id: (b'{"title":"draft"}', 2)})
         assert product_id not in (await cache.lookup([product_id])).hits
 
@@ -488,10 +495,9 @@ class TestOutsideTheServer:
         before = (await cache.lookup([product_id])).generations[product_id]
         # What `shopdb products import` and `shopdb seed-demo` open: its own engine and Redis
         # client, the same cache namespace as the server's.
-        async with database_invalidating_cache(backend.settings) as database:
-            async with database.sessionmaker() as session:
-                mark_products_changed(session, [product_id], listing=False)
-                await database.committed(session)
+        async with command_database(backend.settings) as database:
+            async with database.session() as session:  # commits, then delivers
+                journal.note(session, journal.PRODUCT, [product_id], listing=False)
         after = (await cache.lookup([product_id])).generations[product_id]
         assert int(after) == int(before) + 1
 
@@ -508,7 +514,7 @@ class TestRedisDown:
         product = await make_product("Unreachable Tee")
         unreachable: Any = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
         broken = ProductDocumentCache(unreachable, cache.engine, cache.ttl_seconds)
-        app.state.product_cache = broken
+        services_of(app).product_cache = broken
         try:
             lookup = await broken.lookup([product["id"]])
             assert not lookup.hits
@@ -629,8 +635,8 @@ class TestFailedInvalidation:
         product = await make_product("Api Outage Tee")
         await detail(client, admin, product["id"])  # the old document, cached by worker B
         worker_a, client_a = cut_off_worker(cache)
-        app.state.product_cache = worker_a  # requests now run on worker A
-        database.after_commit[:] = [worker_a.after_commit]
+        services_of(app).product_cache = worker_a  # requests now run on worker A
+        invalidate_with(database, worker_a)
         try:
             client_a.down = True
             written = await client.put(
@@ -642,7 +648,7 @@ class TestFailedInvalidation:
             client_a.down = False
             await until_usable(worker_a)
             assert product["id"] not in (await cache.lookup([product["id"]])).hits
-            app.state.product_cache = cache  # back on worker B, which read the old one
+            services_of(app).product_cache = cache  # back on worker B, which read the old one
             assert (await detail(client, admin, product["id"])).json()["title"] == "Written Blind"
         finally:
             await worker_a.aclose()
@@ -867,7 +873,7 @@ class TestRoundTrips:
     ) -> None:
         product = await make_product("Counted Detail Tee")
         worker, redis_client = cut_off_worker(cache)
-        app.state.product_cache = worker
+        services_of(app).product_cache = worker
         await detail(client, admin, product["id"])
         redis_client.round_trips.clear()
         response = await detail(client, admin, product["id"])

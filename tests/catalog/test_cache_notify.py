@@ -25,9 +25,10 @@ from shopdb.catalog.cache import (
     NOTIFY_CHANNEL,
     Lookup,
     ProductDocumentCache,
-    mark_products_changed,
 )
 from shopdb.db import Database
+from shopdb.kit import journal
+from shopdb.services import services_of
 from tests.catalog import test_cache
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_cache import (
@@ -38,6 +39,7 @@ from tests.catalog.test_cache import (
     epoch,
     generation,
     hold_old_document,
+    invalidate_with,
     retitle_behind_the_cache,
     until_usable,
 )
@@ -109,13 +111,13 @@ class TestPartitionedWriter:
         worker_b, _ = await listening_worker(cache)
         worker_a, client_a = cut_off_worker(cache)
         try:
-            app.state.product_cache = worker_b
+            services_of(app).product_cache = worker_b
             await detail(client, admin, product["id"])  # B holds the old document
             assert product["id"] in worker_b._local
             old_epoch = await epoch(cache)
 
-            app.state.product_cache = worker_a  # the write runs on A, cut off from Redis
-            database.after_commit[:] = [worker_a.after_commit]
+            services_of(app).product_cache = worker_a  # the write runs on A, cut off from Redis
+            invalidate_with(database, worker_a)
             client_a.down = True
             written = await client.put(
                 f"{PRODUCTS}/{product['id']}", json={"title": "Written Apart"}, headers=admin
@@ -123,7 +125,7 @@ class TestPartitionedWriter:
             assert written.status_code == 200, written.text
             await until(lambda: worker_b._heard == 1, DELIVERY_SECONDS)
 
-            app.state.product_cache = worker_b
+            services_of(app).product_cache = worker_b
             assert product["id"] not in worker_b._local
             for _ in range(2):  # a miss, then whatever B cached after it
                 assert (await detail(client, admin, product["id"])).json()["title"] == (
@@ -154,14 +156,16 @@ class TestPartitionedWriter:
         worker_a, client_a = cut_off_worker(cache)
         try:
             client_a.down = True
-            mark_products_changed(db_session, [product_id])
-            await worker_a.after_commit(db_session)  # the INCR fails: A bypasses
+            await worker_a.products_changed(
+                journal.Changes({product_id}, listing=True)
+            )  # the INCR fails: A bypasses
             await until(lambda: worker_b._heard == 1, DELIVERY_SECONDS)
             await until_usable(worker_b)
             await hold_old_document(worker_b, db_session, product_id)  # cached after that
 
-            mark_products_changed(db_session, [product_id])
-            await worker_a.after_commit(db_session)  # A sends nothing to Redis now
+            await worker_a.products_changed(
+                journal.Changes({product_id}, listing=True)
+            )  # A sends nothing to Redis now
             await until(lambda: worker_b._heard == 2, DELIVERY_SECONDS)
             assert product_id not in worker_b._local
             assert (await worker_b.lookup([product_id])).hits == {}  # B may have rotated again
@@ -184,8 +188,7 @@ class TestFullOutage:
         old_epoch = await epoch(cache)
         try:
             client_a.down = client_b.down = True  # Redis is down; B asks it nothing
-            mark_products_changed(db_session, [product_id])
-            await worker_a.after_commit(db_session)
+            await worker_a.products_changed(journal.Changes({product_id}, listing=True))
             await until(lambda: worker_b._heard == 1, DELIVERY_SECONDS)
             assert not worker_b.usable()
             assert worker_b._local == {}
@@ -232,7 +235,7 @@ class TestListener:
         product_id = (await make_product("Reconnected Tee"))["id"]
         worker, _ = await listening_worker(cache)
         try:
-            app.state.product_cache = worker
+            services_of(app).product_cache = worker
             await detail(client, admin, product_id)
             await retitle_behind_the_cache(db_session, product_id, "Read While Deaf")
             assert (await detail(client, admin, product_id)).json()["title"] == (

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.csv_format import COLUMNS, parse_products
 from shopdb.models import Job, Product, ProductVariant
+from shopdb.services import services_of
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.jobs.helpers import run_jobs
 
@@ -209,11 +210,11 @@ class TestImport:
     async def test_large_files_run_as_a_background_job(
         self, app: FastAPI, client: httpx.AsyncClient, admin: Headers, location: dict[str, Any]
     ) -> None:
-        app.state.settings.import_inline_max_products = 1
+        services_of(app).settings.import_inline_max_products = 1
         try:
             response = await post_csv(client, admin, csv_text(*SHIRT, *MUG, *BROKEN))
         finally:
-            app.state.settings.import_inline_max_products = 200
+            services_of(app).settings.import_inline_max_products = 200
         assert response.status_code == 202
         assert response.json()["status"] == "queued"
         waiting = await client.get(response.headers["Location"], headers=admin)

@@ -16,6 +16,7 @@ from shopdb.catalog.csv_format import parse_products
 from shopdb.catalog.importer import DATABASE_ERROR
 from shopdb.catalog.schemas import ProductCreate
 from shopdb.models import Product
+from shopdb.services import services_of
 from tests.catalog.fixtures import Headers
 from tests.catalog.test_csv import MUG, csv_text, post_csv
 from tests.jobs.helpers import run_jobs
@@ -44,9 +45,9 @@ def faulty_database(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def background(app: FastAPI) -> Iterator[None]:
     """Every file of more than one product is imported as a background job."""
-    app.state.settings.import_inline_max_products = 1
+    services_of(app).settings.import_inline_max_products = 1
     yield
-    app.state.settings.import_inline_max_products = 200
+    services_of(app).settings.import_inline_max_products = 200
 
 
 async def handles(session: AsyncSession) -> list[str]:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from shopdb.catalog import images
 from shopdb.db import Database
 from shopdb.models import Job
+from shopdb.services import services_of
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.jobs.helpers import run_jobs
 
@@ -118,11 +119,11 @@ class TestUpload:
         self, app: FastAPI, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
     ) -> None:
         product = await make_product()
-        app.state.settings.image_max_bytes = 40
+        services_of(app).settings.image_max_bytes = 40
         try:
             response = await upload(client, admin, product, png(20, 20))
         finally:
-            app.state.settings.image_max_bytes = 5 * 1024 * 1024
+            services_of(app).settings.image_max_bytes = 5 * 1024 * 1024
         assert response.status_code == 413
         assert response.json()["details"][0]["field"] == "file"
 
@@ -148,7 +149,7 @@ class TestOrderAndDelete:
             (ids[1], 3),
         ]
 
-        storage_root = Path(app.state.settings.var_dir) / "storage"
+        storage_root = Path(services_of(app).settings.var_dir) / "storage"
         key = next(storage_root.rglob("*.png"))
         assert key.exists()
         files_before = set(storage_root.rglob("*.png"))
@@ -189,7 +190,7 @@ class TestDeletedFilesGoAfterCommitOnly:
     ) -> None:
         product = await make_product()
         image = (await upload(client, admin, product, png())).json()
-        storage_root = Path(app.state.settings.var_dir) / "storage"
+        storage_root = Path(services_of(app).settings.var_dir) / "storage"
         files = set(storage_root.rglob("*.png"))
 
         async def delete_then_fail() -> None:
@@ -226,7 +227,7 @@ class TestDeletedFilesGoAfterCommitOnly:
             (j.status, j.payload["key"].startswith(f"products/{product['id']}/")) for j in queued
         ] == [("queued", True)]
         key = queued[0].payload["key"]
-        storage_root = Path(app.state.settings.var_dir) / "storage"
+        storage_root = Path(services_of(app).settings.var_dir) / "storage"
         assert (storage_root / key).exists()
         assert await run_jobs(app) == 1
         assert not (storage_root / key).exists()

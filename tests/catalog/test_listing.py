@@ -12,6 +12,7 @@ from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shopdb.models import Product
+from shopdb.services import services_of
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.fixtures.database import Backend
 
@@ -238,7 +239,7 @@ class TestQueryCount:
         app: FastAPI,
     ) -> None:
         # What PostgreSQL is asked, so without the Redis cache (its hits skip queries).
-        app.state.product_cache = None
+        services_of(app).product_cache = None
         await make_catalog(make_product, 12)
         # Warm the auth cache so both requests do the same work.
         await client.get("/api/v1/products", params={"pageSize": 1}, headers=admin)

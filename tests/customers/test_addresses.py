@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.app import create_app
 from shopdb.db import Database
 from shopdb.models import CustomerAddress
+from shopdb.services import services_of
 from tests.auth.helpers import bearer, make_user
 from tests.customers.conftest import CUSTOMERS, create_customer
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 
 ADDRESS = {"address1": "1 Main St", "city": "Portland", "country": "US"}
 
@@ -273,14 +275,14 @@ def committing_app(backend: Backend, request: pytest.FixtureRequest) -> FastAPI:
         pytest.skip("needs real concurrent transactions")
     live: Database = request.getfixturevalue("live_postgres")
     application = create_app(backend.settings)
-    application.state.database = live
+    use_services(application, live)
     return application
 
 
 @pytest.mark.postgres_only
 class TestConcurrentDefaults:
     async def test_racing_requests_leave_exactly_one_default(self, committing_app: FastAPI) -> None:
-        database: Database = committing_app.state.database
+        database: Database = services_of(committing_app).database
         async with database.session() as session:
             clerk = await make_user(session, permissions=["customers:read", "customers:write"])
         headers = bearer(committing_app, clerk)

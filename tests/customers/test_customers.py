@@ -11,6 +11,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Customer, Event, User
+from shopdb.services import services_of
 from tests.auth.helpers import bearer, make_user
 from tests.customers.conftest import CUSTOMERS, create_customer
 from tests.fixtures.database import Backend
@@ -475,7 +476,7 @@ class TestListQueryCount:
         from shopdb.models import CustomerGroup
 
         # The caller's standing is read once and kept for the whole test, however slow it runs.
-        app.state.access_cache = AccessCache(3600)
+        services_of(app).access_cache = AccessCache(3600)
 
         group = CustomerGroup(name="Wholesale", memberships=[])
         db_session.add(group)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,13 +12,18 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shopdb.db import Database
+from shopdb.services import services_of
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 from tests.redis_doubles import NO_RETRY, closed_port, hung_server
 
 
 class TestLiveness:
-    async def test_answers_ok_without_touching_dependencies(self, app: FastAPI) -> None:
-        app.state.database = None  # liveness must not need the database
+    async def test_answers_ok_without_touching_dependencies(
+        self, app: FastAPI, backend: Backend, tmp_path: Path
+    ) -> None:
+        # Liveness must not need the database: an unreachable one changes nothing.
+        use_services(app, Database(unreachable_engine(backend, tmp_path)))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.get("/health")
@@ -26,7 +32,10 @@ class TestLiveness:
 
 
 class TestReadiness:
-    async def test_ready_when_database_answers(self, client: httpx.AsyncClient) -> None:
+    async def test_ready_when_database_answers(
+        self, app: FastAPI, client: httpx.AsyncClient, database: Database
+    ) -> None:
+        use_services(app, database)  # no Redis configured
         response = await client.get("/health/ready")
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
@@ -37,11 +46,12 @@ class TestReadiness:
         url = os.environ.get("SHOPDB_TEST_REDIS_URL")
         if not url:
             pytest.skip("needs SHOPDB_TEST_REDIS_URL")
-        app.state.redis = Redis.from_url(url)
+        redis: Any = Redis.from_url(url)
+        services_of(app).redis = redis
         try:
             response = await client.get("/health/ready")
         finally:
-            await app.state.redis.aclose()
+            await redis.aclose()
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
 
@@ -52,11 +62,12 @@ class TestReadinessWithoutRedis:
     async def test_a_refused_redis_is_degraded_and_ready(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:
-        app.state.redis = Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", retry=NO_RETRY)
+        redis: Any = Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", retry=NO_RETRY)
+        services_of(app).redis = redis
         try:
             response = await client.get("/health/ready")
         finally:
-            await app.state.redis.aclose()
+            await redis.aclose()
         assert response.status_code == 200
         assert response.json() == {
             "status": "degraded",
@@ -67,13 +78,14 @@ class TestReadinessWithoutRedis:
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:
         async with hung_server() as port:
-            app.state.redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")  # app.py's defaults
+            redis: Any = Redis.from_url(f"redis://127.0.0.1:{port}/0")  # app.py's defaults
+            services_of(app).redis = redis
             try:
                 started = time.monotonic()
                 response = await client.get("/health/ready")
                 elapsed = time.monotonic() - started
             finally:
-                await app.state.redis.aclose()
+                await redis.aclose()
         assert response.status_code == 200
         assert response.json() == {
             "status": "degraded",
@@ -86,11 +98,11 @@ class TestReadinessWithoutDatabase:
     async def test_a_failing_database_is_unavailable(
         self, app: FastAPI, client: httpx.AsyncClient, backend: Backend, tmp_path: Path
     ) -> None:
-        app.state.database = Database(unreachable_engine(backend, tmp_path))
+        use_services(app, Database(unreachable_engine(backend, tmp_path)))
         try:
             response = await client.get("/health/ready")
         finally:
-            await app.state.database.dispose()
+            await services_of(app).database.dispose()
         assert response.status_code == 503
         body = response.json()
         assert body["status"] == "unavailable"
@@ -101,13 +113,14 @@ class TestReadinessWithoutDatabase:
     async def test_database_and_redis_failing_is_unavailable_and_names_both(
         self, app: FastAPI, client: httpx.AsyncClient, backend: Backend, tmp_path: Path
     ) -> None:
-        app.state.database = Database(unreachable_engine(backend, tmp_path))
-        app.state.redis = Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", retry=NO_RETRY)
+        use_services(app, Database(unreachable_engine(backend, tmp_path)))
+        redis: Any = Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", retry=NO_RETRY)
+        services_of(app).redis = redis
         try:
             response = await client.get("/health/ready")
         finally:
-            await app.state.redis.aclose()
-            await app.state.database.dispose()
+            await redis.aclose()
+            await services_of(app).database.dispose()
         assert response.status_code == 503
         body = response.json()
         assert body["message"] == "Not ready: database"

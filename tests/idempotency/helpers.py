@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.db import Database
 from shopdb.models import Event, IdempotencyKey, InventoryAdjustment, InventoryLevel
+from shopdb.services import services_of
 from tests.auth.helpers import bearer, make_user
 from tests.catalog.fixtures import Headers
 
@@ -74,7 +75,7 @@ def adjustment(variant: dict[str, Any], location: dict[str, Any], delta: int) ->
 
 async def committed_admin(app: FastAPI) -> tuple[Headers, str]:
     """An administrator committed in the app's database: (bearer headers, principal)."""
-    database: Database = app.state.database
+    database: Database = services_of(app).database
     async with database.session() as session:
         user = await make_user(session, role="admin")
     return bearer(app, user), f"user:{user.id}"

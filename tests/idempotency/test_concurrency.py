@@ -18,13 +18,15 @@ from sqlalchemy import func, select
 from shopdb.app import create_app
 from shopdb.db import Database, create_engine
 from shopdb.idempotency import service as idempotency
-from shopdb.inventory.batching import Adjustment, AdjustmentBatcher
+from shopdb.inventory.batching import Adjustment, SelfCommittingAdjustments
 from shopdb.inventory.repository import LevelRow
 from shopdb.models import Product
 from shopdb.schema import upgrade
+from shopdb.services import services_of
 from tests.catalog.fixtures import product_body
 from tests.fixtures import database as test_databases
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
 from tests.idempotency.helpers import (
     ADJUST,
     PRODUCTS,
@@ -38,12 +40,12 @@ from tests.idempotency.helpers import (
 from tests.inventory.helpers import make_items
 
 
-class CountingBatcher(AdjustmentBatcher):
+class CountingBatcher(SelfCommittingAdjustments):
     calls = 0
 
-    async def adjust(self, adjustment: Adjustment) -> LevelRow | None:
+    async def submit(self, adjustment: Adjustment) -> LevelRow | None:
         self.calls += 1
-        return await super().adjust(adjustment)
+        return await super().submit(adjustment)
 
 
 @pytest.fixture
@@ -53,8 +55,8 @@ def committing_app(backend: Backend, request: pytest.FixtureRequest) -> FastAPI:
         pytest.skip("needs real concurrent transactions")
     live: Database = request.getfixturevalue("live_postgres")
     application = create_app(backend.settings)
-    application.state.database = live
-    application.state.adjustments = CountingBatcher(live.primary)
+    use_services(application, live)
+    services_of(application).adjustments = CountingBatcher(live.primary)
     return application
 
 
@@ -63,8 +65,9 @@ class TestConcurrentDuplicates:
     async def test_twenty_identical_adjustments_with_one_key_move_stock_once(
         self, committing_app: FastAPI
     ) -> None:
-        database: Database = committing_app.state.database
-        batcher: CountingBatcher = committing_app.state.adjustments
+        database: Database = services_of(committing_app).database
+        batcher = services_of(committing_app).adjustments
+        assert isinstance(batcher, CountingBatcher)
         headers, _ = await committed_admin(committing_app)
         (item,), _, loc = await make_items(database, 1, {"A": 50})
         body = {"inventoryItemId": item, "locationId": loc["A"], "availableAdjustment": -3}
@@ -97,7 +100,7 @@ class TestConcurrentDuplicates:
     async def test_concurrent_creates_with_one_key_make_one_product(
         self, committing_app: FastAPI
     ) -> None:
-        database: Database = committing_app.state.database
+        database: Database = services_of(committing_app).database
         headers, _ = await committed_admin(committing_app)
         body = product_body("Raced Tee")
 
@@ -118,7 +121,7 @@ class TestConcurrentDuplicates:
     async def test_a_request_still_running_past_the_wait_is_409_in_use(
         self, committing_app: FastAPI, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        database: Database = committing_app.state.database
+        database: Database = services_of(committing_app).database
         headers, principal = await committed_admin(committing_app)
         (item,), _, loc = await make_items(database, 1, {"A": 5})
         body = {"inventoryItemId": item, "locationId": loc["A"], "availableAdjustment": -1}
@@ -157,7 +160,7 @@ async def committing_sqlite_app(tmp_path: Path) -> AsyncIterator[FastAPI]:
     await upgrade(engine)
     await test_databases._ensure_permissions(engine)
     application = create_app(settings)
-    application.state.database = Database(engine)
+    use_services(application, Database(engine))
     try:
         yield application
     finally:
@@ -168,7 +171,7 @@ async def test_concurrent_duplicates_on_sqlite_wait_and_replay(
     committing_sqlite_app: FastAPI,
 ) -> None:
     # BEGIN IMMEDIATE serialises the requests: each duplicate waits for the first to commit.
-    database: Database = committing_sqlite_app.state.database
+    database: Database = services_of(committing_sqlite_app).database
     headers, _ = await committed_admin(committing_sqlite_app)
     (item,), _, loc = await make_items(database, 1, {"A": 10})
     body = {"inventoryItemId": item, "locationId": loc["A"], "availableAdjustment": -2}

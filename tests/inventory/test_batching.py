@@ -2,24 +2,31 @@
 
 What a batch must keep from a lone adjustment: every change applied or refused on its own,
 exact totals under concurrency, the same log and event rows, the product's cached document
-invalidated before the caller hears back, and one bad change failing alone.
+invalidated before the caller hears back, and one bad change failing alone. And what it must
+never be: reachable from a service, since it commits by itself.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import inspect
+import subprocess
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+import shopdb
 from shopdb.app import create_app
 from shopdb.db import Database
-from shopdb.inventory import service
-from shopdb.inventory.batching import Adjustment, AdjustmentBatcher
+from shopdb.inventory.batching import Adjustment, SelfCommittingAdjustments, commit_adjustment_now
 from shopdb.inventory.errors import InsufficientInventory, LevelNotConnected
 from shopdb.models import Event, InventoryAdjustment, InventoryItem, ProductVariant
+from shopdb.services import services_of
 from tests.fixtures.database import Backend
 from tests.inventory.helpers import levels_of, make_items, variant_quantity
 
@@ -38,7 +45,7 @@ def invalidations() -> Invalidations:
     return Invalidations()
 
 
-class RecordingBatcher(AdjustmentBatcher):
+class RecordingBatcher(SelfCommittingAdjustments):
     """Notes every statement batch it sends, to show the tests did batch."""
 
     sizes: list[int]
@@ -65,13 +72,13 @@ async def adjust(
     """As the endpoint does: True if applied, False if refused for lack of stock."""
     async with database.sessionmaker() as session:
         try:
-            await service.adjust_available(
+            await commit_adjustment_now(
+                batcher,
                 session,
                 inventory_item_id=item,
                 location_id=location,
                 delta=delta,
                 actor="test",
-                batcher=batcher,
             )
         except InsufficientInventory:
             return False
@@ -154,12 +161,12 @@ class TestBatchedAdjustments:
         (other,), _, other_loc = await make_items(live_postgres, 1, {"B": 1})
         async with live_postgres.sessionmaker() as session:
             with pytest.raises(LevelNotConnected):  # item is not stocked at B
-                await service.adjust_available(
+                await commit_adjustment_now(
+                    batcher,
                     session,
                     inventory_item_id=item,
                     location_id=other_loc["B"],
                     delta=1,
-                    batcher=batcher,
                 )
         assert await adjust(live_postgres, batcher, other, other_loc["B"], -2) is False
         assert await adjust(live_postgres, batcher, item, loc["A"], -1) is True
@@ -187,7 +194,7 @@ class TestBatchedAdjustments:
         adjustments[2] = Adjustment(items[2], loc["A"], -1, too_long, None, "t")
 
         results = await asyncio.gather(
-            *(batcher.adjust(a) for a in adjustments), return_exceptions=True
+            *(batcher.submit(a) for a in adjustments), return_exceptions=True
         )
 
         assert batcher.sizes[0] == 4  # sent together, then again one by one
@@ -204,12 +211,12 @@ async def test_no_caller_waits_forever_when_a_batch_breaks(live_postgres: Databa
     async def broken(product_ids: set[int]) -> None:
         raise RuntimeError("invalidation broke")
 
-    batcher = AdjustmentBatcher(live_postgres.primary, broken)
+    batcher = SelfCommittingAdjustments(live_postgres.primary, broken)
     change = Adjustment(item, loc["A"], -1, "correction", None, "t")
     with pytest.raises(RuntimeError, match="invalidation broke"):
-        await asyncio.wait_for(batcher.adjust(change), timeout=10)
-    batcher.invalidate = None
-    level = await asyncio.wait_for(batcher.adjust(change), timeout=10)  # the next one goes on
+        await asyncio.wait_for(batcher.submit(change), timeout=10)
+    batcher.products_changed = None
+    level = await asyncio.wait_for(batcher.submit(change), timeout=10)  # the next one goes on
     assert level is not None
     assert level.available == 3
 
@@ -217,8 +224,112 @@ async def test_no_caller_waits_forever_when_a_batch_breaks(live_postgres: Databa
 async def test_the_server_batches_adjustments_on_postgresql_only(backend: Backend) -> None:
     application = create_app(backend.settings)
     async with application.router.lifespan_context(application):
-        installed = application.state.adjustments
+        installed = services_of(application).adjustments
     if backend.name == "postgresql":
-        assert isinstance(installed, AdjustmentBatcher)
+        assert isinstance(installed, SelfCommittingAdjustments)
     else:
         assert installed is None
+
+
+SOURCE = Path(shopdb.__file__).parent
+BATCHING = "shopdb.inventory.batching"
+# The batching module's own names, and the ways to the one instance (the Services).
+SELF_COMMITTING_NAMES = {
+    "SelfCommittingAdjustments",
+    "commit_adjustment_now",
+    "services_of",
+    "get_services",
+    "ServicesDep",
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(module: str, tree: ast.Module) -> set[str]:
+    """Every module `tree` imports, at any depth of the code (function-level imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against the importing package
+                package = module.split(".")[: -node.level]
+                base = ".".join([*package, base] if base else package)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _is_service(module: str) -> bool:
+    """shopdb.<domain>.service / actions, and modules of such packages."""
+    return any(part in ("service", "actions") for part in module.split(".")[2:])
+
+
+def _sources() -> dict[str, ast.Module]:
+    return {
+        _module_name(path): ast.parse(path.read_text(), str(path))
+        for path in sorted(SOURCE.rglob("*.py"))
+    }
+
+
+class TestOnlyItsEndpointReachesTheSelfCommittingPath:
+    """A batch commits by itself: a service using it would commit outside its caller's unit
+    of work. Only the endpoint that chose it (and the wiring that builds it) may see it."""
+
+    def test_only_the_adjust_endpoint_and_the_wiring_import_the_batching_module(self) -> None:
+        importers = {
+            module
+            for module, tree in _sources().items()
+            if BATCHING in _imported_modules(module, tree)
+        }
+        assert importers == {"shopdb.inventory.endpoints", "shopdb.services"}
+
+    def test_no_service_or_action_names_the_self_committing_path(self) -> None:
+        services = {m: tree for m, tree in _sources().items() if _is_service(m)}
+        assert "shopdb.inventory.service" in services  # the check looks where it should
+        named = {
+            module: sorted(
+                {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+                & SELF_COMMITTING_NAMES
+                | {
+                    alias.name
+                    for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom)
+                    for alias in node.names
+                }
+                & SELF_COMMITTING_NAMES
+            )
+            for module, tree in services.items()
+        }
+        assert {m: n for m, n in named.items() if n} == {}
+
+    def test_importing_every_service_loads_no_batching(self) -> None:
+        services = sorted(m for m in _sources() if _is_service(m))
+        script = (
+            "import importlib, sys\n"
+            f"for name in {services!r}: importlib.import_module(name)\n"
+            f"print({BATCHING!r} in sys.modules)\n"
+        )
+        # A fresh interpreter: nothing else has imported the module there yet.
+        ran = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert ran.stdout.strip() == "False"
+
+    def test_the_service_adjustment_takes_no_batcher(self) -> None:
+        from shopdb.inventory import service
+
+        parameters = inspect.signature(service.adjust_available).parameters
+        assert list(parameters) == [
+            "session",
+            "inventory_item_id",
+            "location_id",
+            "delta",
+            "reason",
+            "note",
+            "actor",
+        ]

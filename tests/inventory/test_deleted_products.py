@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.db import Database
 from shopdb.inventory import service
-from shopdb.inventory.batching import AdjustmentBatcher
+from shopdb.inventory.batching import SelfCommittingAdjustments, commit_adjustment_now
 from shopdb.inventory.errors import InventoryItemNotFound
 from shopdb.kit.types import utcnow
 from shopdb.models import InventoryItem, Product, ProductVariant
@@ -161,15 +161,15 @@ async def soft_delete_product_of(database: Database, item: int) -> None:
 async def test_the_batcher_refuses_a_deleted_products_item(live_postgres: Database) -> None:
     (gone, kept), (gone_variant, _), loc = await make_items(live_postgres, 2, {"A": 5})
     await soft_delete_product_of(live_postgres, gone)
-    batcher = AdjustmentBatcher(live_postgres.primary)
+    batcher = SelfCommittingAdjustments(live_postgres.primary)
 
     async with live_postgres.sessionmaker() as session:
         with pytest.raises(InventoryItemNotFound):
-            await service.adjust_available(
-                session, inventory_item_id=gone, location_id=loc["A"], delta=1, batcher=batcher
+            await commit_adjustment_now(
+                batcher, session, inventory_item_id=gone, location_id=loc["A"], delta=1
             )
-        level = await service.adjust_available(
-            session, inventory_item_id=kept, location_id=loc["A"], delta=1, batcher=batcher
+        level = await commit_adjustment_now(
+            batcher, session, inventory_item_id=kept, location_id=loc["A"], delta=1
         )
     assert level.available == 6
     async with live_postgres.session() as session:

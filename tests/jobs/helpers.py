@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from shopdb.config import Settings
 from shopdb.db import Database
 from shopdb.jobs.runner import JobContext, Registration, Worker, WorkerOptions
+from shopdb.services import services_of
 from shopdb.storage import storage_from_settings
 from shopdb.worker import registrations as all_registrations
 
@@ -37,4 +38,4 @@ def make_worker(
 
 async def run_jobs(app: FastAPI) -> int:
     """Run every due job of the app's database, as `shopdb worker` would; how many ran."""
-    return await make_worker(app.state.database, app.state.settings).run_due()
+    return await make_worker(services_of(app).database, services_of(app).settings).run_due()

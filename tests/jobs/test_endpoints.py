@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from shopdb.db import Database
 from shopdb.jobs import enqueue
 from shopdb.jobs.kinds import FILES_DELETE, PRODUCTS_IMPORT
+from shopdb.services import services_of
 from tests.catalog.fixtures import Headers, TokenFactory
 from tests.catalog.test_csv import MUG, csv_text, post_csv
 from tests.jobs.helpers import run_jobs
@@ -54,11 +55,11 @@ class TestGetJob:
         admin: Headers,
         location: dict[str, Any],
     ) -> None:
-        app.state.settings.import_inline_max_products = 0
+        services_of(app).settings.import_inline_max_products = 0
         try:
             posted = await post_csv(client, admin, csv_text(*MUG))
         finally:
-            app.state.settings.import_inline_max_products = 200
+            services_of(app).settings.import_inline_max_products = 200
         assert posted.status_code == 202
         await run_jobs(app)
 

@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth import api_keys
 from shopdb.auth.access import current_access, role_permissions
-from shopdb.auth.limits import access_cache, already_verified
+from shopdb.auth.limits import already_verified
 from shopdb.auth.permissions import PERMISSIONS
 from shopdb.auth.repository import ApiKeyRepository
-from shopdb.auth.tokens import TokenService
 from shopdb.db import get_session
 from shopdb.errors import Forbidden, Unauthorized
 from shopdb.kit.types import utcnow
+from shopdb.services import services_of
 
 __all__ = ["Authenticated", "Authenticator", "Subject", "authenticate", "role_permissions"]
 
@@ -64,12 +64,12 @@ async def authenticate(
     api_key: str | None,
 ) -> Subject:
     if bearer is not None:
+        services = services_of(request.app)
         verified = already_verified(request.scope.get("state", {}), bearer.credentials)
         if verified is None:
-            tokens: TokenService = request.app.state.tokens
-            verified = tokens.verify(bearer.credentials)
+            verified = services.tokens.verify(bearer.credentials)
         access = await current_access(
-            access_cache(request.app),
+            services.access_cache,
             session,
             verified.user_id,
             token_generation=verified.generation,
@@ -96,7 +96,7 @@ async def _authenticate_api_key(request: Request, session: AsyncSession, present
         raise Unauthorized("API key revoked")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthorized("API key expired")
-    cache = access_cache(request.app)
+    cache = services_of(request.app).access_cache
     access = await current_access(cache, session, owner.id)
     if access is None or not access.active:
         raise Unauthorized("API key owner is inactive")

@@ -14,11 +14,11 @@ from shopdb.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from shopdb.auth.tokens import TokenService
 from shopdb.db import SessionDep
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.ratelimit import client_address
+from shopdb.services import ServicesDep
 from shopdb.users.auth import UsersAdmin
 
 router = domain_router("/auth", tags=["auth"])
@@ -27,23 +27,23 @@ jwks_router = APIRouter(tags=["auth"])
 
 
 @router.post("/token", response_model=TokenResponse)
-async def create_token(body: TokenRequest, request: Request, session: SessionDep) -> TokenResponse:
-    tokens: TokenService = request.app.state.tokens
+async def create_token(
+    body: TokenRequest, request: Request, session: SessionDep, services: ServicesDep
+) -> TokenResponse:
     issued = await service.login(
         session,
-        tokens,
+        services.tokens,
         body.email,
         body.password,
-        throttle=getattr(request.app.state, "login_throttle", None),
+        throttle=services.login_throttle,
         address=client_address(request.scope),
     )
     return TokenResponse(access_token=issued.token, expires_in=issued.expires_in)
 
 
 @jwks_router.get("/.well-known/jwks.json")
-async def jwks(request: Request) -> dict[str, Any]:
-    tokens: TokenService = request.app.state.tokens
-    return tokens.jwks()
+async def jwks(services: ServicesDep) -> dict[str, Any]:
+    return services.tokens.jwks()
 
 
 @api_keys_router.post("", status_code=201, response_model=ApiKeyCreated)

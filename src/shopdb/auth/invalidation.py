@@ -21,8 +21,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.access import AccessCache, take_access_changes
-from shopdb.auth.limits import access_cache
-from shopdb.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -107,14 +105,3 @@ class AccessInvalidation:
         except (TypeError, ValueError):
             return
         self._cache().forget(user_id)
-
-
-def install_access_invalidation(
-    app: Any, database: Database, redis: Any | None
-) -> AccessInvalidation:
-    """Forget changed standings after each of `database`'s commits, in this worker and (with
-    Redis) in all of them. Call `start()` once an event loop runs and `aclose()` at shutdown."""
-    invalidation = AccessInvalidation(lambda: access_cache(app), redis)
-    database.after_commit.append(invalidation.after_commit)
-    app.state.access_invalidation = invalidation
-    return invalidation

@@ -10,13 +10,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from shopdb.auth.access import AccessCache
 from shopdb.auth.api_keys import hash_key
-from shopdb.auth.tokens import TokenService, VerifiedToken
+from shopdb.auth.tokens import VerifiedToken
 from shopdb.config import Settings
 from shopdb.errors import RateLimited, Unauthorized
 from shopdb.kit.crypto import normalise_email
@@ -28,27 +26,24 @@ from shopdb.ratelimit import (
     RedisBucketStore,
     client_address,
 )
+from shopdb.services import services_of
 
 # request.state key: the bearer token the rate limiter already verified, so it is not done twice.
 VERIFIED_TOKEN = "verified_token"  # noqa: S105 - a state key, not a secret
 
 
-def access_cache(app: Any) -> AccessCache:
-    cache: AccessCache | None = getattr(app.state, "access_cache", None)
-    if cache is None:
-        settings: Settings = app.state.settings
-        cache = app.state.access_cache = AccessCache(settings.auth_cache_seconds)
-    return cache
+def request_limiter(scope: Scope) -> RateLimiter:
+    """The application's request limiter, for RateLimitMiddleware."""
+    return services_of(scope["app"]).rate_limiter
 
 
 def identify_caller(scope: Scope, headers: Headers) -> str:
-    app = scope["app"]
+    services = services_of(scope["app"])
     authorization = headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        tokens: TokenService = app.state.tokens
         try:
-            verified = tokens.verify(credentials)
+            verified = services.tokens.verify(credentials)
         except Unauthorized:
             pass
         else:
@@ -56,7 +51,7 @@ def identify_caller(scope: Scope, headers: Headers) -> str:
             return f"user:{verified.user_id}"
     presented = headers.get("x-api-key")
     if presented:
-        api_key_id = access_cache(app).known_api_key(hash_key(presented))
+        api_key_id = services.access_cache.known_api_key(hash_key(presented))
         if api_key_id is not None:
             return f"api_key:{api_key_id}"
     return "ip:" + client_address(scope)
@@ -137,14 +132,14 @@ def _refuse_if_empty(decision: Decision) -> None:
         )
 
 
-def install_limits(app: FastAPI, settings: Settings, redis: Any | None) -> None:
-    """Put the request limiter and the login throttle on app.state, over one shared store."""
+def build_limits(settings: Settings, redis: Any | None) -> tuple[RateLimiter, LoginThrottle]:
+    """The request limiter and the login throttle, over one shared store (Redis if any)."""
     store: BucketStore = (
         RedisBucketStore(redis, prefix=settings.rate_limit_key_prefix)
         if redis is not None
         else MemoryBucketStore()
     )
-    app.state.rate_limiter = RateLimiter(
+    limiter = RateLimiter(
         store, burst=settings.rate_limit_burst, per_second=settings.rate_limit_per_second
     )
-    app.state.login_throttle = LoginThrottle(store, settings)
+    return limiter, LoginThrottle(store, settings)

@@ -18,13 +18,13 @@ from shopdb.errors import NotFound, Unauthorized, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.types import utcnow
 from shopdb.models import ApiKey
-from shopdb.users.repository import UserRepository
+from shopdb.users import service as users
 
 INVALID_LOGIN = "Invalid email or password"
 
 
 async def effective_permissions(session: AsyncSession, user_id: int, role: str) -> frozenset[str]:
-    granted = await UserRepository(session).granted_permission_names(user_id, utcnow())
+    granted = await users.granted_permission_names(session, user_id)
     return role_permissions(role, granted)
 
 
@@ -40,7 +40,7 @@ async def login(
     """One answer for unknown email, wrong password and inactive user, after the same work."""
     if throttle is not None:
         await throttle.attempt(email, address)
-    user = await UserRepository(session).get_by_email(email.strip().lower())
+    user = await users.find_by_email(session, email)
     password_ok = verify_password(user.password_hash if user else None, password)
     if user is None or not password_ok or not user.active:
         raise Unauthorized(INVALID_LOGIN)

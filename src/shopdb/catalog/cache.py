@@ -16,11 +16,12 @@ Staleness is ruled out with a generation per product rather than by deleting key
   generation first, then the database, then stores what it read under the generation it saw:
   if a writer committed in between, the generation has moved on and the entry is never served.
 
-Writers are found without their cooperation where possible (changes.py): an ORM flush listener
-notes the products of every flushed catalog row; the few Core statements that move a variant's
-quantity call `mark_products_changed` themselves. After the commit, `Database` runs the hooks.
-Changes that can alter a list (all but stock) also increment one listing generation, `lg`,
-under which the id lists and cursor pages were stored.
+Writers note the products they change in the change journal (shopdb.kit.journal): an ORM flush
+listener (changes.py) notes the products of every flushed catalog row; the few Core statements
+that move a variant's quantity note theirs themselves. The cache subscribes to those notes in
+the wiring (shopdb.services), and hears of them after the commit. Changes that can alter a
+list (all but stock) also increment one listing generation, `lg`, under which the id lists and
+cursor pages were stored.
 
 Only with PostgreSQL and Redis: the keys are namespaced by the PostgreSQL database's identity
 (so a re-created database never meets entries from its predecessor), and without Redis a
@@ -103,26 +104,19 @@ import secrets
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
 import structlog
-from fastapi import Depends, Request
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-# Writers note their changes through changes.py; the names stay importable from here.
-from shopdb.catalog.changes import mark_products_changed as mark_products_changed
-from shopdb.catalog.changes import take_changed_products as take_changed_products
-from shopdb.catalog.changes import uncommitted_listing_change, uncommitted_products
 from shopdb.catalog.repository import IdPage
-from shopdb.config import Settings
-from shopdb.db import Database
+from shopdb.kit import journal
 
 log = structlog.get_logger(__name__)
 
@@ -375,7 +369,7 @@ class ProductDocumentCache:
         epoch = lookup.epoch
         if epoch is None or self._bypassed:
             return
-        uncommitted = uncommitted_products(session)
+        uncommitted = journal.uncommitted(session, journal.PRODUCT).ids
         entries = {
             product_id: b"%s %s %d %s" % (epoch, lookup.generations[product_id], version, document)
             for product_id, (document, version) in documents.items()
@@ -469,7 +463,7 @@ class ProductDocumentCache:
     ) -> None:
         """Keep an ordered id list (8-byte big-endian ids) read after a miss, under the
         epoch and generation seen before reading it."""
-        if lookup.header is None or self._bypassed or uncommitted_listing_change(session):
+        if lookup.header is None or self._bypassed or _listing_uncommitted(session):
             return
         try:
             prefix = await self.prefix()
@@ -484,7 +478,7 @@ class ProductDocumentCache:
         self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage
     ) -> None:
         """Keep a page read after a miss, under the listing generation seen before reading."""
-        if lookup.generation is None or self._bypassed or uncommitted_listing_change(session):
+        if lookup.generation is None or self._bypassed or _listing_uncommitted(session):
             return
         try:
             prefix = await self.prefix()
@@ -531,10 +525,10 @@ class ProductDocumentCache:
             self._failed("product_cache.invalidate_failed", exc, product_ids=ids)
             await self._notify()
 
-    async def after_commit(self, session: AsyncSession) -> None:
-        product_ids, listing = take_changed_products(session)
-        if product_ids or listing:
-            await self.invalidate(product_ids, listing=listing)
+    async def products_changed(self, changes: journal.Changes) -> None:
+        """The journal's subscriber (shopdb.services): committed changes of products."""
+        if changes.ids or changes.listing:
+            await self.invalidate(changes.ids, listing=changes.listing)
 
     # --- epochs and recovery (module docstring) ------------------------------------------
 
@@ -768,53 +762,18 @@ class ProductDocumentCache:
             self._recovery = None
 
 
-def install_product_cache(
-    state: Any, database: Database, redis: Any, ttl_seconds: int
-) -> ProductDocumentCache | None:
-    """Cache documents for `state.product_cache` readers and invalidate after `database` commits.
+def _listing_uncommitted(session: AsyncSession) -> bool:
+    """Whether `session` has an uncommitted change that may alter product lists."""
+    return journal.uncommitted(session, journal.PRODUCT).listing
 
-    Off (None) without Redis, on SQLite, or with a TTL of 0.
-    """
-    state.product_cache = None
-    if redis is None or ttl_seconds <= 0 or database.primary.dialect.name != "postgresql":
+
+def product_cache(engine: AsyncEngine, redis: Any, ttl_seconds: int) -> ProductDocumentCache | None:
+    """A cache of `engine`'s product documents in `redis`, or None: off without Redis, on
+    SQLite, or with a TTL of 0. The wiring (shopdb.services) subscribes it to the journal."""
+    if redis is None or ttl_seconds <= 0 or engine.dialect.name != "postgresql":
         return None
-    cache = ProductDocumentCache(redis, database.primary, ttl_seconds)
-    database.after_commit.append(cache.after_commit)
-    state.product_cache = cache
-    return cache
-
-
-async def _product_cache(request: Request) -> ProductDocumentCache | None:
-    cache: ProductDocumentCache | None = request.app.state.product_cache
-    return cache
-
-
-ProductCacheDep = Annotated[ProductDocumentCache | None, Depends(_product_cache)]
+    return ProductDocumentCache(redis, engine, ttl_seconds)
 
 
 # How long a command that could not invalidate waits at exit for Redis to answer again.
 COMMAND_SETTLE_SECONDS = 5.0
-
-
-@asynccontextmanager
-async def database_invalidating_cache(settings: Settings) -> AsyncIterator[Database]:
-    """A Database for work outside the server (CLI imports, the demo seed) whose commits
-    invalidate the product cache the servers read, when Redis is configured: otherwise the
-    servers would serve what the command changed as it was, until the entries expired."""
-    database = Database.from_settings(settings)
-    redis: Any = None
-    if settings.redis_url:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(settings.redis_url)
-    cache = install_product_cache(
-        SimpleNamespace(), database, redis, settings.product_cache_seconds
-    )
-    try:
-        yield database
-    finally:
-        if cache is not None:
-            await cache.aclose(settle_seconds=COMMAND_SETTLE_SECONDS)
-        if redis is not None:
-            await redis.aclose()
-        await database.dispose()

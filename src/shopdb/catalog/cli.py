@@ -63,11 +63,11 @@ async def _import(
     settings: Settings, raw: bytes, total: int, location_id: int | None
 ) -> ImportReport:
     from shopdb.catalog import jobs
-    from shopdb.catalog.cache import database_invalidating_cache
     from shopdb.jobs.runner import JobContext, Worker, WorkerOptions, worker_name
+    from shopdb.services import command_database
     from shopdb.storage import storage_from_settings
 
-    async with database_invalidating_cache(settings) as database:
+    async with command_database(settings) as database:
         storage = storage_from_settings(settings)
         options = WorkerOptions.from_settings(settings, concurrency=1)
         # This process is the job's worker: its heartbeat renews the lease, its writes are

@@ -11,7 +11,6 @@ from pydantic import ConfigDict, Field
 
 from shopdb.catalog import reads, service
 from shopdb.catalog.auth import ProductsDelete, ProductsRead, ProductsWrite
-from shopdb.catalog.cache import ProductCacheDep
 from shopdb.catalog.presenters import product_detail
 from shopdb.catalog.repository import ProductFilter, ProductPageRequest, SortBy
 from shopdb.catalog.schemas import ProductCreate, ProductDetail, ProductStatus, ProductUpdate
@@ -23,6 +22,7 @@ from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, Dire
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import CamelModel, Page
+from shopdb.services import ServicesDep
 
 router = domain_router("/products", tags=["products"])
 
@@ -73,7 +73,7 @@ class ProductListQuery(CamelModel):
 async def list_products(
     session: SessionDep,
     _: ProductsRead,
-    cache: ProductCacheDep,
+    services: ServicesDep,
     query: Annotated[ProductListQuery, Query()],
 ) -> Response:
     """Products, filtered and sorted; page by `page` or, for deep pages, by `cursor`."""
@@ -95,7 +95,7 @@ async def list_products(
     )
     page, page_size = query.page, query.page_size
     request = ProductPageRequest(filters, query.sort_by, direction, page, page_size, keyset)
-    found = await reads.list_products(session, request, cache)
+    found = await reads.list_products(session, request, services.product_cache)
     # The items are JSON documents already (see catalog/documents.py); only the envelope is built.
     envelope = {
         "items": [orjson.Fragment(item) for item in found.items],
@@ -125,14 +125,16 @@ async def create_product(
 async def get_product(
     session: SessionDep,
     subject: ProductsRead,
-    cache: ProductCacheDep,
+    services: ServicesDep,
     product_id: int,
     include: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """One product with variants, options, images and tags; `?include=metafields` adds those
     (which needs `metafields:read` too, as /metafields does)."""
     if "metafields" not in _includes(include):
-        document, version = await reads.get_product_document(session, product_id, cache)
+        document, version = await reads.get_product_document(
+            session, product_id, services.product_cache
+        )
         return Response(document, media_type="application/json", headers={"ETag": etag(version)})
     if not subject.can("metafields:read"):
         raise Forbidden(

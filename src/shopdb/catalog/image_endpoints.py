@@ -15,7 +15,8 @@ from shopdb.db import SessionDep
 from shopdb.errors import NotFound
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import InputModel
-from shopdb.storage import ObjectNotFound, Storage, storage_from_settings
+from shopdb.services import services_of
+from shopdb.storage import ObjectNotFound, Storage
 
 router = domain_router("/products", tags=["images"])
 
@@ -27,11 +28,7 @@ class ImageUpdate(InputModel):
 
 
 def get_storage(request: Request) -> Storage:
-    storage: Storage | None = getattr(request.app.state, "storage", None)
-    if storage is None:
-        storage = storage_from_settings(request.app.state.settings)
-        request.app.state.storage = storage
-    return storage
+    return services_of(request.app).storage
 
 
 @router.get("/{product_id}/images", response_model=list[ImageOut])
@@ -51,7 +48,7 @@ async def upload_image(
     variant_id: Annotated[int | None, Form(alias="variantId", ge=1)] = None,
 ) -> ImageOut:
     """Multipart upload; the type is read from the file's bytes and the size is limited."""
-    limit: int = request.app.state.settings.image_max_bytes
+    limit = services_of(request.app).settings.image_max_bytes
     data = await file.read(limit + 1)
     image = await images.upload_image(
         session,

@@ -14,13 +14,14 @@ from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.exporter import export_csv
 from shopdb.catalog.image_endpoints import get_storage
 from shopdb.catalog.importer import default_location
-from shopdb.db import Database, SessionDep
+from shopdb.db import SessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.idempotency import idempotent
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import CamelModel
 from shopdb.models import Job
+from shopdb.services import services_of
 
 router = domain_router("/products", tags=["products import/export"])
 
@@ -73,7 +74,7 @@ async def export_products(
     `Variant Inventory Qty` is `available` at one location: `locationId`, else the first
     active location, as the import reads it.
     """
-    database: Database = request.app.state.database
+    database = services_of(request.app).database
     # Resolved before the body starts, so an unknown or deactivated location is a clean 4xx.
     location = await default_location(session, location_id)
 
@@ -111,7 +112,7 @@ async def import_products(
     except UnicodeDecodeError as exc:
         raise ValidationFailed.on("file", "is not UTF-8 text") from exc
     products = jobs.parse_or_400(text)
-    settings = request.app.state.settings
+    settings = services_of(request.app).settings
     job, queued = await jobs.start_import(
         session,
         get_storage(request),

@@ -43,6 +43,7 @@ from shopdb.kit.pagination import (
     offset_for,
     split_page,
 )
+from shopdb.kit.sql import contains_pattern
 from shopdb.models import (
     InventoryItem,
     Product,
@@ -71,18 +72,13 @@ def detail_loaders() -> list[LoaderOption]:
     ]
 
 
-def like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search_condition(q: str) -> ColumnElement[bool]:
     """Title, vendor, tags or any variant's SKU contain `q` (case-insensitive).
 
     Two index-backed arms joined by UNION, rather than an OR across tables, so PostgreSQL can
     answer each from its trigram index.
     """
-    pattern = like_pattern(q)
+    pattern = contains_pattern(q)
     by_text = select(Product.id).where(
         literal_column(PRODUCT_SEARCH_SQL).like(pattern, escape="\\")
     )

@@ -11,6 +11,17 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.building import (
+    Combo,
+    apply_options,
+    apply_variant_fields,
+    check_skus_free,
+    new_variant,
+    refuse_removal_of_committed_stock,
+    specs_of,
+    stock_variants,
+    stored_specs,
+)
 from shopdb.catalog.repository import ProductRepository
 from shopdb.catalog.rules import (
     check_options,
@@ -22,17 +33,6 @@ from shopdb.catalog.rules import (
     raise_if,
 )
 from shopdb.catalog.schemas import OptionInput, VariantReplace
-from shopdb.catalog.service import (
-    Combo,
-    apply_options,
-    apply_variant_fields,
-    check_skus_free,
-    new_variant,
-    refuse_removal_of_committed_stock,
-    specs_of,
-    stock_variants,
-    stored_specs,
-)
 from shopdb.errors import ErrorDetail, ValidationFailed
 from shopdb.models import Product, ProductVariant
 

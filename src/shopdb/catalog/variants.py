@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.building import (
+    apply_variant_fields,
+    check_skus_free,
+    new_variant,
+    refuse_removal_of_committed_stock,
+    stock_variants,
+    stored_specs,
+)
 from shopdb.catalog.errors import LastVariant
 from shopdb.catalog.repository import ProductRepository, VariantRepository
 from shopdb.catalog.rules import (
@@ -15,15 +23,7 @@ from shopdb.catalog.rules import (
     raise_if,
 )
 from shopdb.catalog.schemas import VariantCreate, VariantUpdate
-from shopdb.catalog.service import (
-    apply_variant_fields,
-    check_skus_free,
-    get_product,
-    new_variant,
-    refuse_removal_of_committed_stock,
-    stock_variants,
-    stored_specs,
-)
+from shopdb.catalog.service import get_product
 from shopdb.errors import NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.etags import check_if_match

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, not_, or_
 
-from shopdb.catalog.repository import like_pattern
 from shopdb.errors import ErrorDetail
+from shopdb.kit.sql import contains_pattern
 from shopdb.models import Product, ProductTag, ProductVariant
 
 TEXT_RELATIONS = frozenset(
@@ -84,7 +84,7 @@ def _text(expression: Any, relation: str, condition: str) -> ColumnElement[bool]
         return value == needle
     if relation == "not_equals":
         return value != needle
-    escaped = like_pattern(condition)[1:-1]
+    escaped = contains_pattern(condition)[1:-1]
     if relation == "starts_with":
         return value.like(f"{escaped}%", escape="\\")
     if relation == "ends_with":

@@ -33,13 +33,14 @@ from shopdb.kit.crypto import FieldCipher
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.models import CustomerGroup
+from shopdb.services import services_of
 
 router = domain_router("/customers", tags=["customers"])
 groups_router = domain_router("/customer-groups", tags=["customers"])
 
 
 def _cipher(request: Request) -> FieldCipher:
-    return field_cipher(request.app.state.settings)
+    return field_cipher(services_of(request.app).settings)
 
 
 CipherDep = Annotated[FieldCipher, Depends(_cipher)]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shopdb.db import Database
+from shopdb.services import services_of
 
 router = APIRouter(tags=["health"])
 
@@ -33,8 +34,8 @@ async def readiness(request: Request) -> JSONResponse:
     PostgreSQL and rate limits fall back to each worker, so the service still works, and taking
     every pod out of the load balancer for it would turn a slower service into none.
     """
-    database: Database = request.app.state.database
-    redis = getattr(request.app.state, "redis", None)
+    services = services_of(request.app)
+    database, redis = services.database, services.redis
     probes = [_check(_ping_database(database), CHECK_TIMEOUT_SECONDS)]
     if redis is not None:
         probes.append(_check(redis.ping(), REDIS_CHECK_TIMEOUT_SECONDS))

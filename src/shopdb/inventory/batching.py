@@ -1,5 +1,11 @@
 """Stock adjustments arriving together on PostgreSQL, sent to it together (group commit).
 
+Everything here commits by itself, outside any unit of work: `commit_adjustment_now` is for a
+request whose whole unit of work is one adjustment (POST /inventory-levels/adjust, chosen by
+its endpoint), never for a service or an action, whose writes must commit or roll back with
+the caller's transaction. No service module imports this one (tests/inventory/test_batching.py
+checks it); the wiring (shopdb.services) builds the one instance per worker.
+
 On a busy store most of an adjustment's cost is not the change but what surrounds it: a pooled
 connection checked out and returned, SQLAlchemy's execution, a round trip, a commit (a WAL
 flush) and a Redis round trip to invalidate the product's cached document. Each worker keeps
@@ -18,8 +24,9 @@ It also means every returned row belongs to exactly one change.
 
 If the batch fails as a whole (a deadlock with some other transaction, a lost connection), its
 changes run again one by one, so that only a change that fails by itself fails its request.
-The products whose documents changed are invalidated before any request of the batch is
-answered: no reader can see the old stock after a response said it moved.
+The products whose documents changed are reported (`products_changed`: the wiring passes them
+to the change journal's subscribers, the product cache among them) before any request of the
+batch is answered: no reader can see the old stock after a response said it moved.
 """
 
 from __future__ import annotations
@@ -28,21 +35,24 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shopdb.inventory import statements
-from shopdb.inventory.repository import LevelRow
+from shopdb.inventory.errors import InventoryChangedConcurrently, InventoryLimitExceeded
+from shopdb.inventory.repository import NUMERIC_OUT_OF_RANGE, LevelRow, sqlstate
+from shopdb.inventory.service import CONCURRENT_CHANGE_STATES, DEFAULT_REASON, explain_refusal
 from shopdb.kit.types import utcnow
 
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 100
 
-Invalidate = Callable[[set[int]], Awaitable[None]]
+# Told, after a batch committed and before any of its callers is answered, which products'
+# documents it changed (their variants' inventory quantity; lists do not move).
+ProductsChanged = Callable[[set[int]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -63,12 +73,15 @@ class _Waiting:
     )
 
 
-class AdjustmentBatcher:
-    """One per worker and engine; `adjust` returns the changed level, or None if refused."""
+class SelfCommittingAdjustments:
+    """One per worker and engine; `submit` commits the change and returns the changed level,
+    or None if refused (then nothing was written)."""
 
-    def __init__(self, engine: AsyncEngine, invalidate: Invalidate | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, products_changed: ProductsChanged | None = None
+    ) -> None:
         self.engine = engine
-        self.invalidate = invalidate
+        self.products_changed = products_changed
         self._compiled = statements.postgres_change("change").compile(dialect=engine.dialect)
         self._order: Sequence[str] = self._compiled.positiontup or ()
         self._waiting: list[_Waiting] = []
@@ -76,7 +89,7 @@ class AdjustmentBatcher:
         # Prepared once per pooled connection, as SQLAlchemy's own statement cache does.
         self._prepared: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
-    async def adjust(self, adjustment: Adjustment) -> LevelRow | None:
+    async def submit(self, adjustment: Adjustment) -> LevelRow | None:
         waiting = _Waiting(adjustment)
         self._waiting.append(waiting)
         if self._flusher is None:
@@ -139,10 +152,10 @@ class AdjustmentBatcher:
         by_item: dict[int, Any] | None,
         error: BaseException | None,
     ) -> None:
-        if by_item is not None and self.invalidate is not None:
+        if by_item is not None and self.products_changed is not None:
             changed = {row["product_id"] for row in by_item.values() if row["product_id"]}
             if changed:
-                await self.invalidate(changed)  # before any response of the batch leaves
+                await self.products_changed(changed)  # before any response of the batch leaves
         for waiting in batch:
             if waiting.result.done():
                 continue
@@ -199,23 +212,37 @@ def _level(row: Any) -> LevelRow:
     )
 
 
-def install_adjustment_batcher(state: Any, engine: AsyncEngine, cache: Any) -> None:
-    """`state.adjustments`: a batcher on PostgreSQL, None elsewhere (SQLite runs one writer)."""
-    state.adjustments = None
-    if engine.dialect.name != "postgresql":
-        return
-    invalidate: Invalidate | None = None
-    if cache is not None:
+async def commit_adjustment_now(
+    adjustments: SelfCommittingAdjustments,
+    session: AsyncSession,
+    *,
+    inventory_item_id: int,
+    location_id: int,
+    delta: int,
+    reason: str | None = None,
+    note: str | None = None,
+    actor: str | None = None,
+) -> LevelRow:
+    """Move `available` by `delta` and commit it now, with the adjustments arriving meanwhile.
 
-        async def invalidate(product_ids: set[int]) -> None:
-            await cache.invalidate(product_ids, listing=False)  # stock: lists do not move
-
-    state.adjustments = AdjustmentBatcher(engine, invalidate)
-
-
-async def _adjustment_batcher(request: Request) -> AdjustmentBatcher | None:
-    batcher: AdjustmentBatcher | None = getattr(request.app.state, "adjustments", None)
-    return batcher
-
-
-AdjustmentBatcherDep = Annotated[AdjustmentBatcher | None, Depends(_adjustment_batcher)]
+    Not part of the caller's unit of work: the change is committed (or refused) whatever the
+    caller does next. `session` only explains a refusal (service.explain_refusal).
+    """
+    adjustment = Adjustment(
+        inventory_item_id, location_id, delta, reason or DEFAULT_REASON, note, actor
+    )
+    try:
+        applied = await adjustments.submit(adjustment)
+    except Exception as exc:  # the driver's own error: the batch bypasses SQLAlchemy
+        if sqlstate(exc) in CONCURRENT_CHANGE_STATES:
+            raise InventoryChangedConcurrently from exc
+        if sqlstate(exc) == NUMERIC_OUT_OF_RANGE:  # see InventoryLevelRepository._postgres_change
+            raise InventoryLimitExceeded(
+                inventory_item_id, location_id, "availableAdjustment"
+            ) from exc
+        raise
+    if applied is None:
+        raise await explain_refusal(
+            session, inventory_item_id, location_id, "availableAdjustment", (delta, 0, delta)
+        )
+    return applied

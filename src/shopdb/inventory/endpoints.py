@@ -11,7 +11,7 @@ from shopdb.errors import ValidationFailed
 from shopdb.idempotency import idempotent, in_effect
 from shopdb.inventory import items, locations, service
 from shopdb.inventory.auth import InventoryRead, InventoryWrite
-from shopdb.inventory.batching import AdjustmentBatcherDep
+from shopdb.inventory.batching import commit_adjustment_now
 from shopdb.inventory.repository import InventoryLevelRepository, LevelRow, LocationRepository
 from shopdb.inventory.schemas import (
     AdjustInventory,
@@ -28,6 +28,7 @@ from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
+from shopdb.services import ServicesDep
 
 locations_router = domain_router("/locations", tags=["inventory"])
 items_router = domain_router("/inventory-items", tags=["inventory"])
@@ -183,27 +184,37 @@ async def adjust_inventory(
     session: SessionDep,
     subject: InventoryWrite,
     data: AdjustInventory,
-    batcher: AdjustmentBatcherDep,
+    services: ServicesDep,
 ) -> Response:
     """Add `availableAdjustment` (may be negative) atomically; below zero is a 409.
 
-    On PostgreSQL it goes to the database with the adjustments arriving at the same time
-    (inventory/batching.py); the session only explains a refusal. With an Idempotency-Key
-    it goes through the session instead: a batch commits by itself, and the stored response
-    must commit in the same transaction as the adjustment.
+    On PostgreSQL it goes to the database with the adjustments arriving at the same time, and
+    commits by itself (inventory/batching.py); the session only explains a refusal. With an
+    Idempotency-Key it goes through the session instead: the stored response must commit in
+    the same transaction as the adjustment.
     """
-    if in_effect(request):
-        batcher = None
-    level = await service.adjust_available(
-        session,
-        inventory_item_id=data.inventory_item_id,
-        location_id=data.location_id,
-        delta=data.available_adjustment,
-        reason=data.reason,
-        note=data.note,
-        actor=subject.principal,
-        batcher=batcher,
-    )
+    adjustments = services.adjustments
+    if adjustments is not None and not in_effect(request):
+        level = await commit_adjustment_now(
+            adjustments,
+            session,
+            inventory_item_id=data.inventory_item_id,
+            location_id=data.location_id,
+            delta=data.available_adjustment,
+            reason=data.reason,
+            note=data.note,
+            actor=subject.principal,
+        )
+    else:
+        level = await service.adjust_available(
+            session,
+            inventory_item_id=data.inventory_item_id,
+            location_id=data.location_id,
+            delta=data.available_adjustment,
+            reason=data.reason,
+            note=data.note,
+            actor=subject.principal,
+        )
     # Serialised here: FastAPI would validate the model it was just built from a second time.
     return model_response(level_out(level))
 

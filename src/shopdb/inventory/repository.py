@@ -19,9 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.cache import mark_products_changed
 from shopdb.inventory import statements
 from shopdb.inventory.errors import InventoryLimitExceeded
+from shopdb.kit import journal
 from shopdb.kit.pagination import AnySelect, count_rows, offset_for
 from shopdb.kit.types import utcnow
 from shopdb.models import (
@@ -251,7 +251,7 @@ class InventoryLevelRepository:
             row = await self._postgres_change("change", params)
             if row is None:
                 return None
-            mark_products_changed(self.session, [row.product_id], listing=False)
+            journal.note(self.session, journal.PRODUCT, [row.product_id], listing=False)
             return _level(row)
         row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
         if row is None:
@@ -286,7 +286,7 @@ class InventoryLevelRepository:
             row = await self._postgres_change("set", params)
             if row is None:
                 return None
-            mark_products_changed(self.session, [row.product_id], listing=False)
+            journal.note(self.session, journal.PRODUCT, [row.product_id], listing=False)
             return _level(row), row.available_delta
         # SQLite: this transaction has held the database write lock since BEGIN IMMEDIATE, so
         # the value read here is the one the delta replaces.
@@ -341,7 +341,7 @@ class InventoryLevelRepository:
             await self.session.execute(writes.log, params)
         if variant_delta:
             changed = await self.session.execute(writes.variant, params)
-            mark_products_changed(self.session, changed.scalars(), listing=False)
+            journal.note(self.session, journal.PRODUCT, changed.scalars(), listing=False)
         await self.session.execute(writes.event, params)
 
     async def probe(self, item_id: int, location_id: int) -> LevelProbe:
@@ -415,7 +415,7 @@ class InventoryLevelRepository:
             .returning(ProductVariant.product_id)
             .execution_options(synchronize_session=False)
         )
-        mark_products_changed(self.session, changed.scalars(), listing=False)
+        journal.note(self.session, journal.PRODUCT, changed.scalars(), listing=False)
 
     def add_level(self, item_id: int, location_id: int, available: int) -> None:
         self.session.add(

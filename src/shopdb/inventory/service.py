@@ -23,7 +23,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.events.service import record_event
-from shopdb.inventory.batching import Adjustment, AdjustmentBatcher
 from shopdb.inventory.errors import (
     CommittedStockPresent,
     InsufficientInventory,
@@ -35,7 +34,6 @@ from shopdb.inventory.errors import (
     LocationNotFound,
 )
 from shopdb.inventory.repository import (
-    NUMERIC_OUT_OF_RANGE,
     InventoryLevelRepository,
     LevelProbe,
     LevelRow,
@@ -71,7 +69,7 @@ def _unusable(probe: LevelProbe, item_id: int, location_id: int) -> Exception | 
     return None
 
 
-async def _explain_refusal(
+async def explain_refusal(
     session: AsyncSession,
     item_id: int,
     location_id: int,
@@ -175,7 +173,7 @@ async def _apply(
     )
     if level is None:
         field = "availableAdjustment" if change.available else "committed"
-        raise await _explain_refusal(
+        raise await explain_refusal(
             session,
             change.inventory_item_id,
             change.location_id,
@@ -194,37 +192,11 @@ async def adjust_available(
     reason: str | None = None,
     note: str | None = None,
     actor: str | None = None,
-    batcher: AdjustmentBatcher | None = None,
 ) -> LevelRow:
-    """Move `available` by `delta`.
-
-    With a batcher (PostgreSQL), together with the other adjustments arriving at the same time
-    (batching.py). The batch commits on its own, so pass one only when this adjustment is the
-    caller's whole unit of work (POST /inventory-levels/adjust); inside a larger one (an
-    order reserving stock), call without it, or change_levels.
-    """
-    if batcher is None:
-        change = LevelChange(inventory_item_id, location_id, delta, reason=reason, note=note)
-        (level,) = await change_levels(session, [change], actor=actor)
-        return level
-    adjustment = Adjustment(
-        inventory_item_id, location_id, delta, reason or DEFAULT_REASON, note, actor
-    )
-    try:
-        applied = await batcher.adjust(adjustment)
-    except Exception as exc:  # the driver's own error: the batcher bypasses SQLAlchemy
-        if sqlstate(exc) in CONCURRENT_CHANGE_STATES:
-            raise InventoryChangedConcurrently from exc
-        if sqlstate(exc) == NUMERIC_OUT_OF_RANGE:  # see InventoryLevelRepository._postgres_change
-            raise InventoryLimitExceeded(
-                inventory_item_id, location_id, "availableAdjustment"
-            ) from exc
-        raise
-    if applied is None:
-        raise await _explain_refusal(
-            session, inventory_item_id, location_id, "availableAdjustment", (delta, 0, delta)
-        )
-    return applied
+    """Move `available` by `delta`, in the caller's transaction."""
+    change = LevelChange(inventory_item_id, location_id, delta, reason=reason, note=note)
+    (level,) = await change_levels(session, [change], actor=actor)
+    return level
 
 
 async def set_available(
@@ -266,7 +238,7 @@ async def set_available(
             _connected_event(session, inventory_item_id, location_id, actor)
         outcome = await apply()
         if outcome is None:  # disconnected or deactivated meanwhile
-            raise await _explain_refusal(session, inventory_item_id, location_id, "available")
+            raise await explain_refusal(session, inventory_item_id, location_id, "available")
     level, _ = outcome
     return level
 

@@ -17,7 +17,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -28,6 +28,13 @@ from starlette.types import Scope
 
 from shopdb.errors import ValidationFailed
 from shopdb.kit.bounds import MAX_BIGINT, MIN_BIGINT, NUL_MESSAGE, bigint_message
+
+
+class UnitOfWork(Protocol):
+    """What the route needs from the application: commit (or roll back) the request's work."""
+
+    async def finish_unit_of_work(self, request: Request, *, success: bool) -> None: ...
+
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
@@ -115,15 +122,16 @@ class UnitOfWorkRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             guard.check(request)
-            finish = getattr(request.app.state, "finish_unit_of_work", None)
+            # None: an application without Services (a bare FastAPI app in a test).
+            work: UnitOfWork | None = getattr(request.app.state, "services", None)
             try:
                 response = await handler(request)
             except BaseException:
-                if finish is not None:
-                    await finish(request, success=False)
+                if work is not None:
+                    await work.finish_unit_of_work(request, success=False)
                 raise
-            if finish is not None:
-                await finish(request, success=response.status_code < 400)
+            if work is not None:
+                await work.finish_unit_of_work(request, success=response.status_code < 400)
             return response
 
         return handle

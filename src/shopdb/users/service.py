@@ -55,6 +55,16 @@ async def ensure_permissions(session: AsyncSession) -> int:
     return len(missing)
 
 
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    """The user with this email (any letter case), or None: for logging in."""
+    return await UserRepository(session).get_by_email(normalise_email(email))
+
+
+async def granted_permission_names(session: AsyncSession, user_id: int) -> list[str]:
+    """The names of the user's grants that have not expired."""
+    return await UserRepository(session).granted_permission_names(user_id, utcnow())
+
+
 async def list_permissions(session: AsyncSession) -> list[Permission]:
     return await PermissionRepository(session).list_all()
 

@@ -25,11 +25,11 @@ async def run_worker(
     settings: Settings, *, concurrency: int | None = None, poll_seconds: float | None = None
 ) -> None:
     """Run until SIGTERM or SIGINT; the jobs in hand are finished first."""
-    from shopdb.catalog.cache import database_invalidating_cache
+    from shopdb.services import command_database
     from shopdb.storage import storage_from_settings
 
     # Its commits invalidate the servers' product cache (through Redis), as the API's do.
-    async with database_invalidating_cache(settings) as database:
+    async with command_database(settings) as database:
         worker = Worker(
             JobContext(database, storage_from_settings(settings), settings),
             registrations(),

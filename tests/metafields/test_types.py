@@ -2,38 +2,57 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
 import pytest
 
 from shopdb.metafields import types
 
 
 @pytest.mark.parametrize(
-    ("type_", "value"),
+    ("type_", "value", "parsed"),
     [
-        ("single_line_text_field", "hello"),
-        ("multi_line_text_field", "a\nb"),
-        ("number_integer", "-42"),
-        ("number_decimal", "3.14159"),
-        ("boolean", "true"),
-        ("json", '{"a": [1, 2]}'),
-        ("date", "2024-02-29"),
-        ("date_time", "2024-02-29T10:00:00Z"),
-        ("url", "https://example.com/x"),
-        ("url", "mailto:a@example.com"),
-        ("color", "#1A2b3C"),
-        ("weight", '{"value": 2.5, "unit": "kg"}'),
-        ("volume", '{"value": "330", "unit": "ml"}'),
-        ("dimension", '{"value": 12, "unit": "cm"}'),
-        ("money", '{"amount": "5.99", "currency_code": "EUR"}'),
-        ("rating", '{"value": "4.5", "scale_min": "1", "scale_max": "5"}'),
-        ("list.single_line_text_field", '["a", "b"]'),
-        ("list.number_integer", "[1, 2, 3]"),
-        ("list.color", '["#000000"]'),
-        ("list.weight", '[{"value": 1, "unit": "lb"}]'),
+        ("single_line_text_field", "hello", "hello"),
+        ("multi_line_text_field", "a\nb", "a\nb"),
+        ("number_integer", "-42", -42),
+        ("number_decimal", "3.14159", Decimal("3.14159")),
+        ("boolean", "true", True),
+        ("json", '{"a": [1, 2]}', {"a": [1, 2]}),
+        ("date", "2024-02-29", date(2024, 2, 29)),
+        ("date_time", "2024-02-29T10:00:00Z", datetime(2024, 2, 29, 10, tzinfo=UTC)),
+        ("color", "#1A2b3C", "#1a2b3c"),
+        # Measurements are kept in the base unit (kg, l, m) so that min/max compare across units.
+        ("weight", '{"value": 2.5, "unit": "kg"}', Decimal("2.5")),
+        ("volume", '{"value": "330", "unit": "ml"}', Decimal("0.330")),
+        ("dimension", '{"value": 12, "unit": "cm"}', Decimal("0.12")),
+        ("money", '{"amount": "5.99", "currency_code": "EUR"}', Decimal("5.99")),
+        ("list.single_line_text_field", '["a", "b"]', ["a", "b"]),
+        ("list.number_integer", "[1, 2, 3]", [1, 2, 3]),
+        ("list.color", '["#000000"]', ["#000000"]),
+        ("list.weight", '[{"value": 1, "unit": "lb"}]', [Decimal("0.45359237")]),
     ],
 )
-def test_valid_values_parse(type_: str, value: str) -> None:
-    types.parse_value(type_, value)
+def test_valid_values_parse(type_: str, value: str, parsed: object) -> None:
+    assert types.parse_value(type_, value) == parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "scheme", "where"),
+    [("https://example.com/x", "https", "example.com"), ("mailto:a@example.com", "mailto", "")],
+)
+def test_urls_parse_into_their_parts(value: str, scheme: str, where: str) -> None:
+    parsed = types.parse_value("url", value)
+    assert (parsed.scheme, parsed.netloc) == (scheme, where)
+
+
+def test_a_rating_keeps_its_scale() -> None:
+    parsed = types.parse_value("rating", '{"value": "4.5", "scale_min": "1", "scale_max": "5"}')
+    assert (parsed.value, parsed.scale_min, parsed.scale_max) == (
+        Decimal("4.5"),
+        Decimal(1),
+        Decimal(5),
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,15 +121,16 @@ def test_definition_validations_name_the_failing_rule(
         types.check_validations(type_, value, parsed, validations)
 
 
-def test_passing_values_pass() -> None:
+def test_values_on_the_bounds_pass_and_just_beyond_fail() -> None:
     rules = [("min", "1"), ("max", "10")]
-    types.check_validations("number_integer", "10", 10, rules)
-    types.check_validations(
-        "number_decimal",
-        "1.25",
-        types.parse_value("number_decimal", "1.25"),
-        [("max_precision", "2")],
-    )
+    types.check_validations("number_integer", "10", 10, rules)  # raises when refused
+    types.check_validations("number_integer", "1", 1, rules)
+    with pytest.raises(ValueError, match="max"):
+        types.check_validations("number_integer", "11", 11, rules)
+    precision = [("max_precision", "2")]
+    types.check_validations("number_decimal", "1.25", Decimal("1.25"), precision)
+    with pytest.raises(ValueError, match="max_precision"):
+        types.check_validations("number_decimal", "1.255", Decimal("1.255"), precision)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from fastapi.responses import StreamingResponse
 from shopdb.catalog import jobs
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.exporter import export_csv
-from shopdb.catalog.image_endpoints import get_storage
 from shopdb.catalog.importer import default_location
 from shopdb.db import SessionDep
 from shopdb.errors import ValidationFailed
@@ -44,18 +43,18 @@ class ImportJobOut(CamelModel):
 
 
 def job_out(job: Job) -> ImportJobOut:
-    result = job.result or {}
+    report = jobs.report_from(job.result or {}, total=job.total, processed=job.processed)
     return ImportJobOut(
         id=job.id,
         status=job.status,
         total=job.total,
         processed=job.processed,
-        created=int(result.get("created", 0)),
-        updated=int(result.get("updated", 0)),
-        unchanged=int(result.get("unchanged", 0)),
-        failed=int(result.get("failed", 0)),
-        errors=list(result.get("errors", [])),
-        warnings=list(result.get("warnings", [])),
+        created=report.created,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        failed=report.failed,
+        errors=report.errors,
+        warnings=report.warnings,
         error=job.error,
         created_at=job.created_at,
         finished_at=job.finished_at,
@@ -112,15 +111,15 @@ async def import_products(
     except UnicodeDecodeError as exc:
         raise ValidationFailed.on("file", "is not UTF-8 text") from exc
     products = jobs.parse_or_400(text)
-    settings = services_of(request.app).settings
+    services = services_of(request.app)
     job, queued = await jobs.start_import(
         session,
-        get_storage(request),
+        services.storage,
         raw,
         products,
         location_id=location_id,
         actor=subject.principal,
-        inline_limit=settings.import_inline_max_products,
+        inline_limit=services.settings.import_inline_max_products,
     )
     return model_response(
         job_out(job),

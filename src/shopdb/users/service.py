@@ -108,7 +108,7 @@ async def set_password(session: AsyncSession, email: str, password: str) -> User
     """A new password for the user with this email (`shopdb user set-password`); the tokens
     issued before stop working."""
     password_hash = hash_new_password(password)
-    user = await UserRepository(session).get_by_email(normalise_email(email))
+    user = await find_by_email(session, email)
     if user is None:
         raise UserNotFound(field="email")
     _replace_password(session, user, password_hash)

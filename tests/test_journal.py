@@ -127,7 +127,7 @@ class TestSessionsOfOthers:
     async def test_the_catalog_flush_listener_notes_this_databases_sessions(
         self, database: Database, heard: Heard
     ) -> None:
-        from shopdb.catalog.changes import note_flushed_products
+        from shopdb.catalog.read_model.changes import note_flushed_products
 
         database.listen("after_flush", note_flushed_products)  # as the wiring does
         async with database.session() as session:
@@ -141,7 +141,7 @@ class TestSessionsOfOthers:
     async def test_another_sessionmakers_sessions_are_untouched(
         self, database: Database, db_connection: AsyncConnection
     ) -> None:
-        from shopdb.catalog.changes import note_flushed_products
+        from shopdb.catalog.read_model.changes import note_flushed_products
 
         database.listen("after_flush", note_flushed_products)
         # A plain SQLAlchemy factory (another library's), on the test's connection.
@@ -159,7 +159,7 @@ class TestSessionsOfOthers:
     async def test_a_listener_of_one_database_does_not_reach_another(
         self, backend: Backend, database: Database, db_connection: AsyncConnection
     ) -> None:
-        from shopdb.catalog.changes import note_flushed_products
+        from shopdb.catalog.read_model.changes import note_flushed_products
 
         database.listen("after_flush", note_flushed_products)
         other = Database(backend.engine)

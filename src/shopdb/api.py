@@ -1,35 +1,49 @@
-"""The /api/v1 router: every domain's endpoints are mounted here."""
+"""The /api/v1 router: every domain's endpoints are mounted here, and only here.
+
+Order matters where paths overlap: fixed paths (`/products/import`, `/products/export.csv`)
+are mounted before the `/products/{id}` patterns that would otherwise take them.
+"""
 
 from __future__ import annotations
 
+from shopdb.auth.endpoints import api_keys_router
+from shopdb.auth.endpoints import router as auth_router
+from shopdb.catalog.images.endpoints import router as images_router
+from shopdb.catalog.imports.endpoints import router as imports_router
+from shopdb.catalog.products.endpoints import router as products_router
+from shopdb.catalog.variants.endpoints import product_variants_router
+from shopdb.catalog.variants.endpoints import router as variants_router
+from shopdb.collections.endpoints import router as collections_router
+from shopdb.customers.endpoints import groups_router as customer_groups_router
+from shopdb.customers.endpoints import router as customers_router
+from shopdb.inventory.endpoints import items_router, levels_router, locations_router
+from shopdb.jobs.endpoints import router as jobs_router
 from shopdb.kit.routing import PrefixedRouter, UnitOfWorkRoute
+from shopdb.metafields.endpoints import definitions_router
+from shopdb.metafields.endpoints import router as metafields_router
+from shopdb.users.endpoints import permissions_router
+from shopdb.users.endpoints import router as users_router
 
 api_router = PrefixedRouter(prefix="/api/v1", route_class=UnitOfWorkRoute)
 
-
-def _mount_domains() -> None:
-    from shopdb.auth.endpoints import api_keys_router
-    from shopdb.auth.endpoints import router as auth_router
-    from shopdb.catalog.routes import catalog_routers
-    from shopdb.customers.endpoints import groups_router as customer_groups_router
-    from shopdb.customers.endpoints import router as customers_router
-    from shopdb.inventory.endpoints import items_router, levels_router, locations_router
-    from shopdb.jobs.endpoints import router as jobs_router
-    from shopdb.users.endpoints import permissions_router
-    from shopdb.users.endpoints import router as users_router
-
-    api_router.include_router(auth_router)
-    for router in catalog_routers():
-        api_router.include_router(router)
-    api_router.include_router(locations_router)
-    api_router.include_router(items_router)
-    api_router.include_router(levels_router)
-    api_router.include_router(api_keys_router)
-    api_router.include_router(users_router)
-    api_router.include_router(permissions_router)
-    api_router.include_router(customers_router)
-    api_router.include_router(customer_groups_router)
-    api_router.include_router(jobs_router)
-
-
-_mount_domains()
+for router in (
+    auth_router,
+    imports_router,
+    products_router,
+    product_variants_router,
+    images_router,
+    variants_router,
+    collections_router,
+    metafields_router,
+    definitions_router,
+    locations_router,
+    items_router,
+    levels_router,
+    api_keys_router,
+    users_router,
+    permissions_router,
+    customers_router,
+    customer_groups_router,
+    jobs_router,
+):
+    api_router.include_router(router)

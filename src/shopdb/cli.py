@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from shopdb.bench.cli import bench_app
-from shopdb.catalog.cli import products_app
+from shopdb.catalog.imports.cli import products_app
 from shopdb.config import Environment, Settings, get_settings
 
 app = typer.Typer(help="shopdb: a self-hosted, Shopify-compatible commerce backend.")

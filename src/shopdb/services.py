@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from shopdb.auth.invalidation import AccessInvalidation
     from shopdb.auth.limits import LoginThrottle
     from shopdb.auth.tokens import TokenService
-    from shopdb.catalog.cache import ProductDocumentCache
+    from shopdb.catalog.read_model.cache import ProductDocumentCache
     from shopdb.db import Database
     from shopdb.inventory.batching import SelfCommittingAdjustments
     from shopdb.jobs.runner import WorkerOptions
@@ -93,7 +93,7 @@ class Services:
         from shopdb.kit.journal import PRODUCT, Changes
 
         if self.product_cache is not None:
-            # Hears the invalidations other workers could not send to Redis (catalog/cache.py);
+            # Hears the invalidations other workers could not send to Redis (catalog/read_model/cache.py);
             # the cache is bypassed until it listens. Waits at most 2 s for PostgreSQL.
             await self.product_cache.start_listening()
         if self.database.primary.dialect.name == "postgresql":  # SQLite runs one writer anyway
@@ -152,7 +152,7 @@ def build_services(
     from shopdb.auth.invalidation import AccessInvalidation
     from shopdb.auth.limits import build_limits
     from shopdb.auth.tokens import TokenService
-    from shopdb.catalog.cache import product_cache
+    from shopdb.catalog.read_model.cache import product_cache
     from shopdb.db import Database
     from shopdb.jobs.runner import WorkerOptions
     from shopdb.keys import load_signing_keys
@@ -221,7 +221,7 @@ def _redis_from_settings(settings: Settings) -> Redis[bytes] | None:
 
 def _wire_journal(database: Database, cache: ProductDocumentCache | None) -> Journal:
     """The change journal of `database`'s sessions, with its writers and subscribers."""
-    from shopdb.catalog.changes import note_flushed_products
+    from shopdb.catalog.read_model.changes import note_flushed_products
     from shopdb.kit.journal import PRODUCT, Journal
 
     journal = Journal()
@@ -245,7 +245,7 @@ async def command_database(settings: Settings) -> AsyncIterator[Database]:
     whose commits reach the journal's subscribers as the server's do: with Redis, the product
     cache the servers read is invalidated, else they would serve what the command changed as
     it was until the entries expired. Needs no signing keys, which a command never uses."""
-    from shopdb.catalog.cache import COMMAND_SETTLE_SECONDS, product_cache
+    from shopdb.catalog.read_model.cache import COMMAND_SETTLE_SECONDS, product_cache
     from shopdb.db import Database
 
     database = Database.from_settings(settings)

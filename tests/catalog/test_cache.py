@@ -1,4 +1,4 @@
-"""Product documents cached in Redis (catalog/cache.py): served without the database, never stale.
+"""Product documents cached in Redis (catalog/read_model/cache.py): served without the database, never stale.
 
 PostgreSQL and Redis only (the cache is off on SQLite). Without SHOPDB_TEST_REDIS_URL these
 tests skip locally; under CI they fail instead.
@@ -21,20 +21,16 @@ from redis.asyncio import Redis
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog import reads
-from shopdb.catalog.cache import (
-    REDIS_TIMEOUT_SECONDS,
-    Lookup,
-    ProductDocumentCache,
-)
-from shopdb.catalog.reads import list_key
-from shopdb.catalog.repository import (
+from shopdb.catalog.read_model import service as reads
+from shopdb.catalog.read_model.cache import REDIS_TIMEOUT_SECONDS, Lookup, ProductDocumentCache
+from shopdb.catalog.read_model.repository import (
     IdPage,
     ProductFilter,
     ProductPageRequest,
-    ProductRepository,
-    SortBy,
+    ProductReadRepository,
 )
+from shopdb.catalog.read_model.schemas import SortBy
+from shopdb.catalog.read_model.service import list_key
 from shopdb.db import Database
 from shopdb.kit import journal
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, Direction
@@ -167,7 +163,7 @@ class TestListPages:
                 request = ProductPageRequest(
                     ProductFilter(q="slice"), sort_by, DIRECTIONS[sort_by], page, 2, None
                 )
-                direct = await ProductRepository(db_session).list_documents(request)
+                direct = await ProductReadRepository(db_session).list_documents(request)
                 assert [item["id"] for item in cached["items"]] == [
                     orjson.loads(item)["id"] for item in direct.items
                 ]

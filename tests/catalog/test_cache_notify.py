@@ -1,4 +1,4 @@
-"""Invalidations that cannot reach Redis travel through PostgreSQL (catalog/cache.py).
+"""Invalidations that cannot reach Redis travel through PostgreSQL (catalog/read_model/cache.py).
 
 Worker A commits a change and cannot increment the product's generation in Redis; it sends a
 NOTIFY, and every listening worker drops what it holds, bypasses the cache and rotates the
@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from shopdb.catalog import cache as cache_module
-from shopdb.catalog.cache import (
+from shopdb.catalog.read_model import cache as cache_module
+from shopdb.catalog.read_model.cache import (
     LISTENER_NAME,
     NOTIFY_CHANNEL,
     Lookup,

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from shopdb.catalog import service
-from shopdb.catalog.schemas import ProductCreate
+from shopdb.catalog.products import service
+from shopdb.catalog.products.schemas import ProductCreate
 from shopdb.db import Database
 from shopdb.models import Product
 

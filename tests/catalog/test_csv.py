@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.csv_format import COLUMNS, parse_products
+from shopdb.catalog.imports.csv_format import COLUMNS, parse_products
 from shopdb.models import Job, Product, ProductVariant
 from shopdb.services import services_of
 from tests.catalog.fixtures import Headers, ProductFactory
@@ -122,7 +122,7 @@ class TestParsing:
         assert products[1].errors[0].line == 5
 
     def test_a_file_without_handle_column_is_refused(self) -> None:
-        from shopdb.catalog.csv_format import CsvFormatError
+        from shopdb.catalog.imports.csv_format import CsvFormatError
 
         with pytest.raises(CsvFormatError):
             parse_products("Title,Price\nHat,1\n")

@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog import jobs, service
-from shopdb.catalog.csv_format import parse_products
-from shopdb.catalog.importer import DATABASE_ERROR
-from shopdb.catalog.schemas import ProductCreate
+from shopdb.catalog.imports import jobs
+from shopdb.catalog.imports.csv_format import parse_products
+from shopdb.catalog.imports.service import DATABASE_ERROR
+from shopdb.catalog.products import service
+from shopdb.catalog.products.schemas import ProductCreate
 from shopdb.models import Product
 from shopdb.services import services_of
 from tests.catalog.fixtures import Headers

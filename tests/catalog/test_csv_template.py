@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.csv_format import parse_products
+from shopdb.catalog.imports.csv_format import parse_products
 from shopdb.models import ProductVariant
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_csv import post_csv

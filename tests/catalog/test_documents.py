@@ -9,9 +9,14 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.presenters import product_detail
-from shopdb.catalog.repository import ProductFilter, ProductPageRequest, ProductRepository
-from shopdb.catalog.schemas import ProductDetail
+from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.read_model.presenters import product_detail_of
+from shopdb.catalog.read_model.repository import (
+    ProductFilter,
+    ProductPageRequest,
+    ProductReadRepository,
+)
+from shopdb.catalog.read_model.schemas import ProductDetail
 from shopdb.models import Product, ProductImage, ProductVariant
 from tests.catalog.fixtures import ProductFactory
 from tests.fixtures.database import Backend
@@ -22,14 +27,13 @@ def pydantic_json(detail: ProductDetail) -> bytes:
 
 
 async def assert_document_matches_models(session: AsyncSession, product_id: int) -> None:
-    repository = ProductRepository(session)
-    found = await repository.get_document(product_id)
+    found = await ProductReadRepository(session).get_document(product_id)
     assert found is not None
     document, version = found
-    product = await repository.get_detail(product_id)
+    product = await ProductRepository(session).get_detail(product_id)
     assert product is not None
     assert version == product.version
-    expected = pydantic_json(product_detail(product))
+    expected = pydantic_json(product_detail_of(product))
     # Same value, same key order, same encoding of decimals and timestamps: the same bytes.
     assert document == expected
 
@@ -96,7 +100,7 @@ class TestProductDocument:
         self, make_product: ProductFactory, db_session: AsyncSession
     ) -> None:
         created = await make_product("Gone Tee")
-        repository = ProductRepository(db_session)
+        repository = ProductReadRepository(db_session)
         await db_session.execute(
             update(Product).where(Product.id == created["id"]).values(deleted_at=datetime.now(UTC))
         )
@@ -108,7 +112,7 @@ class TestProductDocument:
     ) -> None:
         for index in range(3):
             await make_product(f"Listed Tee {index}")
-        repository = ProductRepository(db_session)
+        repository = ProductReadRepository(db_session)
         request = ProductPageRequest(ProductFilter(q="listed"), "title", "asc", 1, 2, None)
         documents = await repository.list_documents(request)
         models = await repository.list(request)

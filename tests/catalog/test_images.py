@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from shopdb.catalog import images
+from shopdb.catalog.images import service as images
 from shopdb.db import Database
 from shopdb.models import Job
 from shopdb.services import services_of

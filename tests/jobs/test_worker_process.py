@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from shopdb.catalog import jobs
-from shopdb.catalog.csv_format import parse_products
+from shopdb.catalog.imports import jobs
+from shopdb.catalog.imports.csv_format import parse_products
 from shopdb.db import Database, create_engine
 from shopdb.models import Job, Location, Product
 from shopdb.schema import upgrade

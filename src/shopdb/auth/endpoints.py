@@ -15,6 +15,8 @@ from shopdb.auth.schemas import (
     TokenResponse,
 )
 from shopdb.db import SessionDep
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
+from shopdb.kit.parameters import PageNumber, PageSize
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.ratelimit import client_address
@@ -64,8 +66,8 @@ async def list_api_keys(
     session: SessionDep,
     user_id: Annotated[int | None, Query(alias="userId", ge=1)] = None,
     include_revoked: Annotated[bool, Query(alias="includeRevoked")] = False,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=250)] = 50,
+    page: PageNumber = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[ApiKeyRead]:
     keys, total = await service.list_api_keys(
         session,

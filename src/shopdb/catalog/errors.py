@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shopdb.errors import Conflict, ErrorDetail
+from shopdb.errors import Conflict, ErrorDetail, NotFound
+
+
+def product_not_found(product_id: int) -> NotFound:
+    """A live product with this id does not exist (soft-deleted ones are not found either)."""
+    return NotFound.resource("Product", product_id)
 
 
 class HandleTaken(Conflict):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
-from shopdb.catalog.schemas import ProductDetail
+from shopdb.catalog.read_model.schemas import ProductDetail
 from shopdb.collections import service
 from shopdb.collections.schemas import (
     CollectionCreate,

@@ -7,11 +7,11 @@ cache the old standing again.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Query, Response
+from fastapi import Response
 
 from shopdb.db import SessionDep
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
+from shopdb.kit.parameters import PageNumber, PageSize
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.kit.types import utcnow
@@ -58,8 +58,8 @@ async def list_users(
     session: SessionDep,
     role: Role | None = None,
     active: bool | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=250)] = 50,
+    page: PageNumber = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[UserRead]:
     users, total = await service.list_users(
         session, role=role, active=active, page=page, page_size=page_size

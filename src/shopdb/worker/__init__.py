@@ -15,7 +15,7 @@ from shopdb.jobs.runner import JobContext, Registration, Worker, WorkerOptions
 
 
 def registrations() -> list[Registration]:
-    from shopdb.catalog.jobs import IMPORT
+    from shopdb.catalog.imports.jobs import IMPORT
     from shopdb.jobs.files import DELETE_FILE
 
     return [IMPORT, DELETE_FILE]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.building import (
+from shopdb.catalog.products.building import (
     Combo,
     apply_options,
     apply_variant_fields,
@@ -22,7 +22,8 @@ from shopdb.catalog.building import (
     stock_variants,
     stored_specs,
 )
-from shopdb.catalog.repository import ProductRepository
+from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.schemas import OptionInput, VariantReplace
 from shopdb.catalog.rules import (
     check_options,
     check_variants,
@@ -32,7 +33,6 @@ from shopdb.catalog.rules import (
     option_values,
     raise_if,
 )
-from shopdb.catalog.schemas import OptionInput, VariantReplace
 from shopdb.errors import ErrorDetail, ValidationFailed
 from shopdb.models import Product, ProductVariant
 

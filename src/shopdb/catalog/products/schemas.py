@@ -1,16 +1,16 @@
-"""Product, variant, option and image DTOs (the seed's CreateProductDto and ProductDetailDto)."""
+"""What a client sends to create or replace a product (the seed's CreateProductDto), options and
+variants included; and the query of a product list."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from shopdb.kit.schemas import CamelModel, InputModel
+from shopdb.catalog.read_model.schemas import ProductStatus
+from shopdb.kit.schemas import InputModel
 
-ProductStatus = Literal["active", "draft", "archived"]
 WeightUnit = Literal["g", "kg", "lb", "oz"]
 InventoryPolicy = Literal["deny", "continue"]
 
@@ -80,15 +80,6 @@ class VariantReplace(VariantFields):
     inventory_quantity: int | None = Field(default=None, ge=0, le=1_000_000_000)
 
 
-class VariantCreate(VariantFields):
-    price: Price
-    inventory_quantity: int | None = Field(default=None, ge=0, le=1_000_000_000)
-
-
-class VariantUpdate(VariantFields):
-    pass
-
-
 # What ProductDetail shows that a product body does not set (images have their own endpoints).
 PRODUCT_READ_ONLY = InputModel.read_only | {"published_at", "images", "metafields"}
 
@@ -124,75 +115,3 @@ class ProductUpdate(InputModel):
         default=None, min_length=1, max_length=MAX_VARIANTS
     )
     options: list[OptionInput] | None = Field(default=None, max_length=MAX_OPTIONS)
-
-
-class VariantOut(CamelModel):
-    id: int
-    product_id: int
-    title: str
-    price: Decimal
-    compare_at_price: Decimal | None
-    sku: str | None
-    barcode: str | None
-    position: int
-    option1: str | None
-    option2: str | None
-    option3: str | None
-    weight: Decimal | None
-    weight_unit: str | None
-    inventory_quantity: int
-    inventory_policy: str
-    taxable: bool
-    requires_shipping: bool
-    inventory_item_id: int | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class OptionOut(CamelModel):
-    id: int
-    name: str
-    position: int
-    values: list[str]
-
-
-class ImageOut(CamelModel):
-    id: int
-    product_id: int
-    position: int
-    alt: str | None
-    src: str | None
-    content_type: str | None
-    size_bytes: int | None
-    width: int | None
-    height: int | None
-    variant_id: int | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class MetafieldSummary(CamelModel):
-    id: int
-    namespace: str
-    key: str
-    type: str
-    value: str | None
-
-
-class ProductDetail(CamelModel):
-    id: int
-    title: str
-    handle: str
-    body_html: str | None
-    vendor: str | None
-    product_type: str | None
-    status: str
-    tags: str | None
-    published_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    variants: list[VariantOut]
-    options: list[OptionOut]
-    images: list[ImageOut]
-    # Present only with ?include=metafields.
-    metafields: list[MetafieldSummary] | None = None

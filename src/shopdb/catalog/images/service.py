@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.repository import ImageRepository, ProductRepository
-from shopdb.catalog.service import get_product
+from shopdb.catalog.images.repository import ImageRepository
+from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.service import get_product
 from shopdb.errors import NotFound, PayloadTooLarge, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.jobs import enqueue

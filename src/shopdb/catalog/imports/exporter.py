@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.csv_format import CsvWriter, boolean, grams
-from shopdb.catalog.repository import ProductRepository
+from shopdb.catalog.imports.csv_format import CsvWriter, boolean, grams
+from shopdb.catalog.products.repository import ProductRepository
 from shopdb.inventory import service as inventory
 from shopdb.models import InventoryItem, Product
 

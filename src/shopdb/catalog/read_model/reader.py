@@ -1,4 +1,5 @@
-"""Product details for lists, read with plain SELECTs instead of ORM objects.
+"""Product details for lists, read with plain SELECTs instead of ORM objects (SQLite's path;
+PostgreSQL builds the documents itself, documents.py).
 
 A page of 250 products is about 3,000 rows across variants, options and images; building ORM
 instances (identity map, collections) for them costs more than the queries. Lists and
@@ -15,7 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.schemas import ImageOut, OptionOut, ProductDetail, VariantOut
+from shopdb.catalog.read_model.presenters import image_out, option_out, product_detail, variant_out
+from shopdb.catalog.read_model.schemas import ImageOut, OptionOut, ProductDetail, VariantOut
 from shopdb.kit.pagination import AnySelect
 from shopdb.models import (
     InventoryItem,
@@ -92,24 +94,9 @@ class ProductReader:
         variants = await self._variants(ids)
         options = await self._options(ids)
         images = await self._images(ids)
-        # model_construct: these values come from the database's own typed columns.
         return [
-            ProductDetail.model_construct(
-                id=row.id,
-                title=row.title,
-                handle=row.handle,
-                body_html=row.body_html,
-                vendor=row.vendor,
-                product_type=row.product_type,
-                status=row.status,
-                tags=row.tags,
-                published_at=row.published_at,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                variants=variants.get(row.id, []),
-                options=options.get(row.id, []),
-                images=images.get(row.id, []),
-                metafields=None,
+            product_detail(
+                row, variants.get(row.id, []), options.get(row.id, []), images.get(row.id, [])
             )
             for row in rows
         ]
@@ -133,8 +120,7 @@ class ProductReader:
         )
         grouped: dict[int, list[VariantOut]] = defaultdict(list)
         for row in result:
-            values = row._asdict()
-            grouped[row.product_id].append(VariantOut.model_construct(**values))
+            grouped[row.product_id].append(variant_out(row, row.inventory_item_id))
         return grouped
 
     async def _options(self, ids: list[int]) -> dict[int, list[OptionOut]]:
@@ -160,9 +146,7 @@ class ProductReader:
         current: OptionOut | None = None
         for row in result:
             if current is None or current.id != row.id:
-                current = OptionOut.model_construct(
-                    id=row.id, name=row.name, position=row.position, values=[]
-                )
+                current = option_out(row, [])
                 grouped[row.product_id].append(current)
             if row.value is not None:
                 current.values.append(row.value)
@@ -177,5 +161,5 @@ class ProductReader:
         )
         grouped: dict[int, list[ImageOut]] = defaultdict(list)
         for row in result:
-            grouped[row.product_id].append(ImageOut.model_construct(**row._asdict()))
+            grouped[row.product_id].append(image_out(row))
         return grouped

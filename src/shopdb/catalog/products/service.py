@@ -7,22 +7,21 @@ combination as an existing variant; variants left out are deleted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.building import (
+from shopdb.catalog.errors import HandleTaken, product_not_found
+from shopdb.catalog.products.building import (
     apply_options,
     check_skus_free,
     new_variant,
     specs_of,
     stock_variants,
 )
-from shopdb.catalog.errors import (
-    HandleTaken,
-)
-from shopdb.catalog.repository import ProductRepository
+from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.schemas import ProductCreate, ProductUpdate
+from shopdb.catalog.products.structure import replace_structure
 from shopdb.catalog.rules import (
     check_options,
     check_variants,
@@ -34,21 +33,11 @@ from shopdb.catalog.rules import (
     slugify,
     tags_string,
 )
-from shopdb.catalog.schemas import (
-    ProductCreate,
-    ProductDetail,
-    ProductUpdate,
-)
-from shopdb.catalog.structure import replace_structure
-from shopdb.errors import NotFound, ValidationFailed
+from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.etags import check_if_match
 from shopdb.kit.types import utcnow
 from shopdb.models import Product, ProductTag
-
-
-def product_not_found(product_id: int) -> NotFound:
-    return NotFound.resource("Product", product_id)
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:
@@ -257,10 +246,3 @@ async def set_published(session: AsyncSession, product: Product, published: bool
     """Shopify's Published flag on a product just created (updates take `published=`)."""
     apply_published(product, published)
     await session.flush()
-
-
-async def products_in_order(
-    session: AsyncSession, product_ids: Sequence[int]
-) -> list[ProductDetail]:
-    """ProductDetails for the ids, in the order given (missing ids are skipped)."""
-    return await ProductRepository(session).details_in_order(product_ids)

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import File, Form, Request, Response, UploadFile
 from pydantic import Field
 
-from shopdb.catalog import images
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
-from shopdb.catalog.presenters import image_out
-from shopdb.catalog.schemas import ImageOut
+from shopdb.catalog.images import service as images
+from shopdb.catalog.read_model.presenters import image_out
+from shopdb.catalog.read_model.schemas import ImageOut
 from shopdb.db import SessionDep
 from shopdb.errors import NotFound
 from shopdb.kit.routing import domain_router

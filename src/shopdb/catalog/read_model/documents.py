@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
-from shopdb.catalog.schemas import ImageOut, OptionOut, ProductDetail, VariantOut
+from shopdb.catalog.read_model.schemas import ImageOut, OptionOut, ProductDetail, VariantOut
 from shopdb.kit.types import UTCDateTime
 from shopdb.models import (
     InventoryItem,

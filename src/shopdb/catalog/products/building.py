@@ -15,17 +15,14 @@ from shopdb.catalog.errors import (
     SkuTaken,
     VariantHasCommittedStock,
 )
-from shopdb.catalog.repository import ProductRepository
+from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.schemas import OptionInput, VariantFields
 from shopdb.catalog.rules import (
     OptionSpec,
     clean_optional,
     option_values,
     raise_if,
     variant_title,
-)
-from shopdb.catalog.schemas import (
-    OptionInput,
-    VariantFields,
 )
 from shopdb.errors import ErrorDetail
 from shopdb.inventory import service as inventory

@@ -1,4 +1,8 @@
-"""Every SQL statement on products, variants, options, tags and images."""
+"""The product read model's SQL: filtered, sorted pages of products and their documents.
+
+Lists are read as rows (SQLite) or as JSON documents PostgreSQL builds itself (documents.py),
+never through ORM objects: a page of 250 products is about 3,000 rows.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -15,23 +19,20 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     union,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.interfaces import LoaderOption
 
-from shopdb.catalog.documents import (
+from shopdb.catalog.read_model.documents import (
     compact,
     live_product_document_statement,
     product_documents_statement,
     supports_documents,
 )
-from shopdb.catalog.reader import ProductReader, product_columns_select
-from shopdb.catalog.schemas import ProductDetail
+from shopdb.catalog.read_model.reader import ProductReader, product_columns_select
+from shopdb.catalog.read_model.schemas import ProductDetail, SortBy
 from shopdb.db import read_connection
 from shopdb.kit.pagination import (
     AnySelect,
@@ -44,32 +45,14 @@ from shopdb.kit.pagination import (
     split_page,
 )
 from shopdb.kit.sql import contains_pattern
-from shopdb.models import (
-    InventoryItem,
-    Product,
-    ProductImage,
-    ProductOption,
-    ProductTag,
-    ProductVariant,
-)
+from shopdb.models import Product, ProductTag, ProductVariant
 from shopdb.models.catalog import PRODUCT_SEARCH_SQL, VARIANT_SKU_SEARCH_SQL
-
-SortBy = Literal["title", "created", "updated"]
 
 SORT_COLUMNS: dict[str, Any] = {
     "title": Product.title,
     "created": Product.created_at,
     "updated": Product.updated_at,
 }
-
-
-def detail_loaders() -> list[LoaderOption]:
-    """Everything a ProductDetail shows, in a fixed number of SELECTs whatever the page size."""
-    return [
-        selectinload(Product.variants).selectinload(ProductVariant.inventory_item),
-        selectinload(Product.options).selectinload(ProductOption.values),
-        selectinload(Product.images),
-    ]
 
 
 def search_condition(q: str) -> ColumnElement[bool]:
@@ -161,36 +144,9 @@ class ProductPage:
     next_cursor: str | None
 
 
-class ProductRepository:
+class ProductReadRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def get_detail(self, product_id: int, *, include_deleted: bool = False) -> Product | None:
-        statement = (
-            select(Product)
-            .where(Product.id == product_id)
-            .options(*detail_loaders(), selectinload(Product.tag_rows))
-            .execution_options(populate_existing=True)
-        )
-        if not include_deleted:
-            statement = statement.where(Product.deleted_at.is_(None))
-        return (await self.session.scalars(statement)).one_or_none()
-
-    async def get_by_handle(self, handle: str) -> Product | None:
-        """By handle, soft-deleted too (handles stay taken after a delete)."""
-        statement = (
-            select(Product)
-            .where(Product.handle == handle)
-            .options(*detail_loaders(), selectinload(Product.tag_rows))
-            .execution_options(populate_existing=True)
-        )
-        return (await self.session.scalars(statement)).one_or_none()
-
-    async def exists(self, product_id: int) -> bool:
-        found = await self.session.scalar(
-            select(Product.id).where(Product.id == product_id, Product.deleted_at.is_(None))
-        )
-        return found is not None
 
     def _page_statement(self, columns: AnySelect, request: ProductPageRequest) -> AnySelect:
         key = SORT_COLUMNS[request.sort_by]
@@ -306,107 +262,5 @@ class ProductRepository:
         [detail] = await ProductReader(self.session).details([found])
         return detail.model_dump_json(by_alias=True, exclude={"metafields"}).encode(), found.version
 
-    async def batch_after(self, after_id: int, size: int) -> builtins.list[Product]:
-        rows = await self.session.scalars(
-            select(Product)
-            .where(Product.id > after_id, Product.deleted_at.is_(None))
-            .order_by(Product.id)
-            .limit(size)
-            .options(*detail_loaders())
-        )
-        return list(rows)
-
     async def details_in_order(self, product_ids: Sequence[int]) -> builtins.list[ProductDetail]:
         return await ProductReader(self.session).details_by_ids(product_ids)
-
-    async def lock_handle_base(self, base: str) -> None:
-        """Serialise handle generation for one base until commit (SQLite serialises writers)."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                select(func.pg_advisory_xact_lock(func.hashtext("products.handle:" + base)))
-            )
-
-    async def handles_like(self, base: str) -> set[str]:
-        rows = await self.session.scalars(
-            select(Product.handle).where(
-                or_(Product.handle == base, Product.handle.like(f"{base}-%"))
-            )
-        )
-        return set(rows)
-
-    async def handle_taken(self, handle: str, *, except_id: int | None = None) -> bool:
-        statement = select(Product.id).where(Product.handle == handle)
-        if except_id is not None:
-            statement = statement.where(Product.id != except_id)
-        return (await self.session.scalar(statement.limit(1))) is not None
-
-    async def existing_skus(
-        self, skus: Sequence[str], *, except_variant_ids: Sequence[int] = ()
-    ) -> set[str]:
-        if not skus:
-            return set()
-        statement = select(ProductVariant.sku).where(ProductVariant.sku.in_(list(skus)))
-        if except_variant_ids:
-            statement = statement.where(ProductVariant.id.not_in(list(except_variant_ids)))
-        rows = await self.session.scalars(statement)
-        return {sku for sku in rows if sku is not None}
-
-    def add(self, product: Product) -> None:
-        self.session.add(product)
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
-    async def delete_rows(self, rows: Sequence[object]) -> None:
-        for row in rows:
-            await self.session.delete(row)
-
-
-class VariantRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, variant_id: int) -> ProductVariant | None:
-        """A variant of a live (not soft-deleted) product, with its inventory item."""
-        statement = (
-            select(ProductVariant)
-            .join(Product, Product.id == ProductVariant.product_id)
-            .where(ProductVariant.id == variant_id, Product.deleted_at.is_(None))
-            .options(selectinload(ProductVariant.inventory_item))
-            .execution_options(populate_existing=True)
-        )
-        return (await self.session.scalars(statement)).one_or_none()
-
-    async def inventory_item_of(self, variant_id: int) -> InventoryItem | None:
-        return await self.session.scalar(
-            select(InventoryItem).where(InventoryItem.product_variant_id == variant_id)
-        )
-
-
-class ImageRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, product_id: int, image_id: int) -> ProductImage | None:
-        return await self.session.scalar(
-            select(ProductImage).where(
-                ProductImage.id == image_id, ProductImage.product_id == product_id
-            )
-        )
-
-    async def list_for(self, product_id: int) -> list[ProductImage]:
-        rows = await self.session.scalars(
-            select(ProductImage)
-            .where(ProductImage.product_id == product_id)
-            .order_by(ProductImage.position, ProductImage.id)
-        )
-        return list(rows)
-
-    async def add(self, image: ProductImage) -> ProductImage:
-        self.session.add(image)
-        await self.session.flush()
-        return image
-
-    async def delete(self, image: ProductImage) -> None:
-        await self.session.delete(image)
-        await self.session.flush()

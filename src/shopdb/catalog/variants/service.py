@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.building import (
+from shopdb.catalog.errors import LastVariant
+from shopdb.catalog.products.building import (
     apply_variant_fields,
     check_skus_free,
     new_variant,
@@ -12,8 +13,8 @@ from shopdb.catalog.building import (
     stock_variants,
     stored_specs,
 )
-from shopdb.catalog.errors import LastVariant
-from shopdb.catalog.repository import ProductRepository, VariantRepository
+from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.service import get_product
 from shopdb.catalog.rules import (
     check_variants,
     clean_optional,
@@ -22,8 +23,8 @@ from shopdb.catalog.rules import (
     option_values,
     raise_if,
 )
-from shopdb.catalog.schemas import VariantCreate, VariantUpdate
-from shopdb.catalog.service import get_product
+from shopdb.catalog.variants.repository import VariantRepository
+from shopdb.catalog.variants.schemas import VariantCreate, VariantUpdate
 from shopdb.errors import NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.etags import check_if_match

@@ -29,8 +29,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.csv_format import CsvFormatError, ProductRows, parse_products
-from shopdb.catalog.importer import ImportReport, default_location, import_products
+from shopdb.catalog.imports.csv_format import CsvFormatError, ProductRows, parse_products
+from shopdb.catalog.imports.service import ImportReport, default_location, import_products
 from shopdb.errors import NotFound, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.jobs import PermanentJobError, RunningJob, enqueue

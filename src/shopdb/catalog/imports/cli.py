@@ -12,7 +12,7 @@ import typer
 from shopdb.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from shopdb.catalog.importer import ImportReport
+    from shopdb.catalog.imports.service import ImportReport
 
 products_app = typer.Typer(help="Import and export products as Shopify product CSV.")
 
@@ -29,7 +29,7 @@ def import_csv(
     The import runs here, as a job of the queue leased to this command: if the command is
     interrupted, `shopdb worker` finishes it once the lease lapses.
     """
-    from shopdb.catalog.csv_format import CsvFormatError, parse_products
+    from shopdb.catalog.imports.csv_format import CsvFormatError, parse_products
     from shopdb.errors import ShopdbError
 
     raw = file.read_bytes()
@@ -62,7 +62,7 @@ def import_csv(
 async def _import(
     settings: Settings, raw: bytes, total: int, location_id: int | None
 ) -> ImportReport:
-    from shopdb.catalog import jobs
+    from shopdb.catalog.imports import jobs
     from shopdb.jobs.runner import JobContext, Worker, WorkerOptions, worker_name
     from shopdb.services import command_database
     from shopdb.storage import storage_from_settings
@@ -116,8 +116,8 @@ def export_csv(
     ] = None,
 ) -> None:
     """Write every product as a Shopify product CSV."""
-    from shopdb.catalog.exporter import export_csv as chunks
-    from shopdb.catalog.importer import default_location
+    from shopdb.catalog.imports.exporter import export_csv as chunks
+    from shopdb.catalog.imports.service import default_location
     from shopdb.db import Database
     from shopdb.errors import ShopdbError
 

@@ -115,7 +115,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shopdb.catalog.repository import IdPage
+from shopdb.catalog.read_model.repository import IdPage
 from shopdb.kit import journal
 
 log = structlog.get_logger(__name__)

@@ -15,16 +15,24 @@ page is then paged by PostgreSQL rather than sliced from a whole id list read fo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.cache import ProductDocumentCache, unpack_ids
-from shopdb.catalog.repository import DocumentPage, IdPage, ProductPageRequest, ProductRepository
-from shopdb.catalog.service import product_not_found
-from shopdb.kit.pagination import Cursor, offset_for
+from shopdb.catalog.errors import product_not_found
+from shopdb.catalog.read_model.cache import ProductDocumentCache, unpack_ids
+from shopdb.catalog.read_model.repository import (
+    DocumentPage,
+    IdPage,
+    ProductFilter,
+    ProductPageRequest,
+    ProductReadRepository,
+)
+from shopdb.catalog.read_model.schemas import ProductDetail, ProductListQuery
+from shopdb.kit.pagination import Cursor, Direction, offset_for
 
 # Longer lists are paged in PostgreSQL and cached page by page: 200k ids are 1.6 MB in Redis.
 MAX_CACHED_IDS = 200_000
@@ -40,7 +48,7 @@ async def get_product_document(
 
     With a cache, a current cached document is returned without touching the database.
     """
-    repository = ProductRepository(session)
+    repository = ProductReadRepository(session)
     if cache is None or not cache.usable():
         found = await repository.get_document(product_id)
         if found is None:
@@ -55,6 +63,41 @@ async def get_product_document(
         raise product_not_found(product_id)
     await cache.store(session, lookup, {product_id: found})
     return found
+
+
+# The seed's defaults: newest update first; title and creation date ascending unless asked.
+DEFAULT_DIRECTION: dict[str, Direction] = {"title": "asc", "created": "asc", "updated": "desc"}
+CURSOR_KEY_TYPES: dict[str, type] = {"title": str, "created": datetime, "updated": datetime}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Query timestamps without an offset are taken as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def page_request(query: ProductListQuery) -> ProductPageRequest:
+    """The page a list query asks for; a cursor must match the query's sort (400 otherwise)."""
+    direction = query.sort_direction or DEFAULT_DIRECTION[query.sort_by]
+    keyset = None
+    if query.cursor:
+        keyset = Cursor.decode(query.cursor)
+        keyset.check_matches(query.sort_by, direction, key_type=CURSOR_KEY_TYPES[query.sort_by])
+    filters = ProductFilter(
+        vendor=query.vendor,
+        product_type=query.product_type,
+        status=query.status,
+        tag=query.tag,
+        q=query.q.strip() if query.q else None,
+        created_at_min=_aware(query.created_at_min),
+        created_at_max=_aware(query.created_at_max),
+        updated_at_min=_aware(query.updated_at_min),
+        updated_at_max=_aware(query.updated_at_max),
+    )
+    return ProductPageRequest(
+        filters, query.sort_by, direction, query.page, query.page_size, keyset
+    )
 
 
 def _key(*parts: object) -> str:
@@ -77,7 +120,7 @@ async def list_products(
     session: AsyncSession, request: ProductPageRequest, cache: ProductDocumentCache | None = None
 ) -> DocumentPage:
     """A page of product documents (see the module docstring for the cached path)."""
-    repository = ProductRepository(session)
+    repository = ProductReadRepository(session)
     if cache is None or not cache.usable() or not repository.builds_documents():
         return await repository.list_documents(request)
     page, more = None, False
@@ -104,7 +147,7 @@ async def list_products(
 
 async def _offset_page_from_ids(
     session: AsyncSession,
-    repository: ProductRepository,
+    repository: ProductReadRepository,
     cache: ProductDocumentCache,
     request: ProductPageRequest,
 ) -> tuple[IdPage, bool] | None:
@@ -135,3 +178,10 @@ def _cursor_after(
     value = orjson.loads(documents[last][0])[DOCUMENT_SORT_FIELDS[request.sort_by]]
     key = value if request.sort_by == "title" else datetime.fromisoformat(value)
     return Cursor(request.sort_by, request.direction, key, last).encode()
+
+
+async def products_in_order(
+    session: AsyncSession, product_ids: Sequence[int]
+) -> list[ProductDetail]:
+    """ProductDetails for the ids, in the order given (missing ids are skipped)."""
+    return await ProductReadRepository(session).details_in_order(product_ids)

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import File, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
-from shopdb.catalog import jobs
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
-from shopdb.catalog.exporter import export_csv
-from shopdb.catalog.importer import default_location
+from shopdb.catalog.imports import jobs
+from shopdb.catalog.imports.exporter import export_csv
+from shopdb.catalog.imports.service import default_location
 from shopdb.db import SessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.idempotency import idempotent

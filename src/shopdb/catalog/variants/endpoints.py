@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Response
 
-from fastapi import Header, Response
-
-from shopdb.catalog import variants
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
-from shopdb.catalog.presenters import variant_out
-from shopdb.catalog.schemas import VariantCreate, VariantOut, VariantUpdate
-from shopdb.catalog.service import get_product
+from shopdb.catalog.products.service import get_product
+from shopdb.catalog.read_model.presenters import variant_of
+from shopdb.catalog.read_model.schemas import VariantOut
+from shopdb.catalog.variants import service as variants
+from shopdb.catalog.variants.schemas import VariantCreate, VariantUpdate
 from shopdb.db import SessionDep
 from shopdb.kit.etags import etag
+from shopdb.kit.parameters import IfMatch
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 
 product_variants_router = domain_router("/products", tags=["variants"])
 router = domain_router("/variants", tags=["variants"])
 
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
-
 
 @product_variants_router.get("/{product_id}/variants", response_model=list[VariantOut])
 async def list_variants(session: SessionDep, _: ProductsRead, product_id: int) -> list[VariantOut]:
     product = await get_product(session, product_id)
-    return [variant_out(v) for v in product.variants]
+    return [variant_of(v) for v in product.variants]
 
 
 @product_variants_router.post("/{product_id}/variants", status_code=201, response_model=VariantOut)
@@ -35,14 +33,14 @@ async def create_variant(
     """Add a variant; its options must be values of the product's options, and new."""
     variant = await variants.create_variant(session, product_id, data, actor=subject.principal)
     return model_response(
-        variant_out(variant), status_code=201, headers={"ETag": etag(variant.version)}
+        variant_of(variant), status_code=201, headers={"ETag": etag(variant.version)}
     )
 
 
 @router.get("/{variant_id}", response_model=VariantOut)
 async def get_variant(session: SessionDep, _: ProductsRead, variant_id: int) -> Response:
     variant = await variants.get_variant(session, variant_id)
-    return model_response(variant_out(variant), headers={"ETag": etag(variant.version)})
+    return model_response(variant_of(variant), headers={"ETag": etag(variant.version)})
 
 
 @router.put("/{variant_id}", response_model=VariantOut)
@@ -56,7 +54,7 @@ async def update_variant(
     variant = await variants.update_variant(
         session, variant_id, data, if_match=if_match, actor=subject.principal
     )
-    return model_response(variant_out(variant), headers={"ETag": etag(variant.version)})
+    return model_response(variant_of(variant), headers={"ETag": etag(variant.version)})
 
 
 @router.delete("/{variant_id}", status_code=204, response_class=Response)

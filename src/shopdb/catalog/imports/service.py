@@ -22,12 +22,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog import images, service
-from shopdb.catalog.csv_format import LineError, ProductRows, VariantRow
 from shopdb.catalog.errors import VariantHasCommittedStock
-from shopdb.catalog.repository import ProductRepository
+from shopdb.catalog.images import service as images
+from shopdb.catalog.imports.csv_format import LineError, ProductRows, VariantRow
+from shopdb.catalog.products import service
+from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.schemas import ProductCreate, ProductUpdate
 from shopdb.catalog.rules import DEFAULT_OPTION_NAME, DEFAULT_OPTION_VALUE
-from shopdb.catalog.schemas import ProductCreate, ProductUpdate
 from shopdb.errors import ShopdbError, ValidationFailed
 from shopdb.inventory import service as inventory
 from shopdb.models import Product, ProductOption

@@ -1,0 +1,114 @@
+"""The product document: what every read of a product returns (the seed's ProductDetailDto).
+
+Built from ORM rows or plain rows by presenters.py, and by PostgreSQL itself (documents.py,
+proven equal to these models by tests/catalog/test_documents.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Direction
+from shopdb.kit.parameters import MAX_PAGE_NUMBER
+from shopdb.kit.schemas import CamelModel
+
+ProductStatus = Literal["active", "draft", "archived"]
+SortBy = Literal["title", "created", "updated"]
+
+
+class VariantOut(CamelModel):
+    id: int
+    product_id: int
+    title: str
+    price: Decimal
+    compare_at_price: Decimal | None
+    sku: str | None
+    barcode: str | None
+    position: int
+    option1: str | None
+    option2: str | None
+    option3: str | None
+    weight: Decimal | None
+    weight_unit: str | None
+    inventory_quantity: int
+    inventory_policy: str
+    taxable: bool
+    requires_shipping: bool
+    inventory_item_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OptionOut(CamelModel):
+    id: int
+    name: str
+    position: int
+    values: list[str]
+
+
+class ImageOut(CamelModel):
+    id: int
+    product_id: int
+    position: int
+    alt: str | None
+    src: str | None
+    content_type: str | None
+    size_bytes: int | None
+    width: int | None
+    height: int | None
+    variant_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MetafieldSummary(CamelModel):
+    id: int
+    namespace: str
+    key: str
+    type: str
+    value: str | None
+
+
+class ProductDetail(CamelModel):
+    id: int
+    title: str
+    handle: str
+    body_html: str | None
+    vendor: str | None
+    product_type: str | None
+    status: str
+    tags: str | None
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    variants: list[VariantOut]
+    options: list[OptionOut]
+    images: list[ImageOut]
+    # Present only with ?include=metafields.
+    metafields: list[MetafieldSummary] | None = None
+
+
+class ProductListQuery(CamelModel):
+    """The list's query string as one model: FastAPI resolves one parameter instead of 16
+    (resolving each cost more CPU than serving a cached page)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    vendor: str | None = None
+    product_type: str | None = None
+    status: ProductStatus | None = None
+    tag: str | None = None
+    q: Annotated[str | None, Field(max_length=255)] = None
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    updated_at_min: datetime | None = None
+    updated_at_max: datetime | None = None
+    sort_by: SortBy = "updated"
+    sort_direction: Direction | None = None
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE_NUMBER)] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    cursor: Annotated[str | None, Field(max_length=2048)] = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event
@@ -16,11 +15,3 @@ class EventRepository:
         # No flush: the row goes out with the caller's next flush or the commit, in its transaction.
         self.session.add(event)
         return event
-
-    async def list_for_subject(self, subject_type: str, subject_id: int) -> list[Event]:
-        result = await self.session.execute(
-            select(Event)
-            .where(Event.subject_type == subject_type, Event.subject_id == subject_id)
-            .order_by(Event.id)
-        )
-        return list(result.scalars())

@@ -47,11 +47,6 @@ def decode_key(encoded: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
-def is_sealed(value: str) -> bool:
-    """Whether a stored value is in this module's ciphertext format (not plaintext)."""
-    return value.startswith(f"{_VERSION}:")
-
-
 @dataclass(frozen=True)
 class FieldCipher:
     """Keys are `(key id, 32-byte key)`; the first one encrypts, any of them decrypts."""
@@ -100,9 +95,6 @@ class FieldCipher:
     def blind_index(self, value: str) -> str:
         """HMAC-SHA256 of the value: equal inputs match, the value cannot be read back."""
         return hmac.new(self.blind_index_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
-
-    def needs_reencryption(self, token: str) -> bool:
-        return not token.startswith(f"{_VERSION}:{self.keys[0][0]}:")
 
 
 def normalise_email(email: str) -> str:

@@ -56,10 +56,6 @@ class SoftDeleteMixin:
         UTCDateTime(), nullable=True, index=True, sort_order=102
     )
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
 
 class VersionMixin:
     """Optimistic concurrency: every ORM UPDATE carries `WHERE version = :seen` and bumps it.

@@ -19,15 +19,6 @@ class UserRepository:
     async def get(self, user_id: int) -> User | None:
         return await self.session.get(User, user_id)
 
-    async def get_with_grants(self, user_id: int) -> User | None:
-        result = await self.session.execute(
-            select(User)
-            .where(User.id == user_id)
-            .options(selectinload(User.grants).selectinload(UserPermission.permission))
-            .execution_options(populate_existing=True)
-        )
-        return result.scalar_one_or_none()
-
     async def get_by_email(self, email: str) -> User | None:
         result = await self.session.execute(select(User).where(User.email == email.strip().lower()))
         return result.scalar_one_or_none()

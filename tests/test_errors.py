@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from shopdb.app import create_app
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.errors import (
     Conflict,
     Forbidden,

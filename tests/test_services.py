@@ -9,7 +9,8 @@ import pytest
 from shopdb import app as app_module
 from shopdb.app import create_app
 from shopdb.db import Database
-from shopdb.services import Services, build_services, services_of
+from shopdb.services import Services, services_of
+from shopdb.wiring import build_services
 from tests.fixtures.database import Backend
 
 

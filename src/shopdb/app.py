@@ -16,8 +16,8 @@ from fastapi.staticfiles import StaticFiles
 
 from shopdb import __version__
 from shopdb.api import api_router
+from shopdb.auth.callers import identify_caller, request_limiter
 from shopdb.auth.endpoints import jwks_router
-from shopdb.auth.limits import identify_caller, request_limiter
 from shopdb.config import Settings, get_settings
 from shopdb.db import SessionGuardMiddleware
 from shopdb.errors import install_error_handlers
@@ -28,7 +28,8 @@ from shopdb.metrics import MetricsMiddleware
 from shopdb.metrics import router as metrics_router
 from shopdb.observability import RequestContextMiddleware, configure_logging
 from shopdb.ratelimit import RateLimitMiddleware
-from shopdb.services import build_services, install_services, services_of
+from shopdb.services import install_services, services_of
+from shopdb.wiring import build_services
 
 SWAGGER_STATIC = "/static/swagger-ui"
 

@@ -152,7 +152,7 @@ def seed_demo() -> None:
     async def work(settings: Settings) -> None:
         from shopdb.demo.seed import seed_demo as load
         from shopdb.keys import field_cipher
-        from shopdb.services import command_database
+        from shopdb.wiring import command_database
 
         async with command_database(settings) as database, database.session() as session:
             result = await load(

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     database_pool_pre_ping: bool = False
     database_echo: bool = False
     redis_url: str | None = None
-    # How long a product document may sit in Redis (see catalog/read_model/cache.py); 0 turns it off.
+    # How long a product document may sit in Redis (catalog/read_model/cache.py); 0 turns it off.
     product_cache_seconds: int = Field(default=600, ge=0)
 
     # Identity (issue 3 builds on these).

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -26,7 +26,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopdb.config import Settings
 from shopdb.kit import journal
-from shopdb.services import services_of
 
 log = structlog.get_logger(__name__)
 
@@ -100,8 +99,8 @@ journal.track(ShopdbSession)
 
 
 # Where the request's sessions are kept (request.state), opened on first use.
-_SESSION_STATE = "db_session"
-_READ_SESSION_STATE = "db_read_session"
+SESSION_STATE = "db_session"
+READ_SESSION_STATE = "db_read_session"
 
 
 def _session_class() -> type[ShopdbSession]:
@@ -167,14 +166,14 @@ class Database:
     async def finish_unit_of_work(self, request: Request, *, success: bool) -> None:
         """Commit (or roll back) and close whatever sessions the request opened; after a
         commit, run the after-commit hooks."""
-        for name in (_SESSION_STATE, _READ_SESSION_STATE):
+        for name in (SESSION_STATE, READ_SESSION_STATE):
             session: AsyncSession | None = getattr(request.state, name, None)
             if session is None:
                 continue
             try:
                 # A session that never began a transaction has nothing to commit or roll back.
                 if session.in_transaction():
-                    if success and name == _SESSION_STATE:
+                    if success and name == SESSION_STATE:
                         await session.commit()
                         await self.committed(session)
                     else:
@@ -193,36 +192,6 @@ class Database:
 
 
 # --- the request's unit of work ------------------------------------------------------------
-
-
-def _request_session(request: Request) -> AsyncSession:
-    session: AsyncSession | None = getattr(request.state, _SESSION_STATE, None)
-    if session is None:
-        session = services_of(request.app).database.sessionmaker()
-        setattr(request.state, _SESSION_STATE, session)
-    return session
-
-
-# The dependencies are `async def` although they never await: FastAPI runs a plain `def`
-# dependency on a worker thread, a cost paid on every request for nothing.
-async def get_session(request: Request) -> AsyncSession:
-    """The request's primary session, opened on first use and committed by UnitOfWorkRoute."""
-    return _request_session(request)
-
-
-async def get_read_session(request: Request) -> AsyncSession:
-    """A session on a read replica, for reads that tolerate replication lag (exports, reports).
-
-    Without replicas configured it is the request's primary session, so it sees its own writes.
-    """
-    database = services_of(request.app).database
-    if not database.replicas:
-        return _request_session(request)
-    session: AsyncSession | None = getattr(request.state, _READ_SESSION_STATE, None)
-    if session is None:
-        session = database.read_sessionmaker()()
-        setattr(request.state, _READ_SESSION_STATE, session)
-    return session
 
 
 class SessionGuardMiddleware:
@@ -249,7 +218,7 @@ class SessionGuardMiddleware:
 
 
 async def _close_leftover_sessions(state: Any, path: str) -> None:
-    for name in (_SESSION_STATE, _READ_SESSION_STATE):
+    for name in (SESSION_STATE, READ_SESSION_STATE):
         session: AsyncSession | None = state.get(name) if isinstance(state, dict) else None
         if session is None:
             continue
@@ -321,7 +290,3 @@ def _refuse_dml_in_autocommit(state: ORMExecuteState) -> None:
         state.is_insert or state.is_update or state.is_delete
     ):
         raise AutocommitWriteRefused()
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

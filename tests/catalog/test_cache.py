@@ -1,4 +1,5 @@
-"""Product documents cached in Redis (catalog/read_model/cache.py): served without the database, never stale.
+"""Product documents cached in Redis (catalog/read_model/cache.py): served without the database,
+never stale.
 
 PostgreSQL and Redis only (the cache is off on SQLite). Without SHOPDB_TEST_REDIS_URL these
 tests skip locally; under CI they fail instead.
@@ -35,7 +36,8 @@ from shopdb.db import Database
 from shopdb.kit import journal
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, Direction
 from shopdb.models import Product
-from shopdb.services import command_database, services_of
+from shopdb.services import services_of
+from shopdb.wiring import command_database
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.fixtures.database import Backend
 from tests.redis_doubles import FlakyRedis, hung_server

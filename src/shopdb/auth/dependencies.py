@@ -25,7 +25,7 @@ from shopdb.auth.access import current_access, role_permissions
 from shopdb.auth.limits import already_verified
 from shopdb.auth.permissions import PERMISSIONS
 from shopdb.auth.repository import ApiKeyRepository
-from shopdb.db import get_session
+from shopdb.dependencies import get_session
 from shopdb.errors import Forbidden, Unauthorized
 from shopdb.kit.types import utcnow
 from shopdb.services import services_of

@@ -14,13 +14,12 @@ from shopdb.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from shopdb.db import SessionDep
+from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
 from shopdb.kit.parameters import PageNumber, PageSize
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.ratelimit import client_address
-from shopdb.services import ServicesDep
 from shopdb.users.auth import UsersAdmin
 
 router = domain_router("/auth", tags=["auth"])

@@ -1,22 +1,14 @@
-"""Who a request is billed to by the rate limiter, and the brake on password guessing.
-
-A request with a valid bearer token is billed to its user, one with an API key this worker has
-already seen valid to that key, anything else to the client address. So made-up credentials
-never drain a real client's bucket, and sending garbage cannot dodge the address's bucket.
-"""
+"""The rate limiter's buckets and the brake on password guessing (who a request is billed to
+is decided by shopdb.auth.callers)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from starlette.datastructures import Headers
-from starlette.types import Scope
-
-from shopdb.auth.api_keys import hash_key
 from shopdb.auth.tokens import VerifiedToken
 from shopdb.config import Settings
-from shopdb.errors import RateLimited, Unauthorized
+from shopdb.errors import RateLimited
 from shopdb.kit.crypto import normalise_email
 from shopdb.ratelimit import (
     BucketStore,
@@ -24,37 +16,10 @@ from shopdb.ratelimit import (
     MemoryBucketStore,
     RateLimiter,
     RedisBucketStore,
-    client_address,
 )
-from shopdb.services import services_of
 
 # request.state key: the bearer token the rate limiter already verified, so it is not done twice.
 VERIFIED_TOKEN = "verified_token"  # noqa: S105 - a state key, not a secret
-
-
-def request_limiter(scope: Scope) -> RateLimiter:
-    """The application's request limiter, for RateLimitMiddleware."""
-    return services_of(scope["app"]).rate_limiter
-
-
-def identify_caller(scope: Scope, headers: Headers) -> str:
-    services = services_of(scope["app"])
-    authorization = headers.get("authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials:
-        try:
-            verified = services.tokens.verify(credentials)
-        except Unauthorized:
-            pass
-        else:
-            scope.setdefault("state", {})[VERIFIED_TOKEN] = (credentials, verified)
-            return f"user:{verified.user_id}"
-    presented = headers.get("x-api-key")
-    if presented:
-        api_key_id = services.access_cache.known_api_key(hash_key(presented))
-        if api_key_id is not None:
-            return f"api_key:{api_key_id}"
-    return "ip:" + client_address(scope)
 
 
 def already_verified(state: dict[str, Any], credentials: str) -> VerifiedToken | None:

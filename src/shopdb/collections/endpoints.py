@@ -15,7 +15,7 @@ from shopdb.collections.schemas import (
     CollectionUpdate,
     ManualOrder,
 )
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.errors import HandleTaken
-from shopdb.catalog.rules import raise_if, slugify
 from shopdb.catalog.read_model.schemas import ProductDetail
 from shopdb.catalog.read_model.service import products_in_order
+from shopdb.catalog.rules import raise_if, slugify
 from shopdb.collections.repository import CollectionRepository
 from shopdb.collections.rules import check_rules
 from shopdb.collections.schemas import CollectionCreate, CollectionUpdate, Rule

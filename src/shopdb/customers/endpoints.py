@@ -26,7 +26,7 @@ from shopdb.customers.schemas import (
     SortDirection,
     SortField,
 )
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.errors import NotFound
 from shopdb.keys import field_cipher
 from shopdb.kit.crypto import FieldCipher

@@ -25,7 +25,7 @@ from typing import Annotated, Any, ParamSpec
 
 from fastapi import Header, Request, Response
 
-from shopdb.db import get_session
+from shopdb.dependencies import get_session
 from shopdb.idempotency import service
 from shopdb.idempotency.rules import (
     HEADER,

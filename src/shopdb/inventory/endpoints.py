@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 
-from shopdb.db import SessionDep
+from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.idempotency import idempotent, in_effect
 from shopdb.inventory import items, locations, service
@@ -28,7 +28,6 @@ from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
-from shopdb.services import ServicesDep
 
 locations_router = domain_router("/locations", tags=["inventory"])
 items_router = domain_router("/inventory-items", tags=["inventory"])

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from shopdb.auth.dependencies import Authenticated, Subject
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.errors import Forbidden, NotFound
 from shopdb.jobs.kinds import KINDS
 from shopdb.jobs.queue import get_job as find_job

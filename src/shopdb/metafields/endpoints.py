@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Query, Response
 
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page

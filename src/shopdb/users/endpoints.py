@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
 from shopdb.kit.parameters import PageNumber, PageSize
 from shopdb.kit.routing import domain_router

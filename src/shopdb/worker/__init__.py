@@ -25,8 +25,8 @@ async def run_worker(
     settings: Settings, *, concurrency: int | None = None, poll_seconds: float | None = None
 ) -> None:
     """Run until SIGTERM or SIGINT; the jobs in hand are finished first."""
-    from shopdb.services import command_database
     from shopdb.storage import storage_from_settings
+    from shopdb.wiring import command_database
 
     # Its commits invalidate the servers' product cache (through Redis), as the API's do.
     async with command_database(settings) as database:

@@ -11,7 +11,7 @@ from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.images import service as images
 from shopdb.catalog.read_model.presenters import image_out
 from shopdb.catalog.read_model.schemas import ImageOut
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.errors import NotFound
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import InputModel

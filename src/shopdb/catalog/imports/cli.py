@@ -64,8 +64,8 @@ async def _import(
 ) -> ImportReport:
     from shopdb.catalog.imports import jobs
     from shopdb.jobs.runner import JobContext, Worker, WorkerOptions, worker_name
-    from shopdb.services import command_database
     from shopdb.storage import storage_from_settings
+    from shopdb.wiring import command_database
 
     async with command_database(settings) as database:
         storage = storage_from_settings(settings)

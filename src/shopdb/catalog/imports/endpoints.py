@@ -13,7 +13,7 @@ from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.imports import jobs
 from shopdb.catalog.imports.exporter import export_csv
 from shopdb.catalog.imports.service import default_location
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.idempotency import idempotent
 from shopdb.kit.responses import model_response

@@ -13,7 +13,7 @@ from shopdb.catalog.products.schemas import ProductCreate, ProductUpdate
 from shopdb.catalog.read_model import service as reads
 from shopdb.catalog.read_model.presenters import product_detail_of
 from shopdb.catalog.read_model.schemas import ProductDetail, ProductListQuery
-from shopdb.db import SessionDep
+from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.errors import Forbidden, ValidationFailed
 from shopdb.idempotency import idempotent
 from shopdb.kit.etags import etag
@@ -21,7 +21,6 @@ from shopdb.kit.parameters import IfMatch
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
-from shopdb.services import ServicesDep
 
 router = domain_router("/products", tags=["products"])
 

@@ -10,7 +10,7 @@ from shopdb.catalog.read_model.presenters import variant_of
 from shopdb.catalog.read_model.schemas import VariantOut
 from shopdb.catalog.variants import service as variants
 from shopdb.catalog.variants.schemas import VariantCreate, VariantUpdate
-from shopdb.db import SessionDep
+from shopdb.dependencies import SessionDep
 from shopdb.kit.etags import etag
 from shopdb.kit.parameters import IfMatch
 from shopdb.kit.responses import model_response

@@ -101,6 +101,10 @@ class TestCrud:
                 {"column": "variant_inventory", "relation": "equals", "condition": "1.5"},
                 "rules[0].condition",
             ),
+            (
+                {"column": "variant_price", "relation": "less_than", "condition": "1e-999999"},
+                "rules[0].condition",
+            ),
             ({"column": "colour", "relation": "equals", "condition": "red"}, "rules[0].column"),
             ({"column": "title", "relation": "is_about", "condition": "x"}, "rules[0].relation"),
             ({"column": "title", "relation": "equals", "condition": ""}, "rules[0].condition"),
@@ -123,7 +127,7 @@ class TestCrud:
     async def test_other_bad_bodies(self, client: httpx.AsyncClient, admin: Headers) -> None:
         for body, field in [
             (collection_body(rules=[]), "rules"),
-            (collection_body(sortOrder="best-selling"), "sortOrder"),
+            (collection_body(sortOrder="best_selling"), "sortOrder"),
             (collection_body(title=""), "title"),
             (collection_body(handle="Bad Handle"), "handle"),
             (collection_body(disjunctive="maybe"), "disjunctive"),

@@ -10,13 +10,29 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.collections.service import collection_products
-from shopdb.models import Product, ProductTag, ProductVariant, SmartCollection
+from shopdb.models import (
+    Order,
+    OrderLineItem,
+    Product,
+    ProductTag,
+    ProductVariant,
+    SmartCollection,
+)
 
 WORDS = ["Red", "blue", "GREEN", "Shirt", "hat", "Sock", "wool", "Linen", "a_b", "50%"]
 VENDORS = ["Acme", "acme", "Globex", "Initech", None]
 TYPES = ["Shirt", "Hat", "Socks", None]
 TAGS = ["sale", "Summer", "winter", "new", "eco"]
-SORTS = ["manual", "alpha-asc", "alpha-desc", "price-asc", "price-desc", "created", "created-desc"]
+SORTS = [
+    "manual",
+    "alpha-asc",
+    "alpha-desc",
+    "best-selling",
+    "price-asc",
+    "price-desc",
+    "created",
+    "created-desc",
+]
 
 
 @dataclass
@@ -38,6 +54,7 @@ class P:
     variants: list[V]
     created_at: datetime
     deleted: bool
+    sold: int = 0
 
 
 def text_match(value: str | None, relation: str, condition: str) -> bool:
@@ -76,6 +93,9 @@ def matches(product: P, rule: dict[str, str]) -> bool:
         return condition.lower() in {t.lower() for t in product.tags}
     if column == "variant_title":
         return any(text_match(v.title, relation, condition) for v in product.variants)
+    if column == "is_price_reduced":
+        reduced = [v.compare_at is not None and v.compare_at > v.price for v in product.variants]
+        return any(reduced) if relation == "is_set" else not all(reduced)
     attribute = {
         "variant_price": "price",
         "variant_compare_at_price": "compare_at",
@@ -93,6 +113,8 @@ def expected(
     if sort == "manual":
         rank = {pid: i for i, pid in enumerate(manual)}
         chosen.sort(key=lambda p: (p.id not in rank, rank.get(p.id, 0), p.id))
+    elif sort == "best-selling":
+        chosen.sort(key=lambda p: (-p.sold, p.id))
     elif sort.startswith("alpha"):
         chosen.sort(key=lambda p: (p.title, p.id), reverse=sort.endswith("desc"))
     elif sort.startswith("price"):
@@ -116,8 +138,11 @@ def random_rule(rng: random.Random) -> dict[str, str]:
             "variant_compare_at_price",
             "variant_weight",
             "variant_inventory",
+            "is_price_reduced",
         ]
     )
+    if column == "is_price_reduced":
+        return {"column": column, "relation": rng.choice(["is_set", "is_not_set"]), "condition": ""}
     if column == "tag":
         return {"column": column, "relation": "equals", "condition": rng.choice(TAGS).upper()}
     if column.startswith("variant_") and column != "variant_title":
@@ -150,7 +175,7 @@ async def build_catalog(session: AsyncSession, rng: random.Random, count: int) -
                 V(
                     title=f"{rng.choice(WORDS)} {k}",
                     price=price,
-                    compare_at=rng.choice([None, price + Decimal("5.00")]),
+                    compare_at=rng.choice([None, price + Decimal("5.00"), price]),
                     weight=rng.choice([None, Decimal("0.50"), Decimal("1.25")]),
                     inventory=rng.choice([0, 1, 5, 10, 20]),
                 )
@@ -193,6 +218,26 @@ async def build_catalog(session: AsyncSession, rng: random.Random, count: int) -
         await session.flush()
         p.id = row.id
         products.append(p)
+        # Orders for best-selling: cancelled ones sell nothing.
+        for number in range(rng.randint(0, 2)):
+            lines = [(rng.choice(row.variants).id, rng.randint(1, 4)) for _ in range(2)]
+            cancelled = rng.random() < 0.2
+            session.add(
+                Order(
+                    email="buyer@example.com",
+                    number=f"#{n}-{number}",
+                    total_price=Decimal(1),
+                    subtotal_price=Decimal(1),
+                    cancelled_at=base if cancelled else None,
+                    line_items=[
+                        OrderLineItem(product_variant_id=v, title="x", quantity=q, price=Decimal(1))
+                        for v, q in lines
+                    ],
+                )
+            )
+            if not cancelled:
+                p.sold += sum(q for _, q in lines)
+    await session.flush()
     return products
 
 

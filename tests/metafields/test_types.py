@@ -31,6 +31,27 @@ from shopdb.metafields import types
         ("list.number_integer", "[1, 2, 3]", [1, 2, 3]),
         ("list.color", '["#000000"]', ["#000000"]),
         ("list.weight", '[{"value": 1, "unit": "lb"}]', [Decimal("0.45359237")]),
+        ("id", "ERP-1", "ERP-1"),
+        (
+            "link",
+            '{"text": "Guide", "url": "/pages/guide"}',
+            {"text": "Guide", "url": "/pages/guide"},
+        ),
+        (
+            "product_reference",
+            "gid://shopify/Product/7",
+            types.Reference("products", 7, "gid://shopify/Product/7"),
+        ),
+        (
+            "list.file_reference",
+            '["gid://shopify/MediaImage/3"]',
+            [types.Reference("images", 3, "gid://shopify/MediaImage/3")],
+        ),
+        (
+            "rich_text_field",
+            '{"type": "root", "children": []}',
+            {"type": "root", "children": []},
+        ),
     ],
 )
 def test_valid_values_parse(type_: str, value: str, parsed: object) -> None:
@@ -78,6 +99,27 @@ def test_a_rating_keeps_its_scale() -> None:
         ("list.number_integer", '[1, "x"]', "item 1"),
         ("list.number_integer", '{"a": 1}', "array"),
         ("list.single_line_text_field", "[true]", "item 0"),
+        ("variant_reference", "gid://shopify/Product/1", "gid://shopify/ProductVariant/123"),
+        ("customer_reference", "gid://shopify/Customer/0", "between 1 and"),
+        ("link", '{"text": "x", "url": "//evil.example"}', "scheme"),
+        ("rich_text_field", "not json", "rich text"),
+        (
+            "rich_text_field",
+            '{"type": "root", "children": [{"type": "list", "listType": "ordered",'
+            ' "children": [{"type": "paragraph", "children": []}]}]}',
+            r"root.children\[0\].children\[0\]: a 'paragraph' node cannot be here",
+        ),
+        (
+            "rich_text_field",
+            '{"type": "root", "children": [{"type": "heading", "level": true, "children": []}]}',
+            "level",
+        ),
+        (
+            "rich_text_field",
+            '{"type": "root", "children": [{"type": "paragraph", "children":'
+            ' [{"type": "text", "value": "x", "bold": "yes"}]}]}',
+            "bold must be true or false",
+        ),
     ],
 )
 def test_invalid_values_say_why(type_: str, value: str, message: str) -> None:
@@ -146,6 +188,9 @@ def test_values_on_the_bounds_pass_and_just_beyond_fail() -> None:
         ("number_decimal", [("max_precision", "-1")], "non-negative"),
         ("rating", [], "scale_min"),
         ("number_integer", [("min", "1"), ("min", "2")], "twice"),
+        ("id", [("choices", '["a"]')], "does not apply"),
+        ("product_reference", [("min", "1")], "does not apply"),
+        ("list.product_reference", [("list.max", "x")], "non-negative"),
     ],
 )
 def test_bad_definitions_are_refused(

@@ -14,6 +14,7 @@ from shopdb.collections.schemas import (
     CollectionOut,
     CollectionUpdate,
     ManualOrder,
+    rule_out,
 )
 from shopdb.dependencies import SessionDep
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -34,7 +35,7 @@ def collection_out(collection: SmartCollection) -> CollectionOut:
         title=collection.title,
         handle=collection.handle,
         body_html=collection.body_html,
-        rules=list(collection.rules or []),
+        rules=[rule_out(r) for r in collection.rules or []],
         disjunctive=collection.disjunctive_rules,
         sort_order=collection.sort_order,
         published_at=collection.published_at,
@@ -60,7 +61,8 @@ async def list_collections(
 async def create_collection(
     session: SessionDep, subject: ProductsWrite, data: CollectionCreate
 ) -> CollectionOut:
-    """Rules are `{column, relation, condition}`; an impossible pair is a 400."""
+    """Rules are `{column, relation, condition}` (plus `conditionObjectId`, the metafield
+    definition, for the metafield definition columns); an impossible rule is a 400."""
     return collection_out(await service.create_collection(session, data, actor=subject.principal))
 
 

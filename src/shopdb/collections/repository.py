@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.collections.rules import rules_condition
+from shopdb.collections.rules import ConditionDefinition, rules_condition
 from shopdb.kit.pagination import count_rows, offset_for
-from shopdb.models import CollectionProduct, Product, ProductVariant, SmartCollection
+from shopdb.models import (
+    CollectionProduct,
+    Order,
+    OrderLineItem,
+    Product,
+    ProductVariant,
+    SmartCollection,
+)
+
+
+def units_sold() -> Any:
+    """Units of the product on orders that are neither cancelled nor deleted (0 if none).
+
+    Line items whose variant was deleted (product_variant_id set NULL) no longer count: the
+    orders tables keep no product id of their own. Refunded units still count, since refunds
+    are recorded as amounts, not as line quantities.
+    """
+    return (
+        select(func.coalesce(func.sum(OrderLineItem.quantity), 0))
+        .join(ProductVariant, ProductVariant.id == OrderLineItem.product_variant_id)
+        .join(Order, Order.id == OrderLineItem.order_id)
+        .where(
+            ProductVariant.product_id == Product.id,
+            Order.cancelled_at.is_(None),
+            Order.deleted_at.is_(None),
+        )
+        .scalar_subquery()
+    )
 
 
 def _order(collection: SmartCollection) -> tuple[list[ColumnElement[Any]], Any]:
@@ -25,6 +52,8 @@ def _order(collection: SmartCollection) -> tuple[list[ColumnElement[Any]], Any]:
         )
         unpositioned = case((position.is_(None), 1), else_=0)
         return [unpositioned.asc(), position.asc(), Product.id.asc()], join
+    if sort == "best-selling":
+        return [units_sold().desc(), Product.id.asc()], None
     if sort in ("alpha-asc", "alpha-desc"):
         key: Any = Product.title
     elif sort in ("price-asc", "price-desc"):
@@ -84,12 +113,20 @@ class CollectionRepository:
         await self.session.flush()
 
     async def product_ids(
-        self, collection: SmartCollection, *, page: int, page_size: int
+        self,
+        collection: SmartCollection,
+        definitions: Mapping[int, ConditionDefinition],
+        *,
+        page: int,
+        page_size: int,
     ) -> tuple[builtins.list[int], int]:
-        """One page of matching product ids in the collection's order, and how many match."""
+        """One page of matching product ids in the collection's order, and how many match.
+
+        `definitions`: the metafield definitions the rules name (rules.definition_ids).
+        """
         matching = select(Product.id).where(
             Product.deleted_at.is_(None),
-            rules_condition(collection.rules or [], collection.disjunctive_rules),
+            rules_condition(collection.rules or [], collection.disjunctive_rules, definitions),
         )
         total = await count_rows(self.session, matching)
         order, join = _order(collection)

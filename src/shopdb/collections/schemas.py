@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
+from shopdb.kit.bounds import MAX_BIGINT
 from shopdb.kit.schemas import CamelModel, InputModel
 
 RuleColumn = Literal[
@@ -19,6 +20,9 @@ RuleColumn = Literal[
     "variant_compare_at_price",
     "variant_weight",
     "variant_inventory",
+    "is_price_reduced",
+    "product_metafield_definition",
+    "variant_metafield_definition",
 ]
 RuleRelation = Literal[
     "equals",
@@ -29,18 +33,52 @@ RuleRelation = Literal[
     "ends_with",
     "contains",
     "not_contains",
+    "is_set",
+    "is_not_set",
 ]
 SortOrder = Literal[
-    "manual", "alpha-asc", "alpha-desc", "price-asc", "price-desc", "created", "created-desc"
+    "manual",
+    "alpha-asc",
+    "alpha-desc",
+    "best-selling",
+    "price-asc",
+    "price-desc",
+    "created",
+    "created-desc",
 ]
 Handle = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-z0-9-]+$")]
 MAX_RULES = 60
 
 
+DEFINITION_GID = "gid://shopify/MetafieldDefinition/"
+
+
+def definition_id(value: Any) -> Any:
+    """Shopify sends `conditionObjectId` as a GID; shopdb's own ids are numbers: both work."""
+    if isinstance(value, str) and value.startswith(DEFINITION_GID):
+        return value.removeprefix(DEFINITION_GID)
+    return value
+
+
+ConditionObjectId = Annotated[int, BeforeValidator(definition_id), Field(ge=1, le=MAX_BIGINT)]
+
+
 class Rule(InputModel):
     column: RuleColumn
     relation: RuleRelation
-    condition: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    # Required (non-empty) except with is_set / is_not_set, which compare with nothing:
+    # rules.check_rules says so naming the rule.
+    condition: Annotated[str, StringConstraints(max_length=255)] = ""
+    # The metafield definition of a product_/variant_metafield_definition rule.
+    condition_object_id: ConditionObjectId | None = None
+
+
+def rule_out(rule: dict[str, Any]) -> dict[str, Any]:
+    """A stored rule on the wire: `conditionObjectId` only where a definition is named."""
+    shown: dict[str, Any] = {k: rule[k] for k in ("column", "relation", "condition") if k in rule}
+    if rule.get("condition_object_id") is not None:
+        shown["conditionObjectId"] = rule["condition_object_id"]
+    return shown
 
 
 class CollectionCreate(InputModel):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,17 +12,50 @@ from shopdb.catalog.read_model.schemas import ProductDetail
 from shopdb.catalog.read_model.service import products_in_order
 from shopdb.catalog.rules import raise_if, slugify
 from shopdb.collections.repository import CollectionRepository
-from shopdb.collections.rules import check_rules
-from shopdb.collections.schemas import CollectionCreate, CollectionUpdate, Rule
+from shopdb.collections.rules import ConditionDefinition, check_rules, definition_ids
+from shopdb.collections.schemas import CollectionCreate, CollectionUpdate, Rule, rule_out
 from shopdb.errors import NotFound
 from shopdb.events.service import record_event
 from shopdb.kit.types import utcnow
+from shopdb.metafields import service as metafields
 from shopdb.models import SmartCollection
 
 
-def _rules(rules: Sequence[Rule]) -> list[dict[str, str]]:
-    plain = [{"column": r.column, "relation": r.relation, "condition": r.condition} for r in rules]
-    raise_if(check_rules(plain))
+def _plain(rule: Rule) -> dict[str, Any]:
+    """A rule as stored: `condition_object_id` only on the rules that name a definition."""
+    plain: dict[str, Any] = {
+        "column": rule.column,
+        "relation": rule.relation,
+        "condition": rule.condition,
+    }
+    if rule.condition_object_id is not None:
+        plain["condition_object_id"] = rule.condition_object_id
+    return plain
+
+
+async def _definitions(
+    session: AsyncSession, rules: Sequence[Mapping[str, Any]]
+) -> dict[int, ConditionDefinition]:
+    """The metafield definitions the rules name, as the rules module needs them."""
+    ids = definition_ids(rules)
+    if not ids:
+        return {}
+    return {
+        d.id: ConditionDefinition(
+            id=d.id,
+            owner_type=d.owner_type,
+            namespace=d.namespace,
+            key=d.key,
+            type=d.type,
+            enabled=metafields.condition_enabled(d),
+        )
+        for d in await metafields.condition_definitions(session, ids)
+    }
+
+
+async def _rules(session: AsyncSession, rules: Sequence[Rule]) -> list[dict[str, Any]]:
+    plain = [_plain(r) for r in rules]
+    raise_if(check_rules(plain, await _definitions(session, plain)))
     return plain
 
 
@@ -30,7 +64,7 @@ def _body(collection: SmartCollection) -> dict[str, object]:
         "id": collection.id,
         "title": collection.title,
         "handle": collection.handle,
-        "rules": collection.rules,
+        "rules": [rule_out(r) for r in collection.rules or []],
         "disjunctive": collection.disjunctive_rules,
         "sortOrder": collection.sort_order,
     }
@@ -69,7 +103,7 @@ async def get_collection(session: AsyncSession, collection_id: int) -> SmartColl
 async def create_collection(
     session: AsyncSession, data: CollectionCreate, *, actor: str | None
 ) -> SmartCollection:
-    rules = _rules(data.rules)
+    rules = await _rules(session, data.rules)
     repository = CollectionRepository(session)
     collection = SmartCollection(
         title=data.title,
@@ -99,7 +133,7 @@ async def update_collection(
     repository = CollectionRepository(session)
     given = data.model_fields_set
     if data.rules is not None:
-        collection.rules = _rules(data.rules)
+        collection.rules = await _rules(session, data.rules)
     if data.title is not None:
         collection.title = data.title
     if data.handle is not None and data.handle != collection.handle:
@@ -179,7 +213,8 @@ async def collection_products(
     session: AsyncSession, collection_id: int, *, page: int, page_size: int
 ) -> tuple[list[ProductDetail], int]:
     collection = await get_collection(session, collection_id)
+    rules = collection.rules or []
     ids, total = await CollectionRepository(session).product_ids(
-        collection, page=page, page_size=page_size
+        collection, await _definitions(session, rules), page=page, page_size=page_size
     )
     return await products_in_order(session, ids), total

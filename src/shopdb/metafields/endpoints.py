@@ -17,6 +17,8 @@ from shopdb.kit.schemas import Page
 from shopdb.metafields import service
 from shopdb.metafields.auth import MetafieldsRead, MetafieldsWrite
 from shopdb.metafields.schemas import (
+    CapabilitiesOut,
+    CapabilityOut,
     DefinitionCreate,
     DefinitionOut,
     DefinitionUpdate,
@@ -47,6 +49,12 @@ def definition_out(definition: MetafieldDefinition) -> DefinitionOut:
         validations=[
             ValidationOut(name=v["name"], value=v["value"]) for v in definition.validations or []
         ],
+        capabilities=CapabilitiesOut(
+            smart_collection_condition=CapabilityOut(
+                enabled=service.condition_enabled(definition),
+                eligible=service.condition_eligible(definition.owner_type, definition.type),
+            )
+        ),
         created_at=definition.created_at,
         updated_at=definition.updated_at,
     )
@@ -135,7 +143,8 @@ async def list_definitions(
 async def create_definition(
     session: SessionDep, subject: MetafieldsWrite, data: DefinitionCreate
 ) -> DefinitionOut:
-    """Validations are `[{name, value}]`: min, max, regex, choices, max_precision, ..."""
+    """Validations are `[{name, value}]`: min, max, regex, choices, max_precision, ...;
+    `capabilities.smartCollectionCondition.enabled` lets smart collection rules use it."""
     return definition_out(await service.create_definition(session, subject, data))
 
 

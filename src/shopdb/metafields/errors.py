@@ -44,3 +44,37 @@ class OwnerPermissionRequired(Forbidden):
             f"Missing permission: {permission}",
             [{"field": "permissions", "message": f"requires {permission}"}],
         )
+
+
+class DefinitionInUse(Conflict):
+    """Smart collection rules name the definition: deleting it, or turning off its
+    smartCollectionCondition capability, would silently empty those rules."""
+
+    code = "DEFINITION_IN_USE"
+
+    def __init__(self, collection_ids: list[int], field: str) -> None:
+        shown = ", ".join(str(i) for i in collection_ids[:20])
+        more = "" if len(collection_ids) <= 20 else f" and {len(collection_ids) - 20} more"
+        super().__init__(
+            f"Smart collections {shown}{more} use this definition in their rules",
+            [
+                {
+                    "field": field,
+                    "message": f"the rules of smart collections {shown}{more} use this "
+                    "definition; change those rules first",
+                }
+            ],
+        )
+
+
+class MetafieldValueTaken(Conflict):
+    """A metafield of type `id` holds a value unique among its owner type's metafields with
+    the same namespace and key, as Shopify's `id` type ("a unique single-line text field")."""
+
+    code = "METAFIELD_VALUE_TAKEN"
+
+    def __init__(self, namespace: str, key: str) -> None:
+        super().__init__(
+            f"Another owner's {namespace}.{key} already holds this id",
+            [{"field": "value", "message": "is already used by another owner's metafield"}],
+        )

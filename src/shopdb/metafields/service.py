@@ -17,13 +17,16 @@ from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.metafields import access, types
 from shopdb.metafields.errors import (
+    DefinitionInUse,
     DefinitionNotFound,
     DefinitionTaken,
     MetafieldNotFound,
+    MetafieldValueTaken,
     OwnerNotFound,
 )
 from shopdb.metafields.repository import MetafieldRepository
 from shopdb.metafields.schemas import (
+    CapabilitiesInput,
     DefinitionCreate,
     DefinitionUpdate,
     MetafieldUpdate,
@@ -42,8 +45,49 @@ def _check_type(type_: str) -> None:
         raise ValidationFailed.on("type", f"unknown metafield type {type_!r}")
 
 
+# The owner resource whose read permission a reference to each resource needs.
+_REFERENCE_READ_AS = {"images": "products"}
+_REFERENCE_NOUN = {
+    "products": "product",
+    "variants": "variant of a live product",
+    "collections": "smart collection",
+    "customers": "customer",
+    "images": "image of a live product",
+}
+
+
+async def _check_references(
+    repository: MetafieldRepository, subject: Subject, type_: str, parsed: Any
+) -> None:
+    """Each reference must point to a live record the caller may read.
+
+    The permission comes first, as for owners: without customers:read a customer_reference
+    is a 403 whether or not the customer exists, so it cannot probe for customer ids.
+    """
+    found = types.references(type_, parsed)
+    if not found:
+        return
+    wanted: dict[str, set[int]] = {}
+    for _, reference in found:
+        wanted.setdefault(reference.resource, set()).add(reference.id)
+    for resource in wanted:
+        access.require(subject, _REFERENCE_READ_AS.get(resource, resource), "read")
+    live = {
+        resource: await repository.live_ids(resource, sorted(ids))
+        for resource, ids in wanted.items()
+    }
+    for index, reference in found:
+        if reference.id not in live[reference.resource]:
+            where = "" if index is None else f"item {index}: "
+            raise ValidationFailed.on(
+                "value",
+                f"{where}{reference.gid} is not an existing {_REFERENCE_NOUN[reference.resource]}",
+            )
+
+
 async def _validated(
     repository: MetafieldRepository,
+    subject: Subject,
     owner_resource: str,
     namespace: str,
     key: str,
@@ -56,16 +100,41 @@ async def _validated(
     except ValueError as exc:
         raise ValidationFailed.on("value", f"{exc} (type {type_})") from exc
     definition = await repository.definition(owner_resource, namespace, key)
-    if definition is None:
+    if definition is not None:
+        if definition.type != type_:
+            raise ValidationFailed.on(
+                "type", f"the definition of {namespace}.{key} requires type {definition.type}"
+            )
+        try:
+            types.check_validations(type_, value, parsed, definition_rules(definition))
+        except ValueError as exc:
+            raise ValidationFailed.on("value", str(exc)) from exc
+    await _check_references(repository, subject, type_, parsed)
+
+
+async def _check_id_value(
+    repository: MetafieldRepository,
+    current: Metafield | None,
+    owner_id: int,
+    type_: str,
+    value: str,
+    *,
+    owner_resource: str,
+    namespace: str,
+    key: str,
+) -> None:
+    """Shopify's `id` type: no migration to it, and a value unique per owner type, namespace
+    and key (locked until commit on PostgreSQL, so two writers cannot both take it)."""
+    if type_ != "id":
         return
-    if definition.type != type_:
+    if current is not None and current.type != "id":
         raise ValidationFailed.on(
-            "type", f"the definition of {namespace}.{key} requires type {definition.type}"
+            "type", f"a {current.type} metafield cannot be changed to type id; delete it first"
         )
-    try:
-        types.check_validations(type_, value, parsed, definition_rules(definition))
-    except ValueError as exc:
-        raise ValidationFailed.on("value", str(exc)) from exc
+    await repository.lock_id_value(owner_resource, namespace, key, value)
+    holder = await repository.id_value_holder(owner_resource, namespace, key, value, owner_id)
+    if holder is not None:
+        raise MetafieldValueTaken(namespace, key)
 
 
 def _body(metafield: Metafield) -> dict[str, Any]:
@@ -140,9 +209,19 @@ async def upsert_metafield(
     if not await repository.owner_exists(data.owner_resource, data.owner_id):
         raise OwnerNotFound(data.owner_resource, data.owner_id)
     await _validated(
-        repository, data.owner_resource, data.namespace, data.key, data.type, data.value
+        repository, subject, data.owner_resource, data.namespace, data.key, data.type, data.value
     )
     metafield = await repository.find(data.owner_resource, data.owner_id, data.namespace, data.key)
+    await _check_id_value(
+        repository,
+        metafield,
+        data.owner_id,
+        data.type,
+        data.value,
+        owner_resource=data.owner_resource,
+        namespace=data.namespace,
+        key=data.key,
+    )
     created = metafield is None
     if metafield is None:
         metafield = Metafield(
@@ -176,7 +255,23 @@ async def update_metafield(
     type_ = data.type or metafield.type
     repository = MetafieldRepository(session)
     await _validated(
-        repository, metafield.owner_resource, metafield.namespace, metafield.key, type_, data.value
+        repository,
+        subject,
+        metafield.owner_resource,
+        metafield.namespace,
+        metafield.key,
+        type_,
+        data.value,
+    )
+    await _check_id_value(
+        repository,
+        metafield,
+        metafield.owner_id,
+        type_,
+        data.value,
+        owner_resource=metafield.owner_resource,
+        namespace=metafield.namespace,
+        key=metafield.key,
     )
     metafield.type = type_
     metafield.value = data.value
@@ -222,6 +317,42 @@ def _validations(type_: str, given: Sequence[Validation]) -> list[dict[str, str]
     return [{"name": name, "value": value} for name, value in pairs]
 
 
+SMART_COLLECTION_FIELD = "capabilities.smartCollectionCondition.enabled"
+
+
+def condition_eligible(owner_type: str, type_: str) -> bool:
+    """Whether a definition may be a smart collection condition (Shopify's `eligible`)."""
+    return (
+        owner_type in types.COLLECTION_CONDITION_OWNERS
+        and type_ in types.COLLECTION_CONDITION_TYPES
+    )
+
+
+def condition_enabled(definition: MetafieldDefinition) -> bool:
+    """Whether its smartCollectionCondition capability is on (absent on older rows: off)."""
+    capabilities = definition.capabilities if isinstance(definition.capabilities, dict) else {}
+    capability = capabilities.get("smartCollectionCondition")
+    return isinstance(capability, dict) and capability.get("enabled") is True
+
+
+def _capabilities(
+    owner_type: str, type_: str, given: CapabilitiesInput | None, current: Any
+) -> dict[str, Any]:
+    stored: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
+    if given is None or given.smart_collection_condition is None:
+        return stored
+    enabled = given.smart_collection_condition.enabled
+    if enabled and not condition_eligible(owner_type, type_):
+        raise ValidationFailed.on(
+            SMART_COLLECTION_FIELD,
+            "only definitions of products or variants of type "
+            + ", ".join(sorted(types.COLLECTION_CONDITION_TYPES))
+            + " can be smart collection conditions",
+        )
+    stored["smartCollectionCondition"] = {"enabled": enabled}
+    return stored
+
+
 def _definition_body(definition: MetafieldDefinition) -> dict[str, Any]:
     return {
         "id": definition.id,
@@ -230,6 +361,7 @@ def _definition_body(definition: MetafieldDefinition) -> dict[str, Any]:
         "key": definition.key,
         "type": definition.type,
         "validations": definition.validations,
+        "capabilities": definition.capabilities,
     }
 
 
@@ -239,6 +371,13 @@ async def get_definition(session: AsyncSession, definition_id: int) -> Metafield
     if definition is None:
         raise DefinitionNotFound(definition_id)
     return definition
+
+
+async def condition_definitions(
+    session: AsyncSession, ids: Sequence[int]
+) -> list[MetafieldDefinition]:
+    """The definitions smart collection rules name (for the collections domain)."""
+    return await MetafieldRepository(session).definitions_by_ids(ids)
 
 
 async def _definition_to_change(
@@ -282,7 +421,7 @@ async def create_definition(
         description=data.description,
         validations=validations,
         access={},
-        capabilities={},
+        capabilities=_capabilities(data.owner_type, data.type, data.capabilities, {}),
     )
     await repository.add(definition)
     record_event(
@@ -308,7 +447,17 @@ async def update_definition(
         definition.description = data.description
     if data.validations is not None:
         definition.validations = _validations(definition.type, data.validations)
-    await MetafieldRepository(session).flush()
+    repository = MetafieldRepository(session)
+    capabilities = _capabilities(
+        definition.owner_type, definition.type, data.capabilities, definition.capabilities
+    )
+    turned_off = not capabilities.get("smartCollectionCondition", {}).get("enabled", False)
+    if condition_enabled(definition) and turned_off:
+        in_use = await repository.collections_using(definition.id)
+        if in_use:
+            raise DefinitionInUse(in_use, SMART_COLLECTION_FIELD)
+    definition.capabilities = capabilities
+    await repository.flush()
     record_event(
         session,
         topic="metafield_definitions/update",
@@ -325,7 +474,11 @@ async def delete_definition(session: AsyncSession, subject: Subject, definition_
     definition = await _definition_to_change(session, subject, definition_id)
     actor = subject.principal
     body = _definition_body(definition)
-    await MetafieldRepository(session).delete(definition)
+    repository = MetafieldRepository(session)
+    in_use = await repository.collections_using(definition.id)
+    if in_use:
+        raise DefinitionInUse(in_use, "id")
+    await repository.delete(definition)
     record_event(
         session,
         topic="metafield_definitions/delete",

@@ -26,7 +26,8 @@ from urllib.parse import urlparse
 
 import re2  # google-re2 ships no type information
 
-from shopdb.kit.bounds import MAX_JSON_DEPTH, text_nesting_exceeds
+from shopdb.kit.bounds import MAX_BIGINT, MAX_JSON_DEPTH, text_nesting_exceeds
+from shopdb.metafields.richtext import check_link_url, check_rich_text
 
 MAX_PATTERN_LENGTH = 1_000
 # The longest value (or list item) a `regex` validation runs on. RE2 is linear, so this bounds
@@ -94,6 +95,14 @@ SCALAR_TYPES = frozenset(
         "dimension",
         "money",
         "rating",
+        "rich_text_field",
+        "link",
+        "id",
+        "product_reference",
+        "variant_reference",
+        "collection_reference",
+        "customer_reference",
+        "file_reference",
     }
 )
 LISTABLE = frozenset(
@@ -109,11 +118,37 @@ LISTABLE = frozenset(
         "volume",
         "dimension",
         "rating",
+        "link",
+        "product_reference",
+        "variant_reference",
+        "collection_reference",
+        "customer_reference",
+        "file_reference",
     }
 )
 TYPES = SCALAR_TYPES | {f"list.{t}" for t in LISTABLE}
 
 TEXT = frozenset({"single_line_text_field", "multi_line_text_field"})
+# Types whose min/max validations bound the value's length, as for text.
+LENGTH_BOUNDED = TEXT | {"id"}
+
+# Reference types: the GID resource name Shopify uses in their values, and the shopdb resource
+# it points to. `file_reference` points to product images (shopdb has no Files resource; a
+# product image is what Shopify calls a MediaImage). Pages do not exist, so no page_reference.
+REFERENCES: dict[str, tuple[str, str]] = {
+    "product_reference": ("Product", "products"),
+    "variant_reference": ("ProductVariant", "variants"),
+    "collection_reference": ("Collection", "collections"),
+    "customer_reference": ("Customer", "customers"),
+    "file_reference": ("MediaImage", "images"),
+}
+# Definitions of these types (owned by products or variants) may be smart collection
+# conditions (Shopify's smartCollectionCondition capability; metaobject_reference has no
+# metaobjects to point to here).
+COLLECTION_CONDITION_TYPES = frozenset(
+    {"boolean", "number_integer", "number_decimal", "rating", "single_line_text_field"}
+)
+COLLECTION_CONDITION_OWNERS = frozenset({"products", "variants"})
 ALLOWED_VALIDATIONS: dict[str, frozenset[str]] = {
     "single_line_text_field": frozenset({"min", "max", "regex", "choices"}),
     "multi_line_text_field": frozenset({"min", "max", "regex"}),
@@ -130,6 +165,10 @@ ALLOWED_VALIDATIONS: dict[str, frozenset[str]] = {
     "json": frozenset(),
     "color": frozenset(),
     "money": frozenset(),
+    "id": frozenset({"min", "max", "regex"}),
+    "rich_text_field": frozenset(),
+    "link": frozenset(),
+    **{reference: frozenset() for reference in REFERENCES},
 }
 
 _INTEGER = re.compile(r"^[-+]?\d+$")
@@ -137,6 +176,7 @@ _DECIMAL = re.compile(r"^[-+]?\d+(\.\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_GID = re.compile(r"^gid://shopify/([A-Za-z]+)/([0-9]{1,19})$")
 
 
 class RuleError(ValueError):
@@ -249,6 +289,37 @@ class Rating:
     scale_max: Decimal
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A reference value: the shopdb resource it points to and the record's id."""
+
+    resource: str
+    id: int
+    gid: str
+
+
+def _reference(type_: str, raw: str) -> Reference:
+    name, resource = REFERENCES[type_]
+    match = _GID.match(raw)
+    if match is None or match.group(1) != name:
+        raise ValueError(f"must be a Shopify GID like gid://shopify/{name}/123")
+    identifier = int(match.group(2))
+    if not 1 <= identifier <= MAX_BIGINT:
+        raise ValueError(f"the id in gid://shopify/{name}/ must be between 1 and {MAX_BIGINT}")
+    return Reference(resource, identifier, raw)
+
+
+def _link(raw: str) -> dict[str, str]:
+    data = _json_object(raw, ("text", "url"))
+    extra = sorted(set(data) - {"text", "url"})
+    if extra:
+        raise ValueError(f"must be a JSON object with text and url only, not {extra[0]!r}")
+    if not isinstance(data["text"], str):
+        raise ValueError("text must be a string")
+    check_link_url(data["url"])
+    return {"text": data["text"], "url": data["url"]}
+
+
 def parse_scalar(type_: str, raw: str) -> Any:
     if type_ == "single_line_text_field":
         if "\n" in raw or "\r" in raw:
@@ -256,6 +327,23 @@ def parse_scalar(type_: str, raw: str) -> Any:
         return raw
     if type_ == "multi_line_text_field":
         return raw
+    if type_ == "id":
+        if not raw:
+            raise ValueError("must not be empty")
+        if "\n" in raw or "\r" in raw:
+            raise ValueError("must be a single line")
+        return raw
+    if type_ in REFERENCES:
+        return _reference(type_, raw)
+    if type_ == "link":
+        return _link(raw)
+    if type_ == "rich_text_field":
+        _check_nesting(raw)
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError("must be a JSON object (Shopify's rich text schema)") from exc
+        return check_rich_text(document)
     if type_ == "number_integer":
         if not _INTEGER.match(raw.strip()):
             raise ValueError("must be an integer")
@@ -361,7 +449,7 @@ def parse_value(type_: str, raw: str) -> Any:
 def _bound(type_: str, raw: str, name: str) -> Any:
     """A min/max validation's value as the same kind of thing the values parse to."""
     try:
-        if type_ in TEXT:
+        if type_ in LENGTH_BOUNDED:
             length = int(raw)
             if length < 0:
                 raise ValueError
@@ -434,7 +522,7 @@ def _choices(raw: str) -> list[str]:
 
 
 def _check_one(type_: str, value: Any, raw: str, rules: dict[str, str]) -> None:
-    if type_ in TEXT:
+    if type_ in LENGTH_BOUNDED:
         if "min" in rules and len(raw) < int(rules["min"]):
             raise ValueError(f"fails validation 'min': at least {rules['min']} characters")
         if "max" in rules and len(raw) > int(rules["max"]):
@@ -487,3 +575,13 @@ def check_validations(
             _check_one(base, value, text, rules)
         except ValueError as exc:
             raise ValueError(f"item {i}: {exc}") from exc
+
+
+def references(type_: str, parsed: Any) -> list[tuple[int | None, Reference]]:
+    """The references a parsed value holds, with their list index (None for a single one)."""
+    base = type_.removeprefix("list.")
+    if base not in REFERENCES:
+        return []
+    if type_.startswith("list."):
+        return list(enumerate(parsed))
+    return [(None, parsed)]

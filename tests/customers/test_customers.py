@@ -61,7 +61,11 @@ class TestCreate:
         assert body["email"] == "ava.smith@example.com"
         assert body["phone"] == "+1 555 010 9999"
         assert body["state"] == "enabled"
-        assert body["acceptsMarketing"] is False
+        never_asked = {"state": "not_subscribed", "optInLevel": None, "consentUpdatedAt": None}
+        assert body["emailMarketingConsent"] == never_asked
+        assert body["smsMarketingConsent"] == never_asked
+        assert (body["taxExempt"], body["taxExemptions"]) == (False, [])
+        assert "acceptsMarketing" not in body
         assert body["tags"] == ["newsletter", "vip"]
         assert [a["isDefault"] for a in body["addresses"]] == [True, False]
         assert body["defaultAddress"]["address1"] == "1 Main St"
@@ -89,7 +93,10 @@ class TestCreate:
         cases: dict[str, tuple[dict[str, Any], str]] = {
             "email": ({"email": "not an email"}, "email"),
             "no email": ({}, "email"),
-            "state": ({"email": "a@example.com", "state": "banned"}, "state"),
+            "accepts marketing": (
+                {"email": "a@example.com", "acceptsMarketing": True},
+                "acceptsMarketing",
+            ),
             "phone": ({"email": "a@example.com", "phone": "call me"}, "phone"),
             "blank tag": ({"email": "a@example.com", "tags": [" "]}, "tags"),
             "address": (
@@ -303,12 +310,12 @@ class TestUpdate:
 
         await client.put(
             f"{CUSTOMERS}/{created['id']}",
-            json={"email": "changed@example.com", "acceptsMarketing": True},
+            json={"email": "changed@example.com", "taxExempt": True},
             headers=headers,
         )
 
         (recorded,) = await _events(db_session, "customers/update", created["id"])
-        assert recorded.body == {"id": created["id"], "changed": ["acceptsMarketing", "email"]}
+        assert recorded.body == {"id": created["id"], "changed": ["email", "taxExempt"]}
 
 
 class TestSoftDelete:

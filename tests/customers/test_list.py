@@ -30,7 +30,6 @@ async def people(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str
             "email": "liam@example.com",
             "firstName": "Liam",
             "lastName": "Smithers",
-            "state": "disabled",
         },
         "mia": {
             "email": "mia@example.com",
@@ -38,12 +37,18 @@ async def people(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str
             "lastName": "Jones",
             "tags": ["vip", "new"],
         },
-        "noah": {"email": "Noah@Example.com", "firstName": "Noah", "state": "invited"},
+        "noah": {"email": "Noah@Example.com", "firstName": "Noah"},
         "pct": {"email": "pct@example.com", "firstName": "100%", "lastName": "Under_score"},
     }
-    return {
+    ids = {
         name: (await create_customer(client, headers, **spec))["id"] for name, spec in specs.items()
     }
+    # `state` changes through the account actions only: Liam disabled, Noah invited.
+    for name, actions in (("liam", ["disable"]), ("noah", ["disable", "invite"])):
+        for action in actions:
+            answer = await client.post(f"{CUSTOMERS}/{ids[name]}/{action}", headers=headers)
+            assert answer.status_code == 200, answer.text
+    return ids
 
 
 class TestFilters:

@@ -317,6 +317,7 @@ class CustomerGenerator:
         phone = f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
         sealed_email, email_hash = seal_email(cipher, email)
         created = _moment(rng, 365)
+        subscribed = rng.random() < 0.6  # email marketing consent, as Shopify records it
         rows["customers"].append(
             {
                 "id": customer_id,
@@ -326,7 +327,10 @@ class CustomerGenerator:
                 "last_name": last,
                 "phone": seal_optional(cipher, phone, context=CUSTOMER_PHONE),
                 "state": "enabled",
-                "accepts_marketing": rng.random() < 0.6,
+                "accepts_marketing": subscribed,
+                "email_marketing_state": "subscribed" if subscribed else "not_subscribed",
+                "email_marketing_opt_in_level": "single_opt_in" if subscribed else None,
+                "email_marketing_consent_updated_at": created if subscribed else None,
                 "note": None,
                 "created_at": created,
                 "updated_at": created,

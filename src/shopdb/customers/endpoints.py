@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
 
+from shopdb.customers import actions, consent, service
 from shopdb.customers import addresses as address_service
 from shopdb.customers import groups as group_service
-from shopdb.customers import service
 from shopdb.customers.auth import CustomersRead, CustomersReadWrite, CustomersWrite
 from shopdb.customers.schemas import (
     AddressInput,
@@ -22,6 +22,7 @@ from shopdb.customers.schemas import (
     GroupCreate,
     GroupRead,
     GroupUpdate,
+    MarketingConsentRead,
     MemberRead,
     SortDirection,
     SortField,
@@ -32,7 +33,7 @@ from shopdb.keys import field_cipher
 from shopdb.kit.crypto import FieldCipher
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
-from shopdb.models import CustomerGroup
+from shopdb.models import Customer, CustomerGroup
 from shopdb.services import services_of
 
 router = domain_router("/customers", tags=["customers"])
@@ -62,6 +63,11 @@ def _addresses(found: service.Unsealed) -> list[AddressRead]:
     ]
 
 
+def _consent(customer: Customer, channel: str) -> MarketingConsentRead:
+    record = consent.current(customer, channel)
+    return MarketingConsentRead.model_validate(record, from_attributes=True)
+
+
 def _summary(found: service.Unsealed) -> CustomerRead:
     customer = found.customer
     return CustomerRead(
@@ -71,8 +77,11 @@ def _summary(found: service.Unsealed) -> CustomerRead:
         last_name=customer.last_name,
         phone=found.phone,
         state=customer.state,
-        accepts_marketing=customer.accepts_marketing,
         note=customer.note,
+        email_marketing_consent=_consent(customer, "email"),
+        sms_marketing_consent=_consent(customer, "sms"),
+        tax_exempt=customer.tax_exempt,
+        tax_exemptions=list(customer.tax_exemptions),
         tags=sorted(row.tag for row in customer.tag_rows),
         group_ids=sorted(m.customer_group_id for m in customer.group_memberships),
         version=customer.version,
@@ -183,6 +192,73 @@ async def delete_customer(
 ) -> Response:
     await service.delete_customer(session, subject, customer_id, if_match=if_match)
     return Response(status_code=204)
+
+
+# --- account state ----------------------------------------------------------------------------
+
+
+async def _change_state(
+    action: str,
+    customer_id: int,
+    request: Request,
+    response: Response,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+    if_match: str | None,
+) -> CustomerDetail:
+    found = await actions.change_state(
+        session, cipher, subject, customer_id, action, if_match=if_match, via=_via(request)
+    )
+    return _detail(found, response)
+
+
+@router.post("/{customer_id}/invite", response_model=CustomerDetail)
+async def invite_customer(
+    customer_id: int,
+    request: Request,
+    response: Response,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+    if_match: IfMatch = None,
+) -> CustomerDetail:
+    """disabled or declined -> invited; the invitation email goes out later (notifications)."""
+    return await _change_state(
+        "invite", customer_id, request, response, subject, session, cipher, if_match
+    )
+
+
+@router.post("/{customer_id}/activate", response_model=CustomerDetail)
+async def activate_customer(
+    customer_id: int,
+    request: Request,
+    response: Response,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+    if_match: IfMatch = None,
+) -> CustomerDetail:
+    """invited or disabled -> enabled (Shopify's account activation)."""
+    return await _change_state(
+        "activate", customer_id, request, response, subject, session, cipher, if_match
+    )
+
+
+@router.post("/{customer_id}/disable", response_model=CustomerDetail)
+async def disable_customer(
+    customer_id: int,
+    request: Request,
+    response: Response,
+    subject: CustomersReadWrite,
+    session: SessionDep,
+    cipher: CipherDep,
+    if_match: IfMatch = None,
+) -> CustomerDetail:
+    """enabled, invited or declined -> disabled."""
+    return await _change_state(
+        "disable", customer_id, request, response, subject, session, cipher, if_match
+    )
 
 
 # --- addresses --------------------------------------------------------------------------------

@@ -57,3 +57,30 @@ class CustomerGroupNotFound(NotFound):
 class NotAMember(NotFound):
     def __init__(self, group_id: int, customer_id: int) -> None:
         super().__init__(f"Customer {customer_id} is not a member of group {group_id}")
+
+
+class CustomerStateTransition(Conflict):
+    """An account action that the customer's current state does not allow."""
+
+    code = "CUSTOMER_STATE_TRANSITION"
+
+    def __init__(self, customer_id: int, action: str, state: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(
+            f"Customer {customer_id} is {state}: {action} needs a customer who is "
+            + " or ".join(allowed),
+            [{"field": "state", "message": f"is {state}; {action} needs {' or '.join(allowed)}"}],
+        )
+        self.current_state = state
+
+
+class CustomerHasOrders(Conflict):
+    """Orders keep their customer: erasing one's personal data is redaction, not deletion."""
+
+    code = "CUSTOMER_HAS_ORDERS"
+
+    def __init__(self, customer_id: int) -> None:
+        super().__init__(
+            f"Customer {customer_id} has orders and cannot be deleted; "
+            "redact the customer's personal data instead",
+            [{"field": "id", "message": "has orders"}],
+        )

@@ -18,6 +18,7 @@ from shopdb.models import (
     CustomerGroupMembership,
     CustomerTag,
     Event,
+    Order,
 )
 
 SORT_COLUMNS: dict[str, Any] = {
@@ -51,8 +52,12 @@ def _conditions(where: CustomerFilter) -> list[ColumnElement[bool]]:
     if where.state is not None:
         conditions.append(Customer.state == where.state)
     if where.tag is not None:
+        # Any letter case, as tags are unique in any case; lower(tag) is indexed (with the id).
         conditions.append(
-            exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == where.tag)
+            exists().where(
+                func.lower(CustomerTag.tag) == func.lower(where.tag),
+                CustomerTag.customer_id == Customer.id,
+            )
         )
     if where.group_id is not None:
         conditions.append(
@@ -115,6 +120,30 @@ class CustomerRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def has_live_orders(self, customer_id: int) -> bool:
+        """Whether an order (not soft-deleted) belongs to the customer.
+
+        Race-safe only after `get(..., lock=True)`: an order being inserted for the customer
+        holds a FOR KEY SHARE lock on its row (the foreign key check) until it commits, which
+        FOR UPDATE waits for; this statement then runs after it and sees the order.
+        """
+        found = await self.session.scalar(
+            select(Order.id)
+            .where(Order.customer_id == customer_id, Order.deleted_at.is_(None))
+            .limit(1)
+        )
+        return found is not None
+
+    async def tax_status(self, customer_id: int) -> tuple[bool, list[str]] | None:
+        row = (
+            await self.session.execute(
+                select(Customer.tax_exempt, Customer.tax_exemptions).where(
+                    Customer.id == customer_id, Customer.deleted_at.is_(None)
+                )
+            )
+        ).one_or_none()
+        return None if row is None else (bool(row.tax_exempt), list(row.tax_exemptions or []))
+
     async def email_hash_taken(self, email_hash: str, *, except_id: int | None = None) -> bool:
         statement = select(Customer.id).where(
             Customer.email_hash == email_hash, Customer.deleted_at.is_(None)
@@ -157,6 +186,8 @@ class CustomerRepository:
         return customer
 
     async def replace_tags(self, customer: Customer, tags: list[str]) -> None:
+        """`tags` (unique in any case) become the set; a tag sent in another spelling than the
+        stored one replaces it, as a product's tags do."""
         wanted = set(tags)
         current = {row.tag: row for row in customer.tag_rows}
         for tag, row in current.items():

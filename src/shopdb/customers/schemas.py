@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema
 
+from shopdb.customers.tax import TAX_EXEMPTION_CODES, check_tax_exemption
 from shopdb.kit.schemas import CamelModel, InputModel
 from shopdb.users.schemas import check_email
 
 CustomerState = Literal["disabled", "invited", "enabled", "declined"]
+MarketingState = Literal["subscribed", "not_subscribed", "pending", "unsubscribed", "redacted"]
+OptInLevel = Literal["single_opt_in", "confirmed_opt_in", "unknown"]
 SortField = Literal["id", "createdAt", "updatedAt", "firstName", "lastName", "state"]
 SortDirection = Literal["asc", "desc"]
 
@@ -29,21 +32,60 @@ def _check_phone(value: str | None) -> str | None:
 
 
 def _check_tags(tags: list[str]) -> list[str]:
-    """Stripped, blank ones refused, duplicates dropped (tags are unique per customer)."""
-    seen: dict[str, None] = {}
+    """Stripped, blank ones refused, duplicates in any letter case dropped: tags are unique
+    per customer whatever their case (as products' are), and the first spelling is kept."""
+    seen: dict[str, str] = {}
     for tag in tags:
         tag = tag.strip()
         if not tag:
             raise ValueError("tags must not be blank")
         if len(tag) > 255:
             raise ValueError("a tag is at most 255 characters")
-        seen.setdefault(tag, None)
-    return list(seen)
+        seen.setdefault(tag.lower(), tag)
+    return list(seen.values())
+
+
+def _in_utc(moment: datetime | None) -> datetime | None:
+    """UTC, as stored; a moment at the very edge of the calendar cannot be moved there."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+
+
+def _unique_codes(codes: list[str]) -> list[str]:
+    return list(dict.fromkeys(codes))
 
 
 Email = Annotated[str, Field(max_length=255), AfterValidator(check_email)]
 Phone = Annotated[str | None, Field(max_length=50), AfterValidator(_check_phone)]
 Tags = Annotated[list[str], Field(max_length=250), AfterValidator(_check_tags)]
+TaxExemptionCode = Annotated[
+    str,
+    AfterValidator(check_tax_exemption),
+    WithJsonSchema({"type": "string", "enum": list(TAX_EXEMPTION_CODES)}),
+]
+TaxExemptions = Annotated[
+    list[TaxExemptionCode],
+    Field(max_length=len(TAX_EXEMPTION_CODES)),
+    AfterValidator(_unique_codes),
+]
+
+
+class MarketingConsentInput(InputModel):
+    """Shopify's consent record for one channel; see shopdb.customers.consent for the rules."""
+
+    state: MarketingState
+    opt_in_level: OptInLevel | None = None
+    consent_updated_at: Annotated[AwareDatetime | None, AfterValidator(_in_utc)] = None
+
+
+class MarketingConsentRead(CamelModel):
+    state: MarketingState
+    opt_in_level: OptInLevel | None
+    consent_updated_at: datetime | None
 
 
 ADDRESS_READ_ONLY = InputModel.read_only | {"customer_id"}
@@ -101,8 +143,9 @@ class AddressRead(CamelModel):
     updated_at: datetime
 
 
-# What CustomerDetail shows that a customer body does not set.
-CUSTOMER_READ_ONLY = InputModel.read_only | {"group_ids", "version", "default_address"}
+# What CustomerDetail shows that a customer body does not set. `state` changes only through
+# the invite, activate and disable actions.
+CUSTOMER_READ_ONLY = InputModel.read_only | {"group_ids", "version", "default_address", "state"}
 
 
 class CustomerCreate(InputModel):
@@ -112,11 +155,13 @@ class CustomerCreate(InputModel):
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
     phone: Phone = None
-    state: CustomerState = "enabled"
-    accepts_marketing: bool = False
     note: str | None = Field(default=None, max_length=5000)
     tags: Tags = Field(default_factory=list)
     addresses: list[AddressInput] = Field(default_factory=list, max_length=50)
+    email_marketing_consent: MarketingConsentInput | None = None
+    sms_marketing_consent: MarketingConsentInput | None = None
+    tax_exempt: bool = False
+    tax_exemptions: TaxExemptions = Field(default_factory=list)
 
 
 class CustomerUpdate(InputModel):
@@ -128,10 +173,12 @@ class CustomerUpdate(InputModel):
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
     phone: Phone = None
-    state: CustomerState | None = None
-    accepts_marketing: bool | None = None
     note: str | None = Field(default=None, max_length=5000)
     tags: Tags | None = None
+    email_marketing_consent: MarketingConsentInput | None = None
+    sms_marketing_consent: MarketingConsentInput | None = None
+    tax_exempt: bool | None = None
+    tax_exemptions: TaxExemptions | None = None
 
 
 class CustomerRead(CamelModel):
@@ -140,10 +187,13 @@ class CustomerRead(CamelModel):
     first_name: str | None
     last_name: str | None
     phone: str | None
-    state: str
-    accepts_marketing: bool
+    state: CustomerState
     note: str | None
     tags: list[str]
+    email_marketing_consent: MarketingConsentRead
+    sms_marketing_consent: MarketingConsentRead
+    tax_exempt: bool
+    tax_exemptions: list[str]
     group_ids: list[int]
     version: int
     created_at: datetime

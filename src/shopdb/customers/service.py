@@ -5,6 +5,10 @@ carries uniqueness and exact lookup, so a duplicate in any letter case is refuse
 The seed's "CustomerData" policy: each response that carries a customer's decrypted personal
 data writes a `customers/data_access` event (who, which customer, when) in the request's
 transaction, so an unrecorded read cannot happen.
+
+Marketing consent follows shopdb.customers.consent; a customer's `state` changes only through
+shopdb.customers.actions. A customer with orders is never deleted (redaction is the privacy
+path); the check holds the customer's row lock, so an order committed meanwhile is seen.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.dependencies import Subject
-from shopdb.customers.errors import CustomerNotFound, EmailTaken
+from shopdb.customers import consent
+from shopdb.customers.errors import CustomerHasOrders, CustomerNotFound, EmailTaken
 from shopdb.customers.pii import (
     ADDRESS_PHONE,
     CUSTOMER_EMAIL,
@@ -27,6 +32,7 @@ from shopdb.customers.pii import (
 )
 from shopdb.customers.repository import CustomerFilter, CustomerRepository, DataAccessLog
 from shopdb.customers.schemas import AddressInput, CustomerCreate
+from shopdb.customers.tax import TaxStatus
 from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.crypto import FieldCipher, normalise_email
@@ -36,6 +42,12 @@ from shopdb.kit.types import utcnow
 from shopdb.models import Customer, CustomerAddress, CustomerTag
 
 DATA_ACCESS_TOPIC = "customers/data_access"
+# Shopify's webhook topics for consent changes, one per channel.
+CONSENT_TOPICS = {
+    "email": "customers_email_marketing_consent/update",
+    "sms": "customers_marketing_consent/update",
+}
+CONSENT_FIELDS = {"email": "email_marketing_consent", "sms": "sms_marketing_consent"}
 SUMMARY_FIELDS = ["email", "phone"]
 DETAIL_FIELDS = ["email", "phone", "addresses.phone"]
 
@@ -157,23 +169,38 @@ async def create_customer(
 ) -> Unsealed:
     sealed_email, email_hash = seal_email(cipher, data.email)
     repository = CustomerRepository(session)
+    now = utcnow()
+    consents = {
+        channel: consent.apply(
+            consent.NEVER_ASKED,
+            requested.model_dump(by_alias=False),
+            field=consent_field_name(channel),
+            now=now,
+        )
+        for channel in ("email", "sms")
+        if (requested := getattr(data, CONSENT_FIELDS[channel])) is not None
+    }
+    if "sms" in consents:
+        consent.check_sms_reachable(consents["sms"], data.phone, field="smsMarketingConsent")
     if await repository.email_hash_taken(email_hash):
         raise EmailTaken
-    customer = await repository.add(
-        Customer(
-            email=sealed_email,
-            email_hash=email_hash,
-            first_name=data.first_name,
-            last_name=data.last_name,
-            phone=seal_optional(cipher, data.phone, context=CUSTOMER_PHONE),
-            state=data.state,
-            accepts_marketing=data.accepts_marketing,
-            note=data.note,
-            tag_rows=[CustomerTag(tag=tag) for tag in data.tags],
-            addresses=_new_addresses(cipher, data.addresses),
-            group_memberships=[],
-        )
+    customer = Customer(
+        email=sealed_email,
+        email_hash=email_hash,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        phone=seal_optional(cipher, data.phone, context=CUSTOMER_PHONE),
+        state="enabled",
+        note=data.note,
+        tax_exempt=data.tax_exempt,
+        tax_exemptions=list(data.tax_exemptions),
+        tag_rows=[CustomerTag(tag=tag) for tag in data.tags],
+        addresses=_new_addresses(cipher, data.addresses),
+        group_memberships=[],
     )
+    for channel in ("email", "sms"):
+        consent.store(customer, channel, consents.get(channel, consent.NEVER_ASKED))
+    customer = await repository.add(customer)
     record_event(
         session,
         topic="customers/create",
@@ -182,6 +209,9 @@ async def create_customer(
         body={"id": customer.id, "state": customer.state, "tags": data.tags},
         actor=actor.principal,
     )
+    for channel, record in consents.items():
+        if record != consent.NEVER_ASKED:
+            _record_consent(session, actor, customer, channel)
     await record_data_access(session, actor, [customer.id], via=via)
     return unseal(cipher, customer, with_addresses=True)
 
@@ -200,9 +230,26 @@ async def update_customer(
     repository = CustomerRepository(session)
     customer = await load_customer(session, customer_id)
     check_if_match(if_match, customer.version)
-    for field in ("email", "state", "accepts_marketing"):
+    for field in ("email", "tax_exempt", "tax_exemptions", *CONSENT_FIELDS.values()):
         if field in changes and changes[field] is None:
             raise ValidationFailed.on(camel(field), "must not be null")
+    now = utcnow()
+    consents = {
+        channel: consent.apply(
+            consent.current(customer, channel),
+            changes[CONSENT_FIELDS[channel]],
+            field=consent_field_name(channel),
+            now=now,
+        )
+        for channel in ("email", "sms")
+        if CONSENT_FIELDS[channel] in changes
+    }
+    if "sms" in consents or "phone" in changes:
+        consent.check_sms_reachable(
+            consents.get("sms") or consent.current(customer, "sms"),
+            changes["phone"] if "phone" in changes else customer.phone,
+            field="smsMarketingConsent" if "sms" in consents else "phone",
+        )
     if "email" in changes:
         sealed_email, email_hash = seal_email(cipher, changes["email"])
         if email_hash != customer.email_hash:
@@ -211,12 +258,21 @@ async def update_customer(
             customer.email, customer.email_hash = sealed_email, email_hash
     if "phone" in changes:
         customer.phone = seal_optional(cipher, changes["phone"], context=CUSTOMER_PHONE)
-    for field in ("first_name", "last_name", "state", "accepts_marketing", "note"):
+    for field in ("first_name", "last_name", "note", "tax_exempt"):
         if field in changes:
             setattr(customer, field, changes[field])
+    if "tax_exemptions" in changes:
+        customer.tax_exemptions = list(changes["tax_exemptions"])
+    changed_consent = [
+        channel
+        for channel, after in consents.items()
+        if after != consent.current(customer, channel)
+    ]
+    for channel in changed_consent:
+        consent.store(customer, channel, consents[channel])
     # Tags are part of what the ETag covers: the customer row changes (and its version with
     # it) in the same flush as the first tag change, so one update is one new version.
-    customer.updated_at = utcnow()
+    customer.updated_at = now
     if "tags" in changes:
         await repository.replace_tags(customer, changes["tags"])
     await session.flush()
@@ -229,6 +285,8 @@ async def update_customer(
         body={"id": customer.id, "changed": sorted(camel(f) for f in changes)},
         actor=actor.principal,
     )
+    for channel in changed_consent:
+        _record_consent(session, actor, customer, channel)
     customer = await load_customer(session, customer.id)
     await record_data_access(session, actor, [customer.id], via=via)
     return unseal(cipher, customer, with_addresses=True)
@@ -237,9 +295,19 @@ async def update_customer(
 async def delete_customer(
     session: AsyncSession, actor: Subject, customer_id: int, *, if_match: str | None
 ) -> None:
-    """Soft delete: the row stays for orders and audit; its email may be used again."""
-    customer = await load_customer(session, customer_id)
+    """Soft delete: the row stays for audit; its email may be used again. Refused (409
+    `CUSTOMER_HAS_ORDERS`) while an order belongs to the customer.
+
+    The row lock is FOR UPDATE, the one lock an order's foreign key check (FOR KEY SHARE)
+    waits for and is waited for by: an order inserted for the customer but not yet committed
+    makes this wait and then be seen, and an order started after this lock waits until the
+    deletion has committed (the orders service must then find the customer deleted).
+    """
+    repository = CustomerRepository(session)
+    customer = await load_customer(session, customer_id, lock=True)
     check_if_match(if_match, customer.version)
+    if await repository.has_live_orders(customer.id):
+        raise CustomerHasOrders(customer.id)
     customer.deleted_at = utcnow()
     await session.flush()
     record_event(
@@ -250,6 +318,43 @@ async def delete_customer(
         body={"id": customer.id},
         actor=actor.principal,
     )
+
+
+async def tax_status(session: AsyncSession, customer_id: int) -> TaxStatus:
+    """What a live customer is exempt from, for the checkout's tax calculation.
+
+    404 (`CustomerNotFound`) for an unknown or deleted customer.
+    """
+    found = await CustomerRepository(session).tax_status(customer_id)
+    if found is None:
+        raise CustomerNotFound(customer_id)
+    exempt, exemptions = found
+    return TaxStatus(exempt=exempt, exemptions=tuple(exemptions))
+
+
+def _record_consent(
+    session: AsyncSession, actor: Subject, customer: Customer, channel: str
+) -> None:
+    record = consent.current(customer, channel)
+    record_event(
+        session,
+        topic=CONSENT_TOPICS[channel],
+        subject_type="Customer",
+        subject_id=customer.id,
+        body={
+            "id": customer.id,
+            "state": record.state,
+            "optInLevel": record.opt_in_level,
+            "consentUpdatedAt": (
+                record.consent_updated_at.isoformat() if record.consent_updated_at else None
+            ),
+        },
+        actor=actor.principal,
+    )
+
+
+def consent_field_name(channel: str) -> str:
+    return camel(CONSENT_FIELDS[channel])
 
 
 def camel(name: str) -> str:

@@ -338,9 +338,12 @@ async def _seed_customers(
             first_name=first,
             last_name=last,
             phone=seal_optional(cipher, phone, context=CUSTOMER_PHONE),
-            accepts_marketing=rng.random() < 0.6,
             state="enabled",
         )
+        if rng.random() < 0.6:  # Shopify's email consent: subscribed, single opt-in
+            customer.email_marketing_state = "subscribed"
+            customer.email_marketing_opt_in_level = "single_opt_in"
+            customer.email_marketing_consent_updated_at = utcnow()
         customer.addresses = [
             CustomerAddress(
                 first_name=first,

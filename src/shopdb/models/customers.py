@@ -2,15 +2,19 @@
 
 Email and phone hold ciphertext (see shopdb.kit.crypto); the seed's lengths are widened to fit
 it, and `email_hash`, a keyed blind index of the normalised email, carries uniqueness and lookup.
+
+Marketing consent is Shopify's: one record per channel (email, SMS), each a state, an opt-in
+level and when it last changed; it replaces the seed's `AcceptsMarketing` (migration 0008).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from shopdb.kit.models import (
     Base,
@@ -20,12 +24,20 @@ from shopdb.kit.models import (
     TimestampMixin,
     VersionMixin,
 )
-from shopdb.kit.types import BigIntId, Money
+from shopdb.kit.types import BigIntId, JSONType, Money, UTCDateTime
 
 CUSTOMER_STATES = ("disabled", "invited", "enabled", "declined")
+# Shopify's CustomerEmailMarketingState / CustomerSmsMarketingState (INVALID, which Shopify
+# sets itself after bounces, has no use here) and CustomerMarketingOptInLevel.
+MARKETING_STATES = ("subscribed", "not_subscribed", "pending", "unsubscribed", "redacted")
+OPT_IN_LEVELS = ("single_opt_in", "confirmed_opt_in", "unknown")
 # Ciphertext of a 255-character email or a 50-character phone, with its key id and nonce.
 ENCRYPTED_EMAIL_LENGTH = 512
 ENCRYPTED_PHONE_LENGTH = 255
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Customer(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
@@ -33,6 +45,16 @@ class Customer(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     __table_args__ = (
         UniqueConstraint("email"),
         CheckConstraint("state IN ('disabled', 'invited', 'enabled', 'declined')", name="state"),
+        CheckConstraint(
+            _in("email_marketing_state", MARKETING_STATES), name="email_marketing_state"
+        ),
+        CheckConstraint(_in("sms_marketing_state", MARKETING_STATES), name="sms_marketing_state"),
+        CheckConstraint(
+            _in("email_marketing_opt_in_level", OPT_IN_LEVELS), name="email_marketing_opt_in_level"
+        ),
+        CheckConstraint(
+            _in("sms_marketing_opt_in_level", OPT_IN_LEVELS), name="sms_marketing_opt_in_level"
+        ),
         Index("ix_customers_email", "email"),
         Index("ix_customers_phone", "phone"),
         Index("ix_customers_state", "state"),
@@ -55,10 +77,28 @@ class Customer(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     state: Mapped[str] = mapped_column(
         String(50), nullable=False, default="enabled", server_default="enabled"
     )
+    # The seed's flag, kept equal to "email consent is subscribed" (_derive_accepts_marketing).
     accepts_marketing: Mapped[bool] = mapped_column(
         sa.Boolean, nullable=False, default=False, server_default=sa.false()
     )
     note: Mapped[str | None] = mapped_column(Text)
+    email_marketing_state: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="not_subscribed", server_default="not_subscribed"
+    )
+    email_marketing_opt_in_level: Mapped[str | None] = mapped_column(String(20))
+    email_marketing_consent_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sms_marketing_state: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="not_subscribed", server_default="not_subscribed"
+    )
+    sms_marketing_opt_in_level: Mapped[str | None] = mapped_column(String(20))
+    sms_marketing_consent_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Exempt from every tax; `tax_exemptions` lists Shopify's TaxExemption codes (specific ones).
+    tax_exempt: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    tax_exemptions: Mapped[list[str]] = mapped_column(
+        JSONType, nullable=False, default=list, server_default=sa.text("'[]'")
+    )
 
     addresses: Mapped[list[CustomerAddress]] = relationship(
         back_populates="customer",
@@ -77,6 +117,12 @@ class Customer(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     group_memberships: Mapped[list[CustomerGroupMembership]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
     )
+
+    @validates("email_marketing_state")
+    def _derive_accepts_marketing(self, _key: str, state: str) -> str:
+        """Shopify's legacy `accepts_marketing` is its email consent being `subscribed`."""
+        self.accepts_marketing = state == "subscribed"
+        return state
 
 
 class CustomerAddress(IdMixin, TimestampMixin, Base):
@@ -159,12 +205,20 @@ class CustomerGroupMembership(IdMixin, CreatedAtMixin, Base):
     customer: Mapped[Customer] = relationship(back_populates="group_memberships", lazy="raise")
 
 
+TAG_KEY_SQL = "lower(tag)"
+
+
 class CustomerTag(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "customer_tags"
     __table_args__ = (
         Index("ix_customer_tags_customer_id", "customer_id"),
         Index("ix_customer_tags_tag", "tag"),
         Index("ux_customer_tags_customer_id_tag", "customer_id", "tag", unique=True),
+        # Tags are one per customer in any letter case (the service keeps the first spelling),
+        # and the `tag` filter compares lower-cased: this index answers it (migration 0008).
+        Index(
+            "ix_customer_tags_lower_tag_customer_id", sa.literal_column(TAG_KEY_SQL), "customer_id"
+        ),
     )
 
     customer_id: Mapped[int] = mapped_column(

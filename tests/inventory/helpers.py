@@ -11,12 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.db import Database
 from shopdb.models import InventoryItem, InventoryLevel, Location, Product, ProductVariant
+from shopdb.models.inventory import QUANTITY_STATES
 from tests.catalog.fixtures import ProductFactory
 
 
-async def stocked(make_product: ProductFactory, quantity: int = 10) -> dict[str, Any]:
+async def stocked(
+    make_product: ProductFactory, quantity: int = 10, policy: str = "deny", sku: str = "ONE"
+) -> dict[str, Any]:
+    """A one-variant product stocked at the first location, with an inventory policy."""
     product = await make_product(
-        options=[], variants=[{"price": "1", "sku": "ONE", "inventoryQuantity": quantity}]
+        options=[],
+        variants=[
+            {"price": "1", "sku": sku, "inventoryQuantity": quantity, "inventoryPolicy": policy}
+        ],
     )
     variant: dict[str, Any] = product["variants"][0]
     return variant
@@ -32,6 +39,21 @@ async def variant_quantity(session: AsyncSession, variant_id: int) -> int:
     return value
 
 
+async def states_of(session: AsyncSession, item_id: int, location_id: int) -> dict[str, int]:
+    """Every state of one level, read from the table."""
+    row = (
+        await session.execute(
+            select(*(getattr(InventoryLevel, name) for name in QUANTITY_STATES))
+            .where(
+                InventoryLevel.inventory_item_id == item_id,
+                InventoryLevel.location_id == location_id,
+            )
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return dict(zip(QUANTITY_STATES, row, strict=True))
+
+
 async def levels_of(session: AsyncSession, item_id: int) -> dict[int, tuple[int, int]]:
     rows = await session.execute(
         select(InventoryLevel.location_id, InventoryLevel.available, InventoryLevel.committed)
@@ -42,7 +64,12 @@ async def levels_of(session: AsyncSession, item_id: int) -> dict[int, tuple[int,
 
 
 async def make_items(
-    database: Database, count: int, stock: dict[str, int]
+    database: Database,
+    count: int,
+    stock: dict[str, int],
+    *,
+    policy: str = "deny",
+    tracked: bool = True,
 ) -> tuple[list[int], list[int], dict[str, int]]:
     """`count` single-variant products, each stocked per location name; committed."""
     run = uuid.uuid4().hex[:8]
@@ -59,8 +86,9 @@ async def make_items(
                 price=Decimal("1.00"),
                 option1="Default Title",
                 inventory_quantity=sum(stock.values()),
+                inventory_policy=policy,
             )
-            variant.inventory_item = InventoryItem(sku=f"S{n}-{run}")
+            variant.inventory_item = InventoryItem(sku=f"S{n}-{run}", tracked=tracked)
             product.variants = [variant]
             session.add(product)
             await session.flush()

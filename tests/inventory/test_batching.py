@@ -28,6 +28,8 @@ from shopdb.inventory.errors import InsufficientInventory, LevelNotConnected
 from shopdb.models import Event, InventoryAdjustment, InventoryItem, ProductVariant
 from shopdb.services import services_of
 from tests.fixtures.database import Backend
+from tests.fixtures.services import use_services
+from tests.idempotency.helpers import ADJUST, committed_admin, live_client
 from tests.inventory.helpers import levels_of, make_items, variant_quantity
 
 
@@ -202,6 +204,81 @@ class TestBatchedAdjustments:
         assert [r.available for i, r in enumerate(results) if i != 2] == [4, 4, 4]  # type: ignore[union-attr]
         async with live_postgres.session() as session:
             assert await levels_of(session, items[2]) == {loc["A"]: (5, 0)}
+
+
+@pytest.mark.postgres_only
+class TestBatchedStates:
+    async def test_the_policy_decides_below_zero_in_the_batch_too(
+        self, live_postgres: Database, batcher: RecordingBatcher
+    ) -> None:
+        (deny,), (deny_variant,), loc = await make_items(live_postgres, 1, {"A": 3})
+        (sold_on,), (sold_on_variant,), other = await make_items(
+            live_postgres, 1, {"B": 1}, policy="continue"
+        )
+
+        async with live_postgres.sessionmaker() as session:
+            oversold = await commit_adjustment_now(
+                batcher,
+                session,
+                inventory_item_id=sold_on,
+                location_id=other["B"],
+                delta=-4,
+                reason="shrinkage",
+            )
+            with pytest.raises(InsufficientInventory) as refused:
+                await commit_adjustment_now(
+                    batcher,
+                    session,
+                    inventory_item_id=deny,
+                    location_id=loc["A"],
+                    delta=-4,
+                    field="delta",
+                )
+
+        assert (oversold.available, oversold.damaged, oversold.on_hand) == (-3, 0, -3)
+        assert refused.value.details[0]["field"] == "delta"
+        async with live_postgres.session() as session:
+            assert await levels_of(session, deny) == {loc["A"]: (3, 0)}
+            assert await variant_quantity(session, deny_variant) == 3
+            assert await variant_quantity(session, sold_on_variant) == -3
+            rows = await session.execute(
+                select(InventoryAdjustment.quantity_name, InventoryAdjustment.reason).where(
+                    InventoryAdjustment.inventory_item_id == sold_on
+                )
+            )
+            assert [tuple(r) for r in rows] == [("available", "shrinkage")]
+
+
+@pytest.mark.postgres_only
+async def test_over_http_available_goes_to_the_batch_and_other_states_to_the_session(
+    live_postgres: Database, batcher: RecordingBatcher, backend: Backend
+) -> None:
+    application = create_app(backend.settings)
+    use_services(application, live_postgres)
+    services_of(application).adjustments = batcher
+    headers, _ = await committed_admin(application)
+    (item,), (variant,), loc = await make_items(live_postgres, 1, {"A": 2}, policy="continue")
+    at = {"inventoryItemId": item, "locationId": loc["A"]}
+
+    async with live_client(application) as client:
+        oversold = await client.post(ADJUST, json=at | {"availableAdjustment": -5}, headers=headers)
+        batched = len(batcher.sizes)
+        damaged = await client.post(
+            ADJUST, json=at | {"name": "damaged", "delta": 2, "reason": "damaged"}, headers=headers
+        )
+        level = await client.get(
+            "/api/v1/inventory-levels", params={"inventoryItemIds": item}, headers=headers
+        )
+
+    assert oversold.status_code == 200, oversold.text
+    assert oversold.json()["available"] == -3
+    assert batched == 1
+    assert damaged.status_code == 200, damaged.text
+    assert len(batcher.sizes) == batched  # not through the batch: its statement is `available`'s
+    (listed,) = level.json()["items"]
+    assert (listed["available"], listed["damaged"], listed["onHand"]) == (-3, 2, -1)
+    async with live_postgres.session() as session:
+        assert await variant_quantity(session, variant) == -3
 
 
 @pytest.mark.postgres_only

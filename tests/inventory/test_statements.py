@@ -69,16 +69,57 @@ async def events_of(session: AsyncSession, subject_type: str, subject_id: int) -
 
 
 async def log_of(session: AsyncSession, item_id: int) -> list[tuple[int, int, str | None]]:
+    """The log's `available` rows: (location, delta, reason)."""
     rows = await session.execute(
         select(
             InventoryAdjustment.location_id,
             InventoryAdjustment.quantity_adjustment,
             InventoryAdjustment.reason,
         )
-        .where(InventoryAdjustment.inventory_item_id == item_id)
+        .where(
+            InventoryAdjustment.inventory_item_id == item_id,
+            InventoryAdjustment.quantity_name == "available",
+        )
         .order_by(InventoryAdjustment.id)
     )
     return [(r.location_id, r.quantity_adjustment, r.reason) for r in rows]
+
+
+async def states_log_of(session: AsyncSession, item_id: int) -> list[tuple[int, str, int, str]]:
+    """Every log row: (location, state, delta, reason)."""
+    rows = await session.execute(
+        select(
+            InventoryAdjustment.location_id,
+            InventoryAdjustment.quantity_name,
+            InventoryAdjustment.quantity_adjustment,
+            InventoryAdjustment.reason,
+        )
+        .where(InventoryAdjustment.inventory_item_id == item_id)
+        .order_by(InventoryAdjustment.id)
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def level_body(**quantities: int) -> dict[str, int]:
+    """An event body's quantities: every state (0 unless given), unavailable and onHand."""
+    states = {
+        "available": 0,
+        "committed": 0,
+        "incoming": 0,
+        "reserved": 0,
+        "damaged": 0,
+        "safetyStock": 0,
+        "qualityControl": 0,
+    } | quantities
+    unavailable = sum(states[n] for n in ("reserved", "damaged", "safetyStock", "qualityControl"))
+    on_hand = states["available"] + states["committed"] + unavailable
+    return states | {"unavailable": unavailable, "onHand": on_hand}
+
+
+def change_deltas(**deltas: int) -> dict[str, int]:
+    """A `change` event's deltas of the states other than available (0 unless given)."""
+    names = ("committed", "incoming", "reserved", "damaged", "safetyStock", "qualityControl")
+    return {f"{name}Delta": deltas.get(name, 0) for name in names}
 
 
 SecondLocation = Callable[[], Awaitable[int]]
@@ -143,6 +184,33 @@ class TestRoundTrips:
             assert sent == ["WITH"]
         else:  # reads the value it replaces, then as an adjustment by the difference
             assert sent == ["SELECT", "UPDATE", "INSERT", "UPDATE", "INSERT"]
+
+    async def test_a_move_between_states_is_one_statement_on_postgresql(
+        self,
+        backend: Backend,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        variant = await stocked(make_product, 10)
+        await begun(db_session)
+
+        with statements_on(backend.engine) as sent:
+            level = await service.move_quantity(
+                db_session,
+                inventory_item_id=variant["inventoryItemId"],
+                location_id=location["id"],
+                quantity=2,
+                from_name="available",
+                to_name="quality_control",
+                reason="quality_control",
+            )
+
+        assert (level.available, level.quality_control, level.on_hand) == (8, 2, 10)
+        if backend.name == "postgresql":
+            assert sent == ["WITH"]
+        else:  # level, log (both states), variant, event
+            assert sent == ["UPDATE", "INSERT", "UPDATE", "INSERT"]
 
     async def test_a_refusal_costs_one_query_to_explain_itself(
         self,
@@ -220,11 +288,9 @@ class TestWrittenRows:
         assert written.body == {
             "inventoryItemId": item,
             "locationId": location["id"],
-            "available": 6,
-            "committed": 0,
-            "onHand": 6,
+            **level_body(available=6),
             "availableDelta": -4,
-            "committedDelta": 0,
+            **change_deltas(),
             "reason": "damaged",
         }
         assert written.created_at is not None
@@ -238,7 +304,7 @@ class TestWrittenRows:
         assert list(notes) == ["initial stock", "dropped a box"]
         assert await variant_quantity(db_session, variant["id"]) == 6
 
-    async def test_committed_only_move_logs_nothing_and_leaves_the_variant(
+    async def test_committed_only_move_logs_its_state_and_leaves_the_variant(
         self,
         location: dict[str, Any],
         make_product: ProductFactory,
@@ -252,17 +318,18 @@ class TestWrittenRows:
         )
 
         assert (level.available, level.committed, level.on_hand) == (10, 2, 12)
-        assert await log_of(db_session, item) == [(location["id"], 10, "received")]
+        assert await states_log_of(db_session, item) == [
+            (location["id"], "available", 10, "received"),
+            (location["id"], "committed", 2, "correction"),
+        ]
         assert await variant_quantity(db_session, variant["id"]) == 10
         (written,) = await events_of(db_session, "InventoryLevel", level.id)
         assert written.body == {
             "inventoryItemId": item,
             "locationId": location["id"],
-            "available": 10,
-            "committed": 2,
-            "onHand": 12,
+            **level_body(available=10, committed=2),
             "availableDelta": 0,
-            "committedDelta": 2,
+            **change_deltas(committed=2),
             "reason": "correction",
         }
 
@@ -278,7 +345,11 @@ class TestWrittenRows:
         shop = await second_location()
 
         level = await service.set_available(
-            db_session, inventory_item_id=item, location_id=shop, available=8, reason="count"
+            db_session,
+            inventory_item_id=item,
+            location_id=shop,
+            available=8,
+            reason="cycle_count_available",
         )
 
         (connected,) = await events_of(db_session, "InventoryItem", item)
@@ -291,15 +362,13 @@ class TestWrittenRows:
         assert updated.body == {
             "inventoryItemId": item,
             "locationId": shop,
-            "available": 8,
-            "committed": 0,
-            "onHand": 8,
+            **level_body(available=8),
             "availableDelta": 8,
-            "reason": "count",
+            "reason": "cycle_count_available",
         }
-        assert await log_of(db_session, item) == [
-            (location["id"], 5, "received"),
-            (shop, 8, "count"),
+        assert await states_log_of(db_session, item) == [
+            (location["id"], "available", 5, "received"),
+            (shop, "available", 8, "cycle_count_available"),
         ]
         assert await variant_quantity(db_session, variant["id"]) == 13
 
@@ -401,7 +470,8 @@ class TestSeveralLevels:
             (location["id"], 7, 0),
         ]
         assert await variant_quantity(db_session, variant["id"]) == 8
-        assert (await log_of(db_session, item))[-2:] == [
-            (location["id"], 2, "correction"),
-            (shop, -3, "correction"),
+        assert (await states_log_of(db_session, item))[-3:] == [
+            (location["id"], "available", 2, "correction"),
+            (shop, "available", -3, "correction"),
+            (shop, "committed", 3, "correction"),
         ]

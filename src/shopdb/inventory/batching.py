@@ -42,8 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shopdb.inventory import statements
 from shopdb.inventory.errors import InventoryChangedConcurrently, InventoryLimitExceeded
-from shopdb.inventory.repository import NUMERIC_OUT_OF_RANGE, LevelRow, sqlstate
-from shopdb.inventory.service import CONCURRENT_CHANGE_STATES, DEFAULT_REASON, explain_refusal
+from shopdb.inventory.reasons import checked_reason
+from shopdb.inventory.repository import NUMERIC_OUT_OF_RANGE, LevelRow, level_row, sqlstate
+from shopdb.inventory.service import CONCURRENT_CHANGE_STATES, LevelChange, explain_refusal
 from shopdb.kit.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -57,12 +58,25 @@ ProductsChanged = Callable[[set[int]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Adjustment:
+    """`delta` units of `available` (the statement is built for that state alone)."""
+
     inventory_item_id: int
     location_id: int
     delta: int
     reason: str
     note: str | None
     actor: str | None
+
+    def change(self, field: str | None = None) -> LevelChange:
+        """The same change as service.change_levels sees it (to explain a refusal)."""
+        return LevelChange(
+            self.inventory_item_id,
+            self.location_id,
+            available=self.delta,
+            reason=self.reason,
+            note=self.note,
+            field=field,
+        )
 
 
 @dataclass
@@ -183,12 +197,12 @@ class SelfCommittingAdjustments:
             return rows
 
     def _arguments(self, adjustment: Adjustment, now: Any) -> tuple[Any, ...]:
-        values = statements.bind(
+        values = statements.change_params(
             item_id=adjustment.inventory_item_id,
             location_id=adjustment.location_id,
-            d_available=adjustment.delta,
-            d_committed=0,
+            deltas={"available": adjustment.delta},
             variant_delta=adjustment.delta,
+            by_policy=True,
             reason=adjustment.reason,
             note=adjustment.note,
             actor=adjustment.actor,
@@ -202,14 +216,7 @@ class SelfCommittingAdjustments:
 
 
 def _level(row: Any) -> LevelRow:
-    return LevelRow(
-        id=row["id"],
-        inventory_item_id=row["inventory_item_id"],
-        location_id=row["location_id"],
-        available=row["available"],
-        committed=row["committed"],
-        updated_at=row["updated_at"],
-    )
+    return level_row(row)
 
 
 async def commit_adjustment_now(
@@ -222,15 +229,17 @@ async def commit_adjustment_now(
     reason: str | None = None,
     note: str | None = None,
     actor: str | None = None,
+    field: str | None = None,
 ) -> LevelRow:
-    """Move `available` by `delta` and commit it now, with the adjustments arriving meanwhile.
+    """Move `available` by `delta` and commit it now, with the adjustments arriving
+    meanwhile; `field` is the request field a refusal names (`availableAdjustment` if None).
 
-    Not part of the caller's unit of work: the change is committed (or refused) whatever the
-    caller does next. `session` only explains a refusal (service.explain_refusal).
+    Below zero only where the variant may be sold beyond its stock, decided by the same
+    statement. Not part of the caller's unit of work: the change is committed (or refused)
+    whatever the caller does next. `session` only explains a refusal (service.explain_refusal).
     """
-    adjustment = Adjustment(
-        inventory_item_id, location_id, delta, reason or DEFAULT_REASON, note, actor
-    )
+    reason, note = checked_reason(reason, note)
+    adjustment = Adjustment(inventory_item_id, location_id, delta, reason, note, actor)
     try:
         applied = await adjustments.submit(adjustment)
     except Exception as exc:  # the driver's own error: the batch bypasses SQLAlchemy
@@ -238,11 +247,9 @@ async def commit_adjustment_now(
             raise InventoryChangedConcurrently from exc
         if sqlstate(exc) == NUMERIC_OUT_OF_RANGE:  # see InventoryLevelRepository._postgres_change
             raise InventoryLimitExceeded(
-                inventory_item_id, location_id, "availableAdjustment"
+                inventory_item_id, location_id, adjustment.change(field).field_of("available")
             ) from exc
         raise
     if applied is None:
-        raise await explain_refusal(
-            session, inventory_item_id, location_id, "availableAdjustment", (delta, 0, delta)
-        )
+        raise await explain_refusal(session, adjustment.change(field), delta)
     return applied

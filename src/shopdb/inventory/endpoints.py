@@ -22,6 +22,7 @@ from shopdb.inventory.schemas import (
     LocationCreate,
     LocationOut,
     LocationUpdate,
+    MoveInventory,
     SetInventory,
 )
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -44,6 +45,12 @@ def level_out(level: LevelRow) -> InventoryLevelOut:
         location_id=level.location_id,
         available=level.available,
         committed=level.committed,
+        incoming=level.incoming,
+        reserved=level.reserved,
+        damaged=level.damaged,
+        safety_stock=level.safety_stock,
+        quality_control=level.quality_control,
+        unavailable=level.unavailable,
         on_hand=level.on_hand,
         updated_at=level.updated_at,
     )
@@ -185,36 +192,66 @@ async def adjust_inventory(
     data: AdjustInventory,
     services: ServicesDep,
 ) -> Response:
-    """Add `availableAdjustment` (may be negative) atomically; below zero is a 409.
+    """Add `availableAdjustment` (may be negative), or `delta` to the state `name`, atomically.
 
-    On PostgreSQL it goes to the database with the adjustments arriving at the same time, and
-    commits by itself (inventory/batching.py); the session only explains a refusal. With an
-    Idempotency-Key it goes through the session instead: the stored response must commit in
-    the same transaction as the adjustment.
+    Below zero is a 409, except `available` of a variant sold beyond its stock (inventory
+    policy `continue`, or an untracked item). `reason` is one of Shopify's (400 otherwise).
+
+    On PostgreSQL an adjustment of `available` goes to the database with the adjustments
+    arriving at the same time, and commits by itself (inventory/batching.py); the session only
+    explains a refusal. With an Idempotency-Key, or for another state, it goes through the
+    session instead: the stored response must commit in the same transaction as the
+    adjustment, and the batch runs one statement built for `available`.
     """
+    name, delta, field = data.state_change()
     adjustments = services.adjustments
-    if adjustments is not None and not in_effect(request):
+    if adjustments is not None and name == "available" and not in_effect(request):
         level = await commit_adjustment_now(
             adjustments,
             session,
             inventory_item_id=data.inventory_item_id,
             location_id=data.location_id,
-            delta=data.available_adjustment,
+            delta=delta,
             reason=data.reason,
             note=data.note,
             actor=subject.principal,
+            field=field,
         )
     else:
-        level = await service.adjust_available(
+        level = await service.adjust_quantity(
             session,
             inventory_item_id=data.inventory_item_id,
             location_id=data.location_id,
-            delta=data.available_adjustment,
+            name=name,
+            delta=delta,
             reason=data.reason,
             note=data.note,
             actor=subject.principal,
+            field=field,
         )
     # Serialised here: FastAPI would validate the model it was just built from a second time.
+    return model_response(level_out(level))
+
+
+@levels_router.post("/move", response_model=InventoryLevelOut)
+@idempotent
+async def move_inventory(
+    session: SessionDep, subject: InventoryWrite, data: MoveInventory
+) -> Response:
+    """Move `quantity` units between two states of one level (`from` -> `to`), as Shopify's
+    inventoryMoveQuantities; 409 INSUFFICIENT_INVENTORY (naming `quantity`) when `from` holds
+    fewer units, whatever the variant's policy."""
+    level = await service.move_quantity(
+        session,
+        inventory_item_id=data.inventory_item_id,
+        location_id=data.location_id,
+        quantity=data.quantity,
+        from_name=data.from_,
+        to_name=data.to,
+        reason=data.reason,
+        note=data.note,
+        actor=subject.principal,
+    )
     return model_response(level_out(level))
 
 
@@ -223,12 +260,18 @@ async def adjust_inventory(
 async def set_inventory(
     session: SessionDep, subject: InventoryWrite, data: SetInventory
 ) -> Response:
-    """Set `available` absolutely, connecting the item to the location if needed."""
+    """Set `available` absolutely, connecting the item to the location if needed.
+
+    With `compareQuantity`, only if the level holds exactly that many available units (a
+    missing level holds 0): 409 COMPARE_QUANTITY_STALE otherwise, decided by the same single
+    statement that writes, so of concurrent sets with one compareQuantity exactly one wins.
+    """
     level = await service.set_available(
         session,
         inventory_item_id=data.inventory_item_id,
         location_id=data.location_id,
         available=data.available,
+        compare_quantity=data.compare_quantity,
         reason=data.reason,
         note=data.note,
         actor=subject.principal,

@@ -96,3 +96,16 @@ class InventoryChangedConcurrently(Conflict):
             "Inventory changed concurrently; retry the request",
             [{"field": "inventoryItemId", "message": "was being changed by another request"}],
         )
+
+
+class CompareQuantityStale(Conflict):
+    """`set` with `compareQuantity`: the level no longer holds the quantity the caller read."""
+
+    code = "COMPARE_QUANTITY_STALE"
+
+    def __init__(self, inventory_item_id: int, location_id: int, expected: int) -> None:
+        super().__init__(
+            f"Inventory item {inventory_item_id} at location {location_id} no longer has "
+            f"{expected} available; read the level again and retry",
+            [{"field": "compareQuantity", "message": "does not match the available quantity"}],
+        )

@@ -1,17 +1,19 @@
 """Every SQL statement on locations, inventory items, levels and the adjustment log.
 
 Quantities are only ever changed by single conditional UPDATEs (`available = available + :d
-WHERE available + :d >= 0`), never read into Python and written back: two concurrent requests
-cannot both see 1 unit and both take it. The statements that change a level, with the log,
-variant and event rows that go with it, are in `statements` (one statement on PostgreSQL).
+WHERE available + :d >= 0`, or the variant's policy lets it go below), never read into Python
+and written back: two concurrent requests cannot both see 1 unit and both take it. The
+statements that change a level, with the log, variant and event rows that go with it, are in
+`statements` (one statement on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Row, delete, exists, func, select, update
@@ -31,6 +33,7 @@ from shopdb.models import (
     Location,
     ProductVariant,
 )
+from shopdb.models.inventory import QUANTITY_STATES
 
 NUMERIC_OUT_OF_RANGE = "22003"  # PostgreSQL: an INTEGER column or expression overflowed
 
@@ -44,37 +47,55 @@ def sqlstate(exc: BaseException) -> str | None:
 
 @dataclass(frozen=True)
 class LevelRow:
+    """A level's quantities in Shopify's states (`on_hand` and `unavailable` are derived)."""
+
     id: int
     inventory_item_id: int
     location_id: int
     available: int
     committed: int
     updated_at: datetime
+    incoming: int = 0
+    reserved: int = 0
+    damaged: int = 0
+    safety_stock: int = 0
+    quality_control: int = 0
+
+    @property
+    def unavailable(self) -> int:
+        return self.reserved + self.damaged + self.safety_stock + self.quality_control
 
     @property
     def on_hand(self) -> int:
-        return self.available + self.committed
+        return self.available + self.committed + self.unavailable
+
+    def quantity(self, name: str) -> int:
+        value: int = getattr(self, name)
+        return value
 
 
 _LEVEL_COLUMNS = (
     InventoryLevel.id,
     InventoryLevel.inventory_item_id,
     InventoryLevel.location_id,
-    InventoryLevel.available,
-    InventoryLevel.committed,
+    *(getattr(InventoryLevel, name) for name in QUANTITY_STATES),
     InventoryLevel.updated_at,
 )
 
 
-def _level(row: Any) -> LevelRow:
+def level_row(row: Any) -> LevelRow:
+    """A LevelRow from a SQLAlchemy row (by attribute) or a driver's record (by key)."""
+    get = partial(getattr, row) if hasattr(row, "_fields") else row.__getitem__
     return LevelRow(
-        id=row.id,
-        inventory_item_id=row.inventory_item_id,
-        location_id=row.location_id,
-        available=row.available,
-        committed=row.committed,
-        updated_at=row.updated_at,
+        id=get("id"),
+        inventory_item_id=get("inventory_item_id"),
+        location_id=get("location_id"),
+        updated_at=get("updated_at"),
+        **{name: get(name) for name in QUANTITY_STATES},
     )
+
+
+_level = level_row
 
 
 @dataclass(frozen=True)
@@ -82,9 +103,17 @@ class LevelProbe:
     location_active: bool | None  # None: no such location
     item_exists: bool  # False also when the item's product is soft-deleted
     level_exists: bool
-    available: int = 0
-    committed: int = 0
+    quantities: dict[str, int] = field(default_factory=dict)  # every state, 0 without a level
     variant_quantity: int = 0  # the variant's total, the sum of available over locations
+    limited: bool = True  # tracked and `deny`: available never below zero
+
+    @property
+    def available(self) -> int:
+        return self.quantities.get("available", 0)
+
+    @property
+    def committed(self) -> int:
+        return self.quantities.get("committed", 0)
 
 
 class LocationRepository:
@@ -223,40 +252,45 @@ class InventoryLevelRepository:
         item_id: int,
         location_id: int,
         *,
-        d_available: int,
-        d_committed: int,
+        deltas: Mapping[str, int],
         variant_delta: int,
+        by_policy: bool,
         reason: str,
         note: str | None,
         actor: str | None,
     ) -> LevelRow | None:
-        """Move a level by deltas, log it, move the variant by `variant_delta`, record the event.
+        """Move a level's states by deltas, log each, move the variant by `variant_delta`,
+        record the event.
 
-        None when a guard refused it (no level, inactive location, below zero); then nothing
-        was written. The level's row lock is held to the end of the transaction, which is what
-        serialises concurrent changes of one level.
+        None when a guard refused it (no level, inactive location, a state below zero, or
+        `available` below zero where the variant's policy forbids it or `by_policy` is
+        false); then nothing was written. The level's row lock is held to the end of the
+        transaction, which is what serialises concurrent changes of one level.
         """
-        params: dict[str, object] = statements.bind(
+        params = statements.change_params(
             item_id=item_id,
             location_id=location_id,
-            d_available=d_available,
-            d_committed=d_committed,
+            deltas=deltas,
             variant_delta=variant_delta,
+            by_policy=by_policy,
             reason=reason,
             note=note,
             actor=actor,
             now=utcnow(),
         )
+        states = statements.moved(deltas)
         if self._dialect == "postgresql":
-            row = await self._postgres_change("change", params)
+            row = await self._postgres_change("change", params, states)
             if row is None:
                 return None
             journal.note(self.session, journal.PRODUCT, [row.product_id], listing=False)
             return _level(row)
-        row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
+        level_update = statements.sqlite_level_change("change", states)
+        row = (await self.session.execute(level_update, params)).first()
         if row is None:
             return None
-        await self._sqlite_writes("change", params, row.id, d_available, variant_delta)
+        logged = any(deltas.values())
+        await self._sqlite_writes("change", states, params, row.id, logged, variant_delta)
         return _level(row)
 
     async def apply_set(
@@ -265,45 +299,64 @@ class InventoryLevelRepository:
         location_id: int,
         available: int,
         *,
+        compare: int | None,
         reason: str,
         note: str | None,
         actor: str | None,
     ) -> tuple[LevelRow, int] | None:
         """Set `available` absolutely, with the same log, variant and event writes as a change.
 
-        Returns the level and the delta applied, or None when there is no changeable level.
+        With `compare`, only if `available` is that value now, checked by the same statement.
+        Returns the level and the delta applied, or None when there is no changeable level
+        or a guard refused it.
         """
-        params: dict[str, object] = statements.bind(
-            item_id=item_id,
-            location_id=location_id,
-            available=available,
-            reason=reason,
-            note=note,
-            actor=actor,
-            now=utcnow(),
-        )
+        now = utcnow()
         if self._dialect == "postgresql":
+            params: dict[str, object] = statements.bind(
+                item_id=item_id,
+                location_id=location_id,
+                available=available,
+                compare=compare,
+                reason=reason,
+                note=note,
+                actor=actor,
+                now=now,
+            )
             row = await self._postgres_change("set", params)
             if row is None:
                 return None
             journal.note(self.session, journal.PRODUCT, [row.product_id], listing=False)
             return _level(row), row.available_delta
         # SQLite: this transaction has held the database write lock since BEGIN IMMEDIATE, so
-        # the value read here is the one the delta replaces.
-        previous = await self.session.scalar(statements.current_available(), params)
+        # the value read here is the one the delta replaces; the comparison is the UPDATE's.
+        at = statements.bind(item_id=item_id, location_id=location_id)
+        previous = await self.session.scalar(statements.current_available(), at)
         if previous is None:
             return None
         delta = available - previous
-        params |= statements.bind(d_available=delta, d_committed=0, variant_delta=delta)
-        row = (await self.session.execute(statements.sqlite_level_change(), params)).first()
-        if row is None:  # a bound (INTEGER) or the product's soft delete refused it
+        params = statements.change_params(
+            item_id=item_id,
+            location_id=location_id,
+            deltas={"available": delta},
+            variant_delta=delta,
+            by_policy=True,
+            reason=reason,
+            note=note,
+            actor=actor,
+            now=now,
+        ) | statements.bind(compare=compare)
+        row = (await self.session.execute(statements.sqlite_level_change("set"), params)).first()
+        if row is None:  # the comparison, a bound (INTEGER) or the product's soft delete
             return None
         if delta:  # the value already held: the level is usable and nothing is written
-            await self._sqlite_writes("set", params, row.id, delta, delta)
+            await self._sqlite_writes("set", ("available",), params, row.id, True, delta)
         return _level(row), delta
 
     async def _postgres_change(
-        self, kind: statements.Kind, params: dict[str, object]
+        self,
+        kind: statements.Kind,
+        params: dict[str, object],
+        states: statements.Moved = ("available",),
     ) -> Row[Any] | None:
         # Core, not ORM, execution: the statement touches no mapped objects, and the ORM's
         # per-statement bookkeeping cost more CPU than the statement's round trip. Core does
@@ -311,7 +364,8 @@ class InventoryLevelRepository:
         await self.session.flush()
         connection = await self.session.connection()
         try:
-            return (await connection.execute(statements.postgres_change(kind), params)).first()
+            statement = statements.postgres_change(kind, states)
+            return (await connection.execute(statement, params)).first()
         except DBAPIError as exc:
             # The guard read the variant's total from the statement's snapshot; a concurrent
             # change of another location can still push it past INTEGER before this one's
@@ -327,17 +381,18 @@ class InventoryLevelRepository:
     async def _sqlite_writes(
         self,
         kind: statements.Kind,
+        states: statements.Moved,
         params: dict[str, object],
         level_id: int,
-        available_delta: int,
+        logged: bool,
         variant_delta: int,
     ) -> None:
-        writes = statements.sqlite_writes(kind)
+        writes = statements.sqlite_writes(kind, states)
         params = params | statements.bind(
-            level_id=level_id, available_delta=available_delta, variant_delta=variant_delta
+            level_id=level_id, available_delta=params["p_d_available"], variant_delta=variant_delta
         )
-        # The log and variant statements are no-ops at a zero delta; skipping them saves a trip.
-        if available_delta:
+        # The log and variant statements are no-ops at zero deltas; skipping them saves a trip.
+        if logged:
             await self.session.execute(writes.log, params)
         if variant_delta:
             changed = await self.session.execute(writes.variant, params)
@@ -351,14 +406,16 @@ class InventoryLevelRepository:
                 statements.probe(), statements.bind(item_id=item_id, location_id=location_id)
             )
         ).one()
-        location_active, variant_quantity, available, committed = row
+        location_active, variant_quantity, limited, *quantities = row
         return LevelProbe(
             location_active=None if location_active is None else bool(location_active),
             item_exists=variant_quantity is not None,
-            level_exists=available is not None,
-            available=available or 0,
-            committed=committed or 0,
+            level_exists=quantities[0] is not None,
+            quantities={
+                name: value or 0 for name, value in zip(QUANTITY_STATES, quantities, strict=True)
+            },
             variant_quantity=variant_quantity or 0,
+            limited=limited is None or bool(limited),
         )
 
     async def connect(self, item_id: int, location_id: int) -> LevelRow | None:
@@ -380,8 +437,8 @@ class InventoryLevelRepository:
         row = (await self.session.execute(statement)).first()
         return None if row is None else _level(row)
 
-    async def disconnect(self, item_id: int, location_id: int) -> tuple[int, int] | None:
-        """Delete a level holding no committed stock: (its id, the available it had), or None."""
+    async def disconnect(self, item_id: int, location_id: int) -> LevelRow | None:
+        """Delete a level holding no committed stock: the level as it was, or None."""
         statement = (
             delete(InventoryLevel)
             .where(
@@ -389,11 +446,11 @@ class InventoryLevelRepository:
                 InventoryLevel.location_id == location_id,
                 InventoryLevel.committed == 0,
             )
-            .returning(InventoryLevel.id, InventoryLevel.available)
+            .returning(*_LEVEL_COLUMNS)
             .execution_options(synchronize_session=False)
         )
         row = (await self.session.execute(statement)).first()
-        return None if row is None else (row.id, row.available)
+        return None if row is None else _level(row)
 
     async def add_to_variant_quantity(self, item_id: int, delta: int) -> None:
         """Keep product_variants.inventory_quantity = sum(available) by applying the same delta.
@@ -434,11 +491,13 @@ class InventoryLevelRepository:
         quantity: int,
         reason: str | None,
         note: str | None,
+        quantity_name: str = "available",
     ) -> None:
         self.session.add(
             InventoryAdjustment(
                 inventory_item_id=item_id,
                 location_id=location_id,
+                quantity_name=quantity_name,
                 quantity_adjustment=quantity,
                 reason=reason,
                 note=note,

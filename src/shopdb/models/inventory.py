@@ -66,17 +66,59 @@ class InventoryItem(IdMixin, TimestampMixin, Base):
     )
 
 
+# Shopify's quantity names (shopify.dev, "Apps in inventory management", inventory states).
+# `on_hand` is derived: available + committed + the unavailable states; `incoming` is not on
+# hand. Shopify's admin shows reserved units as Unavailable too, with damaged, safety stock and
+# quality control: on_hand = available + committed + unavailable, as its docs state it.
+UNAVAILABLE_STATES = ("reserved", "damaged", "safety_stock", "quality_control")
+QUANTITY_STATES = ("available", "committed", "incoming", *UNAVAILABLE_STATES)
+
+# Shopify's adjustment reasons (InventoryAdjustQuantitiesInput.reason, "the possible reasons").
+ADJUSTMENT_REASONS = (
+    "correction",
+    "cycle_count_available",
+    "damaged",
+    "movement_created",
+    "movement_updated",
+    "movement_received",
+    "movement_canceled",
+    "other",
+    "promotion",
+    "quality_control",
+    "received",
+    "reservation_created",
+    "reservation_deleted",
+    "reservation_updated",
+    "restock",
+    "safety_stock",
+    "shrinkage",
+)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 class InventoryLevel(IdMixin, VersionMixin, Base):
     """Quantities of one item at one location, in Shopify's states.
 
-    `available` can be sold; `committed` is ordered but not yet fulfilled (not in the seed);
-    on hand is their sum. Both are changed only by atomic UPDATEs in the inventory repository.
+    `available` can be sold and is the only state that may be negative: a variant whose
+    inventory policy is `continue` (or whose item is not tracked) is sold beyond its stock, as
+    Shopify shows it. Whether it may go below zero is decided inside the inventory
+    repository's guarded UPDATE (it depends on the variant's policy), not by a CHECK.
+    `committed` is ordered but not yet fulfilled; `incoming` is on its way (not on hand);
+    `reserved`, `damaged`, `safety_stock` and `quality_control` are on hand but unavailable.
+    All are changed only by atomic UPDATEs in the inventory repository.
     """
 
     __tablename__ = "inventory_levels"
     __table_args__ = (
-        CheckConstraint("available >= 0", name="available"),
         CheckConstraint("committed >= 0", name="committed"),
+        CheckConstraint("incoming >= 0", name="incoming"),
+        CheckConstraint("reserved >= 0", name="reserved"),
+        CheckConstraint("damaged >= 0", name="damaged"),
+        CheckConstraint("safety_stock >= 0", name="safety_stock"),
+        CheckConstraint("quality_control >= 0", name="quality_control"),
         Index("ix_inventory_levels_inventory_item_id", "inventory_item_id"),
         Index("ix_inventory_levels_location_id", "location_id"),
         Index(
@@ -95,6 +137,15 @@ class InventoryLevel(IdMixin, VersionMixin, Base):
     )
     available: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     committed: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    incoming: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    reserved: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    damaged: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    safety_stock: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    quality_control: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(),
         nullable=False,
@@ -106,8 +157,12 @@ class InventoryLevel(IdMixin, VersionMixin, Base):
     inventory_item: Mapped[InventoryItem] = relationship(back_populates="levels", lazy="raise")
 
     @property
+    def unavailable(self) -> int:
+        return self.reserved + self.damaged + self.safety_stock + self.quality_control
+
+    @property
     def on_hand(self) -> int:
-        return self.available + self.committed
+        return self.available + self.committed + self.unavailable
 
 
 class InventoryAdjustment(IdMixin, CreatedAtMixin, Base):
@@ -116,6 +171,10 @@ class InventoryAdjustment(IdMixin, CreatedAtMixin, Base):
         Index("ix_inventory_adjustments_inventory_item_id", "inventory_item_id"),
         Index("ix_inventory_adjustments_location_id", "location_id"),
         Index("ix_inventory_adjustments_created_at", "created_at"),
+        CheckConstraint(_one_of("quantity_name", QUANTITY_STATES), name="quantity_name"),
+        CheckConstraint(
+            f"reason IS NULL OR {_one_of('reason', ADJUSTMENT_REASONS)}", name="reason"
+        ),
     )
 
     inventory_item_id: Mapped[int] = mapped_column(
@@ -124,6 +183,11 @@ class InventoryAdjustment(IdMixin, CreatedAtMixin, Base):
     location_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False
     )
+    # Which state moved (one row per state a change moved; a move between states is two).
+    quantity_name: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="available", server_default="available"
+    )
     quantity_adjustment: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Nullable as in the seed; every row the API writes has one of Shopify's reasons.
     reason: Mapped[str | None] = mapped_column(String(255))
     note: Mapped[str | None] = mapped_column(Text)

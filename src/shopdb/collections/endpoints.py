@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Query, Response
+from fastapi import Response
 
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.read_model.schemas import ProductDetail
@@ -17,16 +15,14 @@ from shopdb.collections.schemas import (
     rule_out,
 )
 from shopdb.dependencies import SessionDep
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
+from shopdb.kit.parameters import PageNumber, PageSize
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.models import SmartCollection
 
 router = domain_router("/smart-collections", tags=["collections"])
-
-PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
 
 
 def collection_out(collection: SmartCollection) -> CollectionOut:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from shopdb.customers import actions, consent, service
 from shopdb.customers import addresses as address_service
@@ -31,6 +31,7 @@ from shopdb.dependencies import SessionDep
 from shopdb.errors import NotFound
 from shopdb.keys import field_cipher
 from shopdb.kit.crypto import FieldCipher
+from shopdb.kit.parameters import IfMatch, PageNumber, PageSize
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.models import Customer, CustomerGroup
@@ -45,9 +46,6 @@ def _cipher(request: Request) -> FieldCipher:
 
 
 CipherDep = Annotated[FieldCipher, Depends(_cipher)]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
-PageNumber = Annotated[int, Query(ge=1)]
-PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=250)]
 
 
 def _via(request: Request) -> str:

@@ -25,7 +25,8 @@ from shopdb.inventory.schemas import (
     MoveInventory,
     SetInventory,
 )
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
+from shopdb.kit.parameters import PageNumber, PageSize
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
@@ -35,8 +36,6 @@ items_router = domain_router("/inventory-items", tags=["inventory"])
 levels_router = domain_router("/inventory-levels", tags=["inventory"])
 
 MAX_IDS = 250
-PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
 
 
 def level_out(level: LevelRow) -> InventoryLevelOut:

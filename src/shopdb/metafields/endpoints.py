@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from shopdb.dependencies import SessionDep
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
+from shopdb.kit.parameters import PageNumber, PageSize
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.metafields import service
@@ -32,9 +33,6 @@ from shopdb.models import MetafieldDefinition
 
 router = domain_router("/metafields", tags=["metafields"])
 definitions_router = domain_router("/metafield-definitions", tags=["metafields"])
-
-PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
 
 
 def definition_out(definition: MetafieldDefinition) -> DefinitionOut:

@@ -101,7 +101,7 @@ class TestReimportingAnExport:
         await make_product("Scarf", status="draft", options=[], variants=[{"price": "19.90"}])
         unpublished = dict(MUG[0], Handle="unpublished-mug", Published="FALSE")
         assert (await post_csv(client, admin, csv_text(unpublished))).json()["created"] == 1
-        # Positions 1 and 3 are left: the import must not renumber them.
+        # A variant deleted from the middle: the others are renumbered 1..n, and stay so.
         deleted = await client.delete(
             f"/api/v1/variants/{boots['variants'][1]['id']}", headers=admin
         )

@@ -192,7 +192,7 @@ class TestShopifyTemplate:
         ]
         assert [v["barcode"] for v in tee["variants"]] == [None, None, None]
         assert [v["inventoryQuantity"] for v in tee["variants"]] == [10, 5, 5]
-        assert tee["variants"][0]["weight"] == "3.63"
+        assert tee["variants"][0]["weight"] == "3.629"  # 3629 g, not rounded to 3.63 kg
         assert [(v["option1"], v["option2"]) for v in pants["variants"]] == [("32", "Blue")]
 
     async def test_an_update_keeps_the_stored_barcode(

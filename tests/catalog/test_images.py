@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 from pathlib import Path
@@ -8,12 +9,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.errors import ImageLimitExceeded
 from shopdb.catalog.images import service as images
+from shopdb.catalog.products import service as products
+from shopdb.catalog.products.schemas import ProductCreate
+from shopdb.catalog.rules import MAX_IMAGES
 from shopdb.db import Database
-from shopdb.models import Job
+from shopdb.models import Job, ProductImage
 from shopdb.services import services_of
+from shopdb.storage.local import LocalStorage
 from tests.catalog.fixtures import Headers, ProductFactory
 from tests.jobs.helpers import run_jobs
 
@@ -231,3 +238,108 @@ class TestDeletedFilesGoAfterCommitOnly:
         assert (storage_root / key).exists()
         assert await run_jobs(app) == 1
         assert not (storage_root / key).exists()
+
+
+async def add_links(session: AsyncSession, product_id: int, count: int) -> None:
+    """`count` linked images (as a CSV import adds them), in one INSERT."""
+    await session.execute(
+        insert(ProductImage),
+        [
+            {"product_id": product_id, "src": f"https://cdn.example.com/{n}.png", "position": n}
+            for n in range(1, count + 1)
+        ],
+    )
+
+
+async def image_count(session: AsyncSession, product_id: int) -> int:
+    statement = select(func.count()).where(ProductImage.product_id == product_id)
+    return int(await session.scalar(statement) or 0)
+
+
+class TestImageLimit:
+    async def test_the_251st_image_is_409_and_nothing_is_stored(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        product = await make_product()
+        await add_links(db_session, product["id"], MAX_IMAGES - 1)
+        storage_root = Path(services_of(app).settings.var_dir) / "storage"
+
+        last = await upload(client, admin, product, png())
+        assert last.status_code == 201, last.text
+        assert last.json()["position"] == 250
+        files = set(storage_root.rglob("*"))
+
+        refused = await upload(client, admin, product, png())
+
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "IMAGE_LIMIT_EXCEEDED"
+        assert refused.json()["details"] == [
+            {"field": "file", "message": "at most 250 images per product"}
+        ]
+        assert await image_count(db_session, product["id"]) == 250
+        assert set(storage_root.rglob("*")) == files  # checked before the bytes are stored
+
+    async def test_links_past_the_limit_are_refused_before_any_is_added(
+        self, make_product: ProductFactory, db_session: AsyncSession
+    ) -> None:
+        product = await make_product()
+        await add_links(db_session, product["id"], MAX_IMAGES - 2)
+        links = [(f"https://cdn.example.com/new-{n}.png", None, None) for n in range(3)]
+        # A link the product already has does not count.
+        links.append(("https://cdn.example.com/1.png", None, None))
+
+        with pytest.raises(ImageLimitExceeded) as refused:
+            await images.add_linked_images(db_session, product["id"], links)
+
+        assert refused.value.details == [
+            {"field": "images", "message": "at most 250 images per product"}
+        ]
+        assert await image_count(db_session, product["id"]) == MAX_IMAGES - 2
+        assert await images.add_linked_images(db_session, product["id"], links[1:])
+        assert await image_count(db_session, product["id"]) == MAX_IMAGES
+
+
+@pytest.mark.postgres_only
+class TestConcurrentUploads:
+    async def test_uploads_at_once_never_pass_the_limit(
+        self, live_postgres: Database, tmp_path: Path
+    ) -> None:
+        async with live_postgres.session() as session:
+            data = ProductCreate.model_validate({"title": "Poster", "variants": [{"price": "1"}]})
+            product_id = (await products.create_product(session, data, actor="test")).id
+            await add_links(session, product_id, MAX_IMAGES - 2)
+            await session.commit()
+        storage = LocalStorage(tmp_path)
+
+        async def send() -> str:
+            async with live_postgres.session() as session:
+                try:
+                    await images.upload_image(
+                        session,
+                        storage,
+                        product_id,
+                        images.Upload(png(), "image/png"),
+                        max_bytes=1_000_000,
+                        actor="test",
+                    )
+                except ImageLimitExceeded:
+                    return "refused"
+                await session.commit()
+                return "created"
+
+        outcomes = await asyncio.wait_for(asyncio.gather(*(send() for _ in range(5))), 60)
+
+        assert sorted(outcomes) == ["created"] * 2 + ["refused"] * 3
+        async with live_postgres.session() as session:
+            assert await image_count(session, product_id) == MAX_IMAGES
+            positions = await session.scalars(
+                select(ProductImage.position)
+                .where(ProductImage.product_id == product_id)
+                .order_by(ProductImage.position)
+            )
+            assert list(positions) == list(range(1, MAX_IMAGES + 1))

@@ -155,15 +155,15 @@ class TestCreateProductRefusals:
         assert response.json()["details"] == [{"field": "handle", "message": "is already taken"}]
         assert await count(db_session, Product) == 1
 
-    async def test_option_values_must_match(
+    async def test_a_value_for_an_option_the_product_lacks_is_refused(
         self, client: httpx.AsyncClient, admin: Headers, db_session: AsyncSession
     ) -> None:
-        body = product_body()
-        body["variants"][1]["option2"] = "Purple"
+        body = product_body(options=[{"name": "Size", "values": ["S", "M"]}])
+        body["variants"] = [{"price": "1", "option1": "S", "option2": "Purple"}]
         response = await client.post("/api/v1/products", json=body, headers=admin)
         assert response.status_code == 400
         assert response.json()["details"] == [
-            {"field": "variants[1].option2", "message": "'Purple' is not a value of option 'Color'"}
+            {"field": "variants[0].option2", "message": "the product has only 1 option(s)"}
         ]
         assert await count(db_session, ProductVariant) == 0
 
@@ -208,3 +208,103 @@ class TestGetProduct:
         response = await client.delete(url, headers=token_for("products:read", "products:write"))
         assert response.status_code == 403
         assert (await client.get(url, headers=token_for("products:read"))).status_code == 200
+
+
+class TestSoftDeleteReleasesNames:
+    async def test_handle_and_skus_are_free_for_a_new_product_and_kept_in_the_event(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        old = await make_product(
+            "Hat",
+            handle="hat",
+            options=[{"name": "Size", "values": ["S", "M"]}],
+            variants=[
+                {"price": "5", "option1": "S", "sku": "HAT-S"},
+                {"price": "5", "option1": "M"},
+            ],
+        )
+        small, medium = old["variants"]
+
+        deleted = await client.delete(f"/api/v1/products/{old['id']}", headers=admin)
+
+        assert deleted.status_code == 204
+        assert (await client.get(f"/api/v1/products/{old['id']}", headers=admin)).status_code == 404
+        assert (
+            await client.get(f"/api/v1/variants/{small['id']}", headers=admin)
+        ).status_code == 404
+        # The same handle and SKU now work for a new product.
+        new = await client.post(
+            "/api/v1/products",
+            json=product_body(
+                "Hat",
+                handle="hat",
+                options=[],
+                variants=[{"price": "7", "sku": "HAT-S"}],
+            ),
+            headers=admin,
+        )
+        assert new.status_code == 201, new.text
+        assert (new.json()["handle"], new.json()["variants"][0]["sku"]) == ("hat", "HAT-S")
+        assert (await client.get(f"/api/v1/products/{old['id']}", headers=admin)).status_code == 404
+        # The deleted rows carry marked names; the originals are in the delete event.
+        stored = await db_session.get(Product, old["id"])
+        assert stored is not None
+        assert stored.handle == f"hat--deleted-{old['id']}"
+        rows = await db_session.execute(
+            select(ProductVariant.id, ProductVariant.sku).where(
+                ProductVariant.product_id == old["id"]
+            )
+        )
+        skus = {row.id: row.sku for row in rows}
+        assert skus == {small["id"]: f"HAT-S--deleted-{small['id']}", medium["id"]: None}
+        item_sku = await db_session.scalar(
+            select(InventoryItem.sku).where(InventoryItem.product_variant_id == small["id"])
+        )
+        assert item_sku == f"HAT-S--deleted-{small['id']}"
+        event = await db_session.scalar(
+            select(Event).where(Event.topic == "products/delete", Event.subject_id == old["id"])
+        )
+        assert event is not None
+        assert event.body["handle"] == "hat"
+        assert event.body["releasedHandle"] == f"hat--deleted-{old['id']}"
+        assert event.body["variants"] == [
+            {"id": small["id"], "sku": "HAT-S", "releasedSku": f"HAT-S--deleted-{small['id']}"},
+            {"id": medium["id"], "sku": None, "releasedSku": None},
+        ]
+
+    async def test_a_generated_handle_is_the_plain_one_again(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        old = await make_product("Summer Hat")
+        assert (await client.delete(f"/api/v1/products/{old['id']}", headers=admin)).is_success
+        new = await make_product("Summer Hat")
+        assert new["handle"] == old["handle"] == "summer-hat"
+
+    async def test_long_names_are_cut_to_fit_255_characters(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        db_session: AsyncSession,
+    ) -> None:
+        old = await make_product(
+            handle="h" * 255, options=[], variants=[{"price": "1", "sku": "S" * 255}]
+        )
+        assert (await client.delete(f"/api/v1/products/{old['id']}", headers=admin)).is_success
+        stored = await db_session.get(Product, old["id"])
+        sku = await db_session.scalar(
+            select(ProductVariant.sku).where(ProductVariant.product_id == old["id"])
+        )
+        assert stored is not None
+        assert sku is not None
+        mark, sku_mark = f"--deleted-{old['id']}", f"--deleted-{old['variants'][0]['id']}"
+        assert stored.handle == "h" * (255 - len(mark)) + mark
+        assert sku == "S" * (255 - len(sku_mark)) + sku_mark
+        again = await make_product(
+            "Again", handle="h" * 255, options=[], variants=[{"price": "1", "sku": "S" * 255}]
+        )
+        assert again["handle"] == "h" * 255

@@ -74,14 +74,6 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
         "options[1].name",
     ),
     (
-        "option value not offered",
-        product_body(
-            options=[{"name": "Size", "values": ["S"]}],
-            variants=[{"price": "1", "option1": "XL"}],
-        ),
-        "variants[0].option1",
-    ),
-    (
         "missing option value",
         product_body(
             options=[{"name": "Size", "values": ["S"]}, {"name": "Color", "values": ["Red"]}],
@@ -98,9 +90,20 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
         "variants[0].option2",
     ),
     (
-        "several variants without options",
+        "several variants without options or option values",
         product_body(options=[], variants=[{"price": "1"}, {"price": "2"}]),
-        "options",
+        "variants[1]",
+    ),
+    ("handle reserved for deleted products", product_body(handle="tee--deleted-12"), "handle"),
+    ("sku reserved for deleted products", with_variant(sku="TEE--deleted-3"), "variants[0].sku"),
+    ("published null", product_body(published=None), "published"),
+    ("published not a boolean", product_body(published="soon"), "published"),
+    ("publishedAt not a time", product_body(publishedAt="yesterday"), "publishedAt"),
+    ("publishedAt in the future", product_body(publishedAt="2999-01-01T00:00:00Z"), "publishedAt"),
+    (
+        "unpublished yet dated",
+        product_body(published=False, publishedAt="2020-01-01T00:00:00Z"),
+        "published",
     ),
     (
         "same sku twice",
@@ -113,7 +116,6 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
         ),
         "variants[1].sku",
     ),
-    ("too many variants", product_body(variants=[{"price": "1"}] * 101), "variants"),
 ]
 
 
@@ -164,7 +166,11 @@ BAD_UPDATES: list[tuple[dict[str, Any], str]] = [
     ({"handle": "UPPER"}, "handle"),
     ({"variants": []}, "variants"),
     ({"variants": [{"option1": "S", "option2": "Black", "price": "-2"}]}, "variants[0].price"),
-    ({"variants": [{"option1": "L", "option2": "Black"}]}, "variants[0].option1"),
+    ({"variants": [{"option1": "L", "option2": "Black"}]}, "variants[0].price"),
+    ({"variants": [{"option1": "S", "option2": "Black", "option3": "x"}]}, "variants[0].option3"),
+    ({"handle": "classic-tee--deleted-1"}, "handle"),
+    ({"published": None}, "published"),
+    ({"publishedAt": None, "published": True}, "publishedAt"),
     ({"variants": [{"id": 0, "price": "1"}]}, "variants[0].id"),
     ({"options": [{"name": "A", "values": ["x"]}] * 4}, "options"),
     ({"vendor": 12}, "vendor"),

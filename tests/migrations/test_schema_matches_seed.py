@@ -107,6 +107,13 @@ EXTRA_COLUMNS: dict[str, dict[str, str]] = {
     },
     "webhooks": {"fields": "Shopify's webhook fields filter", "secret": "signing secret"},
 }
+# DECIMAL columns made exact (an unconstrained NUMERIC keeps every value as written), each with
+# its reason.
+EXACT_DECIMALS: dict[tuple[str, str], str] = {
+    ("product_variants", "weight"): (
+        "DECIMAL(8,2) rounded an imported 155 g in kg to 0.16 kg: weights are kept as given"
+    ),
+}
 EXTRA_UNIQUES: dict[tuple[str, tuple[str, ...]], str] = {
     ("inventory_items", ("product_variant_id",)): "the ER diagram's one inventory item per variant",
 }
@@ -195,10 +202,12 @@ def _type_problem(seed: SeedColumn, live: dict[str, Any], dialect: str, table: s
             actual, sa.BigInteger | sa.SmallInteger
         )
     elif seed.type == "DECIMAL":
+        exact = (table, seed.name) in EXACT_DECIMALS
+        digits = (None, None) if exact else (seed.precision, seed.scale)
         ok = (
             isinstance(actual, sa.Numeric)
             and not isinstance(actual, sa.Float)
-            and (actual.precision, actual.scale) == (seed.precision, seed.scale)
+            and (actual.precision, actual.scale) == digits
         )
     elif seed.type == "BIT":
         ok = isinstance(actual, sa.Boolean)

@@ -72,3 +72,35 @@ class LastVariant(Conflict):
             "A product keeps at least one variant; delete the product instead",
             [{"field": field, "message": "is the product's only variant"}],
         )
+
+
+class VariantLimitExceeded(Conflict):
+    """More variants than a product may have (Shopify's 2,048).
+
+    400 when the request itself lists too many (a product create or PUT); 409 when the product
+    already holds the maximum and one more is added (POST /products/{id}/variants).
+    """
+
+    code = "VARIANT_LIMIT_EXCEEDED"
+
+    def __init__(self, limit: int, count: int, *, listed: bool, field: str = "variants") -> None:
+        if listed:
+            self.status_code = 400
+            message = f"A product has at most {limit} variants; {count} were sent"
+            detail = f"at most {limit} variants ({count} sent)"
+        else:
+            message = f"The product already has {count} variants, the most it may have"
+            detail = f"the product already has {limit} variants"
+        super().__init__(message, [{"field": field, "message": detail}])
+
+
+class ImageLimitExceeded(Conflict):
+    """The product already has (or the request would give it) more images than allowed."""
+
+    code = "IMAGE_LIMIT_EXCEEDED"
+
+    def __init__(self, limit: int, count: int, field: str = "images") -> None:
+        super().__init__(
+            f"A product has at most {limit} images; it would have {count}",
+            [{"field": field, "message": f"at most {limit} images per product"}],
+        )

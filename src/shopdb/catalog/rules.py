@@ -12,12 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from shopdb.catalog.errors import VariantLimitExceeded
 from shopdb.errors import ErrorDetail, ValidationFailed
 
 DEFAULT_OPTION_NAME = "Title"
 DEFAULT_OPTION_VALUE = "Default Title"
 MAX_TAGS = 250
 MAX_TAG_LENGTH = 255
+# Shopify's limits per product (the 2,048 variants of its current API, 3 options, 250 images).
+MAX_VARIANTS = 2048
+MAX_OPTIONS = 3
+MAX_IMAGES = 250
+MAX_NAME_LENGTH = 255
+# A soft-deleted product's handle and SKUs get this mark and the row's id, which frees the
+# originals for new products while the seed's UNIQUE constraints hold. Clients cannot use
+# names that end like this, so a rename can never collide with a live row.
+DELETED_MARK = "--deleted-"
+RESERVED_ENDING = f"cannot end with {DELETED_MARK}<number> (kept for deleted products)"
+_DELETED_NAME = re.compile(re.escape(DELETED_MARK) + r"[0-9]+$")
 
 
 class VariantOptions(Protocol):
@@ -85,15 +97,20 @@ def check_options(options: Sequence[OptionSpec], field: str = "options") -> list
     return errors
 
 
-def effective_options(
-    options: Sequence[OptionSpec], variant_count: int, field: str = "options"
-) -> list[OptionSpec]:
-    """A product without options has Shopify's implicit Title option, and one variant."""
+def effective_options(options: Sequence[OptionSpec]) -> list[OptionSpec]:
+    """The options to check variants against: the ones given, or Shopify's implicit `Title`
+    option, whose values the variants then supply (`Default Title` for a lone variant)."""
     if options:
         return list(options)
-    if variant_count > 1:
-        raise ValidationFailed.on(field, "options are required when there is more than one variant")
-    return [OptionSpec(DEFAULT_OPTION_NAME, [DEFAULT_OPTION_VALUE])]
+    return [OptionSpec(DEFAULT_OPTION_NAME, [])]
+
+
+def _implicit_title(options: Sequence[OptionSpec]) -> bool:
+    return (
+        len(options) == 1
+        and options[0].name == DEFAULT_OPTION_NAME
+        and (not options[0].values or DEFAULT_OPTION_VALUE in options[0].values)
+    )
 
 
 def fill_default_option(
@@ -101,14 +118,74 @@ def fill_default_option(
 ) -> tuple[str | None, str | None, str | None]:
     """Option values of a variant, with the implicit Title option filled in when omitted."""
     values = option_values(variant)
-    if (
-        len(options) == 1
-        and options[0].name == DEFAULT_OPTION_NAME
-        and options[0].values == [DEFAULT_OPTION_VALUE]
-        and values == (None, None, None)
-    ):
+    if _implicit_title(options) and values == (None, None, None):
         return (DEFAULT_OPTION_VALUE, None, None)
     return values
+
+
+def grow_options(
+    options: Sequence[OptionSpec], combos: Sequence[tuple[str | None, str | None, str | None]]
+) -> list[OptionSpec]:
+    """Shopify's REST rule: a variant's value that its option lacks is added to that option's
+    values, at the end, in the order the variants use them. The implicit `Default Title`
+    value goes once no variant uses it and the option has other values (a product that had
+    only its default variant and now has real ones)."""
+    grown: list[OptionSpec] = []
+    for k, option in enumerate(options):
+        values = list(option.values)
+        known = set(values)
+        used: set[str] = set()
+        for combo in combos:
+            value = combo[k] if k < 3 else None
+            if value is None:
+                continue
+            used.add(value)
+            if value not in known:
+                known.add(value)
+                values.append(value)
+        if (
+            option.name == DEFAULT_OPTION_NAME
+            and len(options) == 1
+            and DEFAULT_OPTION_VALUE in values
+            and DEFAULT_OPTION_VALUE not in used
+            and len(values) > 1
+        ):
+            values.remove(DEFAULT_OPTION_VALUE)
+        grown.append(OptionSpec(option.name, values))
+    return grown
+
+
+def ordered_positions(requested: Sequence[int | None]) -> list[int]:
+    """Positions 1..n for variants listed in this order, some asking for a position.
+
+    A variant asking for position k comes before one that is k-th only by its place in the
+    list; otherwise the list order decides. Whatever is asked, the result is 1..n.
+    """
+    order = sorted(
+        range(len(requested)),
+        key=lambda i: (requested[i] or i + 1, 0 if requested[i] is not None else 1, i),
+    )
+    positions = [0] * len(requested)
+    for position, index in enumerate(order, start=1):
+        positions[index] = position
+    return positions
+
+
+def check_variant_count(count: int, *, listed: bool = True, field: str = "variants") -> None:
+    """More than MAX_VARIANTS listed in a request (400), or a product already at the limit
+    getting one more (409)."""
+    if (listed and count > MAX_VARIANTS) or (not listed and count >= MAX_VARIANTS):
+        raise VariantLimitExceeded(MAX_VARIANTS, count, listed=listed, field=field)
+
+
+def is_deleted_name(value: str | None) -> bool:
+    return value is not None and _DELETED_NAME.search(value) is not None
+
+
+def deleted_name(value: str, row_id: int) -> str:
+    """`value` marked as deleted with its row's id, cut to fit the 255-character columns."""
+    mark = f"{DELETED_MARK}{row_id}"
+    return value[: MAX_NAME_LENGTH - len(mark)] + mark
 
 
 def check_variants(
@@ -150,6 +227,13 @@ def check_variants(
             )
         seen_combos.setdefault(combo, i)
         sku = skus[i]
+        if sku and is_deleted_name(sku):
+            errors.append(
+                {
+                    "field": f"{field}[{i}].sku",
+                    "message": RESERVED_ENDING,
+                }
+            )
         if sku:
             if sku in seen_skus:
                 errors.append(

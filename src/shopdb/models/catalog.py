@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from shopdb.kit.models import (
     Base,
@@ -23,7 +25,50 @@ from shopdb.kit.types import BigIntId, Money, UTCDateTime
 if TYPE_CHECKING:
     from shopdb.models.inventory import InventoryItem
 
-PRODUCT_STATUSES = ("active", "draft", "archived")
+# `unlisted` (Shopify's): active, but left out of product lists unless asked for by status.
+PRODUCT_STATUSES = ("active", "draft", "archived", "unlisted")
+PRODUCT_STATUS_CHECK = "status IN ('active', 'draft', 'archived', 'unlisted')"
+WEIGHT_QUANTUM = Decimal("0.000001")
+
+
+def canonical_weight(value: Decimal) -> Decimal:
+    """Trailing zeros dropped, but at least two decimals: 0.155, 0.25, 1.50, 3.00."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        return value
+    normal = value.normalize()
+    normal_exponent = normal.as_tuple().exponent
+    assert isinstance(normal_exponent, int)
+    return value.quantize(Decimal(1).scaleb(min(-2, normal_exponent)))
+
+
+class ExactWeight(sa.Numeric[Decimal]):
+    """A variant weight kept exactly as given (up to six decimals of its unit).
+
+    The seed's DECIMAL(8,2) rounded an imported 155 g in kg to 0.16. The column is an
+    unconstrained NUMERIC, so a value keeps the scale it was written with: its canonical form
+    (above; `ProductVariant` writes nothing else), which the product document's text cast then
+    shows exactly as the API does. The API refuses more than six decimals or fifteen digits.
+    PostgreSQL hands the stored Decimal back as is (asyncpg's own NUMERIC type replaces this
+    one there); SQLite stores a double, read back here to six decimals and the same form.
+    """
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(asdecimal=True)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        parent = super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call]
+
+        def process(value: Any) -> Any:
+            if parent is not None:
+                value = parent(value)
+            if value is None:
+                return None
+            return canonical_weight(Decimal(value).quantize(WEIGHT_QUANTUM))
+
+        return process
 
 
 # `q` searches title, vendor and tags with a substring match (LIKE '%q%' on lower case), and SKUs
@@ -51,7 +96,7 @@ class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     __tablename__ = "products"
     __table_args__ = (
         UniqueConstraint("handle"),
-        CheckConstraint("status IN ('active', 'draft', 'archived')", name="status"),
+        CheckConstraint(PRODUCT_STATUS_CHECK, name="status"),
         Index("ix_products_handle", "handle"),
         Index("ix_products_vendor", "vendor"),
         Index("ix_products_product_type", "product_type"),
@@ -83,6 +128,13 @@ class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     tags: Mapped[str | None] = mapped_column(Text)
     # Shopify's "Published" flag; the seed has none. Null means unpublished.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Shopify product attributes the seed lacks, carried by the product CSV (revision 0010).
+    seo_title: Mapped[str | None] = mapped_column(String(255))
+    seo_description: Mapped[str | None] = mapped_column(Text)
+    product_category: Mapped[str | None] = mapped_column(String(512))
+    gift_card: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
 
     variants: Mapped[list[ProductVariant]] = relationship(
         back_populates="product",
@@ -152,7 +204,7 @@ class ProductVariant(IdMixin, TimestampMixin, VersionMixin, Base):
     option1: Mapped[str | None] = mapped_column(String(255))
     option2: Mapped[str | None] = mapped_column(String(255))
     option3: Mapped[str | None] = mapped_column(String(255))
-    weight: Mapped[Decimal | None] = mapped_column(Money(8, 2))
+    weight: Mapped[Decimal | None] = mapped_column(ExactWeight())
     weight_unit: Mapped[str | None] = mapped_column(String(10), default="kg", server_default="kg")
     # Not in the seed; Shopify's variant fields that ordering and the CSV format need.
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
@@ -170,6 +222,10 @@ class ProductVariant(IdMixin, TimestampMixin, VersionMixin, Base):
     inventory_item: Mapped[InventoryItem | None] = relationship(
         back_populates="variant", uselist=False, passive_deletes=True, lazy="raise"
     )
+
+    @validates("weight")
+    def _canonical_weight(self, _key: str, value: Decimal | None) -> Decimal | None:
+        return None if value is None else canonical_weight(Decimal(value))
 
 
 class ProductOption(IdMixin, TimestampMixin, Base):

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.errors import ImageLimitExceeded
 from shopdb.catalog.images.repository import ImageRepository
 from shopdb.catalog.products.repository import ProductRepository
 from shopdb.catalog.products.service import get_product
+from shopdb.catalog.rules import MAX_IMAGES
 from shopdb.errors import NotFound, PayloadTooLarge, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.jobs import enqueue
@@ -119,6 +121,19 @@ def _event(session: AsyncSession, topic: str, image: ProductImage, actor: str | 
     )
 
 
+async def _locked_product(session: AsyncSession, product_id: int) -> Product:
+    """The product, its row locked until commit: two uploads at once are counted one after
+    the other, so neither can pass MAX_IMAGES."""
+    await ProductRepository(session).lock(product_id)
+    return await get_product(session, product_id)
+
+
+def _check_room(product: Product, adding: int, *, field: str) -> None:
+    count = len(product.images) + adding
+    if count > MAX_IMAGES:
+        raise ImageLimitExceeded(MAX_IMAGES, count, field)
+
+
 def _check_variant(product: Product, variant_id: int | None) -> None:
     if variant_id is not None and variant_id not in {v.id for v in product.variants}:
         raise ValidationFailed.on("variantId", "is not a variant of this product")
@@ -142,7 +157,9 @@ async def upload_image(
     max_bytes: int,
     actor: str | None,
 ) -> ProductImage:
-    product = await get_product(session, product_id)
+    """Store an upload as the product's next image (or at `position`), within MAX_IMAGES."""
+    product = await _locked_product(session, product_id)
+    _check_room(product, 1, field="file")
     if not upload.data:
         raise ValidationFailed.on("file", "is empty")
     if len(upload.data) > max_bytes:
@@ -253,11 +270,13 @@ async def add_linked_images(
 ) -> bool:
     """Images known by URL (CSV imports): added unless the product already has that src.
 
-    Whether any was added; when none is, nothing is written.
+    Whether any was added; when none is, nothing is written. More than MAX_IMAGES in all is
+    refused (IMAGE_LIMIT_EXCEEDED, naming `images`) before anything is added.
     """
-    product = await get_product(session, product_id)
+    product = await _locked_product(session, product_id)
     ordered = list(product.images)
     known = {i.src for i in ordered}
+    _check_room(product, len({src for src, _, _ in links if src not in known}), field="images")
     added = False
     for src, position, alt in links:
         if src in known:

@@ -78,11 +78,15 @@ GRAMS_PER_UNIT = {
     "lb": Decimal("453.59237"),
     "oz": Decimal("28.349523125"),
 }
+# 100 tonnes: nine whole digits and six decimals, within what a stored weight holds.
+MAX_GRAMS = Decimal(100_000_000)
+WEIGHT_QUANTUM = Decimal("0.000001")  # a stored weight's six decimals (revision 0010)
 # What a spreadsheet makes of a long number typed into a General cell: 3.65275E+11.
 SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
 SCIENTIFIC_HINT = (
     "looks like a number a spreadsheet rewrote in scientific notation (digits are lost)"
 )
+GOOGLE_SHOPPING = "Google Shopping / "
 TRUE = {"true", "yes", "1"}
 FALSE = {"false", "no", "0"}
 
@@ -109,6 +113,7 @@ class VariantRow:
     taxable: bool | None
     cost: Decimal | None
     tracked: bool | None
+    image: str | None = None
     # The cell held a value that could not be read (a mangled barcode): keep what is stored.
     barcode_unreadable: bool = False
 
@@ -132,12 +137,23 @@ class ProductRows:
     tags: str | None = None
     published: bool | None = None
     status: str | None = None
+    seo_title: str | None = None
+    seo_description: str | None = None
+    product_category: str | None = None
+    gift_card: bool | None = None
+    # Google Shopping columns: metafield key -> the cell (None when empty).
+    google_shopping: dict[str, str | None] = field(default_factory=dict)
     option_names: list[str] = field(default_factory=list)
     variants: list[VariantRow] = field(default_factory=list)
     images: list[ImageRow] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     warnings: list[LineError] = field(default_factory=list)
     has_product_row: bool = False
+    # The file's header: a column it lacks changes nothing (Shopify's rule for updates).
+    columns: frozenset[str] = frozenset()
+
+    def has(self, column: str) -> bool:
+        return column in self.columns
 
     @property
     def lines(self) -> list[int]:
@@ -272,62 +288,120 @@ class _Line:
 
 
 def _weight(line: _Line) -> tuple[Decimal | None, str]:
+    """`Variant Grams` as a weight in `Variant Weight Unit` (six decimals of the unit), refused
+    rather than changed when that weight would not export as the same grams again."""
     unit = line.choice("Variant Weight Unit", GRAMS_PER_UNIT) or "kg"
     raw = _text(line.row, "Variant Grams")
     if raw is None:
         return None, unit
     try:
-        grams = Decimal(raw)
+        given = Decimal(raw)
     except InvalidOperation:
         line.fail("Variant Grams", f"{raw!r} is not a number")
         return None, unit
-    if not grams.is_finite() or grams < 0 or grams > Decimal("1e9"):
-        line.fail("Variant Grams", f"{raw!r} must be a non-negative number")
+    if not given.is_finite() or given < 0 or given > MAX_GRAMS:
+        line.fail("Variant Grams", f"{raw!r} must be a number from 0 to {MAX_GRAMS}")
         return None, unit
-    return (grams / GRAMS_PER_UNIT[unit]).quantize(Decimal("0.01")), unit
+    weight = weight_of(given, unit)
+    if Decimal(grams(weight, unit)) != given:
+        line.fail(
+            "Variant Grams",
+            f"{raw!r} cannot be kept exactly in {unit}; give at most three decimals",
+        )
+        return None, unit
+    return weight, unit
+
+
+def weight_of(given_grams: Decimal, unit: str) -> Decimal:
+    """Grams in `unit`, to the six decimals a stored weight has."""
+    return (given_grams / GRAMS_PER_UNIT[unit]).quantize(WEIGHT_QUANTUM)
+
+
+def google_shopping_key(column: str) -> str:
+    """`Google Shopping / Age Group` -> `age_group`, as Shopify's mm-google-shopping keys."""
+    name = column[len(GOOGLE_SHOPPING) :]
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _tracked(line: _Line) -> bool | None:
+    """`shopify`: Shopify tracks the quantity; empty: not tracked. Another tracker (a
+    fulfillment service's) is read as tracked, with a warning that it exports as `shopify`."""
+    if "Variant Inventory Tracker" not in line.row:
+        return None
+    value = _text(line.row, "Variant Inventory Tracker")
+    if value is None:
+        return False
+    if value.lower() != "shopify":
+        line.warn(
+            "Variant Inventory Tracker",
+            f"{value!r} is read as tracked by shopdb (exported as 'shopify')",
+        )
+    return True
 
 
 def _has_any(row: dict[str, str], columns: Iterable[str]) -> bool:
     return any(_text(row, c) is not None for c in columns)
 
 
-def read_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number where the row starts, row) for each data row."""
+def _image_src(line: _Line, column: str) -> str | None:
+    src = line.text(column, max_length=2048)
+    if src is not None and not re.match(r"^(https?://|/)", src):
+        line.fail(column, "must be an http(s) URL")
+        return None
+    return src
+
+
+def read_rows(text: str) -> tuple[frozenset[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header's columns, and (line number where the row starts, row) for each data row."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if reader.fieldnames is None or "Handle" not in [f.strip() for f in reader.fieldnames]:
         raise CsvFormatError("the file has no Handle column; is it Shopify's product CSV?")
     reader.fieldnames = [f.strip() for f in reader.fieldnames]
-    start = reader.line_num + 1
-    for row in reader:
-        yield start, {k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
         start = reader.line_num + 1
+        for row in reader:
+            yield (
+                start,
+                {k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)},
+            )
+            start = reader.line_num + 1
+
+    return frozenset(reader.fieldnames), rows()
 
 
 def parse_products(text: str) -> list[ProductRows]:
     """Group the rows by Handle (in order of first appearance) and check every cell."""
     products: dict[str, ProductRows] = {}
     try:
-        rows = list(read_rows(text))
+        columns, reading = read_rows(text)
+        rows = list(reading)
     except csv.Error as exc:
         raise CsvFormatError(f"not a readable CSV file: {exc}") from exc
     for line_no, row in rows:
         handle = _text(row, "Handle")
         if handle is None:
             if any((v or "").strip() for v in row.values()):
-                orphan = ProductRows(handle="", first_line=line_no)
+                orphan = ProductRows(handle="", first_line=line_no, columns=columns)
                 orphan.errors.append(LineError(line_no, "Handle: required on every row"))
                 products[f"\0{line_no}"] = orphan
             continue
         product = products.get(handle)
         if product is None:
-            product = products[handle] = ProductRows(handle=handle.lower(), first_line=line_no)
+            product = products[handle] = ProductRows(
+                handle=handle.lower(), first_line=line_no, columns=columns
+            )
             if not re.fullmatch(r"[a-z0-9-]+", handle.lower()) or len(handle) > 255:
                 product.errors.append(
                     LineError(line_no, "Handle: only letters, digits and hyphens")
                 )
         line = _Line(line_no, row, product.errors, product.warnings)
         line.refuse_nul(c for c in COLUMNS if c != "Handle")  # the handle's pattern refuses it
-        if _text(row, "Title") is not None and not product.has_product_row:
+        # The product's row is its first with a Title; in a file without a Title column
+        # (an update of some columns: Handle and Status, say), its first row.
+        if not product.has_product_row and (
+            _text(row, "Title") is not None or "Title" not in columns
+        ):
             product.has_product_row = True
             product.first_line = line_no
             product.title = line.text("Title")
@@ -336,7 +410,16 @@ def parse_products(text: str) -> list[ProductRows]:
             product.product_type = line.text("Type")
             product.tags = line.text("Tags", max_length=65_535)
             product.published = line.boolean("Published")
-            product.status = line.choice("Status", ("active", "draft", "archived"))
+            product.status = line.choice("Status", ("active", "draft", "archived", "unlisted"))
+            product.seo_title = line.text("SEO Title")
+            product.seo_description = line.text("SEO Description", max_length=65_535)
+            product.product_category = line.text("Product Category", max_length=512)
+            product.gift_card = line.boolean("Gift Card")
+            product.google_shopping = {
+                google_shopping_key(c): line.text(c)
+                for c in sorted(product.columns)
+                if c.startswith(GOOGLE_SHOPPING) and google_shopping_key(c)
+            }
             product.option_names = [
                 name for name in (line.text(f"Option{k} Name") for k in (1, 2, 3)) if name
             ]
@@ -354,28 +437,26 @@ def parse_products(text: str) -> list[ProductRows]:
                     compare_at_price=line.money("Variant Compare At Price"),
                     weight=weight,
                     weight_unit=unit,
-                    quantity=line.integer("Variant Inventory Qty", minimum=0),
+                    quantity=line.integer("Variant Inventory Qty"),
                     inventory_policy=line.choice("Variant Inventory Policy", ("deny", "continue")),
                     requires_shipping=line.boolean("Variant Requires Shipping"),
                     taxable=line.boolean("Variant Taxable"),
                     cost=line.money("Cost per item"),
-                    tracked=None if _text(row, "Variant Inventory Tracker") is None else True,
+                    tracked=_tracked(line),
+                    image=_image_src(line, "Variant Image"),
                     barcode_unreadable=barcode_unreadable,
                 )
             )
-        src = line.text("Image Src", max_length=2048)
+        src = _image_src(line, "Image Src")
         if src is not None:
-            if not re.match(r"^(https?://|/)", src):
-                line.fail("Image Src", "must be an http(s) URL")
-            else:
-                product.images.append(
-                    ImageRow(
-                        line=line_no,
-                        src=src,
-                        position=line.integer("Image Position", minimum=1),
-                        alt=line.text("Image Alt Text", max_length=512),
-                    )
+            product.images.append(
+                ImageRow(
+                    line=line_no,
+                    src=src,
+                    position=line.integer("Image Position", minimum=1),
+                    alt=line.text("Image Alt Text", max_length=512),
                 )
+            )
     return list(products.values())
 
 
@@ -383,17 +464,26 @@ def parse_products(text: str) -> list[ProductRows]:
 
 
 def grams(weight: Decimal | None, unit: str | None) -> str:
+    """The weight in grams, with the fewest decimals that read back as the same weight.
+
+    An imported weight exports the grams its file had (155, 5, 0.5 in any unit): those are the
+    shortest such number, since distinct grams with up to three decimals never share a
+    stored weight in any unit.
+    """
     if weight is None:
         return ""
-    value = weight * GRAMS_PER_UNIT.get(unit or "kg", Decimal(1000))
-    # Whole grams as the template has them; decimals only when whole grams would lose the
-    # stored weight, so that export then import gives the same number back.
-    whole = value.quantize(Decimal(1))
-    if (whole / GRAMS_PER_UNIT.get(unit or "kg", Decimal(1000))).quantize(
-        Decimal("0.01")
-    ) == weight:
-        return str(whole)
-    return str(value.quantize(Decimal("0.0001")).normalize())
+    unit = unit if unit in GRAMS_PER_UNIT else "kg"
+    exact = weight * GRAMS_PER_UNIT[unit]
+    for decimals in range(10):
+        candidate = exact.quantize(Decimal(1).scaleb(-decimals))
+        if weight_of(candidate, unit) == weight:
+            return _plain(candidate)
+    return _plain(exact)
+
+
+def _plain(value: Decimal) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def boolean(value: bool | None) -> str:

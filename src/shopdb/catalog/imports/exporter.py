@@ -12,20 +12,34 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.imports.csv_format import CsvWriter, boolean, grams
+from shopdb.catalog.imports.csv_format import (
+    COLUMNS,
+    GOOGLE_SHOPPING,
+    CsvWriter,
+    boolean,
+    google_shopping_key,
+    grams,
+)
+from shopdb.catalog.imports.extras import google_shopping, variant_images
 from shopdb.catalog.products.repository import ProductRepository
 from shopdb.inventory import service as inventory
 from shopdb.models import InventoryItem, Product
 
 BATCH = 200
+GOOGLE_COLUMNS = [c for c in COLUMNS if c.startswith(GOOGLE_SHOPPING)]
 # Inventory items per level query: well under any backend's limit on bound parameters.
 ITEMS_PER_QUERY = 1000
 
 
-def product_rows(product: Product, available: Mapping[int, int]) -> Iterator[dict[str, str]]:
+def product_rows(
+    product: Product,
+    available: Mapping[int, int],
+    google: Mapping[str, str] | None = None,
+) -> Iterator[dict[str, str]]:
     """One row per variant, then extra rows for images beyond the variant count.
 
-    `available` maps inventory item ids to their `available` at the exported location.
+    `available` maps inventory item ids to their `available` at the exported location;
+    `google` the product's Google Shopping values by metafield key.
     """
     names = [o.name for o in product.options]
     head = {
@@ -36,9 +50,15 @@ def product_rows(product: Product, available: Mapping[int, int]) -> Iterator[dic
         "Type": product.product_type or "",
         "Tags": product.tags or "",
         "Published": boolean(product.published_at is not None),
-        "Gift Card": "FALSE",
+        "Product Category": product.product_category or "",
+        "Gift Card": boolean(product.gift_card),
+        "SEO Title": product.seo_title or "",
+        "SEO Description": product.seo_description or "",
         "Status": product.status,
     }
+    for column in GOOGLE_COLUMNS:
+        head[column] = (google or {}).get(google_shopping_key(column), "")
+    linked = variant_images(product.images)
     for k, name in enumerate(names[:3], start=1):
         head[f"Option{k} Name"] = name
     images = list(product.images)
@@ -66,6 +86,7 @@ def product_rows(product: Product, available: Mapping[int, int]) -> Iterator[dic
                     "Variant Requires Shipping": boolean(variant.requires_shipping),
                     "Variant Taxable": boolean(variant.taxable),
                     "Variant Barcode": variant.barcode or "",
+                    "Variant Image": linked.get(variant.id, ""),
                     "Variant Weight Unit": variant.weight_unit or "kg",
                     "Cost per item": "" if item is None or item.cost is None else str(item.cost),
                 }
@@ -120,7 +141,8 @@ async def export_rows(
             return
         available = await _available_at(session, batch, location_id)
         for product in batch:
-            for row in product_rows(product, available):
+            google = await google_shopping(session, product.id)
+            for row in product_rows(product, available, google):
                 yield row
         after = batch[-1].id
 

@@ -8,6 +8,10 @@ what is stored is `unchanged`: nothing is written for it (no version, event or s
 
 `Variant Inventory Qty` is the `available` quantity at ONE location, the same rule as the
 export's: an empty cell changes nothing.
+
+A column the file lacks changes nothing (Shopify: "existing values are used for any missing
+column"): the bodies sent to the products service carry only the fields whose columns the
+header has. Without option value columns, the rows update the stored variants in order.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.catalog.errors import VariantHasCommittedStock
 from shopdb.catalog.images import service as images
 from shopdb.catalog.imports.csv_format import LineError, ProductRows, VariantRow
+from shopdb.catalog.imports.extras import apply_extras
 from shopdb.catalog.products import service
 from shopdb.catalog.products.repository import ProductRepository
 from shopdb.catalog.products.schemas import ProductCreate, ProductUpdate
@@ -83,16 +88,15 @@ def _in_order_within(values: Sequence[str], stored: Sequence[str]) -> bool:
 
 
 def _option_payload(
-    rows: ProductRows, stored: Sequence[ProductOption] = ()
+    rows: ProductRows, names: Sequence[str], stored: Sequence[ProductOption] = ()
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Options from the first row's names and the values the variant rows use.
+    """Options from the option names and the values the variant rows use.
 
     A stored value no variant uses cannot appear in a file; when the file's values are the
     stored ones in the stored order, short of such values, the stored list is kept.
     """
-    names = rows.option_names
     if not names or (
-        names == [DEFAULT_OPTION_NAME]
+        list(names) == [DEFAULT_OPTION_NAME]
         and all(v.options[0] in (None, DEFAULT_OPTION_VALUE) for v in rows.variants)
     ):
         return [], True
@@ -111,27 +115,35 @@ def _option_payload(
     return options, False
 
 
-def _variant_payload(variant: VariantRow, default_option: bool, *, new: bool) -> dict[str, Any]:
+# Variant attributes by the column that sets them. An empty cell clears those in CLEARED
+# (as Shopify's export writes an empty cell for none); in the others it keeps the value.
+VARIANT_CELLS = {
+    "sku": "Variant SKU",
+    "barcode": "Variant Barcode",
+    "price": "Variant Price",
+    "compare_at_price": "Variant Compare At Price",
+    "inventory_policy": "Variant Inventory Policy",
+    "requires_shipping": "Variant Requires Shipping",
+    "taxable": "Variant Taxable",
+    "cost": "Cost per item",
+}
+CLEARED = {"sku", "barcode", "compare_at_price"}
+
+
+def _variant_payload(
+    variant: VariantRow, rows: ProductRows, default_option: bool, *, new: bool
+) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if not default_option:
         body.update(
             option1=variant.options[0], option2=variant.options[1], option3=variant.options[2]
         )
-    for name in (
-        "sku",
-        "barcode",
-        "price",
-        "compare_at_price",
-        "inventory_policy",
-        "requires_shipping",
-        "taxable",
-        "cost",
-    ):
+    for name, column in VARIANT_CELLS.items():
         value = getattr(variant, name)
-        if value is not None or name in ("sku", "barcode", "compare_at_price"):
+        if value is not None or (name in CLEARED and rows.has(column)):
             body[name] = value
     if variant.barcode_unreadable:
-        del body["barcode"]  # unknown, not empty: an existing variant keeps its barcode
+        body.pop("barcode", None)  # unknown, not empty: an existing variant keeps its barcode
     if variant.weight is not None:
         body["weight"] = variant.weight
         body["weight_unit"] = variant.weight_unit
@@ -171,11 +183,16 @@ async def import_product(
     existing = await ProductRepository(session).get_by_handle(rows.handle)
     if existing is not None and existing.deleted_at is not None:
         return "failed", [LineError(rows.first_line, "Handle: belongs to a deleted product")]
-    if existing is None and not rows.has_product_row:
+    if existing is None and rows.title is None:
         return "failed", [LineError(rows.first_line, "Title: required for a new product")]
     if existing is None and not rows.variants:
         return "failed", [
             LineError(rows.first_line, "Variant Price: a product needs a variant row")
+        ]
+    if existing is not None and _by_position(rows) and len(rows.variants) > len(existing.variants):
+        return "failed", [
+            LineError(v.line, "Option1 Value: needed for a variant the product does not have")
+            for v in rows.variants[len(existing.variants) :]
         ]
     stocked = [v for v in rows.variants if v.quantity is not None]
     if location_id is None and any(v.quantity for v in stocked):
@@ -209,29 +226,41 @@ async def import_product(
         return "failed", [LineError(rows.first_line, DATABASE_ERROR)]
 
 
-def _product_fields(rows: ProductRows) -> dict[str, Any]:
+# Product attributes by the column that sets them; an empty cell clears the value.
+PRODUCT_CELLS = {
+    "body_html": "Body (HTML)",
+    "vendor": "Vendor",
+    "product_type": "Type",
+    "tags": "Tags",
+}
+
+
+def _product_fields(rows: ProductRows, *, new: bool) -> dict[str, Any]:
+    """What the product row sets: only the file's columns, and a blank Status keeps the
+    stored status (a new product is active, as Shopify makes it)."""
     if not rows.has_product_row:
         return {}
-    return {
-        "title": rows.title,
-        "body_html": rows.body_html,
-        "vendor": rows.vendor,
-        "product_type": rows.product_type,
-        "tags": rows.tags,
-        "status": rows.status or "active",
-    }
+    fields: dict[str, Any] = {} if rows.title is None else {"title": rows.title}
+    for name, column in PRODUCT_CELLS.items():
+        if rows.has(column):
+            fields[name] = getattr(rows, name)
+    if rows.status is not None or new:
+        fields["status"] = rows.status or "active"
+    return fields
 
 
 async def _create(
     session: AsyncSession, rows: ProductRows, *, location_id: int | None, actor: str | None
 ) -> None:
-    options, default_option = _option_payload(rows)
+    options, default_option = _option_payload(rows, rows.option_names)
     data = ProductCreate.model_validate(
         {
-            **_product_fields(rows),
+            **_product_fields(rows, new=True),
             "handle": rows.handle,
             "options": options,
-            "variants": [_variant_payload(v, default_option, new=True) for v in rows.variants],
+            "variants": [
+                _variant_payload(v, rows, default_option, new=True) for v in rows.variants
+            ],
         }
     )
     product = await service.create_product(session, data, actor=actor)
@@ -242,6 +271,7 @@ async def _create(
         await images.add_linked_images(
             session, product.id, [(i.src, i.position, i.alt) for i in rows.images]
         )
+    await apply_extras(session, rows, product, recorded=True, actor=actor)
 
 
 async def _update(
@@ -252,13 +282,11 @@ async def _update(
     location_id: int | None,
     actor: str | None,
 ) -> bool:
-    """Update in place; whether anything changed (the product, its stock or its images)."""
+    """Update in place; whether anything changed (the product, its stock, images, extras)."""
     version = existing.version
-    update = _product_fields(rows)
+    update = _product_fields(rows, new=False)
     if rows.variants:
-        options, default_option = _option_payload(rows, existing.options)
-        update["variants"] = [_variant_payload(v, default_option, new=False) for v in rows.variants]
-        update["options"] = options
+        update.update(_structure(rows, existing))
     product = await service.update_product(
         session,
         existing.id,
@@ -274,7 +302,45 @@ async def _update(
         session, product.id, [(i.src, i.position, i.alt) for i in rows.images]
     ):
         changed = True
+    # The extras' own products/update event only when the update above recorded none.
+    announce = product.version == version
+    if await apply_extras(session, rows, product, recorded=not announce, actor=actor):
+        changed = True
     return changed
+
+
+def _by_position(rows: ProductRows) -> bool:
+    return bool(rows.variants) and not any(rows.has(f"Option{k} Value") for k in (1, 2, 3))
+
+
+def _structure(rows: ProductRows, existing: Product) -> dict[str, Any]:
+    """The variants (and options) the rows give an existing product.
+
+    Without option value columns the rows are the stored variants in their order (the first
+    row the first variant...): their option values and the options stay, and stored variants
+    past the last row are kept as they are. Without option name columns the stored names are
+    used.
+    """
+    if _by_position(rows):
+        variants = []
+        for index, stored in enumerate(existing.variants):
+            body: dict[str, Any] = {
+                "id": stored.id,
+                "option1": stored.option1,
+                "option2": stored.option2,
+                "option3": stored.option3,
+            }
+            if index < len(rows.variants):
+                body.update(_variant_payload(rows.variants[index], rows, True, new=False))
+            variants.append(body)
+        return {"variants": variants}
+    names_given = rows.has_product_row and any(rows.has(f"Option{k} Name") for k in (1, 2, 3))
+    names = rows.option_names if names_given else [o.name for o in existing.options]
+    options, default_option = _option_payload(rows, names, existing.options)
+    return {
+        "variants": [_variant_payload(v, rows, default_option, new=False) for v in rows.variants],
+        "options": options,
+    }
 
 
 async def _set_stock(
@@ -307,7 +373,7 @@ async def _set_stock(
             inventory_item_id=item_id,
             location_id=location_id,
             available=quantity,
-            reason="import",
+            reason="correction",
             actor=actor,
         )
         changed = True

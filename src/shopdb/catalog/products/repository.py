@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
-from shopdb.models import Product, ProductOption, ProductVariant
+from shopdb.catalog.rules import DELETED_MARK, MAX_NAME_LENGTH
+from shopdb.models import InventoryItem, Product, ProductOption, ProductVariant
 
 
 def detail_loaders() -> list[LoaderOption]:
@@ -62,6 +64,50 @@ class ProductRepository:
             .options(*detail_loaders())
         )
         return list(rows)
+
+    async def lock(self, product_id: int) -> bool:
+        """Lock a live product's row until commit (SQLite serialises writers anyway).
+
+        Whoever adds or removes variants or images takes it first, so limits and positions
+        are checked against a count no concurrent request can change. Whether it exists.
+        """
+        found = await self.session.scalar(
+            select(Product.id)
+            .where(Product.id == product_id, Product.deleted_at.is_(None))
+            .with_for_update()
+        )
+        return found is not None
+
+    async def release_skus(self, product_id: int, now: datetime) -> None:
+        """Mark the SKUs of a product's variants (and their inventory items) as deleted, in
+        two statements: `<sku>--deleted-<variant id>`, cut to fit the column."""
+        mark = literal(DELETED_MARK) + cast(ProductVariant.id, String)
+        await self.session.execute(
+            update(ProductVariant)
+            .where(ProductVariant.product_id == product_id, ProductVariant.sku.is_not(None))
+            .values(
+                sku=func.substr(ProductVariant.sku, 1, MAX_NAME_LENGTH - func.length(mark)) + mark,
+                version=ProductVariant.version + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        variant_sku = (
+            select(ProductVariant.sku)
+            .where(ProductVariant.id == InventoryItem.product_variant_id)
+            .scalar_subquery()
+        )
+        await self.session.execute(
+            update(InventoryItem)
+            .where(
+                InventoryItem.product_variant_id.in_(
+                    select(ProductVariant.id).where(ProductVariant.product_id == product_id)
+                ),
+                InventoryItem.sku.is_not(None),
+            )
+            .values(sku=variant_sku, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     async def lock_handle_base(self, base: str) -> None:
         """Serialise handle generation for one base until commit (SQLite serialises writers)."""

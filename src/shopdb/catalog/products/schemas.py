@@ -3,12 +3,14 @@ variants included; and the query of a product list."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from shopdb.catalog.read_model.schemas import ProductStatus
+from shopdb.catalog.rules import MAX_OPTIONS, MAX_VARIANTS
 from shopdb.kit.schemas import InputModel
 
 WeightUnit = Literal["g", "kg", "lb", "oz"]
@@ -16,14 +18,26 @@ InventoryPolicy = Literal["deny", "continue"]
 
 # Money as the seed: Numeric(10, 2), never negative; JSON numbers or strings are accepted.
 Price = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2, allow_inf_nan=False)]
-Weight = Annotated[Decimal, Field(ge=0, max_digits=8, decimal_places=2, allow_inf_nan=False)]
+# Up to six decimals of its unit (revision 0010): 155 g is 0.155 kg, 5 g is 0.011023 lb.
+Weight = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=6, allow_inf_nan=False)]
 Text255 = Annotated[str, StringConstraints(max_length=255)]
 Name255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Handle = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-z0-9-]+$")]
 OptionValueText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 BODY_HTML_MAX = 512 * 1024
-MAX_VARIANTS = 100
-MAX_OPTIONS = 3
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time without an offset is UTC, as in the list filters."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError("is out of range") from None
+
+
+PublishedAt = Annotated[datetime, AfterValidator(_utc)]
 
 
 class OptionInput(InputModel):
@@ -81,7 +95,7 @@ class VariantReplace(VariantFields):
 
 
 # What ProductDetail shows that a product body does not set (images have their own endpoints).
-PRODUCT_READ_ONLY = InputModel.read_only | {"published_at", "images", "metafields"}
+PRODUCT_READ_ONLY = InputModel.read_only | {"images", "metafields"}
 
 
 class ProductCreate(InputModel):
@@ -95,8 +109,18 @@ class ProductCreate(InputModel):
     status: ProductStatus = "active"
     # The seed's comma-separated string; also stored one row per tag in product_tags.
     tags: Annotated[str, StringConstraints(max_length=65_535)] | None = None
-    variants: list[VariantInput] = Field(min_length=1, max_length=MAX_VARIANTS)
+    # Shopify's product category, gift card flag and search engine listing.
+    product_category: Annotated[str, StringConstraints(max_length=512)] | None = None
+    gift_card: bool | None = None
+    seo_title: Text255 | None = None
+    seo_description: Annotated[str, StringConstraints(max_length=65_535)] | None = None
+    # The count is checked by the service (VARIANT_LIMIT_EXCEEDED), not here.
+    variants: list[VariantInput] = Field(min_length=1)
     options: list[OptionInput] = Field(default_factory=list, max_length=MAX_OPTIONS)
+    # Publication is separate from status (Shopify's REST rule): published unless
+    # `published: false` or `publishedAt: null`; `publishedAt` may date it in the past.
+    published: bool | None = None
+    published_at: PublishedAt | None = None
 
 
 class ProductUpdate(InputModel):
@@ -111,7 +135,14 @@ class ProductUpdate(InputModel):
     product_type: Text255 | None = None
     status: ProductStatus | None = None
     tags: Annotated[str, StringConstraints(max_length=65_535)] | None = None
-    variants: list[VariantReplace] | None = Field(
-        default=None, min_length=1, max_length=MAX_VARIANTS
-    )
+    # Shopify's product category, gift card flag and search engine listing.
+    product_category: Annotated[str, StringConstraints(max_length=512)] | None = None
+    gift_card: bool | None = None
+    seo_title: Text255 | None = None
+    seo_description: Annotated[str, StringConstraints(max_length=65_535)] | None = None
+    variants: list[VariantReplace] | None = Field(default=None, min_length=1)
     options: list[OptionInput] | None = Field(default=None, max_length=MAX_OPTIONS)
+    # `published: true` publishes (keeping an earlier date), false or `publishedAt: null`
+    # unpublishes; left out, publication is unchanged whatever the status becomes.
+    published: bool | None = None
+    published_at: PublishedAt | None = None

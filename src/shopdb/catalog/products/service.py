@@ -19,16 +19,23 @@ from shopdb.catalog.products.building import (
     specs_of,
     stock_variants,
 )
+from shopdb.catalog.products.publication import apply_published, requested_publication
 from shopdb.catalog.products.repository import ProductRepository
 from shopdb.catalog.products.schemas import ProductCreate, ProductUpdate
 from shopdb.catalog.products.structure import replace_structure
 from shopdb.catalog.rules import (
+    RESERVED_ENDING,
     check_options,
+    check_variant_count,
     check_variants,
     clean_optional,
+    deleted_name,
     effective_options,
     fill_default_option,
+    grow_options,
+    is_deleted_name,
     normalise_tags,
+    ordered_positions,
     raise_if,
     slugify,
     tags_string,
@@ -51,6 +58,8 @@ async def resolve_handle(
     repository: ProductRepository, given: str | None, title: str, *, except_id: int | None = None
 ) -> str:
     if given:
+        if is_deleted_name(given):
+            raise ValidationFailed.on("handle", RESERVED_ENDING)
         if await repository.handle_taken(given, except_id=except_id):
             raise HandleTaken(given)
         return given
@@ -84,18 +93,26 @@ async def create_product(
     actor: str | None,
     published_at: datetime | None = None,
 ) -> Product:
+    """Create a product with its options, variants and their first stock.
+
+    Option values the variants use and the options lack are added to them (Shopify's REST
+    rule). Published unless `published: false` or `publishedAt: null` (REST's default),
+    whatever the status: a draft that is published shows once it is active.
+    """
+    check_variant_count(len(data.variants))
     specs = specs_of(data.options)
     raise_if(check_options(specs))
-    specs = effective_options(specs, len(data.variants))
+    specs = effective_options(specs)
     combos = [fill_default_option(specs, v) for v in data.variants]
+    specs = grow_options(specs, combos)
     skus = [clean_optional(v.sku) for v in data.variants]
     raise_if(check_variants(specs, combos, skus))
+    publication = requested_publication(data.published, data.published_at, data.model_fields_set)
     tags = normalise_tags(data.tags)
     repository = ProductRepository(session)
     handle = await resolve_handle(repository, data.handle, data.title)
     await check_skus_free(repository, skus)
 
-    now = utcnow()
     product = Product(
         title=data.title,
         handle=handle,
@@ -103,14 +120,20 @@ async def create_product(
         vendor=data.vendor,
         product_type=data.product_type,
         status=data.status,
+        product_category=data.product_category,
+        gift_card=bool(data.gift_card),
+        seo_title=data.seo_title,
+        seo_description=data.seo_description,
         tags=tags_string(tags),
-        published_at=published_at or (now if data.status == "active" else None),
+        published_at=published_at,
     )
+    apply_published(product, publication if publication is not None else (True, None))
     product.tag_rows = [ProductTag(tag=tag) for tag in tags]
     product.images = []
     apply_options(product, specs)
+    positions = ordered_positions([v.position for v in data.variants])
     product.variants = [
-        new_variant(v, combos[i], v.position or i + 1) for i, v in enumerate(data.variants)
+        new_variant(v, combos[i], positions[i]) for i, v in enumerate(data.variants)
     ]
     repository.add(product)
     await stock_variants(
@@ -132,11 +155,25 @@ async def create_product(
     return await get_product(session, product.id)
 
 
+# The product's own fields a PUT replaces when sent (handle, tags and the structure have rules).
+PRODUCT_FIELDS = (
+    "title",
+    "body_html",
+    "vendor",
+    "product_type",
+    "status",
+    "product_category",
+    "gift_card",
+    "seo_title",
+    "seo_description",
+)
+
+
 def _not_null(data: ProductUpdate, *names: str) -> None:
     for name in names:
         if name in data.model_fields_set and getattr(data, name) is None:
             raise ValidationFailed.on(
-                name if name != "product_type" else "productType", "cannot be null"
+                ProductUpdate.model_fields[name].alias or name, "cannot be null"
             )
 
 
@@ -156,14 +193,6 @@ def has_changes(session: AsyncSession, product: Product) -> bool:
     return any(session.is_modified(row) for row in rows)
 
 
-def apply_published(product: Product, published: bool) -> None:
-    """Shopify's Published flag: published_at set (kept if already set) or cleared."""
-    if not published:
-        product.published_at = None
-    elif product.published_at is None:
-        product.published_at = utcnow()
-
-
 async def update_product(
     session: AsyncSession,
     product_id: int,
@@ -175,12 +204,18 @@ async def update_product(
 ) -> Product:
     """Apply a PUT; one that changes nothing writes nothing (same version, no event).
 
-    `published` is the CSV's Published flag (the API has no such field).
+    `published` is the CSV's Published flag; the API's `published`/`publishedAt` fields
+    win over it. Status and publication are separate: becoming active publishes nothing.
     """
-    _not_null(data, "title", "handle", "status", "variants", "options")
+    _not_null(data, "title", "handle", "status", "variants", "options", "published", "gift_card")
+    publication = requested_publication(data.published, data.published_at, data.model_fields_set)
+    if publication is None and published is not None:
+        publication = (published, None)
+    repository = ProductRepository(session)
+    # Variants and images are counted, added and renumbered under this lock.
+    await repository.lock(product_id)
     product = await get_product(session, product_id)
     check_if_match(if_match, product.version)
-    repository = ProductRepository(session)
     given = data.model_fields_set
     structure_written = False
     # Nothing reaches the database before the change check below, unless the structure
@@ -190,15 +225,11 @@ async def update_product(
             product.handle = await resolve_handle(
                 repository, data.handle, product.title, except_id=product.id
             )
-        was_active = product.status == "active"
-        for name in ("title", "body_html", "vendor", "product_type", "status"):
+        for name in PRODUCT_FIELDS:
             if name in given:
                 setattr(product, name, getattr(data, name))
-        # Becoming active publishes (as Shopify does); re-sending "active" changes nothing.
-        if data.status == "active" and not was_active and product.published_at is None:
-            product.published_at = utcnow()
-        if published is not None:
-            apply_published(product, published)
+        if publication is not None:
+            apply_published(product, publication)
         if "tags" in given:
             tags = normalise_tags(data.tags)
             product.tags = tags_string(tags)
@@ -228,21 +259,46 @@ async def update_product(
 async def delete_product(
     session: AsyncSession, product_id: int, *, if_match: str | None, actor: str | None
 ) -> None:
+    """Soft delete, releasing the handle and the SKUs for new products.
+
+    The seed's UNIQUE constraints on `products.handle` and `product_variants.sku` stay: the
+    deleted product's handle becomes `<handle>--deleted-<product id>` and each SKU
+    `<sku>--deleted-<variant id>` (cut to fit 255 characters), in this transaction. The
+    originals are in the `products/delete` event, for an audit or an undelete.
+    """
+    repository = ProductRepository(session)
+    await repository.lock(product_id)
     product = await get_product(session, product_id)
     check_if_match(if_match, product.version)
-    product.deleted_at = utcnow()
-    await ProductRepository(session).flush()
+    body: dict[str, object] = {
+        "id": product.id,
+        "handle": product.handle,
+        "releasedHandle": deleted_name(product.handle, product.id),
+        "variants": [
+            {
+                "id": v.id,
+                "sku": v.sku,
+                "releasedSku": deleted_name(v.sku, v.id) if v.sku else None,
+            }
+            for v in product.variants
+        ],
+    }
+    now = utcnow()
+    product.deleted_at = now
+    product.handle = deleted_name(product.handle, product.id)
+    await repository.flush()
+    await repository.release_skus(product.id, now)
     record_event(
         session,
         topic="products/delete",
         subject_type="Product",
         subject_id=product.id,
-        body={"id": product.id, "handle": product.handle},
+        body=body,
         actor=actor,
     )
 
 
 async def set_published(session: AsyncSession, product: Product, published: bool) -> None:
     """Shopify's Published flag on a product just created (updates take `published=`)."""
-    apply_published(product, published)
+    apply_published(product, (published, None))
     await session.flush()

@@ -26,11 +26,14 @@ from shopdb.catalog.products.repository import ProductRepository
 from shopdb.catalog.products.schemas import OptionInput, VariantReplace
 from shopdb.catalog.rules import (
     check_options,
+    check_variant_count,
     check_variants,
     clean_optional,
     effective_options,
     fill_default_option,
+    grow_options,
     option_values,
+    ordered_positions,
     raise_if,
 )
 from shopdb.errors import ErrorDetail, ValidationFailed
@@ -72,24 +75,6 @@ def _match(
     return matched
 
 
-def _positions(
-    product: Product,
-    variants: Sequence[VariantReplace],
-    matched: Sequence[ProductVariant | None],
-) -> list[int]:
-    """Each variant's position: as sent, else its place in the list (1-based).
-
-    A list that only repeats the stored variants in their stored order keeps their stored
-    positions, gaps included: sending back what was read must not renumber anything.
-    """
-    listed = [data.position or i + 1 for i, data in enumerate(variants)]
-    if any(data.position is not None for data in variants) or None in matched:
-        return listed
-    if [t.id for t in matched if t is not None] == [v.id for v in product.variants]:
-        return [t.position for t in matched if t is not None]
-    return listed
-
-
 async def replace_structure(
     session: AsyncSession,
     product: Product,
@@ -98,18 +83,22 @@ async def replace_structure(
 ) -> bool:
     """Replace options and/or variants; True when it had to write (delete, create, hand a SKU
     over), otherwise the changes are only in the session, for the caller to check and flush."""
+    if variants is not None:
+        check_variant_count(len(variants))
     specs = specs_of(options) if options is not None else stored_specs(product)
     raise_if(check_options(specs))
-    count = len(variants) if variants is not None else len(product.variants)
-    specs = effective_options(specs, count)
+    specs = effective_options(specs)
     if variants is None:
-        # New options must still describe every existing variant.
+        # New options must still describe every existing variant: options sent alone that
+        # drop a value a variant uses are refused, not grown back.
         combos = [option_values(v) for v in product.variants]
         raise_if(check_variants(specs, combos, [v.sku for v in product.variants]))
         apply_options(product, specs)
         return False
 
     combos = [fill_default_option(specs, v) for v in variants]
+    # Values the variants bring are added to their options (Shopify's REST rule).
+    specs = grow_options(specs, combos)
     skus = [clean_optional(v.sku) for v in variants]
     # A variant keeps its stored SKU when the request leaves `sku` out.
     matched = _match(product, variants, combos)
@@ -123,7 +112,8 @@ async def replace_structure(
     repository = ProductRepository(session)
     await check_skus_free(repository, skus, except_variant_ids=[v.id for v in product.variants])
 
-    positions = _positions(product, variants, matched)
+    # 1..n in the order sent; a variant sent with `position` k is placed k-th.
+    positions = ordered_positions([data.position for data in variants])
     kept_ids = {t.id for t in matched if t is not None}
     # Named by their index in the product as stored (as a GET shows it): they are not in the
     # request.

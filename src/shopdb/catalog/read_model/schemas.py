@@ -16,7 +16,7 @@ from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Direction
 from shopdb.kit.parameters import MAX_PAGE_NUMBER
 from shopdb.kit.schemas import CamelModel
 
-ProductStatus = Literal["active", "draft", "archived"]
+ProductStatus = Literal["active", "draft", "archived", "unlisted"]
 SortBy = Literal["title", "created", "updated"]
 
 
@@ -82,6 +82,10 @@ class ProductDetail(CamelModel):
     product_type: str | None
     status: str
     tags: str | None
+    product_category: str | None
+    gift_card: bool
+    seo_title: str | None
+    seo_description: str | None
     published_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -1,0 +1,218 @@
+"""The CSV's columns a product body does not carry: SEO, gift card, category, inventory
+tracking, variant images and Google Shopping.
+
+SEO Title, SEO Description, Product Category and Gift Card are product columns (revision
+0010). `Variant Inventory Tracker` is the inventory item's `tracked`. `Variant Image` links an
+image of the product (added by its URL when the product lacks it) to the variant. The Google
+Shopping columns are product metafields in Shopify's own namespace, `mm-google-shopping`
+(`Google Shopping / Age Group` -> key `age_group`), written through the metafields service.
+
+As everywhere in the import, a column the file lacks changes nothing, and a product whose
+cells match what is stored writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.auth.dependencies import Subject
+from shopdb.catalog.images import service as images
+from shopdb.catalog.imports.csv_format import LineError, ProductRows
+from shopdb.catalog.products import service as products
+from shopdb.events.service import record_event
+from shopdb.kit.types import utcnow
+from shopdb.metafields import service as metafields
+from shopdb.metafields.schemas import MetafieldWrite
+from shopdb.models import Product, ProductImage
+
+GOOGLE_NAMESPACE = "mm-google-shopping"
+GOOGLE_TYPE = "single_line_text_field"
+# Product attribute -> its column. An empty cell clears it, except Gift Card (blank keeps).
+PRODUCT_EXTRAS = {
+    "seo_title": "SEO Title",
+    "seo_description": "SEO Description",
+    "product_category": "Product Category",
+    "gift_card": "Gift Card",
+}
+# What the import may do to metafields: the products' own, nothing else.
+IMPORT_PERMISSIONS = frozenset({"products:read", "products:write"})
+
+
+def importer(actor: str | None) -> Subject:
+    """The caller the metafields service checks and names in its events: the import's actor
+    (`user:N`, `api_key:N`; the CLI's is neither), holding only the products' permissions,
+    which the import itself required."""
+    kind, _, number = (actor or "").partition(":")
+    if kind == "api_key" and number.isdigit():
+        return Subject("api_key", 0, IMPORT_PERMISSIONS, api_key_id=int(number))
+    return Subject(
+        "user", int(number) if kind == "user" and number.isdigit() else 0, IMPORT_PERMISSIONS
+    )
+
+
+def _event_body(product: Product) -> dict[str, object]:
+    return {
+        "id": product.id,
+        "title": product.title,
+        "handle": product.handle,
+        "status": product.status,
+        "variantIds": [v.id for v in product.variants],
+    }
+
+
+async def apply_extras(
+    session: AsyncSession, rows: ProductRows, product: Product, *, recorded: bool, actor: str | None
+) -> bool:
+    """Whether anything changed. `product` is as the products service returned it, its
+    variants in the rows' order. `recorded`: this import already recorded the product's
+    create or update event and moved its version, so the extras add no event of their own."""
+    touched = False
+    if rows.has_product_row:
+        for name, column in PRODUCT_EXTRAS.items():
+            value = getattr(rows, name)
+            if not rows.has(column) or (name == "gift_card" and value is None):
+                continue
+            if getattr(product, name) != value:
+                setattr(product, name, value)
+                touched = True
+    for row, variant in zip(rows.variants, product.variants, strict=False):
+        item = variant.inventory_item
+        if row.tracked is not None and item is not None and item.tracked != row.tracked:
+            item.tracked = row.tracked
+            touched = True
+    if touched:
+        if not recorded:
+            product.updated_at = utcnow()  # the product's version moves with the change
+        await session.flush()
+        if not recorded:
+            record_event(
+                session,
+                topic="products/update",
+                subject_type="Product",
+                subject_id=product.id,
+                body=_event_body(product),
+                actor=actor,
+            )
+    linked = await _link_variant_images(session, rows, product, actor=actor)
+    google = await _google_shopping(session, rows, product, actor=actor)
+    return touched or linked or google
+
+
+def variant_images(images_: Sequence[ProductImage]) -> dict[int, str]:
+    """Variant id -> the src of its image (the first by position), for the export."""
+    linked: dict[int, str] = {}
+    for image in images_:
+        if image.variant_id is not None and image.src and image.variant_id not in linked:
+            linked[image.variant_id] = image.src
+    return linked
+
+
+async def _link_variant_images(
+    session: AsyncSession, rows: ProductRows, product: Product, *, actor: str | None
+) -> bool:
+    if not rows.has("Variant Image"):
+        return False
+    wanted = [
+        (variant.id, row) for row, variant in zip(rows.variants, product.variants, strict=False)
+    ]
+    known = {image.src for image in product.images}
+    missing = list(dict.fromkeys(r.image for _, r in wanted if r.image and r.image not in known))
+    changed = False
+    if missing:
+        await images.add_linked_images(session, product.id, [(s, None, None) for s in missing])
+        changed = True
+    current = await products.get_product(session, product.id)
+    by_src: dict[str, ProductImage] = {}
+    for stored in current.images:
+        if stored.src:
+            by_src.setdefault(stored.src, stored)
+    claimed: dict[int, int] = {}  # image id -> the variant that has it
+    for variant_id, row in wanted:
+        image = by_src.get(row.image) if row.image else None
+        target: ProductImage | None = None
+        if image is not None:
+            if image.id in claimed:
+                rows.warnings.append(
+                    LineError(
+                        row.line,
+                        "Variant Image: already the image of the variant on an earlier line; "
+                        "an image belongs to one variant, so this one has none",
+                    )
+                )
+            else:
+                claimed[image.id] = variant_id
+                target = image
+        for other in current.images:
+            keep = other is target
+            if keep and other.variant_id != variant_id:
+                await _set_variant(session, product.id, other, variant_id, actor)
+                changed = True
+            elif not keep and other.variant_id == variant_id and other.id not in claimed:
+                await _set_variant(session, product.id, other, None, actor)
+                changed = True
+    return changed
+
+
+async def _set_variant(
+    session: AsyncSession,
+    product_id: int,
+    image: ProductImage,
+    variant_id: int | None,
+    actor: str | None,
+) -> None:
+    await images.update_image(
+        session,
+        product_id,
+        image.id,
+        fields={"variant_id"},
+        position=None,
+        alt=None,
+        variant_id=variant_id,
+        actor=actor,
+    )
+
+
+async def google_shopping(session: AsyncSession, product_id: int) -> dict[str, str]:
+    """The product's Google Shopping values by key, for the export."""
+    return {
+        m.key: m.value or ""
+        for m in await metafields.metafields_of(session, "products", product_id)
+        if m.namespace == GOOGLE_NAMESPACE
+    }
+
+
+async def _google_shopping(
+    session: AsyncSession, rows: ProductRows, product: Product, *, actor: str | None
+) -> bool:
+    if not rows.has_product_row or not rows.google_shopping:
+        return False
+    stored = {
+        m.key: m
+        for m in await metafields.metafields_of(session, "products", product.id)
+        if m.namespace == GOOGLE_NAMESPACE
+    }
+    subject = importer(actor)
+    changed = False
+    for key, value in rows.google_shopping.items():
+        current = stored.get(key)
+        if value is None:
+            if current is not None:
+                await metafields.delete_metafield(session, subject, current.id)
+                changed = True
+            continue
+        if current is not None and current.value == value and current.type == GOOGLE_TYPE:
+            continue
+        body: Mapping[str, Any] = {
+            "ownerResource": "products",
+            "ownerId": product.id,
+            "namespace": GOOGLE_NAMESPACE,
+            "key": key,
+            "type": GOOGLE_TYPE,
+            "value": value,
+        }
+        await metafields.upsert_metafield(session, subject, MetafieldWrite.model_validate(body))
+        changed = True
+    return changed

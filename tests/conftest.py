@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from shopdb.db import Database
     from tests.fixtures.database import Backend
 
-pytest_plugins = ["tests.fixtures.database", "tests.catalog.fixtures"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.catalog"]
 
 
 @pytest.fixture

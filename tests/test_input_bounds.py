@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Product
-from tests.catalog.fixtures import Headers, ProductFactory, product_body
+from tests.fixtures.catalog import Headers, ProductFactory, product_body
 
 pytestmark = pytest.mark.usefixtures("backend")
 

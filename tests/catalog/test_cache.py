@@ -38,7 +38,7 @@ from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, Direction
 from shopdb.models import Product
 from shopdb.services import services_of
 from shopdb.wiring import command_database
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.fixtures.database import Backend
 from tests.redis_doubles import FlakyRedis, hung_server
 

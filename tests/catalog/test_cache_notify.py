@@ -30,7 +30,6 @@ from shopdb.db import Database
 from shopdb.kit import journal
 from shopdb.services import services_of
 from tests.catalog import test_cache
-from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_cache import (
     OLD,
     PRODUCTS,
@@ -43,6 +42,7 @@ from tests.catalog.test_cache import (
     retitle_behind_the_cache,
     until_usable,
 )
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.redis_doubles import FlakyRedis, closed_port
 
 # The PostgreSQL-and-Redis fixture of the other cache tests (skips on SQLite or without Redis).

@@ -12,8 +12,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event, InventoryAdjustment, InventoryLevel, ProductVariant
-from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_csv import post_csv
+from tests.fixtures.catalog import Headers, ProductFactory
 
 
 async def commit_units(session: AsyncSession, inventory_item_id: int, units: int) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.catalog.imports.csv_format import COLUMNS, parse_products
 from shopdb.models import Job, Product, ProductVariant
 from shopdb.services import services_of
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.jobs.helpers import run_jobs
 
 

@@ -18,8 +18,8 @@ from shopdb.catalog.products import service
 from shopdb.catalog.products.schemas import ProductCreate
 from shopdb.models import Product
 from shopdb.services import services_of
-from tests.catalog.fixtures import Headers
 from tests.catalog.test_csv import MUG, csv_text, post_csv
+from tests.fixtures.catalog import Headers
 from tests.jobs.helpers import run_jobs
 
 SECRET = "no_such_table_holding_the_secret"

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_csv import SHIRT, csv_text, post_csv
+from tests.fixtures.catalog import Headers, ProductFactory
 
 
 def partial_csv(columns: list[str], *rows: dict[str, str]) -> str:

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event, InventoryAdjustment, InventoryLevel, Product
-from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_csv import MUG, SHIRT, csv_text, post_csv
+from tests.fixtures.catalog import Headers, ProductFactory
 
 
 async def export(client: httpx.AsyncClient, headers: Headers, **params: Any) -> str:

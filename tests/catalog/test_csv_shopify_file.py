@@ -16,7 +16,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.imports.csv_format import COLUMNS
-from tests.catalog.fixtures import Headers
 from tests.catalog.test_csv import post_csv
 from tests.catalog.test_csv_partial import partial_csv, product_by_handle
 from tests.catalog.test_csv_round_trip import (
@@ -28,6 +27,7 @@ from tests.catalog.test_csv_round_trip import (
     topics_after,
     versions,
 )
+from tests.fixtures.catalog import Headers
 
 CDN = "https://cdn.shopify.com/s/files/1/0001/products"
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.imports.csv_format import parse_products
 from shopdb.models import ProductVariant
-from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_csv import post_csv
+from tests.fixtures.catalog import Headers, ProductFactory
 
 # The template's header, unknown columns included (they are ignored).
 TEMPLATE_COLUMNS = [

@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 
-from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_csv import MUG, csv_text, post_csv
 from tests.catalog.test_csv_round_trip import column, export
+from tests.fixtures.catalog import Headers, ProductFactory
 
 
 class TestUnlistedStatus:

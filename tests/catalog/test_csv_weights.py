@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.catalog.fixtures import Headers, ProductFactory
 from tests.catalog.test_csv import csv_text, post_csv
 from tests.catalog.test_csv_round_trip import column, export
+from tests.fixtures.catalog import Headers, ProductFactory
 
 # grams -> the weight shown in each unit (six decimals at most, trailing zeros dropped).
 GRAMS = {

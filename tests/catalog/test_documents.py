@@ -18,7 +18,7 @@ from shopdb.catalog.read_model.repository import (
 )
 from shopdb.catalog.read_model.schemas import ProductDetail
 from shopdb.models import Product, ProductImage, ProductVariant
-from tests.catalog.fixtures import ProductFactory
+from tests.fixtures.catalog import ProductFactory
 from tests.fixtures.database import Backend
 
 

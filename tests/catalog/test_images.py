@@ -21,7 +21,7 @@ from shopdb.db import Database
 from shopdb.models import Job, ProductImage
 from shopdb.services import services_of
 from shopdb.storage.local import LocalStorage
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.jobs.helpers import run_jobs
 
 

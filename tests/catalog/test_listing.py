@@ -1,34 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Product
 from shopdb.services import services_of
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.fixtures.database import Backend
-
-
-@contextmanager
-def counting_queries(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+from tests.fixtures.queries import statements_sent
 
 
 async def make_catalog(make_product: ProductFactory, n: int) -> list[dict[str, Any]]:
@@ -243,10 +228,10 @@ class TestQueryCount:
         await make_catalog(make_product, 12)
         # Warm the auth cache so both requests do the same work.
         await client.get("/api/v1/products", params={"pageSize": 1}, headers=admin)
-        with counting_queries(backend.engine) as small:
+        with statements_sent(backend.engine) as small:
             response = await client.get("/api/v1/products", params={"pageSize": 2}, headers=admin)
             assert len(response.json()["items"]) == 2
-        with counting_queries(backend.engine) as large:
+        with statements_sent(backend.engine) as large:
             response = await client.get(
                 "/api/v1/products", params={"pageSize": 12, "q": "item"}, headers=admin
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.catalog.fixtures import Headers, product_body
+from tests.fixtures.catalog import Headers, product_body
 
 LISTING = {
     "productCategory": "Apparel & Accessories > Clothing > Shirts & Tops",

@@ -17,9 +17,9 @@ from shopdb.catalog.variants import service as variants
 from shopdb.catalog.variants.schemas import VariantCreate, VariantUpdate
 from shopdb.db import Database
 from shopdb.models import ProductVariant
-from tests.catalog.fixtures import Headers, ProductFactory
-from tests.catalog.test_listing import counting_queries
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 
 SIZES = [f"S{n}" for n in range(12)]
 
@@ -57,7 +57,7 @@ class TestInsert:
         neighbour = product["variants"][1]
         before = await client.get(f"/api/v1/variants/{neighbour['id']}", headers=admin)
 
-        with counting_queries(engine_of(backend)) as statements:
+        with statements_sent(engine_of(backend)) as statements:
             created = await client.post(
                 f"/api/v1/products/{product['id']}/variants",
                 json={"price": "2", "option1": "S11", "position": 2},
@@ -104,7 +104,7 @@ class TestMove:
         product = await sized_product(make_product, 5)
         ids = [v["id"] for v in product["variants"]]
 
-        with counting_queries(engine_of(backend)) as statements:
+        with statements_sent(engine_of(backend)) as statements:
             up = await client.put(f"/api/v1/variants/{ids[3]}", json={"position": 1}, headers=admin)
         assert up.status_code == 200, up.text
         assert up.json()["position"] == 1
@@ -153,7 +153,7 @@ class TestDelete:
         backend: Backend,
     ) -> None:
         product = await sized_product(make_product, 6)
-        with counting_queries(engine_of(backend)) as statements:
+        with statements_sent(engine_of(backend)) as statements:
             deleted = await client.delete(
                 f"/api/v1/variants/{product['variants'][1]['id']}", headers=admin
             )

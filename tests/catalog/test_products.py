@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event, InventoryItem, InventoryLevel, Product, ProductTag, ProductVariant
-from tests.catalog.fixtures import Headers, ProductFactory, TokenFactory, product_body
+from tests.fixtures.catalog import Headers, ProductFactory, TokenFactory, product_body
 
 
 async def count(session: AsyncSession, model: Any) -> int:

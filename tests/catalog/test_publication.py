@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.catalog.fixtures import Headers, product_body
+from tests.fixtures.catalog import Headers, product_body
 
 
 def moment(text: str | None) -> datetime | None:

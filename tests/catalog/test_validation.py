@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Product
-from tests.catalog.fixtures import Headers, ProductFactory, product_body
+from tests.fixtures.catalog import Headers, ProductFactory, product_body
 
 
 def with_variant(**fields: Any) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from shopdb.catalog.variants import service as variants
 from shopdb.catalog.variants.schemas import VariantCreate
 from shopdb.db import Database
 from shopdb.models import ProductVariant
-from tests.catalog.fixtures import Headers
-from tests.catalog.test_listing import counting_queries
+from tests.fixtures.catalog import Headers
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 
 SIZES = [f"S{n}" for n in range(16)]
 COLORS = [f"C{n}" for n in range(16)]
@@ -71,9 +71,9 @@ class TestVariantLimit:
     ) -> None:
         small = many_variants(2, sku_prefix="SMALL")
         small["title"] = "Small Shelf"
-        with counting_queries(backend.engine) as few:
+        with statements_sent(backend.engine) as few:
             assert (await client.post("/api/v1/products", json=small, headers=admin)).is_success
-        with counting_queries(backend.engine) as statements:
+        with statements_sent(backend.engine) as statements:
             response = await client.post(
                 "/api/v1/products", json=many_variants(MAX_VARIANTS), headers=admin
             )

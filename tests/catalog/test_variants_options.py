@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import OptionValue, ProductOption
-from tests.catalog.fixtures import Headers, ProductFactory, product_body
+from tests.fixtures.catalog import Headers, ProductFactory, product_body
 
 
 def options_of(product: dict[str, Any]) -> list[tuple[str, list[str]]]:

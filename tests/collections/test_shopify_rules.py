@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.collections.rules import METAFIELD_RELATIONS
 from shopdb.metafields.types import COLLECTION_CONDITION_TYPES
 from shopdb.models import MetafieldDefinition, Order, OrderLineItem, SmartCollection
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 
 COLLECTIONS = "/api/v1/smart-collections"
 METAFIELDS = "/api/v1/metafields"

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Customer, Event, User
@@ -15,6 +13,7 @@ from shopdb.services import services_of
 from tests.auth.helpers import bearer, make_user
 from tests.customers.conftest import CUSTOMERS, create_customer
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 
 
 async def _live_customers(session: AsyncSession) -> int:
@@ -456,20 +455,6 @@ class TestNeedsTheCustomerPermissions:
 TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT")
 
 
-@contextmanager
-def count_statements(backend: Backend) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(backend.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(backend.engine.sync_engine, "before_cursor_execute", record)
-
-
 class TestListQueryCount:
     async def test_a_page_costs_the_same_number_of_queries_whatever_its_size(
         self,
@@ -497,9 +482,9 @@ class TestListQueryCount:
             )
         await client.get(CUSTOMERS, params={"pageSize": 1}, headers=headers)  # warm the caches
 
-        with count_statements(backend) as small:
+        with statements_sent(backend.engine) as small:
             small_page = await client.get(CUSTOMERS, params={"pageSize": 2}, headers=headers)
-        with count_statements(backend) as large:
+        with statements_sent(backend.engine) as large:
             large_page = await client.get(CUSTOMERS, params={"pageSize": 12}, headers=headers)
 
         assert len(small_page.json()["items"]) == 2

@@ -13,7 +13,7 @@ from shopdb.db import Database
 from shopdb.models import Event, IdempotencyKey, InventoryAdjustment, InventoryLevel
 from shopdb.services import services_of
 from tests.auth.helpers import bearer, make_user
-from tests.catalog.fixtures import Headers
+from tests.fixtures.catalog import Headers
 
 ADJUST = "/api/v1/inventory-levels/adjust"
 SET = "/api/v1/inventory-levels/set"

@@ -23,8 +23,8 @@ from shopdb.inventory.repository import LevelRow
 from shopdb.models import Product
 from shopdb.schema import upgrade
 from shopdb.services import services_of
-from tests.catalog.fixtures import product_body
 from tests.fixtures import database as test_databases
+from tests.fixtures.catalog import product_body
 from tests.fixtures.database import Backend
 from tests.fixtures.services import use_services
 from tests.idempotency.helpers import (

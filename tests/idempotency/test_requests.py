@@ -21,8 +21,8 @@ from shopdb.idempotency.rules import check_key, fingerprint
 from shopdb.kit.types import utcnow
 from shopdb.models import Event, IdempotencyKey, Product
 from tests.auth.helpers import bearer, make_user
-from tests.catalog.fixtures import Headers, ProductFactory, product_body
 from tests.catalog.test_csv import SHIRT, csv_text
+from tests.fixtures.catalog import Headers, ProductFactory, product_body
 from tests.idempotency.helpers import (
     ADJUST,
     PRODUCTS,

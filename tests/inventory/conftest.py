@@ -4,10 +4,7 @@ import pytest
 
 from shopdb.db import Database, create_engine
 from shopdb.schema import upgrade
-from tests.catalog.fixtures import admin, location, make_product, staff_user, token_for
 from tests.fixtures.database import test_settings as make_settings
-
-__all__ = ["admin", "location", "make_product", "staff_user", "token_for"]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.db import Database
 from shopdb.models import InventoryItem, InventoryLevel, Location, Product, ProductVariant
 from shopdb.models.inventory import QUANTITY_STATES
-from tests.catalog.fixtures import ProductFactory
+from tests.fixtures.catalog import ProductFactory
 
 
 async def stocked(

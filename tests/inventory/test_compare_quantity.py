@@ -14,10 +14,11 @@ from shopdb.db import Database
 from shopdb.inventory import service
 from shopdb.inventory.errors import CompareQuantityStale
 from shopdb.models import Event, InventoryAdjustment, InventoryLevel
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 from tests.inventory.helpers import levels_of, make_items, stocked, variant_quantity
-from tests.inventory.test_statements import begun, statements_on
+from tests.inventory.test_statements import begun
 
 SET = "/api/v1/inventory-levels/set"
 
@@ -167,7 +168,10 @@ class TestOneStatement:
         variant = await stocked(make_product, 10)
         await begun(db_session)
 
-        with statements_on(backend.engine) as sent, pytest.raises(CompareQuantityStale):
+        with (
+            statements_sent(backend.engine, first_word=True, commits=True) as sent,
+            pytest.raises(CompareQuantityStale),
+        ):
             await service.set_available(
                 db_session,
                 inventory_item_id=variant["inventoryItemId"],
@@ -175,7 +179,7 @@ class TestOneStatement:
                 available=4,
                 compare_quantity=9,
             )
-        with statements_on(backend.engine) as applied:
+        with statements_sent(backend.engine, first_word=True, commits=True) as applied:
             level = await service.set_available(
                 db_session,
                 inventory_item_id=variant["inventoryItemId"],

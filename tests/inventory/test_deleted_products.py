@@ -15,7 +15,7 @@ from shopdb.inventory.batching import SelfCommittingAdjustments, commit_adjustme
 from shopdb.inventory.errors import InventoryItemNotFound
 from shopdb.kit.types import utcnow
 from shopdb.models import InventoryItem, Product, ProductVariant
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.inventory.helpers import levels_of, make_items, stocked, variant_quantity
 
 LEVELS = "/api/v1/inventory-levels"

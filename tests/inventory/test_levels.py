@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event, InventoryAdjustment
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.inventory.helpers import levels_of, stocked, variant_quantity
 
 ADJUST = "/api/v1/inventory-levels/adjust"

@@ -21,7 +21,7 @@ from shopdb.inventory import service
 from shopdb.inventory.errors import InventoryLimitExceeded
 from shopdb.kit.bounds import MAX_INT
 from shopdb.models import InventoryAdjustment
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.inventory.helpers import levels_of, make_items, stocked, variant_quantity
 
 ADJUST = "/api/v1/inventory-levels/adjust"

@@ -18,7 +18,7 @@ from shopdb.inventory import service, stock
 from shopdb.inventory.errors import InsufficientInventory
 from shopdb.inventory.stock import StockLine
 from shopdb.models import Event, InventoryAdjustment
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.inventory.helpers import levels_of, make_items, states_of, stocked, variant_quantity
 
 ADJUST = "/api/v1/inventory-levels/adjust"

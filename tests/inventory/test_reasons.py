@@ -17,7 +17,7 @@ from shopdb.inventory import service
 from shopdb.inventory.schemas import AdjustableState, MoveTarget, Reason
 from shopdb.models import InventoryAdjustment
 from shopdb.models.inventory import ADJUSTMENT_REASONS
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.inventory.helpers import states_of, stocked
 
 LEVELS = "/api/v1/inventory-levels"

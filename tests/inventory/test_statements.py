@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.db import Database
 from shopdb.inventory import service
 from shopdb.inventory.errors import InsufficientInventory
 from shopdb.inventory.repository import InventoryLevelRepository
 from shopdb.models import Event, InventoryAdjustment, InventoryLevel
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 from tests.inventory.helpers import levels_of, make_items, stocked, variant_quantity
 
 UPDATE_TOPIC = "inventory_levels/update"
-
-
-@contextmanager
-def statements_on(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The first word of every statement sent, plus COMMIT for each commit, while open."""
-    seen: list[str] = []
-
-    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement.split(None, 1)[0].upper())
-
-    def committed(_conn: Any) -> None:
-        seen.append("COMMIT")
-
-    event.listen(engine.sync_engine, "before_cursor_execute", executed)
-    event.listen(engine.sync_engine, "commit", committed)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", executed)
-        event.remove(engine.sync_engine, "commit", committed)
 
 
 async def begun(session: AsyncSession) -> None:
@@ -147,7 +127,7 @@ class TestRoundTrips:
         variant = await stocked(make_product, 10)
         await begun(db_session)
 
-        with statements_on(backend.engine) as sent:
+        with statements_sent(backend.engine, first_word=True, commits=True) as sent:
             level = await service.adjust_available(
                 db_session,
                 inventory_item_id=variant["inventoryItemId"],
@@ -171,7 +151,7 @@ class TestRoundTrips:
         variant = await stocked(make_product, 10)
         await begun(db_session)
 
-        with statements_on(backend.engine) as sent:
+        with statements_sent(backend.engine, first_word=True, commits=True) as sent:
             level = await service.set_available(
                 db_session,
                 inventory_item_id=variant["inventoryItemId"],
@@ -195,7 +175,7 @@ class TestRoundTrips:
         variant = await stocked(make_product, 10)
         await begun(db_session)
 
-        with statements_on(backend.engine) as sent:
+        with statements_sent(backend.engine, first_word=True, commits=True) as sent:
             level = await service.move_quantity(
                 db_session,
                 inventory_item_id=variant["inventoryItemId"],
@@ -223,7 +203,7 @@ class TestRoundTrips:
         await begun(db_session)
 
         with (
-            statements_on(backend.engine) as sent,
+            statements_sent(backend.engine, first_word=True, commits=True) as sent,
             pytest.raises(InsufficientInventory),
         ):
             await service.adjust_available(
@@ -245,7 +225,7 @@ class TestRoundTrips:
         (item,), (variant,), loc = await make_items(live_postgres, 1, {"A": 5})
         engine = live_postgres.primary
 
-        with statements_on(engine) as sent:
+        with statements_sent(engine, first_word=True, commits=True) as sent:
             async with live_postgres.session() as session:
                 await service.adjust_available(
                     session, inventory_item_id=item, location_id=loc["A"], delta=1

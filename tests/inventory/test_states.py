@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event, InventoryAdjustment
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 from tests.inventory.helpers import states_of, stocked, variant_quantity
 
 LEVELS = "/api/v1/inventory-levels"

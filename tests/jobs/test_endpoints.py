@@ -11,8 +11,8 @@ from shopdb.db import Database
 from shopdb.jobs import enqueue
 from shopdb.jobs.kinds import FILES_DELETE, PRODUCTS_IMPORT
 from shopdb.services import services_of
-from tests.catalog.fixtures import Headers, TokenFactory
 from tests.catalog.test_csv import MUG, csv_text, post_csv
+from tests.fixtures.catalog import Headers, TokenFactory
 from tests.jobs.helpers import run_jobs
 
 

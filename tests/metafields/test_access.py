@@ -14,7 +14,7 @@ from shopdb.metafields.access import OWNER_DOMAINS
 from shopdb.metafields.repository import OWNER_MODELS
 from shopdb.models import Metafield, MetafieldDefinition, Shop
 from tests.auth.helpers import make_api_key
-from tests.catalog.fixtures import Headers, ProductFactory, TokenFactory
+from tests.fixtures.catalog import Headers, ProductFactory, TokenFactory
 
 METAFIELDS = "/api/v1/metafields"
 DEFINITIONS = "/api/v1/metafield-definitions"

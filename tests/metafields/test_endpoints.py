@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event, Metafield, MetafieldDefinition
-from tests.catalog.fixtures import Headers, ProductFactory
+from tests.fixtures.catalog import Headers, ProductFactory
 
 
 def metafield(owner_id: int, **overrides: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.metafields import access, service, types
 from shopdb.models import Metafield, ProductImage
-from tests.catalog.fixtures import Headers, ProductFactory, TokenFactory
+from tests.fixtures.catalog import Headers, ProductFactory, TokenFactory
 
 METAFIELDS = "/api/v1/metafields"
 DEFINITIONS = "/api/v1/metafield-definitions"

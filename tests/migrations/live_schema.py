@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,19 +42,15 @@ def is_partial(index: dict[str, Any]) -> bool:
 def _read(connection: Connection) -> LiveSchema:
     inspector = inspect(connection)
     schema = LiveSchema(dialect=connection.dialect.name)
-    # SQLite's reflection skips expression indexes (lower(tag) ...) with a warning; the seed has
-    # none, and the migrations test compares them with the models separately.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
-        for name in inspector.get_table_names():
-            schema.tables[name] = LiveTable(
-                columns={c["name"]: dict(c) for c in inspector.get_columns(name)},
-                primary_key=list(inspector.get_pk_constraint(name)["constrained_columns"]),
-                foreign_keys=[dict(fk) for fk in inspector.get_foreign_keys(name)],
-                unique_constraints=[dict(u) for u in inspector.get_unique_constraints(name)],
-                indexes=[dict(ix) for ix in inspector.get_indexes(name)],
-                checks=[dict(ck) for ck in inspector.get_check_constraints(name)],
-            )
+    for name in inspector.get_table_names():
+        schema.tables[name] = LiveTable(
+            columns={c["name"]: dict(c) for c in inspector.get_columns(name)},
+            primary_key=list(inspector.get_pk_constraint(name)["constrained_columns"]),
+            foreign_keys=[dict(fk) for fk in inspector.get_foreign_keys(name)],
+            unique_constraints=[dict(u) for u in inspector.get_unique_constraints(name)],
+            indexes=[dict(ix) for ix in inspector.get_indexes(name)],
+            checks=[dict(ck) for ck in inspector.get_check_constraints(name)],
+        )
     return schema
 
 

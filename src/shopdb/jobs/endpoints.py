@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 
@@ -12,9 +11,8 @@ from shopdb.dependencies import SessionDep
 from shopdb.errors import Forbidden, NotFound
 from shopdb.jobs.kinds import KINDS
 from shopdb.jobs.queue import get_job as find_job
+from shopdb.jobs.schemas import JobOut, job_out
 from shopdb.kit.routing import domain_router
-from shopdb.kit.schemas import CamelModel
-from shopdb.models import Job
 
 router = domain_router("/jobs", tags=["jobs"])
 
@@ -37,42 +35,6 @@ async def job_reader(subject: Authenticated) -> Subject:
 
 
 JobReader = Annotated[Subject, Depends(job_reader)]
-
-
-class JobOut(CamelModel):
-    id: int
-    kind: str
-    status: str
-    attempts: int
-    max_attempts: int
-    total: int
-    processed: int
-    run_after: datetime
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    # A generic message per kind once the job failed for good; never exception text.
-    error: str | None
-    # The kind's own report (an import's counters and per-line problems).
-    result: dict[str, Any]
-
-
-def job_out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        total=job.total,
-        processed=job.processed,
-        run_after=job.run_after,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        error=job.error,
-        result=dict(job.result or {}),
-    )
 
 
 @router.get("/{job_id}", response_model=JobOut)

@@ -5,26 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import File, Form, Request, Response, UploadFile
-from pydantic import Field
 
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.images import service as images
+from shopdb.catalog.images.schemas import ImageUpdate
 from shopdb.catalog.read_model.presenters import image_out
 from shopdb.catalog.read_model.schemas import ImageOut
 from shopdb.dependencies import SessionDep
 from shopdb.errors import NotFound
 from shopdb.kit.routing import domain_router
-from shopdb.kit.schemas import InputModel
 from shopdb.services import services_of
 from shopdb.storage import ObjectNotFound, Storage
 
 router = domain_router("/products", tags=["images"])
-
-
-class ImageUpdate(InputModel):
-    position: int | None = Field(default=None, ge=1, le=10_000)
-    alt: Annotated[str, Field(max_length=512)] | None = None
-    variant_id: int | None = Field(default=None, ge=1)
 
 
 def get_storage(request: Request) -> Storage:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import File, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -12,53 +11,16 @@ from fastapi.responses import StreamingResponse
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
 from shopdb.catalog.imports import jobs
 from shopdb.catalog.imports.exporter import export_csv
+from shopdb.catalog.imports.schemas import ImportJobOut, job_out
 from shopdb.catalog.imports.service import default_location
 from shopdb.dependencies import SessionDep
 from shopdb.errors import ValidationFailed
 from shopdb.idempotency import idempotent
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
-from shopdb.kit.schemas import CamelModel
-from shopdb.models import Job
 from shopdb.services import services_of
 
 router = domain_router("/products", tags=["products import/export"])
-
-
-class ImportJobOut(CamelModel):
-    id: int
-    status: str
-    total: int
-    processed: int
-    created: int
-    updated: int
-    unchanged: int
-    failed: int
-    errors: list[dict[str, Any]]
-    # Values left out of imported products (a mangled barcode); the products were imported.
-    warnings: list[dict[str, Any]]
-    error: str | None
-    created_at: datetime
-    finished_at: datetime | None
-
-
-def job_out(job: Job) -> ImportJobOut:
-    report = jobs.report_from(job.result or {}, total=job.total, processed=job.processed)
-    return ImportJobOut(
-        id=job.id,
-        status=job.status,
-        total=job.total,
-        processed=job.processed,
-        created=report.created,
-        updated=report.updated,
-        unchanged=report.unchanged,
-        failed=report.failed,
-        errors=report.errors,
-        warnings=report.warnings,
-        error=job.error,
-        created_at=job.created_at,
-        finished_at=job.finished_at,
-    )
 
 
 @router.get("/export.csv", response_class=StreamingResponse)

@@ -516,3 +516,47 @@ class TestBestSelling:
         # B 4, C 3, A 2; D and E sold nothing that counts: by id.
         ids = [p["id"] for p in made]
         assert ordered == [ids[1], ids[2], ids[0], ids[3], ids[4]]
+
+
+class TestCategory:
+    async def test_equals_matches_the_category_and_the_ones_below_it(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        async def categorised(title: str, category: str | None) -> int:
+            created = await make_product(title, productCategory=category)
+            return int(created["id"])
+
+        clothing = await categorised("Jacket", "Apparel & Accessories > Clothing")
+        shirts = await categorised("Shirt", "apparel & accessories > clothing > shirts & tops")
+        await categorised("Sibling", "Apparel & Accessories > Clothing Accessories")
+        await categorised("Shoe", "Apparel & Accessories > Shoes")
+        await categorised("Uncategorised", None)
+        # A wildcard in the condition is a character, not a pattern.
+        await categorised("Percent", "Apparel % Accessories > Clothing")
+
+        found = await members(
+            client,
+            admin,
+            [
+                {
+                    "column": "product_taxonomy_node_id",
+                    "relation": "equals",
+                    "condition": "Apparel & Accessories > Clothing",
+                }
+            ],
+            sortOrder="alpha-asc",
+        )
+
+        assert found == [clothing, shirts]
+
+    async def test_only_equals_is_accepted(
+        self, client: httpx.AsyncClient, admin: Headers, db_session: AsyncSession
+    ) -> None:
+        details = await refusal(
+            client,
+            admin,
+            db_session,
+            {"column": "product_taxonomy_node_id", "relation": "contains", "condition": "Apparel"},
+        )
+
+        assert details[0]["field"] == "rules[0].relation"

@@ -17,6 +17,10 @@ Semantics (also what the tests' independent evaluator implements):
   case-insensitively), number_integer, number_decimal and rating (its value)
   equals/greater_than/less_than. Only metafields of the definition's type count, and a product
   or variant without one matches nothing;
+- `product_taxonomy_node_id` (Shopify's category condition) takes only `equals`: a product
+  whose `productCategory` is the condition, or a category below it (`Apparel & Accessories >
+  Clothing` matches `Apparel & Accessories > Clothing > Shirts`), case-insensitively; a product
+  without a category matches nothing;
 - a variant column matches when any variant of the product matches;
 - `disjunctive` ORs the rules, otherwise they are ANDed.
 """
@@ -66,6 +70,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "variant_weight": NUMERIC_RELATIONS,
     "variant_inventory": NUMERIC_RELATIONS,
     "is_price_reduced": SET_RELATIONS,
+    "product_taxonomy_node_id": frozenset({"equals"}),
     # Narrowed by the definition's type (METAFIELD_RELATIONS) once it is known.
     "product_metafield_definition": frozenset().union(*METAFIELD_RELATIONS.values()),
     "variant_metafield_definition": frozenset().union(*METAFIELD_RELATIONS.values()),
@@ -237,6 +242,17 @@ def _text(expression: Any, relation: str, condition: str) -> ColumnElement[bool]
     return contains if relation == "contains" else not_(contains)
 
 
+# The separator of a category path in Shopify's product CSV and taxonomy names.
+CATEGORY_SEPARATOR = " > "
+
+
+def _in_category(condition: str) -> ColumnElement[bool]:
+    """The category itself or any category below it in the path (case-insensitive)."""
+    category = func.lower(Product.product_category)
+    below = contains_pattern(condition.strip() + CATEGORY_SEPARATOR)[1:]  # no leading wildcard
+    return or_(category == condition.strip().lower(), category.like(below, escape="\\"))
+
+
 def _weight_kg() -> ColumnElement[Any]:
     return case(
         *(
@@ -377,6 +393,8 @@ def rule_condition(
         return _any_variant(_text(ProductVariant.title, relation, condition))
     if column == "is_price_reduced":
         return _price_reduced(relation)
+    if column == "product_taxonomy_node_id":
+        return _in_category(condition)
     if column in METAFIELD_COLUMNS:
         object_id = rule.get("condition_object_id")
         return _metafield_rule(rule, (definitions or {}).get(object_id or 0))

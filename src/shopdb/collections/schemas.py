@@ -21,6 +21,7 @@ RuleColumn = Literal[
     "variant_weight",
     "variant_inventory",
     "is_price_reduced",
+    "product_taxonomy_node_id",
     "product_metafield_definition",
     "variant_metafield_definition",
 ]

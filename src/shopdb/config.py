@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
     s3_prefix: str = ""
     image_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # Images created from a `src` URL are downloaded by the worker (`images/fetch`) within
+    # image_max_bytes and this many seconds. Private, loopback, link-local, multicast and
+    # reserved addresses are refused unless this is true (tests, development); production
+    # refuses to start with it.
+    image_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    image_fetch_allow_private: bool = False
     # A product CSV with more products than this is imported as a background job (202).
     import_inline_max_products: int = Field(default=200, ge=0)
 
@@ -198,6 +204,11 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses the development signing key under var/")
             # A copy of the development key elsewhere is refused by its content, when the
             # keys are loaded (shopdb.keys.load_signing_keys).
+            if self.image_fetch_allow_private:
+                raise ValueError(
+                    "production refuses SHOPDB_IMAGE_FETCH_ALLOW_PRIVATE=true: image downloads "
+                    "could then reach the host's own and the private network's services"
+                )
             if self.bench_routes:
                 raise ValueError(
                     "production refuses SHOPDB_BENCH_ROUTES=true: the benchmark routes answer "

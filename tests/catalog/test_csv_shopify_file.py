@@ -333,7 +333,7 @@ class TestColumnsBeyondTheProductBody:
         assert exported[0]["SEO Description"] == "Now stiffer."
         assert [r["Variant Inventory Tracker"] for r in exported] == ["shopify", "", "", "shopify"]
 
-    async def test_one_image_for_two_variants_links_the_first_and_warns_for_the_second(
+    async def test_one_image_for_two_variants_links_both(
         self, client: httpx.AsyncClient, admin: Headers, location: dict[str, Any]
     ) -> None:
         rows = snowboard()
@@ -342,13 +342,21 @@ class TestColumnsBeyondTheProductBody:
         response = await post_csv(client, admin, as_csv(rows))
 
         job = response.json()
-        assert (job["created"], job["failed"]) == (1, 0)
-        assert [(w["line"], w["message"].split(":")[0]) for w in job["warnings"]] == [
-            (3, "Variant Image")
-        ]
+        assert (job["created"], job["failed"], job["warnings"]) == (1, 0, [])
         board = await product_by_handle(client, admin, "hydrogen-snowboard")
-        linked = {i["variantId"] for i in board["images"] if i["variantId"]}
-        assert linked == {board["variants"][0]["id"], board["variants"][3]["id"]}
+        variants = [v["id"] for v in board["variants"]]
+        shared = next(i for i in board["images"] if i["src"] == rows[0]["Variant Image"])
+        assert shared["variantIds"] == sorted([variants[0], variants[1]])
+        assert shared["variantId"] == min(variants[0], variants[1])
+        linked = {v: i["src"] for i in board["images"] for v in i["variantIds"]}
+        assert set(linked) == {variants[0], variants[1], variants[3]}
+        exported = read(await export(client, admin))
+        assert [r["Variant Image"] for r in exported[:4]] == [
+            rows[0]["Variant Image"],
+            rows[0]["Variant Image"],
+            "",
+            rows[3]["Variant Image"],
+        ]
 
     async def test_a_variant_image_the_product_lacks_is_added_and_linked(
         self, client: httpx.AsyncClient, admin: Headers, location: dict[str, Any]

@@ -37,5 +37,15 @@ FILES_DELETE = JobKind(
     # most an hour) twelve attempts span a few hours.
     max_attempts=12,
 )
+IMAGES_FETCH = JobKind(
+    "images/fetch",
+    permission="products:read",
+    failure_message="The image could not be downloaded; the image's errorMessage says why",
+    # Network errors and 5xx answers are retried (10 s, 20 s, 40 s, 80 s with the default
+    # backoff); a refused address, a file too large or not an image fails at once.
+    max_attempts=5,
+)
 
-KINDS: dict[str, JobKind] = {kind.name: kind for kind in (PRODUCTS_IMPORT, FILES_DELETE)}
+KINDS: dict[str, JobKind] = {
+    kind.name: kind for kind in (PRODUCTS_IMPORT, FILES_DELETE, IMAGES_FETCH)
+}

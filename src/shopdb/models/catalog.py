@@ -289,15 +289,13 @@ class ProductImage(IdMixin, TimestampMixin, Base):
     __tablename__ = "product_images"
     __table_args__ = (
         CheckConstraint("size_bytes >= 0", name="size_bytes"),
+        CheckConstraint("status IN ('processing', 'ready', 'failed')", name="status"),
         Index("ix_product_images_product_id_position", "product_id", "position"),
         UniqueConstraint("storage_key"),
     )
 
     product_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("products.id", ondelete="CASCADE"), nullable=False
-    )
-    variant_id: Mapped[int | None] = mapped_column(
-        BigIntId, ForeignKey("product_variants.id", ondelete="SET NULL")
     )
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     alt: Mapped[str | None] = mapped_column(String(512))
@@ -308,5 +306,47 @@ class ProductImage(IdMixin, TimestampMixin, Base):
     size_bytes: Mapped[int | None] = mapped_column(Integer)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
+    # Shopify's media status: an image created from a `src` URL is `processing` until the
+    # worker has downloaded it (`images/fetch`), then `ready`, or `failed` with a reason.
+    status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="ready", server_default="ready"
+    )
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(String(512))
 
     product: Mapped[Product] = relationship(back_populates="images", lazy="raise")
+    # Shopify's `variant_ids`: an image shows for any number of the product's variants. Loaded
+    # with the image (one more SELECT for all the images of a load), by variant id.
+    variant_links: Mapped[list[ProductImageVariant]] = relationship(
+        order_by="ProductImageVariant.variant_id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+
+    @property
+    def variant_ids(self) -> list[int]:
+        return [link.variant_id for link in self.variant_links]
+
+    @property
+    def variant_id(self) -> int | None:
+        """The first of `variant_ids` (the API's `variantId`, from when there was one)."""
+        return self.variant_links[0].variant_id if self.variant_links else None
+
+
+class ProductImageVariant(IdMixin, Base):
+    """Which variants an image belongs to (Shopify's `variant_ids`); not in the seed. A deleted
+    image or variant takes its rows with it."""
+
+    __tablename__ = "product_image_variants"
+    __table_args__ = (
+        UniqueConstraint("image_id", "variant_id"),
+        Index("ix_product_image_variants_variant_id", "variant_id"),
+    )
+
+    image_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("product_images.id", ondelete="CASCADE"), nullable=False
+    )
+    variant_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("product_variants.id", ondelete="CASCADE"), nullable=False
+    )

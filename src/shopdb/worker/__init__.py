@@ -15,10 +15,11 @@ from shopdb.jobs.runner import JobContext, Registration, Worker, WorkerOptions
 
 
 def registrations() -> list[Registration]:
+    from shopdb.catalog.images.fetch import FETCH_IMAGE
     from shopdb.catalog.imports.jobs import IMPORT
     from shopdb.jobs.files import DELETE_FILE
 
-    return [IMPORT, DELETE_FILE]
+    return [IMPORT, DELETE_FILE, FETCH_IMAGE]
 
 
 async def run_worker(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +24,10 @@ from shopdb.catalog.rules import MAX_IMAGES
 from shopdb.errors import NotFound, PayloadTooLarge, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.jobs import enqueue
-from shopdb.jobs.kinds import FILES_DELETE
+from shopdb.jobs.kinds import FILES_DELETE, IMAGES_FETCH
 from shopdb.kit.types import utcnow
 from shopdb.models import Product, ProductImage
+from shopdb.models.catalog import ProductImageVariant
 from shopdb.storage import Storage
 
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
@@ -121,6 +122,11 @@ def _event(session: AsyncSession, topic: str, image: ProductImage, actor: str | 
     )
 
 
+def _events_of(session: AsyncSession, changed: Sequence[ProductImage], actor: str | None) -> None:
+    for image in changed:
+        _event(session, "product_images/update", image, actor)
+
+
 async def _locked_product(session: AsyncSession, product_id: int) -> Product:
     """The product, its row locked until commit: two uploads at once are counted one after
     the other, so neither can pass MAX_IMAGES."""
@@ -134,9 +140,71 @@ def _check_room(product: Product, adding: int, *, field: str) -> None:
         raise ImageLimitExceeded(MAX_IMAGES, count, field)
 
 
-def _check_variant(product: Product, variant_id: int | None) -> None:
-    if variant_id is not None and variant_id not in {v.id for v in product.variants}:
-        raise ValidationFailed.on("variantId", "is not a variant of this product")
+@dataclass(frozen=True)
+class Variants:
+    """The variants a request gives an image: `variantIds` (Shopify's `variant_ids`), or the
+    single `variantId` kept from before images had several (the same as `[variantId]`)."""
+
+    ids: tuple[int, ...]
+    field: str  # "variantIds" or "variantId", for errors
+
+    @classmethod
+    def of(cls, variant_ids: Sequence[int] | None, variant_id: int | None) -> Variants | None:
+        if variant_ids is not None and variant_id is not None:
+            raise ValidationFailed.on("variantId", "send variantIds or variantId, not both")
+        if variant_ids is not None:
+            return cls(tuple(dict.fromkeys(variant_ids)), "variantIds")
+        if variant_id is not None:
+            return cls((variant_id,), "variantId")
+        return None
+
+    @classmethod
+    def changed(
+        cls, fields: Collection[str], variant_ids: Sequence[int] | None, variant_id: int | None
+    ) -> Variants | None:
+        """For an update: what `fields` (the ones sent) set; `null` or `[]` removes them all."""
+        if "variant_ids" in fields and "variant_id" in fields:
+            raise ValidationFailed.on("variantId", "send variantIds or variantId, not both")
+        if "variant_ids" in fields:
+            return cls(tuple(dict.fromkeys(variant_ids or ())), "variantIds")
+        if "variant_id" in fields:
+            return cls(() if variant_id is None else (variant_id,), "variantId")
+        return None
+
+
+def _check_variants(product: Product, variants: Variants | None) -> None:
+    if variants is None:
+        return
+    own = {v.id for v in product.variants}
+    for index, variant_id in enumerate(variants.ids):
+        if variant_id not in own:
+            field = variants.field if variants.field == "variantId" else f"variantIds[{index}]"
+            raise ValidationFailed.on(field, f"{variant_id} is not a variant of this product")
+
+
+def _set_links(image: ProductImage, variant_ids: Collection[int]) -> bool:
+    """Give `image` exactly these variants; whether that changed anything."""
+    if set(variant_ids) == set(image.variant_ids):
+        return False
+    kept = [link for link in image.variant_links if link.variant_id in variant_ids]
+    have = {link.variant_id for link in kept}
+    added = [ProductImageVariant(variant_id=v) for v in variant_ids if v not in have]
+    image.variant_links = sorted([*kept, *added], key=lambda link: link.variant_id)
+    return True
+
+
+def _claim(
+    product: Product, image: ProductImage, variant_ids: Collection[int]
+) -> list[ProductImage]:
+    """`image` gets exactly `variant_ids`; a variant has one image (Shopify's variant
+    `image_id`), so the product's other images lose them. The images that changed."""
+    changed = [image] if _set_links(image, variant_ids) else []
+    for other in product.images:
+        if other is not image and _set_links(
+            other, [v for v in other.variant_ids if v not in variant_ids]
+        ):
+            changed.append(other)
+    return changed
 
 
 @dataclass(frozen=True)
@@ -145,7 +213,7 @@ class Upload:
     declared_type: str | None
     alt: str | None = None
     position: int | None = None
-    variant_id: int | None = None
+    variants: Variants | None = None
 
 
 async def upload_image(
@@ -175,7 +243,7 @@ async def upload_image(
         raise ValidationFailed.on(
             "file", f"is declared as {declared} but its content is {content_type}"
         )
-    _check_variant(product, upload.variant_id)
+    _check_variants(product, upload.variants)
     key = f"products/{product.id}/{uuid.uuid4().hex}{EXTENSIONS[content_type]}"
     await storage.put(key, upload.data, content_type)
     width, height = dimensions(upload.data, content_type)
@@ -188,15 +256,56 @@ async def upload_image(
         size_bytes=len(upload.data),
         width=width,
         height=height,
-        variant_id=upload.variant_id,
+        variant_links=[],
     )
     repository = ImageRepository(session)
     await repository.add(image)
     image.src = served_path(product.id, image.id)
     _place([*product.images, image], image, upload.position)
+    others = _claim(product, image, upload.variants.ids if upload.variants else ())
     product.updated_at = utcnow()
     await session.flush()
     _event(session, "product_images/create", image, actor)
+    _events_of(session, [o for o in others if o is not image], actor)
+    return image
+
+
+@dataclass(frozen=True)
+class Source:
+    """An image to download from `src` (Shopify's REST `POST .../images.json` with a src)."""
+
+    src: str
+    alt: str | None = None
+    position: int | None = None
+    variants: Variants | None = None
+
+
+async def create_from_src(
+    session: AsyncSession, product_id: int, source: Source, *, actor: str | None
+) -> ProductImage:
+    """The image row now (`processing`, counted against MAX_IMAGES) and its download queued
+    in the same transaction: the worker fetches it (`images/fetch`, see fetch.py)."""
+    product = await _locked_product(session, product_id)
+    _check_room(product, 1, field="src")
+    _check_variants(product, source.variants)
+    image = ProductImage(
+        product_id=product.id,
+        position=len(product.images) + 1,
+        alt=source.alt,
+        src=source.src,
+        status="processing",
+        variant_links=[],
+    )
+    await ImageRepository(session).add(image)
+    _place([*product.images, image], image, source.position)
+    others = _claim(product, image, source.variants.ids if source.variants else ())
+    product.updated_at = utcnow()
+    await session.flush()
+    _event(session, "product_images/create", image, actor)
+    _events_of(session, [o for o in others if o is not image], actor)
+    await enqueue(
+        session, IMAGES_FETCH, {"productId": product.id, "imageId": image.id}, actor=actor
+    )
     return image
 
 
@@ -226,25 +335,52 @@ async def update_image(
     fields: set[str],
     position: int | None,
     alt: str | None,
-    variant_id: int | None,
+    variants: Variants | None,
     actor: str | None,
 ) -> ProductImage:
-    """Move an image to `position` (the others shift), change its alt text or variant."""
+    """Move an image to `position` (the others shift), change its alt text or variants.
+
+    `variants` None leaves them; an empty list removes them all."""
     product = await get_product(session, product_id)
     image = next((i for i in product.images if i.id == image_id), None)
     if image is None:
         raise NotFound.resource("Image", image_id)
     if "alt" in fields:
         image.alt = alt
-    if "variant_id" in fields:
-        _check_variant(product, variant_id)
-        image.variant_id = variant_id
+    others: list[ProductImage] = []
+    if variants is not None:
+        _check_variants(product, variants)
+        others = [o for o in _claim(product, image, variants.ids) if o is not image]
     if "position" in fields and position is not None:
         _place(list(product.images), image, position)
     product.updated_at = utcnow()
     await session.flush()
     _event(session, "product_images/update", image, actor)
+    _events_of(session, others, actor)
     return image
+
+
+async def assign_variants(
+    session: AsyncSession,
+    product_id: int,
+    image_of_variant: Mapping[int, int | None],
+    *,
+    actor: str | None,
+) -> bool:
+    """Give each variant in `image_of_variant` that image (or none), taking it from the
+    product's other images (CSV imports' `Variant Image`). Whether anything changed."""
+    product = await get_product(session, product_id)
+    changed: list[ProductImage] = []
+    for image in product.images:
+        wanted = [v for v in image.variant_ids if v not in image_of_variant]
+        wanted += [v for v, i in image_of_variant.items() if i == image.id]
+        if _set_links(image, wanted):
+            changed.append(image)
+    if changed:
+        product.updated_at = utcnow()
+        await session.flush()
+        _events_of(session, changed, actor)
+    return bool(changed)
 
 
 async def delete_image(
@@ -281,7 +417,13 @@ async def add_linked_images(
     for src, position, alt in links:
         if src in known:
             continue
-        image = ProductImage(product_id=product.id, src=src, alt=alt, position=len(ordered) + 1)
+        image = ProductImage(
+            product_id=product.id,
+            src=src,
+            alt=alt,
+            position=len(ordered) + 1,
+            variant_links=[],
+        )
         product.images.append(image)
         ordered.append(image)
         _place(ordered, image, position)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.dependencies import Subject
 from shopdb.catalog.images import service as images
-from shopdb.catalog.imports.csv_format import LineError, ProductRows
+from shopdb.catalog.imports.csv_format import ProductRows
 from shopdb.catalog.products import service as products
 from shopdb.events.service import record_event
 from shopdb.kit.types import utcnow
@@ -105,14 +105,17 @@ def variant_images(images_: Sequence[ProductImage]) -> dict[int, str]:
     """Variant id -> the src of its image (the first by position), for the export."""
     linked: dict[int, str] = {}
     for image in images_:
-        if image.variant_id is not None and image.src and image.variant_id not in linked:
-            linked[image.variant_id] = image.src
+        for variant_id in image.variant_ids:
+            if image.src and variant_id not in linked:
+                linked[variant_id] = image.src
     return linked
 
 
 async def _link_variant_images(
     session: AsyncSession, rows: ProductRows, product: Product, *, actor: str | None
 ) -> bool:
+    """Each variant row's `Variant Image` becomes that variant's image (an empty cell: none).
+    An image can be several variants' image, as in Shopify (its `variant_ids`)."""
     if not rows.has("Variant Image"):
         return False
     wanted = [
@@ -125,54 +128,15 @@ async def _link_variant_images(
         await images.add_linked_images(session, product.id, [(s, None, None) for s in missing])
         changed = True
     current = await products.get_product(session, product.id)
-    by_src: dict[str, ProductImage] = {}
+    by_src: dict[str, int] = {}
     for stored in current.images:
         if stored.src:
-            by_src.setdefault(stored.src, stored)
-    claimed: dict[int, int] = {}  # image id -> the variant that has it
-    for variant_id, row in wanted:
-        image = by_src.get(row.image) if row.image else None
-        target: ProductImage | None = None
-        if image is not None:
-            if image.id in claimed:
-                rows.warnings.append(
-                    LineError(
-                        row.line,
-                        "Variant Image: already the image of the variant on an earlier line; "
-                        "an image belongs to one variant, so this one has none",
-                    )
-                )
-            else:
-                claimed[image.id] = variant_id
-                target = image
-        for other in current.images:
-            keep = other is target
-            if keep and other.variant_id != variant_id:
-                await _set_variant(session, product.id, other, variant_id, actor)
-                changed = True
-            elif not keep and other.variant_id == variant_id and other.id not in claimed:
-                await _set_variant(session, product.id, other, None, actor)
-                changed = True
-    return changed
-
-
-async def _set_variant(
-    session: AsyncSession,
-    product_id: int,
-    image: ProductImage,
-    variant_id: int | None,
-    actor: str | None,
-) -> None:
-    await images.update_image(
-        session,
-        product_id,
-        image.id,
-        fields={"variant_id"},
-        position=None,
-        alt=None,
-        variant_id=variant_id,
-        actor=actor,
-    )
+            by_src.setdefault(stored.src, stored.id)
+    image_of_variant = {
+        variant_id: by_src.get(row.image) if row.image else None for variant_id, row in wanted
+    }
+    linked = await images.assign_variants(session, product.id, image_of_variant, actor=actor)
+    return changed or linked
 
 
 async def google_shopping(session: AsyncSession, product_id: int) -> dict[str, str]:

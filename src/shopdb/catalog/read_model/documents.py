@@ -40,6 +40,7 @@ from shopdb.models import (
     ProductOption,
     ProductVariant,
 )
+from shopdb.models.catalog import ProductImageVariant
 
 _EMPTY_ARRAY: ColumnElement[Any] = literal_column("'[]'::json")
 
@@ -152,7 +153,19 @@ def _options() -> Any:
 
 
 def _images() -> Any:
-    document = _object(ImageOut, _columns(ProductImage, ImageOut.model_fields))
+    links = ProductImageVariant.image_id == ProductImage.id
+    variant_ids = (
+        select(_array(ProductImageVariant.variant_id, ProductImageVariant.variant_id))
+        .where(links)
+        .scalar_subquery()
+    )
+    first_variant = select(func.min(ProductImageVariant.variant_id)).where(links).scalar_subquery()
+    names = [n for n in ImageOut.model_fields if n not in ("variant_id", "variant_ids")]
+    document = _object(
+        ImageOut,
+        {**_columns(ProductImage, names), "variant_id": first_variant},
+        {"variant_ids": variant_ids},
+    )
     return (
         select(_array(document, ProductImage.position, ProductImage.id))
         .where(ProductImage.product_id == Product.id)

@@ -63,7 +63,9 @@ def option_out(option: Fields, values: list[str]) -> OptionOut:
     )
 
 
-def image_out(image: Fields) -> ImageOut:
+def image_out(image: Fields, variant_ids: list[int] | None = None) -> ImageOut:
+    """`variant_ids` for a Row (reader.py); an ORM image has them (ordered by id)."""
+    ids = image.variant_ids if variant_ids is None else variant_ids
     return ImageOut.model_construct(
         id=image.id,
         product_id=image.product_id,
@@ -74,7 +76,11 @@ def image_out(image: Fields) -> ImageOut:
         size_bytes=image.size_bytes,
         width=image.width,
         height=image.height,
-        variant_id=image.variant_id,
+        status=image.status,
+        error_code=image.error_code,
+        error_message=image.error_message,
+        variant_id=ids[0] if ids else None,
+        variant_ids=ids,
         created_at=image.created_at,
         updated_at=image.updated_at,
     )

@@ -27,6 +27,7 @@ from shopdb.models import (
     ProductOption,
     ProductVariant,
 )
+from shopdb.models.catalog import ProductImageVariant
 
 PRODUCT_COLUMNS = (
     Product.id,
@@ -76,7 +77,9 @@ _IMAGE_FIELDS = (
     "size_bytes",
     "width",
     "height",
-    "variant_id",
+    "status",
+    "error_code",
+    "error_message",
     "created_at",
     "updated_at",
 )
@@ -157,13 +160,26 @@ class ProductReader:
         return grouped
 
     async def _images(self, ids: list[int]) -> dict[int, list[ImageOut]]:
+        """One row per image and variant (or one for an image without variants)."""
         columns = [getattr(ProductImage, name) for name in _IMAGE_FIELDS]
         result = await self.session.execute(
-            select(*columns)
+            select(*columns, ProductImageVariant.variant_id.label("linked_variant_id"))
+            .outerjoin(ProductImageVariant, ProductImageVariant.image_id == ProductImage.id)
             .where(ProductImage.product_id.in_(ids))
-            .order_by(ProductImage.product_id, ProductImage.position, ProductImage.id)
+            .order_by(
+                ProductImage.product_id,
+                ProductImage.position,
+                ProductImage.id,
+                ProductImageVariant.variant_id,
+            )
         )
         grouped: dict[int, list[ImageOut]] = defaultdict(list)
+        current: ImageOut | None = None
         for row in result:
-            grouped[row.product_id].append(image_out(row))
+            if current is None or current.id != row.id:
+                current = image_out(row, [])
+                grouped[row.product_id].append(current)
+            if row.linked_variant_id is not None:
+                current.variant_ids.append(row.linked_variant_id)
+                current.variant_id = current.variant_ids[0]
         return grouped

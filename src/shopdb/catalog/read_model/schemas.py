@@ -60,7 +60,14 @@ class ImageOut(CamelModel):
     size_bytes: int | None
     width: int | None
     height: int | None
+    # `processing` while an image created from a URL is downloaded, then `ready`, or `failed`
+    # with Shopify's media error code and a message.
+    status: str
+    error_code: str | None
+    error_message: str | None
+    # The first of variant_ids, kept from when an image had one variant.
     variant_id: int | None
+    variant_ids: list[int]
     created_at: datetime
     updated_at: datetime
 

@@ -12,7 +12,12 @@ from shopdb.catalog.products import service
 from shopdb.catalog.products.schemas import ProductCreate, ProductUpdate
 from shopdb.catalog.read_model import service as reads
 from shopdb.catalog.read_model.presenters import product_detail_of
-from shopdb.catalog.read_model.schemas import ProductDetail, ProductListQuery
+from shopdb.catalog.read_model.schemas import (
+    ProductCount,
+    ProductDetail,
+    ProductFilterQuery,
+    ProductListQuery,
+)
 from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.errors import Forbidden, ValidationFailed
 from shopdb.idempotency import idempotent
@@ -53,6 +58,15 @@ async def list_products(
         "nextCursor": found.next_cursor,
     }
     return Response(orjson.dumps(envelope), media_type="application/json")
+
+
+@router.get("/count", response_model=ProductCount)
+async def count_products(
+    session: SessionDep, _: ProductsRead, query: Annotated[ProductFilterQuery, Query()]
+) -> ProductCount:
+    """How many products match the list's filters: exact up to 10,000, then
+    `{"count": 10000, "precision": "at_least"}` (as Shopify's productsCount)."""
+    return await reads.count_products(session, query)
 
 
 @router.post("", status_code=201, response_model=ProductDetail)

@@ -262,5 +262,12 @@ class ProductReadRepository:
         [detail] = await ProductReader(self.session).details([found])
         return detail.model_dump_json(by_alias=True, exclude={"metafields"}).encode(), found.version
 
+    async def count(self, filters: ProductFilter, *, cap: int) -> int:
+        """How many live products match, counting at most `cap` + 1 of them (an index or
+        table read that stops there, however many match)."""
+        matching = filters.apply(select(Product.id)).limit(cap + 1).subquery()
+        counted = await self.session.scalar(select(func.count()).select_from(matching))
+        return int(counted or 0)
+
     async def details_in_order(self, product_ids: Sequence[int]) -> builtins.list[ProductDetail]:
         return await ProductReader(self.session).details_by_ids(product_ids)

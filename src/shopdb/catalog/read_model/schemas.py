@@ -103,9 +103,8 @@ class ProductDetail(CamelModel):
     metafields: list[MetafieldSummary] | None = None
 
 
-class ProductListQuery(CamelModel):
-    """The list's query string as one model: FastAPI resolves one parameter instead of 16
-    (resolving each cost more CPU than serving a cached page)."""
+class ProductFilterQuery(CamelModel):
+    """The filters of a product list or count, as query parameters."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -118,8 +117,25 @@ class ProductListQuery(CamelModel):
     created_at_max: datetime | None = None
     updated_at_min: datetime | None = None
     updated_at_max: datetime | None = None
+
+
+class ProductListQuery(ProductFilterQuery):
+    """The list's query string as one model: FastAPI resolves one parameter instead of 16
+    (resolving each cost more CPU than serving a cached page)."""
+
     sort_by: SortBy = "updated"
     sort_direction: Direction | None = None
     page: Annotated[int, Field(ge=1, le=MAX_PAGE_NUMBER)] = 1
     page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
     cursor: Annotated[str | None, Field(max_length=2048)] = None
+
+
+CountPrecision = Literal["exact", "at_least"]
+
+
+class ProductCount(CamelModel):
+    """How many products match, exactly up to a cap (Shopify's productsCount: EXACT or
+    AT_LEAST), so that a count never reads a whole large catalog."""
+
+    count: int
+    precision: CountPrecision

@@ -31,7 +31,13 @@ from shopdb.catalog.read_model.repository import (
     ProductPageRequest,
     ProductReadRepository,
 )
-from shopdb.catalog.read_model.schemas import ProductDetail, ProductListQuery
+from shopdb.catalog.read_model.schemas import (
+    ProductCount,
+    ProductDetail,
+    ProductFilterQuery,
+    ProductListQuery,
+)
+from shopdb.errors import ValidationFailed
 from shopdb.kit.pagination import Cursor, Direction, offset_for
 
 # Longer lists are paged in PostgreSQL and cached page by page: 200k ids are 1.6 MB in Redis.
@@ -65,6 +71,11 @@ async def get_product_document(
     return found
 
 
+# The deepest an offset page may reach (page x pageSize), and where counts stop being exact:
+# Shopify's productsCount limit.
+MAX_OFFSET = 10_000
+COUNT_CAP = 10_000
+
 # The seed's defaults: newest update first; title and creation date ascending unless asked.
 DEFAULT_DIRECTION: dict[str, Direction] = {"title": "asc", "created": "asc", "updated": "desc"}
 CURSOR_KEY_TYPES: dict[str, type] = {"title": str, "created": datetime, "updated": datetime}
@@ -77,14 +88,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def page_request(query: ProductListQuery) -> ProductPageRequest:
-    """The page a list query asks for; a cursor must match the query's sort (400 otherwise)."""
-    direction = query.sort_direction or DEFAULT_DIRECTION[query.sort_by]
-    keyset = None
-    if query.cursor:
-        keyset = Cursor.decode(query.cursor)
-        keyset.check_matches(query.sort_by, direction, key_type=CURSOR_KEY_TYPES[query.sort_by])
-    filters = ProductFilter(
+def product_filter(query: ProductFilterQuery) -> ProductFilter:
+    return ProductFilter(
         vendor=query.vendor,
         product_type=query.product_type,
         status=query.status,
@@ -95,9 +100,37 @@ def page_request(query: ProductListQuery) -> ProductPageRequest:
         updated_at_min=_aware(query.updated_at_min),
         updated_at_max=_aware(query.updated_at_max),
     )
+
+
+def page_request(query: ProductListQuery) -> ProductPageRequest:
+    """The page a list query asks for; a cursor must match the query's sort (400 otherwise).
+
+    Offset pages stop at MAX_OFFSET products (Shopify stopped offering page numbers for the
+    same reason): reading past them costs the database every row before the page. Deeper
+    pages are read by cursor, at the same cost as the first.
+    """
+    direction = query.sort_direction or DEFAULT_DIRECTION[query.sort_by]
+    keyset = None
+    if query.cursor:
+        keyset = Cursor.decode(query.cursor)
+        keyset.check_matches(query.sort_by, direction, key_type=CURSOR_KEY_TYPES[query.sort_by])
+    elif offset_for(query.page, query.page_size) + query.page_size > MAX_OFFSET:
+        raise ValidationFailed.on(
+            "page",
+            f"offset pages reach the first {MAX_OFFSET:,} products; page further with `cursor`"
+            " (each page's nextCursor)",
+        )
     return ProductPageRequest(
-        filters, query.sort_by, direction, query.page, query.page_size, keyset
+        product_filter(query), query.sort_by, direction, query.page, query.page_size, keyset
     )
+
+
+async def count_products(session: AsyncSession, query: ProductFilterQuery) -> ProductCount:
+    """How many live products match, exact up to COUNT_CAP, else "at least COUNT_CAP"."""
+    found = await ProductReadRepository(session).count(product_filter(query), cap=COUNT_CAP)
+    if found > COUNT_CAP:
+        return ProductCount(count=COUNT_CAP, precision="at_least")
+    return ProductCount(count=found, precision="exact")
 
 
 def _key(*parts: object) -> str:

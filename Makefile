@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test fuzz lint format bench clean
+.PHONY: help install run migrate seed test fuzz lint format bench bench-scale clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ format: install ## Reformat and auto-fix
 
 bench: install ## Benchmark suite on PostgreSQL + Redis (~6 min; BENCH_ARGS="--duration 5" to shorten)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-scale: install ## Issue 18: lists at 10k vs 300k products, cache off/on (~12 min; BENCH_SCALE_ARGS="--duration 5")
+	$(BIN)/python -m bench.scale $(BENCH_SCALE_ARGS)
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -319,10 +319,13 @@ def markdown(results: Results, results_path: str) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, table: str) -> None:
+def update_readme(
+    readme: Path, table: str, start_mark: str = START_MARK, end_mark: str = END_MARK
+) -> None:
+    """Replace what is between the two marks (appended at the end when missing)."""
     text = readme.read_text()
-    start, end = text.find(START_MARK), text.find(END_MARK)
+    start, end = text.find(start_mark), text.find(end_mark)
     if start < 0 or end < start:
-        text = text.rstrip("\n") + f"\n\n{START_MARK}\n{END_MARK}\n"
-        start, end = text.find(START_MARK), text.find(END_MARK)
-    readme.write_text(text[: start + len(START_MARK)] + "\n" + table + "\n" + text[end:])
+        text = text.rstrip("\n") + f"\n\n{start_mark}\n{end_mark}\n"
+        start, end = text.find(start_mark), text.find(end_mark)
+    readme.write_text(text[: start + len(start_mark)] + "\n" + table + "\n" + text[end:])

@@ -76,29 +76,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def command_line(argv: list[str]) -> str:
+def command_line(
+    argv: list[str], target: str = "bench", variable: str = "BENCH_ARGS", module: str = "bench.run"
+) -> str:
     if os.environ.get("MAKELEVEL"):
-        extra = os.environ.get("BENCH_ARGS", "").strip()
-        return "make bench" + (f" BENCH_ARGS={shlex.quote(extra)}" if extra else "")
-    return " ".join(["python -m bench.run", *map(shlex.quote, argv)])
+        extra = os.environ.get(variable, "").strip()
+        return f"make {target}" + (f" {variable}={shlex.quote(extra)}" if extra else "")
+    return " ".join([f"python -m {module}", *map(shlex.quote, argv)])
 
 
 def dsn(database: str) -> str:
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
-def server_env(args: argparse.Namespace) -> dict[str, str]:
-    return {
+def server_environment(database: str, var_dir: Path, redis_url: str | None) -> dict[str, str]:
+    """The server's (and `shopdb` commands') environment; `redis_url=None` runs without Redis,
+    so without the product cache."""
+    env = {
         **os.environ,
         "SHOPDB_ENV": "development",
-        "SHOPDB_DATABASE_URL": dsn(args.database),
-        "SHOPDB_VAR_DIR": str(VAR_DIR),
-        "SHOPDB_REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+        "SHOPDB_DATABASE_URL": dsn(database),
+        "SHOPDB_VAR_DIR": str(var_dir),
         "SHOPDB_RATE_LIMIT_BURST": "0",
         "SHOPDB_BENCH_ROUTES": "true",
         # As the README recommends for production: one JSON line per request (orjson).
         "SHOPDB_LOG_JSON": "true",
     }
+    env.pop("SHOPDB_REDIS_URL", None)
+    if redis_url:
+        env["SHOPDB_REDIS_URL"] = redis_url
+    return env
+
+
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    return server_environment(args.database, VAR_DIR, f"redis://{REDIS_HOST}:{REDIS_PORT}/0")
 
 
 def _output(command: list[str]) -> str:
@@ -153,10 +164,10 @@ async def environment() -> dict[str, Any]:
     }
 
 
-async def login(base_url: str) -> str:
+async def login(base_url: str, var_dir: Path = VAR_DIR) -> str:
     from shopdb.bench.seed import CREDENTIALS_FILE, read_credentials
 
-    email, password = read_credentials(VAR_DIR / CREDENTIALS_FILE)
+    email, password = read_credentials(var_dir / CREDENTIALS_FILE)
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
         response = await client.post(
             "/api/v1/auth/token", json={"email": email, "password": password}
@@ -164,6 +175,34 @@ async def login(base_url: str) -> str:
     if response.status_code != 200:
         raise SetupError(f"bench admin login failed: {response.status_code} {response.text[:300]}")
     return str(response.json()["accessToken"])
+
+
+def seed_spec(args: argparse.Namespace) -> dict[str, int]:
+    """What `shopdb bench seed` is given: with the database, what a seeded catalog is."""
+    return {
+        "products": args.products,
+        "variants": args.variants,
+        "locations": args.locations,
+        "customers": args.customers,
+        "seed": args.seed,
+    }
+
+
+def seed_command(spec: dict[str, int]) -> list[str]:
+    return ["bench", "seed", *(f"--{name}={value}" for name, value in spec.items())]
+
+
+async def create_seeded_database(
+    database: str, env: dict[str, str], spec: dict[str, int]
+) -> dict[str, Any]:
+    """A fresh database, migrated and seeded (`env` names it and the var dir for the keys)."""
+    log(f"creating database {database}")
+    await machine.recreate_database(dsn("postgres"), database)
+    machine.shopdb(["migrate"], env)
+    seed_started = time.monotonic()
+    out = machine.shopdb(seed_command(spec), env)
+    log(out.strip().splitlines()[-2] if out.strip() else "seeded")
+    return {"seconds": round(time.monotonic() - seed_started, 1)}
 
 
 async def run_scenario(
@@ -187,6 +226,8 @@ async def run_scenario(
         connections=args.connections,
         track_status=scenario.track_status,
         max_requests=args.max_requests,
+        # wrk counts a request as timed out only once this passes within the run.
+        timeout_s=getattr(args, "wrk_timeout", WrkRun.timeout_s),
     )
     if args.warmup:
         await run_wrk(dataclasses.replace(run, duration_s=args.warmup))
@@ -304,24 +345,7 @@ async def main_async(argv: list[str]) -> int:
             "until the end of the run (production vacuums them)"
         )
     if not args.reuse_database:
-        log(f"creating database {args.database}")
-        await machine.recreate_database(dsn("postgres"), args.database)
-        machine.shopdb(["migrate"], env)
-        seed_started = time.monotonic()
-        out = machine.shopdb(
-            [
-                "bench",
-                "seed",
-                f"--products={args.products}",
-                f"--variants={args.variants}",
-                f"--locations={args.locations}",
-                f"--customers={args.customers}",
-                f"--seed={args.seed}",
-            ],
-            env,
-        )
-        results["seed"] = {"seconds": round(time.monotonic() - seed_started, 1)}
-        log(out.strip().splitlines()[-2] if out.strip() else "seeded")
+        results["seed"] = await create_seeded_database(args.database, env, seed_spec(args))
     if not args.skip_pgbench:
         pgbench_db = f"{args.database}_pgbench"
         await machine.recreate_database(dsn("postgres"), pgbench_db)

@@ -70,6 +70,7 @@ def summarise(raw: dict[str, Any], wall_s: float, cpu_s: float) -> dict[str, Any
             "non_2xx": non_2xx,
             "status_5xx": sum(c for s, c in statuses.items() if s.startswith("5")),
             "socket": socket_errors,
+            "timeout": int(errors.get("timeout", 0)),  # of the socket errors: no answer in time
             "total": non_2xx + socket_errors,
         },
         "statuses": statuses,

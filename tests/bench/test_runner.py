@@ -79,7 +79,13 @@ class TestWrkOutput:
         assert summary["rps"] == 500.0
         assert summary["latency_ms"]["p50"] == 5.0
         assert summary["latency_ms"]["p99"] == 30.0
-        assert summary["errors"] == {"non_2xx": 10, "status_5xx": 4, "socket": 3, "total": 13}
+        assert summary["errors"] == {
+            "non_2xx": 10,
+            "status_5xx": 4,
+            "socket": 3,
+            "timeout": 2,
+            "total": 13,
+        }
         assert summary["bytes_per_response"] == 2000
         assert summary["load_generator"]["cpu_cores"] == 0.2
 

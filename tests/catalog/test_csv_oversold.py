@@ -32,7 +32,7 @@ async def level_of(client: httpx.AsyncClient, admin: Headers, item_id: int) -> i
     return available
 
 
-ERROR = "available: would make the quantity negative"
+ERROR = "Variant Inventory Qty: would make the quantity negative"
 
 
 class TestOversoldStock:

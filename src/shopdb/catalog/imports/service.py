@@ -210,6 +210,8 @@ async def import_product(
             return ("updated" if changed else "unchanged"), []
     except ValidationError as exc:
         return "failed", _line_errors(rows, _validation_details(exc))
+    except StockRefused as exc:
+        return "failed", [exc.error]
     except VariantHasCommittedStock as exc:
         # The variants are the stored ones the file leaves out: no line of the file names them.
         return "failed", [
@@ -356,7 +358,7 @@ async def _set_stock(
         return False
     # The service keeps the rows' order (positions 1..n), so rows and variants pair.
     wanted = {
-        variant.inventory_item.id: row.quantity
+        variant.inventory_item.id: row
         for row, variant in zip(rows.variants, product.variants, strict=False)
         if row.quantity is not None and variant.inventory_item is not None
     }
@@ -365,19 +367,31 @@ async def _set_stock(
     levels = await inventory.levels_of_items(session, list(wanted), location_id=location_id)
     current = {level.inventory_item_id: level.available for level in levels}
     changed = False
-    for item_id, quantity in wanted.items():
-        if current.get(item_id) == quantity:
+    for item_id, row in wanted.items():
+        if row.quantity is None or current.get(item_id) == row.quantity:
             continue
-        await inventory.set_available(
-            session,
-            inventory_item_id=item_id,
-            location_id=location_id,
-            available=quantity,
-            reason="correction",
-            actor=actor,
-        )
+        try:
+            await inventory.set_available(
+                session,
+                inventory_item_id=item_id,
+                location_id=location_id,
+                available=row.quantity,
+                reason="correction",
+                actor=actor,
+            )
+        except ShopdbError as exc:  # a `deny` variant below zero, a quantity past the bound
+            reason = exc.details[0]["message"] if exc.details else exc.message
+            raise StockRefused(LineError(row.line, f"Variant Inventory Qty: {reason}")) from exc
         changed = True
     return changed
+
+
+class StockRefused(Exception):
+    """A row's `Variant Inventory Qty` the inventory refused, reported on its own line."""
+
+    def __init__(self, error: LineError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 async def default_location(session: AsyncSession, location_id: int | None) -> int | None:

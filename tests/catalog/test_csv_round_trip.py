@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.models import Event, InventoryAdjustment, InventoryLevel, Product
 from tests.catalog.test_csv import MUG, SHIRT, csv_text, post_csv
 from tests.fixtures.catalog import Headers, ProductFactory
+from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 
 
 async def export(client: httpx.AsyncClient, headers: Headers, **params: Any) -> str:
@@ -256,3 +258,25 @@ class TestStockRoundTripWithTwoLocations:
         )
         assert refused.status_code == 400
         assert refused.json()["details"] == [{"field": "locationId", "message": "is deactivated"}]
+
+
+class TestExportCost:
+    async def test_google_shopping_values_are_read_once_per_batch_not_per_product(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+        backend: Backend,
+    ) -> None:
+        async def metafield_reads() -> int:
+            with statements_sent(backend.engine) as statements:
+                await export(client, admin)
+            return sum("FROM metafields" in statement for statement in statements)
+
+        await make_product("First")
+        few = await metafield_reads()
+        for index in range(5):
+            await make_product(f"More {index}")
+
+        assert few == await metafield_reads() == 1

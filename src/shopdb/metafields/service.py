@@ -155,6 +155,16 @@ async def metafields_of(
     return await MetafieldRepository(session).for_owner(owner_resource, owner_id)
 
 
+async def namespace_of_owners(
+    session: AsyncSession, owner_resource: str, owner_ids: Sequence[int], namespace: str
+) -> dict[int, dict[str, str]]:
+    """{owner id: {key: value}} of one namespace for many owners (an export's batch)."""
+    found: dict[int, dict[str, str]] = {owner_id: {} for owner_id in owner_ids}
+    for m in await MetafieldRepository(session).for_owners(owner_resource, owner_ids, namespace):
+        found[m.owner_id][m.key] = m.value or ""
+    return found
+
+
 async def get_metafield(
     session: AsyncSession, subject: Subject, metafield_id: int, action: access.Action = "read"
 ) -> Metafield:

@@ -140,9 +140,9 @@ async def export_rows(
         if not batch:
             return
         available = await _available_at(session, batch, location_id)
+        google = await google_shopping(session, [product.id for product in batch])
         for product in batch:
-            google = await google_shopping(session, product.id)
-            for row in product_rows(product, available, google):
+            for row in product_rows(product, available, google[product.id]):
                 yield row
         after = batch[-1].id
 

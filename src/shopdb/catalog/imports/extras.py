@@ -22,21 +22,12 @@ from shopdb.auth.dependencies import Subject
 from shopdb.catalog.images import service as images
 from shopdb.catalog.imports.csv_format import ProductRows
 from shopdb.catalog.products import service as products
-from shopdb.events.service import record_event
-from shopdb.kit.types import utcnow
 from shopdb.metafields import service as metafields
 from shopdb.metafields.schemas import MetafieldWrite
 from shopdb.models import Product, ProductImage
 
 GOOGLE_NAMESPACE = "mm-google-shopping"
 GOOGLE_TYPE = "single_line_text_field"
-# Product attribute -> its column. An empty cell clears it, except Gift Card (blank keeps).
-PRODUCT_EXTRAS = {
-    "seo_title": "SEO Title",
-    "seo_description": "SEO Description",
-    "product_category": "Product Category",
-    "gift_card": "Gift Card",
-}
 # What the import may do to metafields: the products' own, nothing else.
 IMPORT_PERMISSIONS = frozenset({"products:read", "products:write"})
 
@@ -53,16 +44,6 @@ def importer(actor: str | None) -> Subject:
     )
 
 
-def _event_body(product: Product) -> dict[str, object]:
-    return {
-        "id": product.id,
-        "title": product.title,
-        "handle": product.handle,
-        "status": product.status,
-        "variantIds": [v.id for v in product.variants],
-    }
-
-
 async def apply_extras(
     session: AsyncSession, rows: ProductRows, product: Product, *, recorded: bool, actor: str | None
 ) -> bool:
@@ -70,32 +51,15 @@ async def apply_extras(
     variants in the rows' order. `recorded`: this import already recorded the product's
     create or update event and moved its version, so the extras add no event of their own."""
     touched = False
-    if rows.has_product_row:
-        for name, column in PRODUCT_EXTRAS.items():
-            value = getattr(rows, name)
-            if not rows.has(column) or (name == "gift_card" and value is None):
-                continue
-            if getattr(product, name) != value:
-                setattr(product, name, value)
-                touched = True
     for row, variant in zip(rows.variants, product.variants, strict=False):
         item = variant.inventory_item
         if row.tracked is not None and item is not None and item.tracked != row.tracked:
             item.tracked = row.tracked
             touched = True
-    if touched:
-        if not recorded:
-            product.updated_at = utcnow()  # the product's version moves with the change
+    if touched and not recorded:
+        await products.announce_update(session, product, actor=actor)
+    elif touched:
         await session.flush()
-        if not recorded:
-            record_event(
-                session,
-                topic="products/update",
-                subject_type="Product",
-                subject_id=product.id,
-                body=_event_body(product),
-                actor=actor,
-            )
     linked = await _link_variant_images(session, rows, product, actor=actor)
     google = await _google_shopping(session, rows, product, actor=actor)
     return touched or linked or google

@@ -234,7 +234,13 @@ PRODUCT_CELLS = {
     "vendor": "Vendor",
     "product_type": "Type",
     "tags": "Tags",
+    "seo_title": "SEO Title",
+    "seo_description": "SEO Description",
+    "product_category": "Product Category",
+    "gift_card": "Gift Card",
 }
+# Cells whose blank keeps the stored value (the others' blank clears it).
+KEPT_WHEN_BLANK = frozenset({"gift_card"})
 
 
 def _product_fields(rows: ProductRows, *, new: bool) -> dict[str, Any]:
@@ -244,8 +250,9 @@ def _product_fields(rows: ProductRows, *, new: bool) -> dict[str, Any]:
         return {}
     fields: dict[str, Any] = {} if rows.title is None else {"title": rows.title}
     for name, column in PRODUCT_CELLS.items():
-        if rows.has(column):
-            fields[name] = getattr(rows, name)
+        value = getattr(rows, name)
+        if rows.has(column) and not (value is None and name in KEPT_WHEN_BLANK):
+            fields[name] = value
     if rows.status is not None or new:
         fields["status"] = rows.status or "active"
     return fields

@@ -241,10 +241,16 @@ async def update_product(
             )
         if not structure_written and not has_changes(session, product):
             return product
-    # Write the product row even when only rows below it changed, so its version (the ETag)
-    # moves with any change.
+    await announce_update(session, product, actor=actor)
+    return await get_product(session, product.id)
+
+
+async def announce_update(session: AsyncSession, product: Product, *, actor: str | None) -> None:
+    """A change to the product or to anything below it (variants, their inventory items):
+    the product row is written, so its version (the ETag) moves, and `products/update` is
+    recorded."""
     product.updated_at = utcnow()
-    await repository.flush()
+    await session.flush()
     record_event(
         session,
         topic="products/update",
@@ -253,7 +259,6 @@ async def update_product(
         body=_event_body(product),
         actor=actor,
     )
-    return await get_product(session, product.id)
 
 
 async def delete_product(

@@ -1,0 +1,1 @@
+"""Payments: the gateways that move money for orders (test, manual, Stripe)."""

@@ -34,6 +34,9 @@ AnySelect = Select[*tuple[Any, ...]]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 250
+# The deepest an offset page may reach (page x pageSize): OFFSET reads and discards every row
+# before the page, so deeper pages are read by cursor, at the cost of the first.
+MAX_OFFSET = 10_000
 
 
 @dataclass(frozen=True)
@@ -148,3 +151,14 @@ def split_page(rows: Sequence[T], page_size: int) -> tuple[list[T], bool]:
 
 def offset_for(page: int, page_size: int) -> int:
     return (page - 1) * page_size
+
+
+def check_offset_depth(page: int, page_size: int, *, field: str = "page") -> None:
+    """400 for an offset page that ends beyond MAX_OFFSET rows, pointing to the cursor (as
+    Shopify stopped offering page numbers for the same reason)."""
+    if offset_for(page, page_size) + page_size > MAX_OFFSET:
+        raise ValidationFailed.on(
+            field,
+            f"offset pages reach the first {MAX_OFFSET:,} rows; page further with `cursor`"
+            " (each page's nextCursor)",
+        )

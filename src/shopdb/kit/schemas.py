@@ -63,8 +63,10 @@ T = TypeVar("T")
 
 
 class Page(CamelModel, Generic[T]):
+    """A page of a list. `totalCount` is null unless the request asked `withTotal=true`."""
+
     items: list[T]
-    total_count: int
+    total_count: int | None = None
     page: int
     page_size: int
     next_cursor: str | None = None

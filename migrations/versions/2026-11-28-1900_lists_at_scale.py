@@ -1,0 +1,24 @@
+"""Every list other than products at scale: keyset indexes for customers and the rest (skeleton).
+
+Revision ID: 0017_lists_at_scale
+Revises: 0016_listing_at_scale
+Create Date: 2026-11-28 19:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision: str = "0017_lists_at_scale"
+down_revision: str | None = "0016_listing_at_scale"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

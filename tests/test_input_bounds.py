@@ -165,6 +165,51 @@ class TestTamperedCursors:
         assert fields_of(response) == ["cursor"]
 
 
+class TestTamperedCursorsOnOtherLists:
+    @pytest.mark.parametrize(
+        ("path", "payload"),
+        [
+            ("/api/v1/customers", {"s": "id", "o": "asc", "k": None, "i": 1}),  # id not null
+            ("/api/v1/customers", {"s": "id", "o": "asc", "k": "1", "i": 1}),
+            ("/api/v1/customers?sortBy=lastName", {"s": "lastName", "o": "asc", "k": 3, "i": 1}),
+            (
+                "/api/v1/customers?sortBy=createdAt",
+                {"s": "createdAt", "o": "asc", "k": "x", "i": 1},
+            ),
+            ("/api/v1/customers", {"s": "id", "o": "asc", "k": 1, "i": TOO_BIG}),
+            ("/api/v1/customer-groups", {"s": "name", "o": "asc", "k": 1, "i": 1}),
+            ("/api/v1/locations", {"s": "id", "o": "desc", "k": 1, "i": 1}),
+            ("/api/v1/inventory-levels", {"s": "id", "o": "asc", "k": 1, "i": 1}),
+            ("/api/v1/users", {"s": "id", "o": "asc", "k": 1.5, "i": 1}),
+            ("/api/v1/api-keys", ["not", "an", "object"]),
+            ("/api/v1/metafields", {"s": "id", "o": "asc", "k": "a\x00", "i": 1}),
+            ("/api/v1/metafield-definitions", {"s": "id", "o": "sideways", "k": 1, "i": 1}),
+            ("/api/v1/smart-collections", {"s": "id", "o": "asc", "k": 1, "i": -1}),
+        ],
+    )
+    async def test_refused_with_400(
+        self, client: httpx.AsyncClient, admin: Headers, path: str, payload: Any
+    ) -> None:
+        joiner = "&" if "?" in path else "?"
+        response = await client.get(f"{path}{joiner}cursor={cursor(payload)}", headers=admin)
+        assert response.status_code == 400, response.text
+        assert fields_of(response) == ["cursor"]
+
+    async def test_with_total_must_be_a_boolean(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get("/api/v1/customers?withTotal=maybe", headers=admin)
+        assert response.status_code == 400
+        assert fields_of(response) == ["withTotal"]
+
+    async def test_an_overlong_cursor_is_refused(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get(f"/api/v1/customers?cursor={'A' * 2049}", headers=admin)
+        assert response.status_code == 400
+        assert fields_of(response) == ["cursor"]
+
+
 class TestUnknownQueryParameters:
     async def test_product_list_refuses_unknown_parameter(
         self, client: httpx.AsyncClient, admin: Headers

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.collections.service import collection_products
+from shopdb.kit.pagination import PageRequest
 from shopdb.models import (
     Order,
     OrderLineItem,
@@ -269,7 +270,10 @@ class TestRulesAgainstIndependentEvaluation:
                 manual = rng.sample(live, 10)
                 await CollectionRepository(db_session).replace_positions(collection.id, manual)
 
-            got, total = await collection_products(db_session, collection.id, page=1, page_size=250)
+            found = await collection_products(
+                db_session, collection.id, PageRequest(page_size=250, with_total=True)
+            )
+            got, total = found.rows, found.total
 
             want = expected(products, rules, disjunctive, sort, manual)
             assert [p.id for p in got] == want, (rules, disjunctive, sort)

@@ -16,6 +16,7 @@ from shopdb.collections.rules import METAFIELD_RELATIONS
 from shopdb.metafields.types import COLLECTION_CONDITION_TYPES
 from shopdb.models import MetafieldDefinition, Order, OrderLineItem, SmartCollection
 from tests.fixtures.catalog import Headers, ProductFactory
+from tests.kit.api_pages import walk_pages
 
 COLLECTIONS = "/api/v1/smart-collections"
 METAFIELDS = "/api/v1/metafields"
@@ -516,6 +517,10 @@ class TestBestSelling:
         # B 4, C 3, A 2; D and E sold nothing that counts: by id.
         ids = [p["id"] for p in made]
         assert ordered == [ids[1], ids[2], ids[0], ids[3], ids[4]]
+        # Page by page through the cursor, the same order (units descending, then id ascending).
+        collection = (await client.get(COLLECTIONS, headers=admin)).json()["items"][-1]
+        walked = await walk_pages(client, f"{COLLECTIONS}/{collection['id']}/products", admin)
+        assert [p["id"] for p in walked] == ordered
 
 
 class TestCategory:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.models import CustomerGroup, CustomerGroupMembership, Event
 from tests.auth.helpers import bearer, make_user
 from tests.customers.conftest import CUSTOMERS, GROUPS, create_customer
+from tests.kit.api_pages import read_all, walk_pages
 
 
 async def _group(
@@ -41,7 +42,24 @@ class TestGroups:
         assert created["memberCount"] == 0
         assert shown.json() == created
         assert [g["name"] for g in listed.json()["items"]] == ["Alpha", "Wholesale"]
-        assert listed.json()["totalCount"] == 2
+        assert listed.json()["totalCount"] is None
+        counted = await client.get(GROUPS, params={"withTotal": "true"}, headers=headers)
+        assert counted.json()["totalCount"] == 2
+
+    async def test_cursor_pages_walk_every_group_by_name(
+        self, client: httpx.AsyncClient, headers: dict[str, str]
+    ) -> None:
+        for name in ["delta", "Alpha", "charlie", "Bravo", "echo"]:
+            await _group(client, headers, name=name)
+
+        walked = await walk_pages(client, GROUPS, headers)
+        whole = await read_all(client, GROUPS, headers)
+
+        assert [g["name"] for g in walked] == [g["name"] for g in whole["items"]]
+        assert whole["totalCount"] == 5
+        assert sorted(g["name"] for g in walked) == sorted(
+            ["delta", "Alpha", "charlie", "Bravo", "echo"]
+        )
 
     async def test_refuses_a_duplicate_name_in_any_case(
         self, client: httpx.AsyncClient, headers: dict[str, str], db_session: AsyncSession
@@ -146,7 +164,10 @@ class TestMembership:
 
         assert answers == [204, 204, 204]
         assert [m["customerId"] for m in members["items"]] == [first["id"], second["id"]]
-        assert members["totalCount"] == 2
+        assert members["totalCount"] is None
+        assert members["nextCursor"] is None
+        counted = await read_all(client, f"{GROUPS}/{group['id']}/customers", headers)
+        assert counted["totalCount"] == 2
         assert shown["memberCount"] == 2
         detail = await client.get(f"{CUSTOMERS}/{first['id']}", headers=headers)
         assert detail.json()["groupIds"] == [group["id"]]
@@ -155,6 +176,20 @@ class TestMembership:
             select(func.count(Event.id)).where(Event.topic == "customer_groups/member_add")
         )
         assert added == 2
+
+    async def test_cursor_pages_walk_every_live_member(
+        self, client: httpx.AsyncClient, headers: dict[str, str]
+    ) -> None:
+        group = await _group(client, headers)
+        members = [await create_customer(client, headers) for _ in range(5)]
+        for customer in members:
+            await client.put(f"{GROUPS}/{group['id']}/customers/{customer['id']}", headers=headers)
+        await client.delete(f"{CUSTOMERS}/{members[2]['id']}", headers=headers)
+
+        walked = await walk_pages(client, f"{GROUPS}/{group['id']}/customers", headers)
+
+        live = [c["id"] for i, c in enumerate(members) if i != 2]
+        assert [m["customerId"] for m in walked] == sorted(live)
 
     async def test_removes_a_member(
         self, client: httpx.AsyncClient, headers: dict[str, str]

@@ -70,9 +70,13 @@ class TestReads:
         live = await stocked(make_product, 3)
         ids = f"{deleted['inventoryItemId']},{live['inventoryItemId']}"
 
-        by_item = await client.get(LEVELS, params={"inventoryItemIds": ids}, headers=admin)
+        by_item = await client.get(
+            LEVELS, params={"inventoryItemIds": ids, "withTotal": "true"}, headers=admin
+        )
         by_location = await client.get(
-            f"/api/v1/locations/{location['id']}/inventory-levels", headers=admin
+            f"/api/v1/locations/{location['id']}/inventory-levels",
+            params={"withTotal": "true"},
+            headers=admin,
         )
 
         for response in (by_item, by_location):

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.models import Event, InventoryAdjustment
 from tests.fixtures.catalog import Headers, ProductFactory
 from tests.inventory.helpers import levels_of, stocked, variant_quantity
+from tests.kit.api_pages import read_all, walk_pages
 
 ADJUST = "/api/v1/inventory-levels/adjust"
 
@@ -210,6 +211,7 @@ class TestSetConnectDisconnect:
             params={
                 "inventoryItemIds": str(item),
                 "locationIds": f"{location['id']},{second['id']}",
+                "withTotal": "true",
             },
             headers=admin,
         )
@@ -283,3 +285,51 @@ class TestOrderMoves:
             "/api/v1/inventory-levels", params={"inventoryItemIds": str(item)}, headers=admin
         )
         assert listed.json()["items"][0]["onHand"] == 5
+
+
+class TestListPages:
+    async def test_cursor_pages_walk_every_level_in_item_then_location_order(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        location: dict[str, Any],
+        make_product: ProductFactory,
+    ) -> None:
+        second = (
+            await client.post("/api/v1/locations", json={"name": "Shop"}, headers=admin)
+        ).json()
+        items = [
+            (await stocked(make_product, 1, sku=f"SKU-{i}"))["inventoryItemId"] for i in range(4)
+        ]
+        for item in items[:3]:  # two levels for three items, one level for the fourth
+            connected = await client.post(
+                "/api/v1/inventory-levels/connect",
+                json={"inventoryItemId": item, "locationId": second["id"]},
+                headers=admin,
+            )
+            assert connected.status_code in (200, 201), connected.text
+
+        walked = await walk_pages(client, "/api/v1/inventory-levels", admin)
+        at_second = await walk_pages(
+            client, f"/api/v1/locations/{second['id']}/inventory-levels", admin
+        )
+
+        expected = sorted(
+            [(item, location["id"]) for item in items]
+            + [(item, second["id"]) for item in items[:3]]
+        )
+        assert [(lv["inventoryItemId"], lv["locationId"]) for lv in walked] == expected
+        assert [lv["inventoryItemId"] for lv in at_second] == items[:3]
+        assert (await read_all(client, "/api/v1/inventory-levels", admin))["totalCount"] == 7
+
+    async def test_cursor_pages_walk_every_location(
+        self, client: httpx.AsyncClient, admin: Headers, location: dict[str, Any]
+    ) -> None:
+        made = [
+            (await client.post("/api/v1/locations", json={"name": f"L{i}"}, headers=admin)).json()
+            for i in range(4)
+        ]
+
+        walked = await walk_pages(client, "/api/v1/locations", admin)
+
+        assert [loc["id"] for loc in walked] == [location["id"]] + [loc["id"] for loc in made]

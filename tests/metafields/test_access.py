@@ -219,11 +219,14 @@ class TestReads:
         created = await client.post(METAFIELDS, json=body("products", product["id"]), headers=admin)
         assert created.status_code == 201, created.text
 
+        counted = {"withTotal": "true"}
         as_catalog = await client.get(
-            METAFIELDS, headers=token_for("metafields:read", "products:read")
+            METAFIELDS, params=counted, headers=token_for("metafields:read", "products:read")
         )
         as_everyone = await client.get(METAFIELDS, headers=admin)
-        as_nobody = await client.get(METAFIELDS, headers=token_for("metafields:read"))
+        as_nobody = await client.get(
+            METAFIELDS, params=counted, headers=token_for("metafields:read")
+        )
 
         assert [m["id"] for m in as_catalog.json()["items"]] == [created.json()["id"]]
         assert as_catalog.json()["totalCount"] == 1
@@ -231,6 +234,7 @@ class TestReads:
             [created.json()["id"], customer_metafield["id"]]
         )
         assert (as_nobody.json()["items"], as_nobody.json()["totalCount"]) == ([], 0)
+        assert as_everyone.json()["totalCount"] is None
 
 
 class TestDefinitions:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.models import Event, Metafield, MetafieldDefinition
 from tests.fixtures.catalog import Headers, ProductFactory
+from tests.kit.api_pages import read_all, walk_pages
 
 
 def metafield(owner_id: int, **overrides: Any) -> dict[str, Any]:
@@ -392,3 +393,54 @@ class TestDeepJson:
         )
         assert response.status_code == 400, response.text
         assert [d["field"] for d in response.json()["details"]] == ["value"]
+
+
+class TestListPages:
+    async def test_cursor_pages_walk_every_metafield_with_the_filters(
+        self, client: httpx.AsyncClient, admin: Headers, make_product: ProductFactory
+    ) -> None:
+        product = await make_product()
+        made = []
+        for key in ["ka", "kb", "kc", "kd", "ke"]:
+            for namespace in ["specs", "seo"]:
+                created = await client.post(
+                    "/api/v1/metafields",
+                    json=metafield(product["id"], key=key, namespace=namespace),
+                    headers=admin,
+                )
+                assert created.status_code == 201, created.text
+                made.append(created.json())
+
+        walked = await walk_pages(
+            client, "/api/v1/metafields", admin, {"namespace": "specs", "ownerId": product["id"]}
+        )
+        whole = await read_all(client, "/api/v1/metafields", admin, {"namespace": "specs"})
+
+        specs = [m["id"] for m in made if m["namespace"] == "specs"]
+        assert [m["id"] for m in walked] == specs
+        assert whole["totalCount"] == 5
+
+    async def test_cursor_pages_walk_every_definition(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        made = []
+        for key in ["ka", "kb", "kc", "kd", "ke"]:
+            created = await client.post(
+                "/api/v1/metafield-definitions",
+                json={
+                    "ownerType": "products",
+                    "namespace": "specs",
+                    "key": key,
+                    "name": key.upper(),
+                    "type": "number_integer",
+                },
+                headers=admin,
+            )
+            assert created.status_code == 201, created.text
+            made.append(created.json()["id"])
+
+        walked = await walk_pages(client, "/api/v1/metafield-definitions", admin)
+
+        assert [d["id"] for d in walked] == made
+        counted = await read_all(client, "/api/v1/metafield-definitions", admin)
+        assert counted["totalCount"] == 5

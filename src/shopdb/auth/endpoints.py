@@ -15,8 +15,7 @@ from shopdb.auth.schemas import (
     TokenResponse,
 )
 from shopdb.dependencies import ServicesDep, SessionDep
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
-from shopdb.kit.parameters import PageNumber, PageSize
+from shopdb.kit.parameters import PageQuery
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.ratelimit import client_address
@@ -63,23 +62,20 @@ async def create_api_key(
 async def list_api_keys(
     _subject: UsersAdmin,
     session: SessionDep,
+    page: PageQuery,
     user_id: Annotated[int | None, Query(alias="userId", ge=1)] = None,
     include_revoked: Annotated[bool, Query(alias="includeRevoked")] = False,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[ApiKeyRead]:
-    keys, total = await service.list_api_keys(
-        session,
-        user_id=user_id,
-        include_revoked=include_revoked,
-        page=page,
-        page_size=page_size,
+    """By id."""
+    found = await service.list_api_keys(
+        session, user_id=user_id, include_revoked=include_revoked, request=page
     )
     return Page[ApiKeyRead](
-        items=[ApiKeyRead.model_validate(k) for k in keys],
-        total_count=total,
-        page=page,
-        page_size=page_size,
+        items=[ApiKeyRead.model_validate(k) for k in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 

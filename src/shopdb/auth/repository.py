@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.kit.pagination import PageRequest, RowsPage, read_requested_page
 from shopdb.models import ApiKey, Permission, User, UserPermission
 
 
@@ -37,18 +38,20 @@ class ApiKeyRepository:
         return key
 
     async def page(
-        self, *, user_id: int | None, include_revoked: bool, offset: int, limit: int
-    ) -> tuple[list[ApiKey], int]:
+        self, *, user_id: int | None, include_revoked: bool, request: PageRequest
+    ) -> RowsPage[ApiKey]:
         conditions = []
         if user_id is not None:
             conditions.append(ApiKey.user_id == user_id)
         if not include_revoked:
             conditions.append(ApiKey.revoked_at.is_(None))
-        total = await self.session.scalar(select(func.count(ApiKey.id)).where(*conditions))
-        result = await self.session.execute(
-            select(ApiKey).where(*conditions).order_by(ApiKey.id).offset(offset).limit(limit)
+        return await read_requested_page(
+            self.session,
+            select(ApiKey).where(*conditions),
+            request,
+            sort_column=ApiKey.id,
+            id_column=ApiKey.id,
         )
-        return list(result.scalars()), int(total or 0)
 
 
 class AccessRepository:

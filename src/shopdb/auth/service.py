@@ -16,6 +16,7 @@ from shopdb.auth.repository import ApiKeyRepository
 from shopdb.auth.tokens import AccessToken, TokenService
 from shopdb.errors import NotFound, Unauthorized, ValidationFailed
 from shopdb.events.service import record_event
+from shopdb.kit.pagination import PageRequest, RowsPage
 from shopdb.kit.types import utcnow
 from shopdb.models import ApiKey
 from shopdb.users import service as users
@@ -100,18 +101,10 @@ async def create_api_key(
 
 
 async def list_api_keys(
-    session: AsyncSession,
-    *,
-    user_id: int | None,
-    include_revoked: bool,
-    page: int,
-    page_size: int,
-) -> tuple[list[ApiKey], int]:
+    session: AsyncSession, *, user_id: int | None, include_revoked: bool, request: PageRequest
+) -> RowsPage[ApiKey]:
     return await ApiKeyRepository(session).page(
-        user_id=user_id,
-        include_revoked=include_revoked,
-        offset=(page - 1) * page_size,
-        limit=page_size,
+        user_id=user_id, include_revoked=include_revoked, request=request
     )
 
 

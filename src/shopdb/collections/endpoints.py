@@ -15,8 +15,7 @@ from shopdb.collections.schemas import (
     rule_out,
 )
 from shopdb.dependencies import SessionDep
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
-from shopdb.kit.parameters import PageNumber, PageSize
+from shopdb.kit.parameters import PageQuery
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
@@ -44,12 +43,16 @@ def collection_out(collection: SmartCollection) -> CollectionOut:
 async def list_collections(
     session: SessionDep,
     _: ProductsRead,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    page: PageQuery,
 ) -> Page[CollectionOut]:
-    rows, total = await service.list_collections(session, page=page, page_size=page_size)
+    """By id."""
+    found = await service.list_collections(session, page)
     return Page[CollectionOut](
-        items=[collection_out(c) for c in rows], total_count=total, page=page, page_size=page_size
+        items=[collection_out(c) for c in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 
@@ -101,17 +104,16 @@ async def list_collection_products(
     session: SessionDep,
     _: ProductsRead,
     collection_id: int,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    page: PageQuery,
 ) -> Response:
-    """The products matching the rules now, in the collection's sort order."""
-    products, total = await service.collection_products(
-        session, collection_id, page=page, page_size=page_size
-    )
+    """The products matching the rules now, in the collection's sort order (a cursor is
+    refused once the collection's sort order has changed)."""
+    found = await service.collection_products(session, collection_id, page)
     body = Page[ProductDetail](
-        items=products,
-        total_count=total,
-        page=page,
-        page_size=page_size,
+        items=found.rows,
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
     return model_response(body, exclude={"items": {"__all__": {"metafields"}}})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.collections.rules import ConditionDefinition, rules_condition
-from shopdb.kit.pagination import count_rows, offset_for
+from shopdb.kit.pagination import Direction, PageRequest, RowsPage, read_requested_page
 from shopdb.models import (
     CollectionProduct,
     Order,
@@ -41,32 +43,42 @@ def units_sold() -> Any:
     )
 
 
-def _order(collection: SmartCollection) -> tuple[list[ColumnElement[Any]], Any]:
-    """ORDER BY for the collection's sort order, and the outer join `manual` needs."""
+@dataclass(frozen=True)
+class CollectionSort:
+    """A collection's sort order as one keyset: (key, product id), both in `direction`."""
+
+    key: Any
+    direction: Direction
+    key_type: type
+    nulls_last: bool = False
+    # The outer join `manual` needs for the positions.
+    join: Any = None
+
+
+def _sort(collection: SmartCollection) -> CollectionSort:
     sort = collection.sort_order
+    direction: Direction = "desc" if sort in ("alpha-desc", "price-desc", "created-desc") else "asc"
     if sort == "manual":
-        position = CollectionProduct.position
+        # Positioned products first, by position; the rest after them, by id.
         join = and_(
             CollectionProduct.collection_id == collection.id,
             CollectionProduct.product_id == Product.id,
         )
-        unpositioned = case((position.is_(None), 1), else_=0)
-        return [unpositioned.asc(), position.asc(), Product.id.asc()], join
+        return CollectionSort(CollectionProduct.position, "asc", int, nulls_last=True, join=join)
     if sort == "best-selling":
-        return [units_sold().desc(), Product.id.asc()], None
+        # Most units first, ties by id ascending: one ascending keyset over minus the units.
+        return CollectionSort(-units_sold(), "asc", int)
     if sort in ("alpha-asc", "alpha-desc"):
-        key: Any = Product.title
-    elif sort in ("price-asc", "price-desc"):
-        key = (
+        return CollectionSort(Product.title, direction, str)
+    if sort in ("price-asc", "price-desc"):
+        lowest = (
             select(func.min(ProductVariant.price))
             .where(ProductVariant.product_id == Product.id)
             .scalar_subquery()
         )
-    else:
-        key = Product.created_at
-    if sort in ("alpha-desc", "price-desc", "created-desc"):
-        return [key.desc(), Product.id.desc()], None
-    return [key.asc(), Product.id.asc()], None
+        # A product always has a variant; were one without, it would sort last, not vanish.
+        return CollectionSort(lowest, direction, Decimal, nulls_last=True)
+    return CollectionSort(Product.created_at, direction, datetime)
 
 
 class CollectionRepository:
@@ -80,15 +92,14 @@ class CollectionRepository:
             )
         )
 
-    async def list(self, *, page: int, page_size: int) -> tuple[Sequence[SmartCollection], int]:
-        statement = select(SmartCollection).where(SmartCollection.deleted_at.is_(None))
-        total = await count_rows(self.session, statement)
-        rows = await self.session.scalars(
-            statement.order_by(SmartCollection.id)
-            .offset(offset_for(page, page_size))
-            .limit(page_size)
+    async def list(self, request: PageRequest) -> RowsPage[SmartCollection]:
+        return await read_requested_page(
+            self.session,
+            select(SmartCollection).where(SmartCollection.deleted_at.is_(None)),
+            request,
+            sort_column=SmartCollection.id,
+            id_column=SmartCollection.id,
         )
-        return rows.all(), total
 
     async def handles_like(self, base: str) -> set[str]:
         rows = await self.session.scalars(
@@ -116,27 +127,30 @@ class CollectionRepository:
         self,
         collection: SmartCollection,
         definitions: Mapping[int, ConditionDefinition],
-        *,
-        page: int,
-        page_size: int,
-    ) -> tuple[builtins.list[int], int]:
-        """One page of matching product ids in the collection's order, and how many match.
+        request: PageRequest,
+    ) -> RowsPage[int]:
+        """One page of matching product ids in the collection's order.
 
         `definitions`: the metafield definitions the rules name (rules.definition_ids).
         """
+        sort = _sort(collection)
         matching = select(Product.id).where(
             Product.deleted_at.is_(None),
             rules_condition(collection.rules or [], collection.disjunctive_rules, definitions),
         )
-        total = await count_rows(self.session, matching)
-        order, join = _order(collection)
-        statement = matching
-        if join is not None:
-            statement = statement.outerjoin(CollectionProduct, join)
-        rows = await self.session.scalars(
-            statement.order_by(*order).offset(offset_for(page, page_size)).limit(page_size)
+        if sort.join is not None:
+            matching = matching.outerjoin(CollectionProduct, sort.join)
+        return await read_requested_page(
+            self.session,
+            matching,
+            request,
+            sort_column=sort.key,
+            id_column=Product.id,
+            direction=sort.direction,
+            sort_name=collection.sort_order,
+            key_type=sort.key_type,
+            nulls_last=sort.nulls_last,
         )
-        return list(rows), total
 
     async def live_product_ids(self, ids: Sequence[int]) -> set[int]:
         if not ids:

@@ -16,6 +16,7 @@ from shopdb.collections.rules import ConditionDefinition, check_rules, definitio
 from shopdb.collections.schemas import CollectionCreate, CollectionUpdate, Rule, rule_out
 from shopdb.errors import NotFound
 from shopdb.events.service import record_event
+from shopdb.kit.pagination import PageRequest, RowsPage
 from shopdb.kit.types import utcnow
 from shopdb.metafields import service as metafields
 from shopdb.models import SmartCollection
@@ -88,9 +89,9 @@ async def _handle(
 
 
 async def list_collections(
-    session: AsyncSession, *, page: int, page_size: int
-) -> tuple[Sequence[SmartCollection], int]:
-    return await CollectionRepository(session).list(page=page, page_size=page_size)
+    session: AsyncSession, request: PageRequest
+) -> RowsPage[SmartCollection]:
+    return await CollectionRepository(session).list(request)
 
 
 async def get_collection(session: AsyncSession, collection_id: int) -> SmartCollection:
@@ -210,11 +211,12 @@ async def set_manual_order(
 
 
 async def collection_products(
-    session: AsyncSession, collection_id: int, *, page: int, page_size: int
-) -> tuple[list[ProductDetail], int]:
+    session: AsyncSession, collection_id: int, request: PageRequest
+) -> RowsPage[ProductDetail]:
     collection = await get_collection(session, collection_id)
     rules = collection.rules or []
-    ids, total = await CollectionRepository(session).product_ids(
-        collection, await _definitions(session, rules), page=page, page_size=page_size
+    found = await CollectionRepository(session).product_ids(
+        collection, await _definitions(session, rules), request
     )
-    return await products_in_order(session, ids), total
+    products = await products_in_order(session, found.rows)
+    return RowsPage(products, found.next_cursor, found.total)

@@ -31,7 +31,7 @@ from shopdb.dependencies import SessionDep
 from shopdb.errors import NotFound
 from shopdb.keys import field_cipher
 from shopdb.kit.crypto import FieldCipher
-from shopdb.kit.parameters import IfMatch, PageNumber, PageSize
+from shopdb.kit.parameters import IfMatch, PageQuery
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.models import Customer, CustomerGroup
@@ -104,6 +104,7 @@ async def list_customers(
     subject: CustomersRead,
     session: SessionDep,
     cipher: CipherDep,
+    page: PageQuery,
     email: Annotated[str | None, Query(max_length=255)] = None,
     state: CustomerState | None = None,
     tag: Annotated[str | None, Query(max_length=255)] = None,
@@ -111,10 +112,10 @@ async def list_customers(
     q: Annotated[str | None, Query(max_length=255)] = None,
     sort_by: Annotated[SortField, Query(alias="sortBy")] = "id",
     sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "asc",
-    page: PageNumber = 1,
-    page_size: PageSize = 50,
 ) -> Page[CustomerRead]:
-    found, total = await service.list_customers(
+    """Filtered and sorted; deeper than the first 10,000 rows by `cursor` (each page's
+    nextCursor); `totalCount` only with `withTotal=true`."""
+    found = await service.list_customers(
         session,
         cipher,
         subject,
@@ -125,12 +126,15 @@ async def list_customers(
         q=q,
         sort_by=sort_by,
         direction=sort_direction,
-        page=page,
-        page_size=page_size,
+        request=page,
         via=_via(request),
     )
     return Page[CustomerRead](
-        items=[_summary(f) for f in found], total_count=total, page=page, page_size=page_size
+        items=[_summary(f) for f in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 
@@ -375,11 +379,16 @@ def _group(group: CustomerGroup, members: int) -> GroupRead:
 
 @groups_router.get("", response_model=Page[GroupRead])
 async def list_groups(
-    _subject: CustomersRead, session: SessionDep, page: PageNumber = 1, page_size: PageSize = 50
+    _subject: CustomersRead, session: SessionDep, page: PageQuery
 ) -> Page[GroupRead]:
-    groups, total = await group_service.list_groups(session, page=page, page_size=page_size)
+    """By name."""
+    found = await group_service.list_groups(session, page)
     return Page[GroupRead](
-        items=[_group(g, n) for g, n in groups], total_count=total, page=page, page_size=page_size
+        items=[_group(g, n) for g, n in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 
@@ -421,17 +430,16 @@ async def list_members(
     group_id: int,
     _subject: CustomersRead,
     session: SessionDep,
-    page: PageNumber = 1,
-    page_size: PageSize = 50,
+    page: PageQuery,
 ) -> Page[MemberRead]:
-    members, total = await group_service.list_members(
-        session, group_id, page=page, page_size=page_size
-    )
+    """By customer id."""
+    found = await group_service.list_members(session, group_id, page)
     return Page[MemberRead](
-        items=[MemberRead(customer_id=m.customer_id, added_at=m.created_at) for m in members],
-        total_count=total,
-        page=page,
-        page_size=page_size,
+        items=[MemberRead(customer_id=m.customer_id, added_at=m.created_at) for m in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 

@@ -17,6 +17,7 @@ from shopdb.customers.errors import (
 from shopdb.customers.repository import CustomerGroupRepository, CustomerRepository
 from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
+from shopdb.kit.pagination import PageRequest, RowsPage
 from shopdb.kit.types import round_money, utcnow
 from shopdb.models import CustomerGroup, CustomerGroupMembership
 
@@ -31,12 +32,13 @@ async def get_group(session: AsyncSession, group_id: int) -> tuple[CustomerGroup
 
 
 async def list_groups(
-    session: AsyncSession, *, page: int, page_size: int
-) -> tuple[list[tuple[CustomerGroup, int]], int]:
+    session: AsyncSession, request: PageRequest
+) -> RowsPage[tuple[CustomerGroup, int]]:
     repository = CustomerGroupRepository(session)
-    groups, total = await repository.page(offset=(page - 1) * page_size, limit=page_size)
+    found = await repository.page(request)
+    groups: list[CustomerGroup] = found.rows
     counts = await repository.member_counts([g.id for g in groups])
-    return [(g, counts.get(g.id, 0)) for g in groups], total
+    return RowsPage([(g, counts.get(g.id, 0)) for g in groups], found.next_cursor, found.total)
 
 
 def _event(session: AsyncSession, actor: Subject, group_id: int, verb: str, **body: Any) -> None:
@@ -129,9 +131,7 @@ async def remove_member(
 
 
 async def list_members(
-    session: AsyncSession, group_id: int, *, page: int, page_size: int
-) -> tuple[list[CustomerGroupMembership], int]:
+    session: AsyncSession, group_id: int, request: PageRequest
+) -> RowsPage[CustomerGroupMembership]:
     await get_group(session, group_id)
-    return await CustomerGroupRepository(session).members(
-        group_id, offset=(page - 1) * page_size, limit=page_size
-    )
+    return await CustomerGroupRepository(session).members(group_id, request)

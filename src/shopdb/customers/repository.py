@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from shopdb.kit.pagination import Direction, PageRequest, RowsPage, read_requested_page
 from shopdb.models import (
     Customer,
     CustomerAddress,
@@ -20,14 +31,16 @@ from shopdb.models import (
     Event,
     Order,
 )
+from shopdb.models.customers import CUSTOMER_NAME_SEARCH_SQL
 
-SORT_COLUMNS: dict[str, Any] = {
-    "id": Customer.id,
-    "createdAt": Customer.created_at,
-    "updatedAt": Customer.updated_at,
-    "firstName": Customer.first_name,
-    "lastName": Customer.last_name,
-    "state": Customer.state,
+# sortBy: (column, the type of its cursor key, whether it is nullable).
+SORT_COLUMNS: dict[str, tuple[Any, type, bool]] = {
+    "id": (Customer.id, int, False),
+    "createdAt": (Customer.created_at, datetime, False),
+    "updatedAt": (Customer.updated_at, datetime, False),
+    "firstName": (Customer.first_name, str, True),
+    "lastName": (Customer.last_name, str, True),
+    "state": (Customer.state, str, False),
 }
 
 
@@ -66,15 +79,13 @@ def _conditions(where: CustomerFilter) -> list[ColumnElement[bool]]:
                 CustomerGroupMembership.customer_group_id == where.group_id,
             )
         )
-    # Every word must match the first or the last name: "ava smi" finds Ava Smith.
+    # Every word must match the first or the last name: "ava smi" finds Ava Smith. A word has
+    # no space, so it is in "first last" exactly when it is in one of them; that expression
+    # has a trigram index on PostgreSQL. The word is lowered by the database, as the names
+    # are, so both backends fold case alike.
+    names: ColumnElement[str] = literal_column(CUSTOMER_NAME_SEARCH_SQL)
     for term in (where.q or "").split():
-        pattern = _like_escaped(term)
-        conditions.append(
-            or_(
-                Customer.first_name.ilike(pattern, escape="\\"),
-                Customer.last_name.ilike(pattern, escape="\\"),
-            )
-        )
+        conditions.append(names.like(func.lower(_like_escaped(term)), escape="\\"))
     return conditions
 
 
@@ -153,32 +164,22 @@ class CustomerRepository:
         return (await self.session.scalar(statement.limit(1))) is not None
 
     async def page(
-        self,
-        where: CustomerFilter,
-        *,
-        sort_by: str,
-        direction: str,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Customer], int]:
-        conditions = _conditions(where)
-        total = await self.session.scalar(select(func.count(Customer.id)).where(*conditions))
-        column = SORT_COLUMNS[sort_by]
-        # NULLS LAST in both directions, so SQLite and PostgreSQL list names in the same order.
-        order = (
-            [column.asc().nulls_last(), Customer.id.asc()]
-            if direction == "asc"
-            else [column.desc().nulls_last(), Customer.id.desc()]
+        self, where: CustomerFilter, *, sort_by: str, direction: Direction, request: PageRequest
+    ) -> RowsPage[Customer]:
+        """A page of live customers; names are nullable and sort NULLS LAST in both directions,
+        so SQLite and PostgreSQL list them in the same order."""
+        column, key_type, nullable = SORT_COLUMNS[sort_by]
+        return await read_requested_page(
+            self.session,
+            select(Customer).where(*_conditions(where)).options(*_SUMMARY),
+            request,
+            sort_column=column,
+            id_column=Customer.id,
+            direction=direction,
+            sort_name=sort_by,
+            key_type=key_type,
+            nulls_last=nullable,
         )
-        result = await self.session.execute(
-            select(Customer)
-            .where(*conditions)
-            .options(*_SUMMARY)
-            .order_by(*order)
-            .offset(offset)
-            .limit(limit)
-        )
-        return list(result.scalars()), int(total or 0)
 
     async def add(self, customer: Customer) -> Customer:
         self.session.add(customer)
@@ -274,15 +275,16 @@ class CustomerGroupRepository:
             statement = statement.where(CustomerGroup.id != except_id)
         return (await self.session.scalar(statement.limit(1))) is not None
 
-    async def page(self, *, offset: int, limit: int) -> tuple[list[CustomerGroup], int]:
-        total = await self.session.scalar(select(func.count(CustomerGroup.id)))
-        result = await self.session.execute(
-            select(CustomerGroup)
-            .order_by(CustomerGroup.name, CustomerGroup.id)
-            .offset(offset)
-            .limit(limit)
+    async def page(self, request: PageRequest) -> RowsPage[CustomerGroup]:
+        return await read_requested_page(
+            self.session,
+            select(CustomerGroup),
+            request,
+            sort_column=CustomerGroup.name,
+            id_column=CustomerGroup.id,
+            sort_name="name",
+            key_type=str,
         )
-        return list(result.scalars()), int(total or 0)
 
     async def member_counts(self, group_ids: list[int]) -> dict[int, int]:
         """Live members per group, in one query for a whole page of groups."""
@@ -344,24 +346,26 @@ class CustomerGroupRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def members(
-        self, group_id: int, *, offset: int, limit: int
-    ) -> tuple[list[CustomerGroupMembership], int]:
-        conditions = [
-            CustomerGroupMembership.customer_group_id == group_id,
-            Customer.deleted_at.is_(None),
-        ]
-        joined = select(CustomerGroupMembership).join(
-            Customer, Customer.id == CustomerGroupMembership.customer_id
+        self, group_id: int, request: PageRequest
+    ) -> RowsPage[CustomerGroupMembership]:
+        """Live members by customer id: a range of the (group, customer) unique index.
+
+        Whether the member is live is a scalar subquery, one primary-key probe per member read,
+        not a join: PostgreSQL would merge-join the customers from their first id, reading
+        every customer below the page (O(customers), not O(page)).
+        """
+        live = (
+            select(Customer.deleted_at.is_(None))
+            .where(Customer.id == CustomerGroupMembership.customer_id)
+            .scalar_subquery()
         )
-        total = await self.session.scalar(
-            select(func.count(CustomerGroupMembership.id))
-            .join(Customer, Customer.id == CustomerGroupMembership.customer_id)
-            .where(*conditions)
+        return await read_requested_page(
+            self.session,
+            select(CustomerGroupMembership).where(
+                CustomerGroupMembership.customer_group_id == group_id, live
+            ),
+            request,
+            sort_column=CustomerGroupMembership.customer_id,
+            id_column=CustomerGroupMembership.customer_id,
+            sort_name="customerId",
         )
-        result = await self.session.execute(
-            joined.where(*conditions)
-            .order_by(CustomerGroupMembership.customer_id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return list(result.scalars()), int(total or 0)

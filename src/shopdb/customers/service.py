@@ -38,6 +38,7 @@ from shopdb.events.service import record_event
 from shopdb.kit.crypto import FieldCipher, normalise_email
 from shopdb.kit.etags import check_if_match
 from shopdb.kit.etags import etag as kit_etag
+from shopdb.kit.pagination import Direction, PageRequest, RowsPage
 from shopdb.kit.types import utcnow
 from shopdb.models import Customer, CustomerAddress, CustomerTag
 
@@ -115,11 +116,10 @@ async def list_customers(
     group_id: int | None,
     q: str | None,
     sort_by: str,
-    direction: str,
-    page: int,
-    page_size: int,
+    direction: Direction,
+    request: PageRequest,
     via: str,
-) -> tuple[list[Unsealed], int]:
+) -> RowsPage[Unsealed]:
     where = CustomerFilter(
         email_hash=cipher.blind_index(normalise_email(email)) if email else None,
         state=state,
@@ -127,18 +127,15 @@ async def list_customers(
         group_id=group_id,
         q=q,
     )
-    customers, total = await CustomerRepository(session).page(
-        where,
-        sort_by=sort_by,
-        direction=direction,
-        offset=(page - 1) * page_size,
-        limit=page_size,
+    found = await CustomerRepository(session).page(
+        where, sort_by=sort_by, direction=direction, request=request
     )
+    customers: list[Customer] = found.rows
     unsealed = [unseal(cipher, c, with_addresses=False) for c in customers]
     await record_data_access(
         session, actor, [c.id for c in customers], via=via, fields=SUMMARY_FIELDS
     )
-    return unsealed, total
+    return RowsPage(unsealed, found.next_cursor, found.total)
 
 
 async def read_customer(

@@ -25,8 +25,8 @@ from shopdb.inventory.schemas import (
     MoveInventory,
     SetInventory,
 )
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
-from shopdb.kit.parameters import PageNumber, PageSize
+from shopdb.kit.pagination import PageRequest, RowsPage
+from shopdb.kit.parameters import PageQuery
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
@@ -77,18 +77,17 @@ def parse_ids(raw: str | None, field: str) -> list[int] | None:
 async def list_locations(
     session: SessionDep,
     _: InventoryRead,
+    page: PageQuery,
     active: bool | None = None,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[LocationOut]:
-    rows, total = await LocationRepository(session).list(
-        active=active, page=page, page_size=page_size
-    )
+    """By id."""
+    found = await LocationRepository(session).list(active=active, request=page)
     return Page[LocationOut](
-        items=[LocationOut.model_validate(r) for r in rows],
-        total_count=total,
-        page=page,
-        page_size=page_size,
+        items=[LocationOut.model_validate(r) for r in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 
@@ -128,16 +127,14 @@ async def list_location_levels(
     session: SessionDep,
     _: InventoryRead,
     location_id: int,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    page: PageQuery,
 ) -> Page[InventoryLevelOut]:
+    """By inventory item id."""
     await locations.get_location(session, location_id)
-    rows, total = await InventoryLevelRepository(session).list(
-        item_ids=None, location_ids=[location_id], page=page, page_size=page_size
+    found = await InventoryLevelRepository(session).list(
+        item_ids=None, location_ids=[location_id], request=page
     )
-    return Page[InventoryLevelOut](
-        items=[level_out(r) for r in rows], total_count=total, page=page, page_size=page_size
-    )
+    return _levels_page(found, page)
 
 
 # --- inventory items -----------------------------------------------------------------------
@@ -161,25 +158,31 @@ async def update_inventory_item(
 # --- inventory levels ----------------------------------------------------------------------
 
 
+def _levels_page(found: RowsPage[LevelRow], page: PageRequest) -> Page[InventoryLevelOut]:
+    return Page[InventoryLevelOut](
+        items=[level_out(r) for r in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
+    )
+
+
 @levels_router.get("", response_model=Page[InventoryLevelOut])
 async def list_inventory_levels(
     session: SessionDep,
     _: InventoryRead,
+    page: PageQuery,
     inventory_item_ids: Annotated[str | None, Query(alias="inventoryItemIds")] = None,
     location_ids: Annotated[str | None, Query(alias="locationIds")] = None,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[InventoryLevelOut]:
     """Levels by comma-separated item and/or location ids, ordered by (item, location)."""
-    rows, total = await InventoryLevelRepository(session).list(
+    found = await InventoryLevelRepository(session).list(
         item_ids=parse_ids(inventory_item_ids, "inventoryItemIds"),
         location_ids=parse_ids(location_ids, "locationIds"),
-        page=page,
-        page_size=page_size,
+        request=page,
     )
-    return Page[InventoryLevelOut](
-        items=[level_out(r) for r in rows], total_count=total, page=page, page_size=page_size
-    )
+    return _levels_page(found, page)
 
 
 @levels_router.post("/adjust", response_model=InventoryLevelOut)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.inventory import statements
 from shopdb.inventory.errors import InventoryLimitExceeded
 from shopdb.kit import journal
-from shopdb.kit.pagination import AnySelect, count_rows, offset_for
+from shopdb.kit.pagination import AnySelect, PageRequest, RowsPage, read_requested_page
 from shopdb.kit.types import utcnow
 from shopdb.models import (
     InventoryAdjustment,
@@ -123,17 +123,13 @@ class LocationRepository:
     async def get(self, location_id: int) -> Location | None:
         return await self.session.get(Location, location_id)
 
-    async def list(
-        self, *, active: bool | None, page: int, page_size: int
-    ) -> tuple[list[Location], int]:
+    async def list(self, *, active: bool | None, request: PageRequest) -> RowsPage[Location]:
         statement = select(Location)
         if active is not None:
             statement = statement.where(Location.active.is_(active))
-        total = await count_rows(self.session, statement)
-        rows = await self.session.scalars(
-            statement.order_by(Location.id).offset(offset_for(page, page_size)).limit(page_size)
+        return await read_requested_page(
+            self.session, statement, request, sort_column=Location.id, id_column=Location.id
         )
-        return list(rows), total
 
     async def first_active(self) -> Location | None:
         return await self.session.scalar(
@@ -208,20 +204,24 @@ class InventoryLevelRepository:
         *,
         item_ids: Sequence[int] | None,
         location_ids: Sequence[int] | None,
-        page: int,
-        page_size: int,
-    ) -> tuple[list[LevelRow], int]:
+        request: PageRequest,
+    ) -> RowsPage[LevelRow]:
+        """Levels in (item, location) order: the keyset is the item id, then the location id,
+        unique together (the cursor's "id" is the location)."""
         # A soft-deleted product's stock is not listed, as its item is not found.
         statement = self._filtered(item_ids, location_ids).where(
             InventoryLevel.inventory_item_id.in_(statements.live_item_ids())
         )
-        total = await count_rows(self.session, statement)
-        result = await self.session.execute(
-            statement.order_by(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
-            .offset(offset_for(page, page_size))
-            .limit(page_size)
+        found = await read_requested_page(
+            self.session,
+            statement,
+            request,
+            sort_column=InventoryLevel.inventory_item_id,
+            id_column=InventoryLevel.location_id,
+            sort_name="inventoryItemId",
+            key_type=int,
         )
-        return [_level(row) for row in result], total
+        return RowsPage([_level(row) for row in found.rows], found.next_cursor, found.total)
 
     async def get(self, item_id: int, location_id: int) -> LevelRow | None:
         result = await self.session.execute(

@@ -11,8 +11,7 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from shopdb.dependencies import SessionDep
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
-from shopdb.kit.parameters import PageNumber, PageSize
+from shopdb.kit.parameters import PageQuery
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.metafields import service
@@ -62,28 +61,28 @@ def definition_out(definition: MetafieldDefinition) -> DefinitionOut:
 async def list_metafields(
     session: SessionDep,
     subject: MetafieldsRead,
+    page: PageQuery,
     owner_resource: Annotated[OwnerResource | None, Query(alias="ownerResource")] = None,
     owner_id: Annotated[int | None, Query(alias="ownerId", ge=1)] = None,
     namespace: Annotated[str | None, Query(max_length=255)] = None,
     key: Annotated[str | None, Query(max_length=64)] = None,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[MetafieldOut]:
-    rows, total = await service.list_metafields(
+    """By id."""
+    found = await service.list_metafields(
         session,
         subject,
         owner_resource=owner_resource,
         owner_id=owner_id,
         namespace=namespace,
         key=key,
-        page=page,
-        page_size=page_size,
+        request=page,
     )
     return Page[MetafieldOut](
-        items=[MetafieldOut.model_validate(m) for m in rows],
-        total_count=total,
-        page=page,
-        page_size=page_size,
+        items=[MetafieldOut.model_validate(m) for m in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 
@@ -124,16 +123,20 @@ async def delete_metafield(
 async def list_definitions(
     session: SessionDep,
     _: MetafieldsRead,
+    page: PageQuery,
     owner_type: Annotated[OwnerResource | None, Query(alias="ownerType")] = None,
     namespace: Annotated[str | None, Query(max_length=255)] = None,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[DefinitionOut]:
-    rows, total = await service.list_definitions(
-        session, owner_type=owner_type, namespace=namespace, page=page, page_size=page_size
+    """By id."""
+    found = await service.list_definitions(
+        session, owner_type=owner_type, namespace=namespace, request=page
     )
     return Page[DefinitionOut](
-        items=[definition_out(d) for d in rows], total_count=total, page=page, page_size=page_size
+        items=[definition_out(d) for d in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.kit.pagination import AnySelect, count_rows, offset_for
+from shopdb.kit.pagination import AnySelect, PageRequest, RowsPage, read_requested_page
 from shopdb.models import (
     Customer,
     Location,
@@ -179,9 +179,8 @@ class MetafieldRepository:
         owner_id: int | None,
         namespace: str | None,
         key: str | None,
-        page: int,
-        page_size: int,
-    ) -> tuple[Sequence[Metafield], int]:
+        request: PageRequest,
+    ) -> RowsPage[Metafield]:
         """`owner_resources`: only these (the ones the caller may read; empty: none)."""
         statement: AnySelect = select(Metafield)
         if set(owner_resources) != set(OWNER_MODELS):
@@ -193,11 +192,9 @@ class MetafieldRepository:
         ):
             if value is not None:
                 statement = statement.where(column == value)
-        total = await count_rows(self.session, statement)
-        rows = await self.session.scalars(
-            statement.order_by(Metafield.id).offset(offset_for(page, page_size)).limit(page_size)
+        return await read_requested_page(
+            self.session, statement, request, sort_column=Metafield.id, id_column=Metafield.id
         )
-        return rows.all(), total
 
     async def add(self, row: Metafield | MetafieldDefinition) -> None:
         self.session.add(row)
@@ -225,17 +222,17 @@ class MetafieldRepository:
         return await self.session.get(MetafieldDefinition, definition_id)
 
     async def list_definitions(
-        self, *, owner_type: str | None, namespace: str | None, page: int, page_size: int
-    ) -> tuple[Sequence[MetafieldDefinition], int]:
+        self, *, owner_type: str | None, namespace: str | None, request: PageRequest
+    ) -> RowsPage[MetafieldDefinition]:
         statement: AnySelect = select(MetafieldDefinition)
         if owner_type is not None:
             statement = statement.where(MetafieldDefinition.owner_type == owner_type)
         if namespace is not None:
             statement = statement.where(MetafieldDefinition.namespace == namespace)
-        total = await count_rows(self.session, statement)
-        rows = await self.session.scalars(
-            statement.order_by(MetafieldDefinition.id)
-            .offset(offset_for(page, page_size))
-            .limit(page_size)
+        return await read_requested_page(
+            self.session,
+            statement,
+            request,
+            sort_column=MetafieldDefinition.id,
+            id_column=MetafieldDefinition.id,
         )
-        return rows.all(), total

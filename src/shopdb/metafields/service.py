@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.auth.dependencies import Subject
 from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
+from shopdb.kit.pagination import PageRequest, RowsPage
 from shopdb.metafields import access, types
 from shopdb.metafields.errors import (
     DefinitionInUse,
@@ -189,9 +190,8 @@ async def list_metafields(
     owner_id: int | None,
     namespace: str | None,
     key: str | None,
-    page: int,
-    page_size: int,
-) -> tuple[Sequence[Metafield], int]:
+    request: PageRequest,
+) -> RowsPage[Metafield]:
     """Filtered by one owner resource (403 without its read permission), or else limited to
     the owner resources the caller may read."""
     if owner_resource is not None:
@@ -204,8 +204,7 @@ async def list_metafields(
         owner_id=owner_id,
         namespace=namespace,
         key=key,
-        page=page,
-        page_size=page_size,
+        request=request,
     )
 
 
@@ -404,11 +403,10 @@ async def list_definitions(
     *,
     owner_type: str | None,
     namespace: str | None,
-    page: int,
-    page_size: int,
-) -> tuple[Sequence[MetafieldDefinition], int]:
+    request: PageRequest,
+) -> RowsPage[MetafieldDefinition]:
     return await MetafieldRepository(session).list_definitions(
-        owner_type=owner_type, namespace=namespace, page=page, page_size=page_size
+        owner_type=owner_type, namespace=namespace, request=request
     )
 
 

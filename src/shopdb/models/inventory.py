@@ -121,6 +121,12 @@ class InventoryLevel(IdMixin, VersionMixin, Base):
         CheckConstraint("quality_control >= 0", name="quality_control"),
         Index("ix_inventory_levels_inventory_item_id", "inventory_item_id"),
         Index("ix_inventory_levels_location_id", "location_id"),
+        # A location's levels are listed by item: one range of this index (migration 0017).
+        Index(
+            "ix_inventory_levels_location_id_inventory_item_id",
+            "location_id",
+            "inventory_item_id",
+        ),
         Index(
             "ux_inventory_levels_inventory_item_id_location_id",
             "inventory_item_id",

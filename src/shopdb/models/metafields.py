@@ -18,6 +18,8 @@ class Metafield(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_metafields_owner_id_owner_resource", "owner_id", "owner_resource"),
         Index("ix_metafields_namespace", "namespace"),
+        # The list filtered by namespace, by id: one range of this index (migration 0017).
+        Index("ix_metafields_namespace_id", "namespace", "id"),
         Index("ix_metafields_key", "key"),
         Index(
             "ux_metafields_owner_id_owner_resource_namespace_key",

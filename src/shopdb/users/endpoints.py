@@ -10,8 +10,7 @@ from __future__ import annotations
 from fastapi import Response
 
 from shopdb.dependencies import SessionDep
-from shopdb.kit.pagination import DEFAULT_PAGE_SIZE
-from shopdb.kit.parameters import PageNumber, PageSize
+from shopdb.kit.parameters import PageQuery
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.kit.types import utcnow
@@ -56,19 +55,18 @@ def _detail(found: service.UserWithGrants) -> UserDetail:
 async def list_users(
     _subject: UsersAdmin,
     session: SessionDep,
+    page: PageQuery,
     role: Role | None = None,
     active: bool | None = None,
-    page: PageNumber = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
 ) -> Page[UserRead]:
-    users, total = await service.list_users(
-        session, role=role, active=active, page=page, page_size=page_size
-    )
+    """By id."""
+    found = await service.list_users(session, role=role, active=active, request=page)
     return Page[UserRead](
-        items=[UserRead.model_validate(u) for u in users],
-        total_count=total,
-        page=page,
-        page_size=page_size,
+        items=[UserRead.model_validate(u) for u in found.rows],
+        total_count=found.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=found.next_cursor,
     )
 
 

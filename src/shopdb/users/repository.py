@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from shopdb.kit.pagination import PageRequest, RowsPage, read_requested_page
 from shopdb.models import Permission, User, UserPermission
 
 
@@ -29,18 +30,20 @@ class UserRepository:
         return user
 
     async def page(
-        self, *, role: str | None, active: bool | None, offset: int, limit: int
-    ) -> tuple[list[User], int]:
+        self, *, role: str | None, active: bool | None, request: PageRequest
+    ) -> RowsPage[User]:
         conditions = []
         if role is not None:
             conditions.append(User.role == role)
         if active is not None:
             conditions.append(User.active.is_(active))
-        total = await self.session.scalar(select(func.count(User.id)).where(*conditions))
-        result = await self.session.execute(
-            select(User).where(*conditions).order_by(User.id).offset(offset).limit(limit)
+        return await read_requested_page(
+            self.session,
+            select(User).where(*conditions),
+            request,
+            sort_column=User.id,
+            id_column=User.id,
         )
-        return list(result.scalars()), int(total or 0)
 
     async def delete(self, user_id: int) -> None:
         # Grants and API keys go with the user (ON DELETE CASCADE in the database).

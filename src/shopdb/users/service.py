@@ -24,6 +24,7 @@ from shopdb.auth.permissions import ADMIN_ROLE, PERMISSIONS, ROLES, split
 from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.crypto import normalise_email
+from shopdb.kit.pagination import PageRequest, RowsPage
 from shopdb.kit.types import utcnow
 from shopdb.models import Permission, User, UserPermission
 from shopdb.users.errors import (
@@ -188,16 +189,9 @@ async def register_user(
 
 
 async def list_users(
-    session: AsyncSession,
-    *,
-    role: str | None,
-    active: bool | None,
-    page: int,
-    page_size: int,
-) -> tuple[list[User], int]:
-    return await UserRepository(session).page(
-        role=role, active=active, offset=(page - 1) * page_size, limit=page_size
-    )
+    session: AsyncSession, *, role: str | None, active: bool | None, request: PageRequest
+) -> RowsPage[User]:
+    return await UserRepository(session).page(role=role, active=active, request=request)
 
 
 async def get_user(session: AsyncSession, user_id: int) -> UserWithGrants:

@@ -230,7 +230,8 @@ class TestUnknownQueryParameters:
     ) -> None:
         await make_product()
         response = await client.get(
-            "/api/v1/products?pageSize=5&sortBy=title&vendor=Northwind", headers=admin
+            "/api/v1/products?pageSize=5&sortBy=title&vendor=Northwind&withTotal=true",
+            headers=admin,
         )
         assert response.status_code == 200
         assert response.json()["totalCount"] == 1

@@ -55,7 +55,7 @@ class TestNotes:
         journal.note(db_session, journal.PRODUCT, [1], listing=False)
         journal.note(db_session, journal.PRODUCT, [2])
 
-        assert journal.uncommitted(db_session, journal.PRODUCT) == Changes({1, 2}, True)
+        assert journal.uncommitted(db_session, journal.PRODUCT) == Changes({1, 2}, True, True)
 
 
 class TestDelivery:
@@ -101,12 +101,12 @@ class TestDelivery:
             async with session.begin():
                 async with session.begin_nested():
                     journal.note(session, journal.PRODUCT, [3])
-                assert journal.uncommitted(session, journal.PRODUCT) == Changes({3}, True)
+                assert journal.uncommitted(session, journal.PRODUCT) == Changes({3}, True, True)
                 await database.committed(session)  # nothing is committed yet
                 assert heard.changes == []
             await database.committed(session)
 
-        assert heard.changes == [Changes({3}, True)]
+        assert heard.changes == [Changes({3}, True, True)]
 
     async def test_one_failing_subscriber_neither_stops_the_others_nor_raises(self) -> None:
         after = Heard()
@@ -153,7 +153,7 @@ class TestSessionsOfOthers:
             journal.note(session, journal.PRODUCT, [1])
             await session.commit()
             # The journal's bookkeeping did not run either: the note was not committed.
-            assert journal.uncommitted(session, journal.PRODUCT) == Changes({1}, True)
+            assert journal.uncommitted(session, journal.PRODUCT) == Changes({1}, True, True)
             assert journal.take_committed(session) == {}
 
     async def test_a_listener_of_one_database_does_not_reach_another(

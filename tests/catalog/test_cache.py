@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +21,6 @@ from redis.asyncio import Redis
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.read_model import service as reads
 from shopdb.catalog.read_model.cache import REDIS_TIMEOUT_SECONDS, Lookup, ProductDocumentCache
 from shopdb.catalog.read_model.repository import (
     IdPage,
@@ -31,7 +29,7 @@ from shopdb.catalog.read_model.repository import (
     ProductReadRepository,
 )
 from shopdb.catalog.read_model.schemas import SortBy
-from shopdb.catalog.read_model.service import list_key
+from shopdb.catalog.read_model.service import page_key
 from shopdb.db import Database
 from shopdb.kit import journal
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, Direction
@@ -43,7 +41,6 @@ from tests.fixtures.database import Backend
 from tests.redis_doubles import FlakyRedis, hung_server
 
 PRODUCTS = "/api/v1/products"
-ID = struct.Struct(">q").pack
 
 
 @pytest.fixture
@@ -139,15 +136,14 @@ class TestListPages:
             update(Product).where(Product.id == first["id"]).values(deleted_at=func.now())
         )
         cached = await client.get(PRODUCTS, params=query, headers=admin)
-        assert cached.json()["totalCount"] == 2
+        assert [i["id"] for i in cached.json()["items"]] == [first["id"], second["id"]]
 
         await cache.invalidate([first["id"]])  # a listing change
         after = await client.get(PRODUCTS, params=query, headers=admin)
         assert [i["id"] for i in after.json()["items"]] == [second["id"]]
-        assert after.json()["totalCount"] == 1
 
     @pytest.mark.parametrize("sort_by", ["title", "created", "updated"])
-    async def test_offset_pages_from_the_id_list_equal_pages_read_directly(
+    async def test_cached_offset_pages_equal_pages_read_directly(
         self,
         sort_by: SortBy,
         cache: ProductDocumentCache,
@@ -159,11 +155,23 @@ class TestListPages:
         for title in ["Slice C", "Slice A", "Slice E", "Slice B", "Slice D"]:
             await make_product(title)
         for page in (1, 2, 3, 4):
-            params = {"q": "slice", "sortBy": sort_by, "pageSize": "2", "page": str(page)}
-            for _ in range(2):  # a miss that reads the list, then a hit that slices it
+            params = {
+                "q": "slice",
+                "sortBy": sort_by,
+                "pageSize": "2",
+                "page": str(page),
+                "withTotal": "true",
+            }
+            for _ in range(2):  # a miss that reads the page, then a hit
                 cached = (await client.get(PRODUCTS, params=params, headers=admin)).json()
                 request = ProductPageRequest(
-                    ProductFilter(q="slice"), sort_by, DIRECTIONS[sort_by], page, 2, None
+                    ProductFilter(q="slice"),
+                    sort_by,
+                    DIRECTIONS[sort_by],
+                    page,
+                    2,
+                    None,
+                    with_total=True,
                 )
                 direct = await ProductReadRepository(db_session).list_documents(request)
                 assert [item["id"] for item in cached["items"]] == [
@@ -172,22 +180,23 @@ class TestListPages:
                 assert cached["totalCount"] == direct.total == 5
                 assert cached["nextCursor"] == direct.next_cursor
 
-    async def test_a_list_too_long_to_cache_is_paged_by_the_database(
+    async def test_a_deep_page_of_a_long_list_is_cached_like_the_first(
         self,
         cache: ProductDocumentCache,
         client: httpx.AsyncClient,
         admin: Headers,
         make_product: ProductFactory,
-        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setattr(reads, "MAX_CACHED_IDS", 1)
-        await make_product("Toolong One")
-        await make_product("Toolong Two")
-        query = {"q": "toolong", "pageSize": "1"}
+        for title in ("Deepcache One", "Deepcache Two", "Deepcache Three"):
+            await make_product(title)
+        query = {"q": "deepcache", "pageSize": "1", "page": "3"}
         page = (await client.get(PRODUCTS, params=query, headers=admin)).json()
-        assert page["totalCount"] == 2
-        assert page["nextCursor"] is not None
-        assert (await cache.lookup_ids(list_key_of({"q": "toolong"}), 0, 1)).ids is None
+        assert len(page["items"]) == 1
+        assert page["totalCount"] is None
+        key = page_key_of({"q": "deepcache"}, page=3, page_size=1)
+        cached = (await cache.lookup_page(key, by_update=True)).page
+        assert cached is not None
+        assert cached.ids == [page["items"][0]["id"]]
 
     async def test_a_new_product_shows_in_the_next_page_read(
         self,
@@ -197,10 +206,10 @@ class TestListPages:
         make_product: ProductFactory,
     ) -> None:
         await make_product("Newpage First")
-        query = {"q": "newpage"}
-        assert (await client.get(PRODUCTS, params=query, headers=admin)).json()["totalCount"] == 1
+        query = {"q": "newpage", "sortBy": "title"}
+        assert len((await client.get(PRODUCTS, params=query, headers=admin)).json()["items"]) == 1
         await make_product("Newpage Second")
-        assert (await client.get(PRODUCTS, params=query, headers=admin)).json()["totalCount"] == 2
+        assert len((await client.get(PRODUCTS, params=query, headers=admin)).json()["items"]) == 2
 
     async def test_stock_changes_keep_cached_pages(
         self,
@@ -215,12 +224,12 @@ class TestListPages:
         )
         query = {"q": "stockpage"}
         await client.get(PRODUCTS, params=query, headers=admin)
-        key = list_key_of(query)
-        assert (await cache.lookup_ids(key, 0, 1)).ids == [product["id"]]
+        key = page_key_of(query)
+        assert await cached_ids(cache, key) == [product["id"]]
 
         adjusted = await adjust_stock(client, admin, product)
         assert adjusted.status_code == 200, adjusted.text
-        assert (await cache.lookup_ids(key, 0, 1)).ids == [product["id"]]  # the list survived
+        assert await cached_ids(cache, key) == [product["id"]]  # the page survived
         page = await client.get(PRODUCTS, params=query, headers=admin)
         # The document did not.
         assert page.json()["items"][0]["variants"][0]["inventoryQuantity"] == 2
@@ -231,21 +240,129 @@ class TestListPages:
         db_session: AsyncSession,
     ) -> None:
         await cache.invalidate([])
-        lookup = await cache.lookup_page("uncommitted-key")
+        lookup = await cache.lookup_page("uncommitted-key", by_update=False)
         journal.note(db_session, journal.PRODUCT, [None])
         await cache.store_page(db_session, "uncommitted-key", lookup, IdPage([1], 1, None))
-        assert (await cache.lookup_page("uncommitted-key")).page is None
+        assert (await cache.lookup_page("uncommitted-key", by_update=False)).page is None
+
+    async def test_a_description_edit_keeps_pages_by_title_and_retires_pages_by_update(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Twogen Tee")
+        by_title = {"q": "twogen", "sortBy": "title"}
+        by_update = {"q": "twogen"}
+        for query in (by_title, by_update):
+            await client.get(PRODUCTS, params=query, headers=admin)
+        title_key = page_key_of(by_title, sort_by="title")
+        update_key = page_key_of(by_update)
+
+        edited = await client.put(
+            f"{PRODUCTS}/{product['id']}", json={"bodyHtml": "<p>new</p>"}, headers=admin
+        )
+        assert edited.status_code == 200, edited.text
+        assert (await cache.lookup_page(title_key, by_update=False)).page is not None
+        assert (await cache.lookup_page(update_key, by_update=True)).page is None
+        page = (await client.get(PRODUCTS, params=by_title, headers=admin)).json()
+        assert page["items"][0]["bodyHtml"] == "<p>new</p>"  # the document is never stale
+
+        renamed = await client.put(
+            f"{PRODUCTS}/{product['id']}", json={"title": "Twogen Renamed"}, headers=admin
+        )
+        assert renamed.status_code == 200, renamed.text
+        assert (await cache.lookup_page(title_key, by_update=False)).page is None
+
+    async def test_concurrent_misses_of_a_page_read_it_once(
+        self, cache: ProductDocumentCache, db_session: AsyncSession
+    ) -> None:
+        key = "flight-in-one-worker"
+        lookup = await cache.lookup_page(key, by_update=True)
+        reads_of_the_page = 0
+
+        async def read() -> IdPage:
+            nonlocal reads_of_the_page
+            reads_of_the_page += 1
+            await asyncio.sleep(0.05)  # long enough for every other request to miss too
+            return IdPage([5], None, "next")
+
+        pages = await asyncio.gather(
+            *(cache.fill_page(db_session, key, lookup, read) for _ in range(8))
+        )
+        assert pages == [IdPage([5], None, "next")] * 8
+        assert reads_of_the_page == 1
+        assert (await cache.lookup_page(key, by_update=True)).page == IdPage([5], None, "next")
+
+    async def test_another_workers_read_of_a_page_is_awaited_not_repeated(
+        self,
+        cache: ProductDocumentCache,
+        db_session: AsyncSession,
+    ) -> None:
+        worker_b, _ = cut_off_worker(cache)
+        key = "flight-across-workers"
+        lookup = await cache.lookup_page(key, by_update=False)
+        assert lookup.generation is not None
+        reads_by_a = 0
+
+        async def read_by_a() -> IdPage:
+            nonlocal reads_by_a
+            reads_by_a += 1
+            await asyncio.sleep(0.05)
+            return IdPage([7, 8], None, None)
+
+        async def read_by_b() -> IdPage:
+            raise AssertionError("worker B must wait for A's page, not read it")
+
+        try:
+            filled_a, filled_b = await asyncio.gather(
+                cache.fill_page(db_session, key, lookup, read_by_a),
+                worker_b.fill_page(db_session, key, lookup, read_by_b),
+            )
+            assert filled_a == filled_b == IdPage([7, 8], None, None)
+            assert reads_by_a == 1
+        finally:
+            await worker_b.aclose()
+
+    async def test_a_page_whose_reader_vanished_is_read_after_the_wait(
+        self,
+        cache: ProductDocumentCache,
+        db_session: AsyncSession,
+    ) -> None:
+        key = "flight-abandoned"
+        lookup = await cache.lookup_page(key, by_update=False)
+        assert lookup.generation is not None
+        prefix = await cache.prefix()
+        # Another worker took the page's lock and died before storing anything.
+        await cache.redis.set(f"{prefix}f:{key}:{lookup.generation.decode()}", b"1", px=5_000)
+
+        async def read() -> IdPage:
+            return IdPage([3], None, None)
+
+        assert await cache.fill_page(db_session, key, lookup, read) == IdPage([3], None, None)
 
 
 DIRECTIONS: dict[SortBy, Direction] = {"title": "asc", "created": "asc", "updated": "desc"}
 
 
-def list_key_of(query: dict[str, str]) -> str:
-    """The id-list cache key of `GET /products?<query>` with the endpoint's defaults."""
+def page_key_of(
+    query: dict[str, str],
+    *,
+    sort_by: SortBy = "updated",
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> str:
+    """The page cache key of `GET /products?<query>` with the endpoint's defaults."""
     request = ProductPageRequest(
-        ProductFilter(q=query["q"]), "updated", "desc", 1, DEFAULT_PAGE_SIZE, None
+        ProductFilter(q=query["q"]), sort_by, DIRECTIONS[sort_by], page, page_size, None
     )
-    return list_key(request)
+    return page_key(request)
+
+
+async def cached_ids(cache: ProductDocumentCache, key: str) -> list[int] | None:
+    found = (await cache.lookup_page(key, by_update=True)).page
+    return None if found is None else found.ids
 
 
 Write = Callable[[httpx.AsyncClient, Headers, dict[str, Any]], Awaitable[httpx.Response]]
@@ -651,19 +768,16 @@ class TestFailedInvalidation:
         finally:
             await worker_a.aclose()
 
-    async def test_a_failed_listing_invalidation_retires_cached_pages_and_lists(
+    async def test_a_failed_listing_invalidation_retires_cached_pages(
         self,
         cache: ProductDocumentCache,
         db_session: AsyncSession,
     ) -> None:
-        page_lookup = await cache.lookup_page("outage-page")
+        page_lookup = await cache.lookup_page("outage-page", by_update=False)
         await cache.store_page(db_session, "outage-page", page_lookup, IdPage([1, 2], 2, None))
-        ids_lookup = await cache.lookup_ids("outage-list", 0, 2)
-        await cache.store_ids(
-            db_session, "outage-list", ids_lookup, b"".join(ID(i) for i in (1, 2))
+        assert (await cache.lookup_page("outage-page", by_update=False)).page == IdPage(
+            [1, 2], 2, None
         )
-        assert (await cache.lookup_page("outage-page")).page == IdPage([1, 2], 2, None)
-        assert (await cache.lookup_ids("outage-list", 0, 2)).ids == [1, 2]
         worker_a, client_a = cut_off_worker(cache)
         try:
             client_a.down = True
@@ -671,8 +785,7 @@ class TestFailedInvalidation:
             assert worker_a._pending_listing
             client_a.down = False
             await until_usable(worker_a)
-            assert (await cache.lookup_page("outage-page")).page is None
-            assert (await cache.lookup_ids("outage-list", 0, 2)).ids is None
+            assert (await cache.lookup_page("outage-page", by_update=False)).page is None
         finally:
             await worker_a.aclose()
 
@@ -718,8 +831,7 @@ class TestFailedInvalidation:
                 await client_a.holding.wait()
             client_a.round_trips.clear()
             assert await worker_a.lookup([product_id]) == Lookup()
-            assert (await worker_a.lookup_page("quiet")).page is None
-            assert (await worker_a.lookup_ids("quiet", 0, 1)).ids is None
+            assert (await worker_a.lookup_page("quiet", by_update=True)).page is None
             await worker_a.invalidate([product_id + 1])
             assert client_a.round_trips == []
         finally:

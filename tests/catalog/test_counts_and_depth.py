@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shopdb.catalog.read_model import service as reads
+from shopdb.kit import pagination
 from tests.fixtures.catalog import Headers, ProductFactory
 
 COUNT = "/api/v1/products/count"
@@ -33,7 +34,9 @@ class TestCount:
         )
         searched = await client.get(COUNT, params={"q": "counted"}, headers=admin)
         listed = await client.get(
-            "/api/v1/products", params={"vendor": "Acme", "pageSize": 250}, headers=admin
+            "/api/v1/products",
+            params={"vendor": "Acme", "pageSize": 250, "withTotal": "true"},
+            headers=admin,
         )
 
         assert every.json() == {"count": 5, "precision": "exact"}
@@ -120,7 +123,7 @@ class TestOffsetDepth:
     ) -> None:
         for index in range(5):
             await make_product(f"Deep {index}")
-        monkeypatch.setattr(reads, "MAX_OFFSET", 4)
+        monkeypatch.setattr(pagination, "MAX_OFFSET", 4)
         params: dict[str, Any] = {"sortBy": "title", "pageSize": 2}
 
         refused = await client.get("/api/v1/products", params={**params, "page": 3}, headers=admin)

@@ -113,7 +113,9 @@ class TestProductDocument:
         for index in range(3):
             await make_product(f"Listed Tee {index}")
         repository = ProductReadRepository(db_session)
-        request = ProductPageRequest(ProductFilter(q="listed"), "title", "asc", 1, 2, None)
+        request = ProductPageRequest(
+            ProductFilter(q="listed"), "title", "asc", 1, 2, None, with_total=True
+        )
         documents = await repository.list_documents(request)
         models = await repository.list(request)
         assert documents.total == models.total == 3

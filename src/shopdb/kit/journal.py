@@ -44,15 +44,22 @@ _COMMITTED = "shopdb.journal.committed"  # committed, not yet delivered
 
 @dataclass
 class Changes:
-    """What changed of one kind: the ids, and whether lists of that kind may have changed
-    (which things they hold, or their order), not only the things themselves."""
+    """What changed of one kind: the ids, and whether lists of that kind may have changed,
+    not only the things themselves.
+
+    `listing`: lists ordered or filtered by update time may have changed (the things were
+    written). `membership`: any list may have changed, which things it holds or their order
+    by another key (a title, a vendor, a status, a deletion...); it implies `listing`.
+    """
 
     ids: set[int] = field(default_factory=set)
     listing: bool = False
+    membership: bool = False
 
     def add(self, other: Changes) -> None:
         self.ids |= other.ids
         self.listing = self.listing or other.listing
+        self.membership = self.membership or other.membership
 
 
 Notes = dict[str, Changes]
@@ -65,11 +72,14 @@ def note(
     ids: Iterable[int | None],
     *,
     listing: bool = True,
+    membership: bool | None = None,
 ) -> None:
     """Note that this transaction changes these things (None ids are ignored).
 
     `listing=False` when the change cannot alter lists of them (a variant's inventory
     quantity: no product list filters or sorts on it), so cached lists survive it.
+    `membership=False` when it alters only lists by update time (see Changes); by default,
+    any list.
     """
     pending: Notes = session.info.setdefault(_PENDING, {})
     changes = pending.get(kind)
@@ -77,6 +87,7 @@ def note(
         changes = pending[kind] = Changes()
     changes.ids.update(i for i in ids if i is not None)
     changes.listing = changes.listing or listing
+    changes.membership = changes.membership or (listing if membership is None else membership)
 
 
 def uncommitted(session: Session | AsyncSession, kind: str) -> Changes:

@@ -47,7 +47,8 @@ async def list_products(
     services: ServicesDep,
     query: Annotated[ProductListQuery, Query()],
 ) -> Response:
-    """Products, filtered and sorted; page by `page` or, for deep pages, by `cursor`."""
+    """Products, filtered and sorted; page by `page` (the first 10,000) or by `cursor`.
+    `totalCount` is null unless `withTotal=true`; GET /products/count counts cheaply."""
     found = await reads.list_products(session, reads.page_request(query), services.product_cache)
     # The items are JSON documents already (read_model/documents.py): only the envelope is built.
     envelope = {

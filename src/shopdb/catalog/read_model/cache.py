@@ -3,8 +3,10 @@
 Reading a product is one PostgreSQL statement that builds its JSON (documents.py); on a busy
 store the same products are read far more often than they change, so the finished bytes are
 kept in Redis (and the most recently used in each worker's memory), and a read that finds them
-touches no database at all. Lists keep, per filter and sort, the ordered ids of every matching
-product (a page is a slice of them), and cursor pages whole; reads.py puts the pieces together.
+touches no database at all. List pages are kept as their ids (with the next cursor), one entry
+per request shape (filters, sort, page or cursor, page size): each is one index range scan to
+rebuild, whatever the catalog's size, so no list is too long to cache. service.py puts the
+pieces together.
 
 Staleness is ruled out with a generation per product rather than by deleting keys alone:
 
@@ -19,9 +21,23 @@ Staleness is ruled out with a generation per product rather than by deleting key
 Writers note the products they change in the change journal (shopdb.kit.journal): an ORM flush
 listener (changes.py) notes the products of every flushed catalog row; the few Core statements
 that move a variant's quantity note theirs themselves. The cache subscribes to those notes in
-the wiring (shopdb.services), and hears of them after the commit. Changes that can alter a
-list (all but stock) also increment one listing generation, `lg`, under which the id lists and
-cursor pages were stored.
+the wiring (shopdb.services), and hears of them after the commit. Pages are stored under two
+listing generations, and a write increments only those whose lists it can change:
+
+- `lu`, by every change but stock: lists sorted or filtered by update time (the default sort)
+  move with any write. Only pages that depend on the update time are stored under it.
+- `lg`, by changes of what lists filter, sort or search on other than the update time (a
+  title, vendor, type, status, tags, a SKU, a creation or deletion; changes.py tells them
+  apart by the flushed rows' attribute history): every page depends on it.
+
+An edit of a description therefore leaves every page sorted by title cached.
+
+A miss is rebuilt once (single flight): within a worker, concurrent misses of a page await the
+first one's read; across workers, the first to take a short Redis lock for the page and its
+generations reads it, and the others poll Redis for its entry for up to FLIGHT_WAIT_SECONDS
+before reading it themselves. Nobody is served a page older than the generations it saw: the
+waiting is for a fresh page, never a stale one, so lists keep the same no-staleness guarantee
+as details.
 
 Only with PostgreSQL and Redis: the keys are namespaced by the PostgreSQL database's identity
 (so a re-created database never meets entries from its predecessor), and without Redis a
@@ -101,10 +117,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-import struct
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +155,13 @@ LISTEN_CHECK_SECONDS = 1.0
 LISTEN_RETRY_SECONDS = 1.0
 LISTENER_NAME = "shopdb product cache listener"  # as pg_stat_activity shows it
 
+# Single flight across workers (module docstring): the lock outlives any healthy page read (a
+# few ms) and frees the page if its holder dies; the others poll for the entry this long, then
+# read it themselves.
+FLIGHT_LOCK_MS = 2_000
+FLIGHT_WAIT_SECONDS = 0.25
+FLIGHT_POLL_SECONDS = 0.002
+
 
 def _new_epoch() -> bytes:
     return secrets.token_hex(8).encode()  # 16 bytes, never a digit string as generations are
@@ -166,44 +188,41 @@ class Lookup:
 
 def _encode_page(page: IdPage, stamp: bytes) -> bytes:
     cursor = (page.next_cursor or "-").encode()
+    total = b"-" if page.total is None else str(page.total).encode()
     ids = ",".join(map(str, page.ids)).encode()
-    return b"%s %d %s %s" % (stamp, page.total, cursor, ids)
+    return b"%s %s %s %s" % (stamp, total, cursor, ids)
 
 
 def _decode_page(entry: bytes) -> tuple[bytes, IdPage]:
     stamp, total, cursor, ids = entry.split(b" ", 3)
     page = IdPage(
         [int(i) for i in ids.split(b",") if i],
-        int(total),
+        None if total == b"-" else int(total),
         None if cursor == b"-" else cursor.decode(),
     )
     return stamp, page
 
 
 @dataclass
-class IdsLookup:
-    """A slice of a cached ordered id list, with the list's length; or the header (epoch and
-    listing generation) to store a freshly read list under (None: do not store)."""
-
-    ids: list[int] | None
-    total: int
-    header: bytes | None
-
-
-_ID = struct.Struct(">q")  # as PostgreSQL's int8send writes them
-_EPOCH_SIZE = 16
-# An id list starts with the epoch and the listing generation it was read under: 3 ids' worth.
-_LIST_HEADER = _EPOCH_SIZE + _ID.size
-
-
-def unpack_ids(packed: bytes) -> list[int]:
-    return [value for (value,) in _ID.iter_unpack(packed)]
-
-
-@dataclass
 class PageLookup:
     page: IdPage | None
-    generation: bytes | None  # the epoch and listing generation; None: do not store
+    # The epoch and listing generations it must be stored under; None: do not store.
+    generation: bytes | None
+
+
+def _page_stamp(epoch: bytes, membership: bytes | None, updates: bytes | None) -> bytes:
+    """`<epoch>:<lg>` or, for a page that depends on update times, `<epoch>:<lg>:<lu>`."""
+    stamp = b"%s:%s" % (epoch, membership or b"0")
+    return stamp if updates is None else b"%s:%s" % (stamp, updates)
+
+
+def _fresh_enough(entry_stamp: bytes, wanted: bytes) -> bool:
+    """Whether a page stored under `entry_stamp` reflects at least the generations `wanted`
+    (same epoch, and no generation older): what a waiting reader may be served."""
+    have, want = entry_stamp.split(b":"), wanted.split(b":")
+    if len(have) != len(want) or have[0] != want[0]:
+        return False
+    return all(int(h) >= int(w) for h, w in zip(have[1:], want[1:], strict=True))
 
 
 class ProductDocumentCache:
@@ -226,6 +245,8 @@ class ProductDocumentCache:
         self._failures = 0
         self._pending_ids: set[int] = set()
         self._pending_listing = False
+        # Pages being read after a miss in this worker, by (key, stamp): the followers' wait.
+        self._flights: dict[tuple[str, bytes], asyncio.Future[IdPage | None]] = {}
         self._recovery: asyncio.Task[None] | None = None
         # One attempt at a time: another one's rotation may still be in flight when this one
         # lands, and the cache is usable only once every kept invalidation has landed.
@@ -393,16 +414,17 @@ class ProductDocumentCache:
         except (RedisError, OSError) as exc:
             self._failed("product_cache.write_failed", exc)
 
-    async def lookup_page(self, key: str) -> PageLookup:
-        """The cached page for `key` (a list request) if no listing change happened since."""
+    async def lookup_page(self, key: str, *, by_update: bool) -> PageLookup:
+        """The cached page for `key` (a list request) if no change of its lists happened since;
+        `by_update`: the page depends on update times (sorted or filtered by them)."""
         if not self.usable():
             return PageLookup(None, None)
         distrusts = self._failures
         try:
             prefix = await self.prefix()
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                epoch, generation, entry = await self.redis.mget(
-                    [f"{prefix}epoch", f"{prefix}lg", f"{prefix}p:{key}"]
+                epoch, membership, updates, entry = await self.redis.mget(
+                    [f"{prefix}epoch", f"{prefix}lg", f"{prefix}lu", f"{prefix}p:{key}"]
                 )
         except (RedisError, OSError) as exc:
             self._failed("product_cache.read_failed", exc)
@@ -410,74 +432,96 @@ class ProductDocumentCache:
         if self._failures != distrusts:
             return PageLookup(None, None)
         if epoch is None:
-            started = await self._start_epoch(prefix, [f"{prefix}lg"])
+            started = await self._start_epoch(prefix, [f"{prefix}lg", f"{prefix}lu"])
             if started is None:
                 return PageLookup(None, None)
-            (epoch, (generation,)), entry = started, None
-        stamp = b"%s:%s" % (epoch, generation or b"0")
+            (epoch, (membership, updates)), entry = started, None
+        stamp = _page_stamp(epoch, membership, (updates or b"0") if by_update else None)
         if entry is not None:
             entry_stamp, page = _decode_page(entry)
             if entry_stamp == stamp:
                 return PageLookup(page, stamp)
         return PageLookup(None, stamp)
 
-    async def lookup_ids(self, key: str, start: int, stop: int) -> IdsLookup:
-        """Ids [start, stop) of the cached ordered list `key`, if no listing change since.
-
-        A list is one string: the epoch and listing generation it was read under, then every
-        id, 8 bytes each; a page is a GETRANGE of it, whatever its depth. The reads run in one
-        MULTI so that the epoch, the generation and the slice come from the same version.
-        """
-        if not self.usable():
-            return IdsLookup(None, 0, None)
-        distrusts = self._failures
+    async def fill_page(
+        self,
+        session: AsyncSession,
+        key: str,
+        lookup: PageLookup,
+        read: Callable[[], Awaitable[IdPage]],
+    ) -> IdPage:
+        """The page `lookup` missed, read once however many requests miss it together (module
+        docstring), and stored."""
+        stamp = lookup.generation
+        if stamp is None or self._bypassed or _listing_uncommitted(session):
+            return await read()
+        flight = (key, stamp)
+        running = self._flights.get(flight)
+        if running is not None:
+            shared = await asyncio.shield(running)
+            return shared if shared is not None else await read()
+        done: asyncio.Future[IdPage | None] = asyncio.get_running_loop().create_future()
+        self._flights[flight] = done
+        page: IdPage | None = None
         try:
-            prefix = await self.prefix()
-            list_key = f"{prefix}l:{key}"
-            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.get(f"{prefix}epoch")
-                    pipe.get(f"{prefix}lg")
-                    pipe.getrange(list_key, 0, _LIST_HEADER - 1)
-                    first = _LIST_HEADER + _ID.size * start
-                    pipe.getrange(list_key, first, _LIST_HEADER + _ID.size * stop - 1)
-                    pipe.strlen(list_key)
-                    epoch, current, head, body, length = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self._failed("product_cache.read_failed", exc)
-            return IdsLookup(None, 0, None)
-        if self._failures != distrusts:
-            return IdsLookup(None, 0, None)
-        if epoch is None:
-            started = await self._start_epoch(prefix, [f"{prefix}lg"])
-            if started is None:
-                return IdsLookup(None, 0, None)
-            (epoch, (current,)), length = started, 0
-        header = epoch + _ID.pack(int(current or 0))
-        if length and head == header:
-            return IdsLookup(unpack_ids(body), (length - _LIST_HEADER) // _ID.size, header)
-        return IdsLookup(None, 0, header)
+            page = await self._fill_once(session, key, lookup, read)
+            return page
+        finally:
+            # Followers read for themselves if this read failed (None), never share its error.
+            done.set_result(page)
+            del self._flights[flight]
 
-    async def store_ids(
-        self, session: AsyncSession, key: str, lookup: IdsLookup, packed_ids: bytes
-    ) -> None:
-        """Keep an ordered id list (8-byte big-endian ids) read after a miss, under the
-        epoch and generation seen before reading it."""
-        if lookup.header is None or self._bypassed or _listing_uncommitted(session):
-            return
+    async def _fill_once(
+        self,
+        session: AsyncSession,
+        key: str,
+        lookup: PageLookup,
+        read: Callable[[], Awaitable[IdPage]],
+    ) -> IdPage:
+        stamp = lookup.generation
+        assert stamp is not None
         try:
             prefix = await self.prefix()
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                await self.redis.set(
-                    f"{prefix}l:{key}", lookup.header + packed_ids, ex=self.ttl_seconds
+                first = await self.redis.set(
+                    f"{prefix}f:{key}:{stamp.decode()}", b"1", nx=True, px=FLIGHT_LOCK_MS
                 )
         except (RedisError, OSError) as exc:
-            self._failed("product_cache.write_failed", exc)
+            self._failed("product_cache.read_failed", exc)
+            return await read()
+        if not first:
+            waited = await self._wait_for_page(prefix, key, stamp)
+            if waited is not None:
+                return waited
+        page = await read()
+        await self.store_page(session, key, lookup, page)
+        return page
+
+    async def _wait_for_page(self, prefix: str, key: str, stamp: bytes) -> IdPage | None:
+        """Another worker is reading the page: its entry once stored (or a newer one), or
+        None after FLIGHT_WAIT_SECONDS or on any doubt."""
+        deadline = time.monotonic() + FLIGHT_WAIT_SECONDS
+        distrusts = self._failures
+        while time.monotonic() < deadline:
+            await asyncio.sleep(FLIGHT_POLL_SECONDS)
+            try:
+                async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                    entry = await self.redis.get(f"{prefix}p:{key}")
+            except (RedisError, OSError) as exc:
+                self._failed("product_cache.read_failed", exc)
+                return None
+            if self._failures != distrusts:
+                return None
+            if entry is not None:
+                entry_stamp, page = _decode_page(entry)
+                if _fresh_enough(entry_stamp, stamp):
+                    return page
+        return None
 
     async def store_page(
         self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage
     ) -> None:
-        """Keep a page read after a miss, under the listing generation seen before reading."""
+        """Keep a page read after a miss, under the listing generations seen before reading."""
         if lookup.generation is None or self._bypassed or _listing_uncommitted(session):
             return
         try:
@@ -488,11 +532,15 @@ class ProductDocumentCache:
         except (RedisError, OSError) as exc:
             self._failed("product_cache.write_failed", exc)
 
-    async def invalidate(self, product_ids: Iterable[int], *, listing: bool = True) -> None:
-        """After a commit: the products' documents, and with `listing` every cached page."""
+    async def invalidate(
+        self, product_ids: Iterable[int], *, listing: bool = True, membership: bool = True
+    ) -> None:
+        """After a commit: the products' documents; with `listing` the pages that depend on
+        update times, and with `membership` every page (module docstring)."""
         ids = sorted(set(product_ids))
         for product_id in ids:
             self._forget(product_id)
+        listing = listing or membership
         if not ids and not listing:
             return
         if self._bypassed:
@@ -509,6 +557,8 @@ class ProductDocumentCache:
             # again, and the next reader's store replaces it.
             keys = [f"{prefix}g:{product_id}" for product_id in ids]
             if listing:
+                keys.append(f"{prefix}lu")
+            if membership:
                 keys.append(f"{prefix}lg")
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 if len(keys) == 1:  # the common case (one product, or one stock change)
@@ -528,7 +578,9 @@ class ProductDocumentCache:
     async def products_changed(self, changes: journal.Changes) -> None:
         """The journal's subscriber (shopdb.services): committed changes of products."""
         if changes.ids or changes.listing:
-            await self.invalidate(changes.ids, listing=changes.listing)
+            await self.invalidate(
+                changes.ids, listing=changes.listing, membership=changes.membership
+            )
 
     # --- epochs and recovery (module docstring) ------------------------------------------
 
@@ -613,6 +665,7 @@ class ProductDocumentCache:
                             pipe.incr(f"{prefix}g:{product_id}")
                         if listing:
                             pipe.incr(f"{prefix}lg")
+                            pipe.incr(f"{prefix}lu")
                         await pipe.execute()
             except Exception as exc:  # Redis, or the database behind prefix(): try again
                 self._keep_pending(ids, listing)

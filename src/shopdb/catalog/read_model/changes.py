@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
 from shopdb.kit import journal
@@ -38,12 +39,51 @@ _PRODUCT_OF: dict[type, Any] = {
 }
 
 
+# What product lists filter, sort or search on, other than the update time: a change of one
+# of these may move a product into, out of or within any list (Changes.membership); any other
+# change moves it only within lists by update time, so the others stay cached.
+_LISTED_PRODUCT_COLUMNS = (
+    "title",
+    "vendor",
+    "product_type",
+    "status",
+    "tags",
+    "deleted_at",
+    "created_at",
+)
+_LISTED_VARIANT_COLUMNS = ("sku", "product_id")  # a search matches SKUs
+
+
+def _changes_membership(row: object, is_new_or_deleted: bool) -> bool:
+    if is_new_or_deleted:
+        return isinstance(row, Product | ProductTag | ProductVariant)
+    listed = (
+        _LISTED_PRODUCT_COLUMNS
+        if isinstance(row, Product)
+        else _LISTED_VARIANT_COLUMNS
+        if isinstance(row, ProductVariant)
+        else ()
+    )
+    if isinstance(row, ProductTag):
+        return True
+    attributes = inspect(row).attrs
+    return any(attributes[name].history.has_changes() for name in listed)
+
+
 def note_flushed_products(session: Session, _flush: UOWTransaction) -> None:
-    """An "after_flush" listener: the products of every flushed catalog row, in the journal."""
+    """An "after_flush" listener: the products of every flushed catalog row, in the journal,
+    and whether any of them changed what lists hold (attribute history is still there)."""
     found: list[int | None] = []
-    for row in (*session.new, *session.dirty, *session.deleted):
-        product_of = _PRODUCT_OF.get(type(row))
-        if product_of is not None:
-            found.append(product_of(row))
+    membership = False
+    for rows, is_new_or_deleted in (
+        (session.new, True),
+        (session.dirty, False),
+        (session.deleted, True),
+    ):
+        for row in rows:
+            product_of = _PRODUCT_OF.get(type(row))
+            if product_of is not None:
+                found.append(product_of(row))
+                membership = membership or _changes_membership(row, is_new_or_deleted)
     if found:
-        journal.note(session, journal.PRODUCT, found)
+        journal.note(session, journal.PRODUCT, found, membership=membership)

@@ -14,15 +14,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    LargeBinary,
     exists,
     func,
-    literal,
     literal_column,
     select,
     union,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.read_model.documents import (
@@ -116,19 +113,20 @@ class ProductPageRequest:
     page: int
     page_size: int
     cursor: Cursor | None
+    with_total: bool = False
 
 
 @dataclass(frozen=True)
 class DocumentPage:
     items: list[bytes]  # JSON documents
-    total: int
+    total: int | None
     next_cursor: str | None
 
 
 @dataclass(frozen=True)
 class IdPage:
     ids: list[int]
-    total: int
+    total: int | None
     next_cursor: str | None
 
     def with_documents(self, documents: dict[int, tuple[bytes, int]]) -> DocumentPage:
@@ -140,7 +138,7 @@ class IdPage:
 @dataclass(frozen=True)
 class ProductPage:
     items: list[ProductDetail]
-    total: int
+    total: int | None
     next_cursor: str | None
 
 
@@ -162,17 +160,16 @@ class ProductReadRepository:
 
     async def _page_rows(
         self, columns: AnySelect, request: ProductPageRequest
-    ) -> tuple[int, Sequence[Any], str | None]:
-        """(total matching, the page's rows, the cursor of the next page)."""
-        if request.cursor is None:
-            # The total rides along with the page (a window over the filtered rows, taken before
-            # LIMIT): a search then runs once, not once for the count and once for the page.
-            columns = columns.add_columns(func.count().over().label("total_matching"))
+    ) -> tuple[int | None, Sequence[Any], str | None]:
+        """(total matching when the request asks for it, the page's rows, the next cursor).
+
+        The page alone is an index range scan of page size + 1 rows, whatever the catalog's
+        size; a total reads every matching row, so it is counted only on request.
+        """
         statement = self._page_statement(columns, request)
         rows, more = split_page((await self.session.execute(statement)).all(), request.page_size)
-        if rows and request.cursor is None:
-            total = int(rows[0].total_matching)
-        else:  # a keyset page only sees the rows after its cursor; or the page is past the end
+        total = None
+        if request.with_total:
             total = await count_rows(self.session, request.filters.apply(select(Product.id)))
         next_cursor = None
         if more and rows:
@@ -210,29 +207,6 @@ class ProductReadRepository:
         columns = select(Product.id, Product.title, Product.created_at, Product.updated_at)
         total, rows, next_cursor = await self._page_rows(columns, request)
         return IdPage([row.id for row in rows], total, next_cursor)
-
-    async def packed_ids(self, request: ProductPageRequest, limit: int) -> bytes:
-        """Every matching product id in the request's order (at most `limit`), packed by
-        PostgreSQL as 8-byte big-endian integers: one value to fetch, however many ids, where
-        10,000 rows cost the driver more than the query."""
-        key = SORT_COLUMNS[request.sort_by]
-        matching = (
-            request.filters.apply(select(Product.id.label("id"), key.label("key")))
-            .order_by(*keyset_order(key, Product.id, request.direction))
-            .limit(limit)
-            .subquery()
-        )
-        # string_agg(value, delimiter ORDER BY ...): the ORDER BY rides on the last argument.
-        packed = func.string_agg(
-            func.int8send(matching.c.id),
-            aggregate_order_by(
-                literal(b"", LargeBinary),
-                *keyset_order(matching.c.key, matching.c.id, request.direction),
-            ),
-        )
-        connection = await read_connection(self.session)
-        found = (await connection.execute(select(packed))).scalar_one()
-        return bytes(found or b"")
 
     async def documents(self, product_ids: Sequence[int]) -> dict[int, tuple[bytes, int]]:
         """{id: (ProductDetail JSON, version)} of the live products among `product_ids`."""

@@ -128,6 +128,8 @@ class ProductListQuery(ProductFilterQuery):
     page: Annotated[int, Field(ge=1, le=MAX_PAGE_NUMBER)] = 1
     page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
     cursor: Annotated[str | None, Field(max_length=2048)] = None
+    # Counting reads every matching product: only on request (kit.parameters.WithTotal).
+    with_total: bool = False
 
 
 CountPrecision = Literal["exact", "at_least"]

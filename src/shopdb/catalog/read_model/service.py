@@ -1,32 +1,29 @@
 """Reading products as JSON documents: detail and list pages, through the cache when there is one.
 
+Without a cache, a page is one index range scan of its ids (page size + 1 rows, whatever the
+catalog's size: every filter and sort has its index, migrations 0004, 0012 and 0016) and one
+statement that builds their documents. Totals are counted only when asked (`withTotal`).
+
 With a cache (PostgreSQL + Redis, see cache.py):
 - a detail is a document from Redis, or built by PostgreSQL and stored;
-- an offset page (`page=N`) is a slice of the ordered id list of its filters and sort, kept in
-  Redis as one string: every page of a filter, at any depth, costs one GETRANGE once the list
-  has been read (one SELECT of ids) after the last listing change;
-- a cursor page is cached as it is (its ids, total and next cursor), keyed by the cursor;
+- a page (offset or cursor) is kept as its ids and next cursor, keyed by everything that
+  decides them, under the listing generations it depends on; a miss is read once however many
+  requests miss it together;
 - the documents of a page come from Redis, and only the missing ones are built, in one SELECT.
-
-While the cache is bypassed (a Redis error, cache.py), reads take the path without a cache: a
-page is then paged by PostgreSQL rather than sliced from a whole id list read for nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.errors import product_not_found
-from shopdb.catalog.read_model.cache import ProductDocumentCache, unpack_ids
+from shopdb.catalog.read_model.cache import ProductDocumentCache
 from shopdb.catalog.read_model.repository import (
     DocumentPage,
-    IdPage,
     ProductFilter,
     ProductPageRequest,
     ProductReadRepository,
@@ -37,14 +34,7 @@ from shopdb.catalog.read_model.schemas import (
     ProductFilterQuery,
     ProductListQuery,
 )
-from shopdb.errors import ValidationFailed
-from shopdb.kit.pagination import Cursor, Direction, offset_for
-
-# Longer lists are paged in PostgreSQL and cached page by page: 200k ids are 1.6 MB in Redis.
-MAX_CACHED_IDS = 200_000
-ID_BYTES = 8
-# Where the sort key of a page's last product is in its document (for the next cursor).
-DOCUMENT_SORT_FIELDS = {"title": "title", "created": "createdAt", "updated": "updatedAt"}
+from shopdb.kit.pagination import Cursor, Direction, check_offset_depth
 
 
 async def get_product_document(
@@ -71,9 +61,7 @@ async def get_product_document(
     return found
 
 
-# The deepest an offset page may reach (page x pageSize), and where counts stop being exact:
-# Shopify's productsCount limit.
-MAX_OFFSET = 10_000
+# Where counts stop being exact: Shopify's productsCount limit.
 COUNT_CAP = 10_000
 
 # The seed's defaults: newest update first; title and creation date ascending unless asked.
@@ -105,23 +93,25 @@ def product_filter(query: ProductFilterQuery) -> ProductFilter:
 def page_request(query: ProductListQuery) -> ProductPageRequest:
     """The page a list query asks for; a cursor must match the query's sort (400 otherwise).
 
-    Offset pages stop at MAX_OFFSET products (Shopify stopped offering page numbers for the
-    same reason): reading past them costs the database every row before the page. Deeper
-    pages are read by cursor, at the same cost as the first.
+    Offset pages stop at kit.pagination.MAX_OFFSET products (Shopify stopped offering page
+    numbers for the same reason): reading past them costs the database every row before the
+    page. Deeper pages are read by cursor, at the same cost as the first.
     """
     direction = query.sort_direction or DEFAULT_DIRECTION[query.sort_by]
     keyset = None
     if query.cursor:
         keyset = Cursor.decode(query.cursor)
         keyset.check_matches(query.sort_by, direction, key_type=CURSOR_KEY_TYPES[query.sort_by])
-    elif offset_for(query.page, query.page_size) + query.page_size > MAX_OFFSET:
-        raise ValidationFailed.on(
-            "page",
-            f"offset pages reach the first {MAX_OFFSET:,} products; page further with `cursor`"
-            " (each page's nextCursor)",
-        )
+    else:
+        check_offset_depth(query.page, query.page_size)
     return ProductPageRequest(
-        product_filter(query), query.sort_by, direction, query.page, query.page_size, keyset
+        product_filter(query),
+        query.sort_by,
+        direction,
+        query.page,
+        query.page_size,
+        keyset,
+        with_total=query.with_total,
     )
 
 
@@ -137,16 +127,22 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
-def list_key(request: ProductPageRequest) -> str:
-    """The cache key of a filter and sort: every offset page of it slices the same id list."""
-    return _key("ids", request.filters, request.sort_by, request.direction)
-
-
 def page_key(request: ProductPageRequest) -> str:
     """The cache key of one list request: everything that decides which ids it returns."""
     cursor = request.cursor.encode() if request.cursor is not None else ""
     parts = (request.filters, request.sort_by, request.direction, request.page, request.page_size)
-    return _key(*parts, cursor)
+    return _key(*parts, cursor, request.with_total)
+
+
+def depends_on_update_times(request: ProductPageRequest) -> bool:
+    """Whether any product write may change the page (its order or filter is the update time),
+    not only writes of what lists filter on (cache.py's two listing generations)."""
+    filters = request.filters
+    return (
+        request.sort_by == "updated"
+        or filters.updated_at_min is not None
+        or filters.updated_at_max is not None
+    )
 
 
 async def list_products(
@@ -156,61 +152,15 @@ async def list_products(
     repository = ProductReadRepository(session)
     if cache is None or not cache.usable() or not repository.builds_documents():
         return await repository.list_documents(request)
-    page, more = None, False
-    if request.cursor is None:
-        sliced = await _offset_page_from_ids(session, repository, cache, request)
-        if sliced is not None:
-            page, more = sliced
+    key = page_key(request)
+    cached = await cache.lookup_page(key, by_update=depends_on_update_times(request))
+    page = cached.page
     if page is None:
-        key = page_key(request)
-        cached = await cache.lookup_page(key)
-        page = cached.page
-        if page is None:
-            page = await repository.page_ids(request)
-            await cache.store_page(session, key, cached, page)
+        page = await cache.fill_page(session, key, cached, lambda: repository.page_ids(request))
     lookup = await cache.lookup(page.ids)
     built = await repository.documents([i for i in page.ids if i not in lookup.hits])
     await cache.store(session, lookup, built)
-    documents = lookup.hits | built
-    found = page.with_documents(documents)
-    if more:
-        found = replace(found, next_cursor=_cursor_after(request, page.ids, documents))
-    return found
-
-
-async def _offset_page_from_ids(
-    session: AsyncSession,
-    repository: ProductReadRepository,
-    cache: ProductDocumentCache,
-    request: ProductPageRequest,
-) -> tuple[IdPage, bool] | None:
-    """(the page, whether another follows) sliced from the filter's cached id list; None
-    when the list is too long to cache."""
-    key = list_key(request)
-    start = offset_for(request.page, request.page_size)
-    stop = start + request.page_size + 1  # one more tells whether a next page exists
-    found = await cache.lookup_ids(key, start, stop)
-    ids, total = found.ids, found.total
-    if ids is None:
-        every = await repository.packed_ids(request, limit=MAX_CACHED_IDS + 1)
-        total = len(every) // ID_BYTES
-        if total > MAX_CACHED_IDS:
-            return None
-        await cache.store_ids(session, key, found, every)
-        ids = unpack_ids(every[start * ID_BYTES : stop * ID_BYTES])
-    return IdPage(ids[: request.page_size], total, None), len(ids) > request.page_size
-
-
-def _cursor_after(
-    request: ProductPageRequest, ids: list[int], documents: dict[int, tuple[bytes, int]]
-) -> str | None:
-    """The cursor after the page's last product, its sort key read from its document."""
-    last = next((i for i in reversed(ids) if i in documents), None)
-    if last is None:
-        return None
-    value = orjson.loads(documents[last][0])[DOCUMENT_SORT_FIELDS[request.sort_by]]
-    key = value if request.sort_by == "title" else datetime.fromisoformat(value)
-    return Cursor(request.sort_by, request.direction, key, last).encode()
+    return page.with_documents(lookup.hits | built)
 
 
 async def products_in_order(

@@ -97,7 +97,7 @@ class VariantRepository:
             )
             .execution_options(synchronize_session=False)
         )
-        journal.note(self.session, journal.PRODUCT, [product_id])
+        journal.note(self.session, journal.PRODUCT, [product_id], membership=False)
 
     async def _shift(
         self,
@@ -112,4 +112,4 @@ class VariantRepository:
             .values(position=position, version=ProductVariant.version + 1, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        journal.note(self.session, journal.PRODUCT, [product_id])
+        journal.note(self.session, journal.PRODUCT, [product_id], membership=False)

@@ -189,10 +189,12 @@ async def _list_lines(
     lines, pages = [], {}
     for extra in filters:
         params: dict[str, str | int] = {"pageSize": LIST_PAGE_SIZE, **extra}
-        response = await client.get(PRODUCTS, params=params)
+        filters_only = {k: v for k, v in extra.items() if k not in ("sortBy", "sortDirection")}
+        # Lists carry no total: the count endpoint (exact up to the offset pages' reach).
+        response = await client.get(f"{PRODUCTS}/count", params=filters_only)
         if response.status_code != 200:
             continue
-        total = int(response.json().get("totalCount", 0))
+        total = int(response.json().get("count", 0))
         count = max(1, math.ceil(total / LIST_PAGE_SIZE))
         pages[urlencode(extra) or "(none)"] = count
         for _ in range(200):
@@ -224,11 +226,9 @@ async def _search_lines(
 ) -> tuple[list[str], dict[str, Any]]:
     hits: dict[str, int] = {}
     for word in search_words():
-        response = await client.get(
-            PRODUCTS, params={"q": word.lower(), "pageSize": LIST_PAGE_SIZE}
-        )
-        if response.status_code == 200 and response.json().get("totalCount", 0) > 0:
-            hits[word.lower()] = int(response.json()["totalCount"])
+        response = await client.get(f"{PRODUCTS}/count", params={"q": word.lower()})
+        if response.status_code == 200 and response.json().get("count", 0) > 0:
+            hits[word.lower()] = int(response.json()["count"])
     lines = [get_line(PRODUCTS, {"q": word, "pageSize": LIST_PAGE_SIZE}) for word in sorted(hits)]
     rng.shuffle(lines)
     counts = sorted(hits.values())

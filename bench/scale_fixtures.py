@@ -95,9 +95,10 @@ async def _search_lines(
     candidates = [word.lower() for word in words.search_words()]
     hits: dict[str, int] = {}
     for word in rng.sample(candidates, min(SEARCH_WORDS, len(candidates))):
-        response = await client.get(PRODUCTS, params={"q": word, "pageSize": PAGE_SIZE})
-        if response.status_code == 200 and response.json().get("items"):
-            hits[word] = int(response.json().get("totalCount", 0))
+        # Lists carry no total: the count endpoint (exact up to 10,000, then "at least").
+        response = await client.get(f"{PRODUCTS}/count", params={"q": word})
+        if response.status_code == 200 and response.json().get("count", 0) > 0:
+            hits[word] = int(response.json()["count"])
     lines = [get_line(PRODUCTS, {"q": word, "pageSize": PAGE_SIZE}) for word in sorted(hits)]
     counts = sorted(hits.values())
     return lines, {

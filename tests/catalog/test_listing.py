@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.catalog.read_model import repository as read_repository
 from shopdb.models import Product
 from shopdb.services import services_of
 from tests.fixtures.catalog import Headers, ProductFactory
@@ -66,6 +67,22 @@ class TestFilters:
         # LIKE wildcards in q are literal characters.
         assert await list_ids(client, admin, q="%") == []
         assert await list_ids(client, admin, q="item_0") == []
+
+    async def test_q_finds_skus_past_the_named_matches_too(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        products = await make_catalog(make_product, 3)
+        ids = [p["id"] for p in products]
+        # More SKU matches than a search names: the SKU arm becomes a subquery, same answers.
+        monkeypatch.setattr(read_repository, "MAX_NAMED_SKU_MATCHES", 1)
+        assert sorted(await list_ids(client, admin, q="sku-0")) == ids
+        assert await list_ids(client, admin, q="sku-01-s") == [ids[1]]
+        counted = await client.get("/api/v1/products/count", params={"q": "sku-0"}, headers=admin)
+        assert counted.json() == {"count": 3, "precision": "exact"}
 
     async def test_timestamp_ranges(
         self,
@@ -235,7 +252,9 @@ class TestQueryCount:
         # Warm the auth cache so both requests do the same work.
         await client.get("/api/v1/products", params={"pageSize": 1}, headers=admin)
         with statements_sent(backend.engine) as small:
-            response = await client.get("/api/v1/products", params={"pageSize": 2}, headers=admin)
+            response = await client.get(
+                "/api/v1/products", params={"pageSize": 2, "q": "item"}, headers=admin
+            )
             assert len(response.json()["items"]) == 2
         with statements_sent(backend.engine) as large:
             response = await client.get(
@@ -244,9 +263,10 @@ class TestQueryCount:
             assert len(response.json()["items"]) == 12
         selects = [s for s in large if s.lstrip().upper().startswith("SELECT")]
         assert len(large) == len(small)
+        # First the products whose SKUs match the search (repository.search_condition), then:
         if backend.name == "postgresql":
-            # the page's ids with the total, and those products' JSON documents
-            assert len(selects) == 2
+            # the page's ids, and those products' JSON documents
+            assert len(selects) == 3
         else:
-            # page with the total, variants (with inventory item ids), options with values, images
-            assert len(selects) == 4
+            # the page, variants (with inventory item ids), options with values, images
+            assert len(selects) == 5

@@ -108,12 +108,12 @@ class Product(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         Index("ix_products_title_id", "title", "id", **LIVE_ROWS),
         Index("ix_products_created_at_id", "created_at", "id", **LIVE_ROWS),
         Index("ix_products_updated_at_id", "updated_at", "id", **LIVE_ROWS),
-        # A filtered list (vendor, status, type) sorted by title or by the default updatedAt
-        # walks only its filter's rows, in order (migration 0012).
+        # A filtered list (vendor, status, type) in any sort walks only its filter's rows, in
+        # order (migrations 0012 and 0016).
         *(
             Index(f"ix_products_{column}_{sort}_id", column, sort, "id", **LIVE_ROWS)
             for column in ("vendor", "status", "product_type")
-            for sort in ("title", "updated_at")
+            for sort in ("title", "updated_at", "created_at")
         ),
         Index(
             "ix_products_search_trgm",

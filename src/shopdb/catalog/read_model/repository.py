@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     exists,
     func,
     literal_column,
+    or_,
     select,
-    union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,20 +53,36 @@ SORT_COLUMNS: dict[str, Any] = {
 }
 
 
-def search_condition(q: str) -> ColumnElement[bool]:
-    """Title, vendor, tags or any variant's SKU contain `q` (case-insensitive).
+# A search reads the SKU matches first (few, as a rule: SKUs rarely hold the words of titles)
+# and names them to the main statement; past this many it names the subquery instead.
+MAX_NAMED_SKU_MATCHES = 1_000
 
-    Two index-backed arms joined by UNION, rather than an OR across tables, so PostgreSQL can
-    answer each from its trigram index.
-    """
-    pattern = contains_pattern(q)
-    by_text = select(Product.id).where(
-        literal_column(PRODUCT_SEARCH_SQL).like(pattern, escape="\\")
-    )
-    by_sku = select(ProductVariant.product_id).where(
+
+def _text_matches(pattern: str) -> ColumnElement[bool]:
+    return literal_column(PRODUCT_SEARCH_SQL).like(pattern, escape="\\")
+
+
+def _sku_matches(pattern: str) -> Select[int]:
+    return select(ProductVariant.product_id).where(
         literal_column(VARIANT_SKU_SEARCH_SQL).like(pattern, escape="\\")
     )
-    return Product.id.in_(union(by_text, by_sku).scalar_subquery())
+
+
+def search_condition(q: str, sku_product_ids: Sequence[int] | None) -> ColumnElement[bool]:
+    """Title, vendor, tags or any variant's SKU contain `q` (case-insensitive).
+
+    With the SKU matches named (`sku_product_ids`, read beforehand), the condition is on the
+    products row alone, which leaves PostgreSQL both plans that never read the whole table: for
+    a common word, walk the list's sort index and stop after a page of matches; for a rare one,
+    a bitmap of the trigram index (OR the named ids). Without them (too many SKU matches), the
+    SKU arm is a subquery, hashed once.
+    """
+    pattern = contains_pattern(q)
+    if sku_product_ids is None:
+        return or_(_text_matches(pattern), Product.id.in_(_sku_matches(pattern)))
+    if not sku_product_ids:
+        return _text_matches(pattern)
+    return or_(_text_matches(pattern), Product.id.in_(sku_product_ids))
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,9 @@ class ProductFilter:
     created_at_max: datetime | None = None
     updated_at_min: datetime | None = None
     updated_at_max: datetime | None = None
+    # The products whose SKUs match `q`, once read (ProductReadRepository.resolved); None: not
+    # read, or too many to name. Not part of what a request asks: excluded from comparisons.
+    sku_product_ids: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
     def apply(self, statement: AnySelect) -> AnySelect:
         conditions: list[ColumnElement[bool]] = [Product.deleted_at.is_(None)]
@@ -93,7 +113,7 @@ class ProductFilter:
                 exists().where(ProductTag.product_id == Product.id, ProductTag.tag == self.tag)
             )
         if self.q:
-            conditions.append(search_condition(self.q))
+            conditions.append(search_condition(self.q, self.sku_product_ids))
         if self.created_at_min is not None:
             conditions.append(Product.created_at >= self.created_at_min)
         if self.created_at_max is not None:
@@ -146,9 +166,21 @@ class ProductReadRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _page_statement(self, columns: AnySelect, request: ProductPageRequest) -> AnySelect:
+    async def resolved(self, filters: ProductFilter) -> ProductFilter:
+        """`filters` with the products whose SKUs match its search read (search_condition)."""
+        if not filters.q:
+            return filters
+        matching = _sku_matches(contains_pattern(filters.q)).distinct()
+        found = (await self.session.scalars(matching.limit(MAX_NAMED_SKU_MATCHES + 1))).all()
+        if len(found) > MAX_NAMED_SKU_MATCHES:
+            return filters
+        return replace(filters, sku_product_ids=tuple(sorted(found)))
+
+    def _page_statement(
+        self, columns: AnySelect, request: ProductPageRequest, filters: ProductFilter
+    ) -> AnySelect:
         key = SORT_COLUMNS[request.sort_by]
-        statement = request.filters.apply(columns).order_by(
+        statement = filters.apply(columns).order_by(
             *keyset_order(key, Product.id, request.direction)
         )
         if request.cursor is not None:
@@ -166,11 +198,12 @@ class ProductReadRepository:
         The page alone is an index range scan of page size + 1 rows, whatever the catalog's
         size; a total reads every matching row, so it is counted only on request.
         """
-        statement = self._page_statement(columns, request)
+        filters = await self.resolved(request.filters)
+        statement = self._page_statement(columns, request, filters)
         rows, more = split_page((await self.session.execute(statement)).all(), request.page_size)
         total = None
         if request.with_total:
-            total = await count_rows(self.session, request.filters.apply(select(Product.id)))
+            total = await count_rows(self.session, filters.apply(select(Product.id)))
         next_cursor = None
         if more and rows:
             last = rows[-1]
@@ -239,7 +272,8 @@ class ProductReadRepository:
     async def count(self, filters: ProductFilter, *, cap: int) -> int:
         """How many live products match, counting at most `cap` + 1 of them (an index or
         table read that stops there, however many match)."""
-        matching = filters.apply(select(Product.id)).limit(cap + 1).subquery()
+        resolved = await self.resolved(filters)
+        matching = resolved.apply(select(Product.id)).limit(cap + 1).subquery()
         counted = await self.session.scalar(select(func.count()).select_from(matching))
         return int(counted or 0)
 

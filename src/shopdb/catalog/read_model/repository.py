@@ -207,10 +207,8 @@ class ProductReadRepository:
         next_cursor = None
         if more and rows:
             last = rows[-1]
-            last_key = {"title": last.title, "created": last.created_at, "updated": last.updated_at}
-            next_cursor = Cursor(
-                request.sort_by, request.direction, last_key[request.sort_by], last.id
-            ).encode()
+            last_key = getattr(last, SORT_COLUMNS[request.sort_by].key)
+            next_cursor = Cursor(request.sort_by, request.direction, last_key, last.id).encode()
         return total, rows, next_cursor
 
     async def list(self, request: ProductPageRequest) -> ProductPage:
@@ -237,7 +235,8 @@ class ProductReadRepository:
     async def page_ids(self, request: ProductPageRequest) -> IdPage:
         """The page's product ids, in order, without their documents (PostgreSQL)."""
         await read_connection(self.session)
-        columns = select(Product.id, Product.title, Product.created_at, Product.updated_at)
+        # Only what the sort's index holds: (key, id), all a page of ids and its cursor need.
+        columns = select(Product.id, SORT_COLUMNS[request.sort_by])
         total, rows, next_cursor = await self._page_rows(columns, request)
         return IdPage([row.id for row in rows], total, next_cursor)
 

@@ -265,7 +265,8 @@ class TestListPages:
         )
         assert edited.status_code == 200, edited.text
         assert (await cache.lookup_page(title_key, by_update=False)).page is not None
-        assert (await cache.lookup_page(update_key, by_update=True)).page is None
+        by_update_lookup = await cache.lookup_page(update_key, by_update=True)
+        assert by_update_lookup.stale  # only within the staleness bound (the next test)
         page = (await client.get(PRODUCTS, params=by_title, headers=admin)).json()
         assert page["items"][0]["bodyHtml"] == "<p>new</p>"  # the document is never stale
 
@@ -274,6 +275,48 @@ class TestListPages:
         )
         assert renamed.status_code == 200, renamed.text
         assert (await cache.lookup_page(title_key, by_update=False)).page is None
+
+    async def test_a_page_by_update_time_is_served_stale_only_within_its_bound(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(cache, "list_stale_seconds", 60.0)  # a slow machine stays within
+        first = await make_product("Staleorder First")
+        second = await make_product("Staleorder Second")
+        query = {"q": "staleorder"}  # newest update first
+        before = (await client.get(PRODUCTS, params=query, headers=admin)).json()
+        assert [i["id"] for i in before["items"]] == [second["id"], first["id"]]
+
+        edited = await client.put(
+            f"{PRODUCTS}/{first['id']}", json={"bodyHtml": "<p>moved up</p>"}, headers=admin
+        )
+        assert edited.status_code == 200, edited.text
+        # Within the bound: the previous order, with the current documents.
+        within = (await client.get(PRODUCTS, params=query, headers=admin)).json()
+        assert [i["id"] for i in within["items"]] == [second["id"], first["id"]]
+        assert within["items"][1]["bodyHtml"] == "<p>moved up</p>"
+
+        monkeypatch.setattr(cache, "list_stale_seconds", 0.0)  # the bound has passed
+        after = (await client.get(PRODUCTS, params=query, headers=admin)).json()
+        assert [i["id"] for i in after["items"]] == [first["id"], second["id"]]
+
+    async def test_a_membership_change_is_never_served_stale(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        product = await make_product("Nostale Tee")
+        query = {"q": "nostale"}
+        assert len((await client.get(PRODUCTS, params=query, headers=admin)).json()["items"]) == 1
+        deleted = await client.delete(f"{PRODUCTS}/{product['id']}", headers=admin)
+        assert deleted.status_code == 204, deleted.text
+        assert (await client.get(PRODUCTS, params=query, headers=admin)).json()["items"] == []
 
     async def test_concurrent_misses_of_a_page_read_it_once(
         self, cache: ProductDocumentCache, db_session: AsyncSession

@@ -1,4 +1,4 @@
-"""Product documents and list pages cached in Redis and worker memory, never served stale.
+"""Product documents and list pages cached in Redis and worker memory; documents never stale.
 
 Reading a product is one PostgreSQL statement that builds its JSON (documents.py); on a busy
 store the same products are read far more often than they change, so the finished bytes are
@@ -32,12 +32,20 @@ listing generations, and a write increments only those whose lists it can change
 
 An edit of a description therefore leaves every page sorted by title cached.
 
+Pages by update time have a staleness bound, LIST_STALE_SECONDS (1 s): while only `lu` has
+moved since a page was read (no change of what lists filter or sort on otherwise), the page is
+served until it is that old, counted from the moment its generations were read before reading
+it; then the next request reads it again. So a page by update time may miss writes committed
+less than a second before it is served: a just-edited product may show at its previous place
+in the order, with its current document (documents have no such bound, and neither has any
+other page, nor a page after a creation, deletion, rename or status change). Under a steady
+stream of writes each such page is read about once per second instead of once per write.
+
 A miss is rebuilt once (single flight): within a worker, concurrent misses of a page await the
 first one's read; across workers, the first to take a short Redis lock for the page and its
 generations reads it, and the others poll Redis for its entry for up to FLIGHT_WAIT_SECONDS
-before reading it themselves. Nobody is served a page older than the generations it saw: the
-waiting is for a fresh page, never a stale one, so lists keep the same no-staleness guarantee
-as details.
+before reading it themselves. The waiting is for a page at least as new as the generations the
+waiter saw, never an older one.
 
 Only with PostgreSQL and Redis: the keys are namespaced by the PostgreSQL database's identity
 (so a re-created database never meets entries from its predecessor), and without Redis a
@@ -161,6 +169,10 @@ LISTENER_NAME = "shopdb product cache listener"  # as pg_stat_activity shows it
 FLIGHT_LOCK_MS = 2_000
 FLIGHT_WAIT_SECONDS = 0.25
 FLIGHT_POLL_SECONDS = 0.002
+# Pages by update time (the default sort) may be served this long after they were read while
+# writes move their generation (module docstring): under a steady stream of writes each such
+# page is read at most about once per bound, not once per write.
+LIST_STALE_SECONDS = 1.0
 
 
 def _new_epoch() -> bytes:
@@ -186,21 +198,22 @@ class Lookup:
     epoch: bytes | None = None
 
 
-def _encode_page(page: IdPage, stamp: bytes) -> bytes:
+def _encode_page(page: IdPage, stamp: bytes, read_at: float) -> bytes:
     cursor = (page.next_cursor or "-").encode()
     total = b"-" if page.total is None else str(page.total).encode()
     ids = ",".join(map(str, page.ids)).encode()
-    return b"%s %s %s %s" % (stamp, total, cursor, ids)
+    return b"%s %d %s %s %s" % (stamp, round(read_at * 1000), total, cursor, ids)
 
 
-def _decode_page(entry: bytes) -> tuple[bytes, IdPage]:
-    stamp, total, cursor, ids = entry.split(b" ", 3)
+def _decode_page(entry: bytes) -> tuple[bytes, float, IdPage]:
+    """(its stamp, when its generations were read (epoch seconds), the page)."""
+    stamp, read_at_ms, total, cursor, ids = entry.split(b" ", 4)
     page = IdPage(
         [int(i) for i in ids.split(b",") if i],
         None if total == b"-" else int(total),
         None if cursor == b"-" else cursor.decode(),
     )
-    return stamp, page
+    return stamp, int(read_at_ms) / 1000, page
 
 
 @dataclass
@@ -208,6 +221,17 @@ class PageLookup:
     page: IdPage | None
     # The epoch and listing generations it must be stored under; None: do not store.
     generation: bytes | None
+    # When those generations were read (time.time()): the page's age is counted from there.
+    read_at: float = 0.0
+    # `page` is the previous one of a page by update time, within the staleness bound.
+    stale: bool = False
+
+
+def _within_staleness_bound(entry_stamp: bytes, current: bytes) -> bool:
+    """Whether a page stored under `entry_stamp` differs from `current` only by the
+    update-time generation (same epoch, same membership generation, an older `lu`)."""
+    have, want = entry_stamp.split(b":"), current.split(b":")
+    return len(have) == len(want) == 3 and have[:2] == want[:2]
 
 
 def _page_stamp(epoch: bytes, membership: bytes | None, updates: bytes | None) -> bytes:
@@ -227,11 +251,19 @@ def _fresh_enough(entry_stamp: bytes, wanted: bytes) -> bool:
 
 class ProductDocumentCache:
     def __init__(
-        self, redis: Any, engine: AsyncEngine, ttl_seconds: int, local_bytes: int = 32 << 20
+        self,
+        redis: Any,
+        engine: AsyncEngine,
+        ttl_seconds: int,
+        local_bytes: int = 32 << 20,
+        list_stale_seconds: float = LIST_STALE_SECONDS,
     ) -> None:
         self.redis = redis
         self.engine = engine
         self.ttl_seconds = ttl_seconds
+        # How old a page by update time may be served after a write moved its generation
+        # (module docstring); 0: never.
+        self.list_stale_seconds = list_stale_seconds
         # Documents this worker has read, in memory, served only while their epoch and
         # generation in Redis are still the ones they were read under; the least recently used
         # are dropped beyond `local_bytes` of documents.
@@ -420,6 +452,7 @@ class ProductDocumentCache:
         if not self.usable():
             return PageLookup(None, None)
         distrusts = self._failures
+        read_at = time.time()
         try:
             prefix = await self.prefix()
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
@@ -438,10 +471,15 @@ class ProductDocumentCache:
             (epoch, (membership, updates)), entry = started, None
         stamp = _page_stamp(epoch, membership, (updates or b"0") if by_update else None)
         if entry is not None:
-            entry_stamp, page = _decode_page(entry)
+            entry_stamp, entry_read_at, page = _decode_page(entry)
             if entry_stamp == stamp:
-                return PageLookup(page, stamp)
-        return PageLookup(None, stamp)
+                return PageLookup(page, stamp, read_at)
+            if (
+                _within_staleness_bound(entry_stamp, stamp)
+                and read_at - entry_read_at <= self.list_stale_seconds
+            ):
+                return PageLookup(page, stamp, read_at, stale=True)
+        return PageLookup(None, stamp, read_at)
 
     async def fill_page(
         self,
@@ -513,7 +551,7 @@ class ProductDocumentCache:
             if self._failures != distrusts:
                 return None
             if entry is not None:
-                entry_stamp, page = _decode_page(entry)
+                entry_stamp, _, page = _decode_page(entry)
                 if _fresh_enough(entry_stamp, stamp):
                     return page
         return None
@@ -526,7 +564,7 @@ class ProductDocumentCache:
             return
         try:
             prefix = await self.prefix()
-            entry = _encode_page(page, lookup.generation)
+            entry = _encode_page(page, lookup.generation, lookup.read_at)
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 await self.redis.set(f"{prefix}p:{key}", entry, ex=self.ttl_seconds)
         except (RedisError, OSError) as exc:

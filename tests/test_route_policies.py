@@ -167,8 +167,26 @@ MATRIX: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/users", "users:admin"),
     ("GET", "/api/v1/permissions", "users:admin"),
     ("GET", "/api/v1/api-keys", "users:admin"),
+    ("GET", "/api/v1/shipping-zones", "shipping:read"),
+    ("DELETE", "/api/v1/shipping-zones/{id}", "shipping:write"),
+    ("GET", "/api/v1/tax-rates", "settings:read"),
+    ("DELETE", "/api/v1/tax-rates/{id}", "settings:write"),
+    ("GET", "/api/v1/discount-codes", "discounts:read"),
+    ("DELETE", "/api/v1/discount-codes/{id}", "discounts:write"),
+    ("GET", "/api/v1/gift-cards", "discounts:read"),
 ]
-SCOPES = ["customers:read", "customers:write", "users:admin", "orders:read"]
+SCOPES = [
+    "customers:read",
+    "customers:write",
+    "users:admin",
+    "orders:read",
+    "shipping:read",
+    "shipping:write",
+    "settings:read",
+    "settings:write",
+    "discounts:read",
+    "discounts:write",
+]
 
 
 class TestPermissionMatrix:

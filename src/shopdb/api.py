@@ -13,14 +13,19 @@ from shopdb.catalog.imports.endpoints import router as imports_router
 from shopdb.catalog.products.endpoints import router as products_router
 from shopdb.catalog.variants.endpoints import product_variants_router
 from shopdb.catalog.variants.endpoints import router as variants_router
+from shopdb.checkouts.endpoints import router as checkouts_router
 from shopdb.collections.endpoints import router as collections_router
 from shopdb.customers.endpoints import groups_router as customer_groups_router
 from shopdb.customers.endpoints import router as customers_router
+from shopdb.discounts.endpoints import router as discount_codes_router
+from shopdb.gift_cards.endpoints import router as gift_cards_router
 from shopdb.inventory.endpoints import items_router, levels_router, locations_router
 from shopdb.jobs.endpoints import router as jobs_router
 from shopdb.kit.routing import PrefixedRouter, UnitOfWorkRoute
 from shopdb.metafields.endpoints import definitions_router
 from shopdb.metafields.endpoints import router as metafields_router
+from shopdb.shipping.endpoints import shipping_quotes_router, shipping_zones_router
+from shopdb.tax.endpoints import tax_rates_router
 from shopdb.users.endpoints import permissions_router
 from shopdb.users.endpoints import router as users_router
 
@@ -44,6 +49,12 @@ for router in (
     permissions_router,
     customers_router,
     customer_groups_router,
+    discount_codes_router,
+    gift_cards_router,
     jobs_router,
+    checkouts_router,
+    shipping_zones_router,
+    shipping_quotes_router,
+    tax_rates_router,
 ):
     api_router.include_router(router)

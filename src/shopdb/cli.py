@@ -37,8 +37,9 @@ def migrate(revision: Annotated[str, typer.Argument()] = "heads") -> None:
     settings = get_settings()
     run_migrations(settings, revision)
 
-    async def bootstrap(settings: Settings) -> tuple[int, int, int]:
+    async def bootstrap(settings: Settings) -> tuple[int, int, int, int]:
         from shopdb.db import Database
+        from shopdb.gift_cards.service import hash_plaintext_codes
         from shopdb.keys import field_cipher
         from shopdb.schema import scrub_user_events, seal_plaintext_order_emails
         from shopdb.users.service import ensure_permissions
@@ -47,20 +48,24 @@ def migrate(revision: Annotated[str, typer.Argument()] = "heads") -> None:
         try:
             async with database.session() as session:
                 added = await ensure_permissions(session)
-            sealed = scrubbed = 0
+            sealed = scrubbed = hashed = 0
             if revision == "heads":  # an older revision may not have the columns yet
                 sealed = await seal_plaintext_order_emails(database.primary, field_cipher(settings))
                 scrubbed = await scrub_user_events(database.primary)
-            return added, sealed, scrubbed
+                async with database.session() as session:
+                    hashed = await hash_plaintext_codes(session)
+            return added, sealed, scrubbed, hashed
         finally:
             await database.dispose()
 
-    added, sealed, scrubbed = _run(bootstrap)
+    added, sealed, scrubbed, hashed = _run(bootstrap)
     typer.echo(f"Database at revision {revision}; {added} permission(s) added.")
     if sealed:
         typer.echo(f"Encrypted {sealed} order email(s) stored in plaintext.")
     if scrubbed:
         typer.echo(f"Removed personal data from {scrubbed} user event(s).")
+    if hashed:
+        typer.echo(f"Replaced {hashed} gift card code(s) stored in plaintext by their hash.")
 
 
 @app.command()

@@ -8,13 +8,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shopdb.kit.crypto import KEY_BYTES, decode_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
+
+
+PaymentGatewayName = Literal["test", "manual", "stripe"]
+PaymentOperation = Literal["authorize", "sale", "capture", "void", "refund"]
 
 
 class Environment(StrEnum):
@@ -120,6 +124,37 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=10.0, ge=0)
     job_retry_max_seconds: float = Field(default=3600.0, ge=0)
     worker_concurrency: int = Field(default=2, ge=1)
+
+    # Payments (shopdb.payments.gateways). The test gateway: a pause before each answer (a slow
+    # network) and the operations it fails with a processing_error, for failure tests.
+    payments_test_latency_ms: int = Field(default=0, ge=0, le=60_000)
+    payments_test_fail: Annotated[list[PaymentOperation], NoDecode] = Field(default_factory=list)
+    # Stripe: the secret key, and another address for its API (localstripe in the tests). The
+    # client retries a dropped connection itself, with the same idempotency key.
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
+    # The gateways an order may name. Empty: `test` and `manual` in development, `manual` in
+    # production (the test gateway approves a well-known card number), and `stripe` wherever
+    # its key is set. Listing `stripe` without SHOPDB_STRIPE_API_KEY refuses to start.
+    payments_gateways: Annotated[list[PaymentGatewayName], NoDecode] = Field(default_factory=list)
+
+    @field_validator("payments_test_fail", "payments_gateways", mode="before")
+    @classmethod
+    def _split_payment_lists(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("payments_gateways")
+    @classmethod
+    def _check_payments_gateways(
+        cls, value: list[PaymentGatewayName], info: ValidationInfo
+    ) -> list[PaymentGatewayName]:
+        if "stripe" in value and info.data.get("stripe_api_key") is None:
+            raise ValueError("SHOPDB_PAYMENTS_GATEWAYS lists stripe: set SHOPDB_STRIPE_API_KEY")
+        return value
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -104,6 +104,9 @@ class Services:
         # server finishes before the lifespan ends.
         self.adjustments = None
         await self.access_invalidation.aclose()
+        from shopdb.payments.gateways.registry import close_gateways
+
+        await close_gateways()  # the Stripe client's connection pool
         if self.product_cache is not None:  # one last try for pending invalidations
             await self.product_cache.aclose(settle_seconds=settle_seconds)
         for hook in self._hooks:

@@ -33,8 +33,9 @@ from shopdb.catalog.read_model.cache import (
 from shopdb.catalog.read_model.changes import note_flushed_products
 from shopdb.config import Settings
 from shopdb.db import Database
+from shopdb.gift_cards import codes as gift_card_codes
 from shopdb.jobs.runner import WorkerOptions
-from shopdb.keys import load_signing_keys
+from shopdb.keys import field_cipher, load_signing_keys
 from shopdb.kit.journal import PRODUCT, Journal
 from shopdb.services import Services
 from shopdb.storage import Storage, storage_from_settings
@@ -82,6 +83,8 @@ def build_services(
         )
     cache = product_cache(database.primary, client, settings.product_cache_seconds)
     journal = _wire_journal(database, cache)
+    # Checkout's gift card lookups hash codes with the process's key (gift_cards/codes.py).
+    gift_card_codes.use_key(field_cipher(settings).blind_index_key)
     # Buckets in Redis are shared by every worker; without it each keeps its own.
     rate_limiter, login_throttle = build_limits(settings, client)
 

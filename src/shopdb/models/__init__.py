@@ -19,7 +19,7 @@ from shopdb.models.customers import (
     CustomerGroupMembership,
     CustomerTag,
 )
-from shopdb.models.discounts import DiscountCode, GiftCard
+from shopdb.models.discounts import DiscountCode, GiftCard, GiftCardTransaction
 from shopdb.models.events import Event, IdempotencyKey, Webhook, WebhookDelivery
 from shopdb.models.identity import ApiKey, Permission, User, UserPermission
 from shopdb.models.inventory import InventoryAdjustment, InventoryItem, InventoryLevel, Location
@@ -49,6 +49,7 @@ from shopdb.models.payments import Payment, Refund, Transaction
 from shopdb.models.selling_plans import ProductSellingPlan, SellingPlan, SellingPlanGroup
 from shopdb.models.shipping import ShippingRate, ShippingZone
 from shopdb.models.shop import Shop
+from shopdb.models.tax import TaxRate
 
 __all__ = [
     "AbandonedCheckout",
@@ -72,6 +73,7 @@ __all__ = [
     "FulfillmentOrder",
     "FulfillmentService",
     "GiftCard",
+    "GiftCardTransaction",
     "IdempotencyKey",
     "InventoryAdjustment",
     "InventoryItem",
@@ -104,6 +106,7 @@ __all__ = [
     "ShippingZone",
     "Shop",
     "SmartCollection",
+    "TaxRate",
     "Transaction",
     "TransactionEnhanced",
     "User",

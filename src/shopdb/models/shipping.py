@@ -1,11 +1,19 @@
-"""Shipping zones and the rates offered in each zone."""
+"""Shipping zones and the rates offered in each zone.
+
+`countries` holds the seed's JSON array of codes: ISO 3166-1 alpha-2 country codes ("US"),
+ISO 3166-2 subdivision codes for a province ("CA-QC"), and "*" for the rest of the world.
+
+Weights are grams, in the columns as on the wire: DECIMAL(8,2) holds up to 999,999.99 g, far
+above any parcel rate. A rate applies from its minimum (inclusive) up to its maximum
+(exclusive), so adjacent bands such as [0, 1000) and [1000, 5000) never overlap.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shopdb.kit.models import Base, IdMixin, TimestampMixin
@@ -31,6 +39,18 @@ class ShippingZone(IdMixin, TimestampMixin, Base):
 class ShippingRate(IdMixin, TimestampMixin, Base):
     __tablename__ = "shipping_rates"
     __table_args__ = (
+        CheckConstraint("price >= 0", name="price"),
+        CheckConstraint(
+            "(min_weight IS NULL OR min_weight >= 0) AND (max_weight IS NULL OR max_weight > 0)"
+            " AND (min_weight IS NULL OR max_weight IS NULL OR min_weight < max_weight)",
+            name="weight_range",
+        ),
+        CheckConstraint(
+            "(min_subtotal IS NULL OR min_subtotal >= 0)"
+            " AND (max_subtotal IS NULL OR max_subtotal > 0)"
+            " AND (min_subtotal IS NULL OR max_subtotal IS NULL OR min_subtotal < max_subtotal)",
+            name="subtotal_range",
+        ),
         Index("ix_shipping_rates_shipping_zone_id", "shipping_zone_id"),
         Index("ix_shipping_rates_price", "price"),
     )
@@ -41,7 +61,11 @@ class ShippingRate(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    # Grams (see the module docstring).
     min_weight: Mapped[Decimal | None] = mapped_column(Money(8, 2), nullable=True)
     max_weight: Mapped[Decimal | None] = mapped_column(Money(8, 2), nullable=True)
+    # Shopify's price-based rates: the order subtotal, in the rate's currency.
+    min_subtotal: Mapped[Decimal | None] = mapped_column(Money(10, 2), nullable=True)
+    max_subtotal: Mapped[Decimal | None] = mapped_column(Money(10, 2), nullable=True)
 
     shipping_zone: Mapped[ShippingZone] = relationship(back_populates="rates", lazy="raise")

@@ -154,7 +154,7 @@ class TestMigrationCycle:
         filtered = {
             f"ix_products_{column}_{sort}_id"
             for column in ("vendor", "status", "product_type")
-            for sort in ("title", "updated_at")
+            for sort in ("title", "updated_at", "created_at")
         }
         assert set(definitions) == {
             "ix_products_title_id",

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from bench.fixtures import update_body
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import func, update
@@ -275,6 +276,35 @@ class TestListPages:
         )
         assert renamed.status_code == 200, renamed.text
         assert (await cache.lookup_page(title_key, by_update=False)).page is None
+
+    async def test_a_full_put_of_what_was_read_keeps_pages_by_title(
+        self,
+        cache: ProductDocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        make_product: ProductFactory,
+    ) -> None:
+        """Clients send back what they read with one field changed (GET, edit, PUT): the
+        unchanged title, tags, options and SKUs must not retire the pages by title."""
+        product = await make_product(
+            "Fullput Tee",
+            tags="summer, sale",
+            options=[{"name": "Size", "values": ["S", "M"]}],
+            variants=[
+                {"price": "5.00", "option1": "S", "sku": "FP-S"},
+                {"price": "5.00", "option1": "M", "sku": "FP-M"},
+            ],
+        )
+        by_title = {"q": "fullput", "sortBy": "title"}
+        await client.get(PRODUCTS, params=by_title, headers=admin)
+        title_key = page_key_of(by_title, sort_by="title")
+        read = (await client.get(f"{PRODUCTS}/{product['id']}", headers=admin)).json()
+        body = update_body(read, read["title"])
+        body["bodyHtml"] = "<p>only this changed</p>"
+
+        written = await client.put(f"{PRODUCTS}/{product['id']}", json=body, headers=admin)
+        assert written.status_code == 200, written.text
+        assert (await cache.lookup_page(title_key, by_update=False)).page is not None
 
     async def test_a_page_by_update_time_is_served_stale_only_within_its_bound(
         self,

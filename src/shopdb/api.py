@@ -23,6 +23,7 @@ from shopdb.jobs.endpoints import router as jobs_router
 from shopdb.kit.routing import PrefixedRouter, UnitOfWorkRoute
 from shopdb.metafields.endpoints import definitions_router
 from shopdb.metafields.endpoints import router as metafields_router
+from shopdb.orders.endpoints import router as orders_router
 from shopdb.shipping.endpoints import shipping_quotes_router, shipping_zones_router
 from shopdb.tax.endpoints import tax_rates_router
 from shopdb.users.endpoints import permissions_router
@@ -51,6 +52,7 @@ for router in (
     discount_codes_router,
     gift_cards_router,
     jobs_router,
+    orders_router,
     shipping_zones_router,
     shipping_quotes_router,
     tax_rates_router,

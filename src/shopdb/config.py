@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     job_retry_max_seconds: float = Field(default=3600.0, ge=0)
     worker_concurrency: int = Field(default=2, ge=1)
 
+    # Orders: the currency they are priced in, and how long a placement's reservation (stock,
+    # discount, gift cards taken before the payment) may stay unpaid before the worker
+    # releases it (a process that died between reserving and recording the payment).
+    order_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    order_reservation_seconds: float = Field(default=300.0, gt=0)
+
     # Payments (shopdb.payments.gateways). The test gateway: a pause before each answer (a slow
     # network) and the operations it fails with a processing_error, for failure tests.
     payments_test_latency_ms: int = Field(default=0, ge=0, le=60_000)

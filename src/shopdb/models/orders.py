@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -33,6 +34,22 @@ from shopdb.models.customers import ENCRYPTED_EMAIL_LENGTH
 # The cipher context of orders.email (bound into the ciphertext as associated data).
 ORDER_EMAIL = "orders.email"
 
+# Orders a list shows: placed (not a reservation awaiting its payment) and not deleted. The
+# list's indexes cover only these rows, so a reservation never costs a list anything.
+PLACED_ROWS: dict[str, Any] = {
+    "postgresql_where": sa.text("reserved_until IS NULL AND deleted_at IS NULL"),
+    "sqlite_where": sa.text("reserved_until IS NULL AND deleted_at IS NULL"),
+}
+# Order numbers on PostgreSQL: a sequence hands out #1001, #1002... without a lock held to
+# commit (a counter row would serialise every placement behind it). SQLite runs one writer at
+# a time, so there the counter row below is as good, and it is what SQLite has.
+ORDER_NUMBER_SEQUENCE = "order_numbers"
+FIRST_ORDER_NUMBER = 1001
+# The list's sorts (order_number is unique on its own) and its filters, each followed by the
+# default sort: every filter + createdAt sort walks one index range, newest first or last.
+ORDER_SORT_COLUMNS = ("created_at", "updated_at", "total_price")
+ORDER_FILTER_COLUMNS = ("customer_id", "email_hash", "financial_status", "fulfillment_status")
+
 
 class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     __tablename__ = "orders"
@@ -46,6 +63,19 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         Index("ix_orders_fulfillment_status", "fulfillment_status"),
         Index("ix_orders_processed_at", "processed_at"),
         Index("ix_orders_created_at", "created_at"),
+        Index("ux_orders_order_number", "order_number", unique=True),
+        *(Index(f"ix_orders_{c}_id", c, "id", **PLACED_ROWS) for c in ORDER_SORT_COLUMNS),
+        *(
+            Index(f"ix_orders_{c}_created_at_id", c, "created_at", "id", **PLACED_ROWS)
+            for c in ORDER_FILTER_COLUMNS
+        ),
+        # The release job finds expired reservations without reading placed orders.
+        Index(
+            "ix_orders_reserved_until",
+            "reserved_until",
+            postgresql_where=sa.text("reserved_until IS NOT NULL"),
+            sqlite_where=sa.text("reserved_until IS NOT NULL"),
+        ),
     )
 
     customer_id: Mapped[int | None] = mapped_column(
@@ -77,6 +107,37 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    # Shopify's order_number (1001, 1002...); `number` is its name, "#1001". Null only for a
+    # row written before numbering (the seed's table had no counter).
+    order_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # subtotal_price - total_discounts + total_shipping (+ total_tax unless taxes_included)
+    # = total_price, in the order's currency.
+    total_discounts: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    total_shipping: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    taxes_included: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    tax_lines: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    discount_code: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    discount_code_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("discount_codes.id", ondelete="SET NULL"), nullable=True
+    )
+    shipping_line: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    tags: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gateway: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Set while the order is a reservation (stock committed, codes and gift cards taken,
+    # payment not yet recorded); null once placed. Past it, the worker releases the order.
+    reserved_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A gateway payment (authorization or sale) that a failed placement could not undo at
+    # once: the release job voids (or refunds) it before it releases the reservation.
+    unsettled_payment_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    unsettled_payment_reference: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     line_items: Mapped[list[OrderLineItem]] = relationship(
         back_populates="order",
@@ -135,6 +196,25 @@ class OrderLineItem(IdMixin, TimestampMixin, Base):
     fulfilled_quantity: Mapped[int] = mapped_column(
         Integer, nullable=False, default=0, server_default="0"
     )
+    variant_title: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The line's share of the order's discount; the shares add up to total_discounts.
+    total_discount: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    taxable: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=sa.true()
+    )
+    requires_shipping: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=sa.true()
+    )
+    grams: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # Where the line's units were committed (null: an untracked item, nothing committed).
+    inventory_item_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("inventory_items.id", ondelete="SET NULL"), nullable=True
+    )
+    location_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("locations.id", ondelete="SET NULL"), nullable=True
+    )
 
     order: Mapped[Order] = relationship(back_populates="line_items", lazy="raise")
 
@@ -159,8 +239,27 @@ class OrderTransaction(IdMixin, CreatedAtMixin, Base):
     authorization_code: Mapped[str | None] = mapped_column(String(255), nullable=True)
     transaction_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Ours, stable across gateways (card_declined, insufficient_funds...); null on success.
+    error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Only a card's brand and last four digits are ever stored.
+    card_brand: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # gateway "gift_card": the card debited, credited back if the order is released.
+    gift_card_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("gift_cards.id", ondelete="SET NULL"), nullable=True
+    )
 
     order: Mapped[Order] = relationship(back_populates="transactions", lazy="raise")
+
+
+class OrderNumberCounter(Base):
+    """SQLite's order numbers: one row per counter, advanced by UPDATE ... RETURNING inside the
+    placing transaction (PostgreSQL uses the ORDER_NUMBER_SEQUENCE sequence instead)."""
+
+    __tablename__ = "order_number_counters"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class OrderFulfillment(IdMixin, TimestampMixin, Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shopdb.kit.models import Base, CreatedAtMixin, IdMixin
@@ -54,6 +54,7 @@ class Transaction(IdMixin, CreatedAtMixin, Base):
         Index("ix_transactions_payment_id", "payment_id"),
         Index("ix_transactions_type", "type"),
         Index("ix_transactions_status", "status"),
+        UniqueConstraint("order_transaction_id"),
     )
 
     payment_id: Mapped[int] = mapped_column(
@@ -65,6 +66,11 @@ class Transaction(IdMixin, CreatedAtMixin, Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     reference: Mapped[str | None] = mapped_column(String(255), nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The order_transactions row this one mirrors (order_transactions is the source of truth;
+    # the two are written in one transaction).
+    order_transaction_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("order_transactions.id", ondelete="CASCADE"), nullable=True
+    )
 
     payment: Mapped[Payment] = relationship(back_populates="transactions", lazy="raise")
 

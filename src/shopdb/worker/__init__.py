@@ -18,8 +18,9 @@ def registrations() -> list[Registration]:
     from shopdb.catalog.images.fetch import FETCH_IMAGE
     from shopdb.catalog.imports.jobs import IMPORT
     from shopdb.jobs.files import DELETE_FILE
+    from shopdb.orders.jobs import RELEASE_EXPIRED_RESERVATIONS
 
-    return [IMPORT, DELETE_FILE, FETCH_IMAGE]
+    return [IMPORT, DELETE_FILE, FETCH_IMAGE, RELEASE_EXPIRED_RESERVATIONS]
 
 
 async def run_worker(

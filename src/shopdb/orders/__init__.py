@@ -1,0 +1,1 @@
+"""Orders: placing them (reserve, pay, record) and reading them."""

@@ -1,0 +1,562 @@
+"""Placing an order: price, reserve, pay, record; the gateway is called between transactions.
+
+    placement = Placement(transactions_for(database, session), settings, cipher, gateways)
+    placed = await place_order(placement, data)
+
+1. Quote (reads only, in a transaction of its own): catalog prices, the discount's
+   preview, the shipping rate, the tax. Nothing is locked.
+2. Reserve (one short transaction): each line is allocated to a location, its units moved
+   from available to committed (inventory.stock.commit_stock: guarded UPDATEs in ascending
+   (item, location) order, so orders sharing variants never deadlock, and 409
+   INSUFFICIENT_INVENTORY naming the variant when a `deny` variant lacks units); the
+   discount code's use is counted (atomically); the order is written with its number and
+   `reserved_until`; gift cards are debited (atomically); a job is queued to release the
+   reservation should nothing else. Committed: its locks are gone before the gateway is
+   called.
+3. Pay, outside any transaction: `authorize` when `payment.capture` is false, else `sale`,
+   with an idempotency key derived from the order id (a retry of this order never charges
+   twice; payments.py). Declined (402 PAYMENT_DECLINED) or failed (502
+   PAYMENT_GATEWAY_ERROR, after one retry with the same key): the reservation is released in
+   one transaction (reservations.py) and no order is left.
+4. Record (one transaction): the order becomes placed (guarded: still a reservation), its
+   transactions are written (order_transactions, the source of truth, with their mirrors in
+   payments/transactions), the `orders/create` (and `orders/paid`) events and the
+   confirmation email job. If this fails after the gateway took the money, the payment is
+   voided (an authorization) or refunded (a sale), then the reservation is released; if
+   the gateway cannot be reached for that either, the order keeps the payment's reference
+   and the release job voids it later, before releasing.
+
+Where each step's transaction comes from is the caller's choice (`transactions_for`): on
+PostgreSQL each is a unit of work of its own, from the Database; on SQLite, which has one
+writer at a time and whose request already holds the write lock (its Idempotency-Key claim,
+its authentication), each is a savepoint of the request's session, committed with the
+request (a refused payment then rolls the whole request back, which leaves nothing either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.config import Settings
+from shopdb.customers.pii import CUSTOMER_EMAIL
+from shopdb.db import Database
+from shopdb.errors import ValidationFailed
+from shopdb.events.service import record_event
+from shopdb.inventory.errors import InsufficientInventory
+from shopdb.inventory.stock import StockLine, commit_stock
+from shopdb.jobs.kinds import ORDERS_CONFIRMATION_EMAIL, ORDERS_RELEASE_RESERVATION
+from shopdb.jobs.queue import enqueue
+from shopdb.kit.crypto import FieldCipher, normalise_email, seal_email
+from shopdb.kit.types import utcnow
+from shopdb.models import Order, OrderLineItem, OrderTransaction
+from shopdb.models.orders import ORDER_EMAIL
+from shopdb.orders.errors import (
+    PaymentDeclined,
+    PaymentGatewayError,
+    ReservationExpired,
+    VariantOutOfStock,
+)
+from shopdb.orders.payments import (
+    GatewayFor,
+    financial_status,
+    pay,
+    undo_gateway_payment,
+)
+from shopdb.orders.pricing import ZERO, CatalogLine
+from shopdb.orders.quoting import Quote, quote_order, redeem_discount
+from shopdb.orders.repository import OrderRepository, StockCandidate
+from shopdb.orders.reservations import GIFT_CARD_GATEWAY, release_reservation
+from shopdb.orders.schemas import OrderCreate
+from shopdb.payments.gateways.base import GatewayResult, PaymentGateway
+
+log = structlog.get_logger(__name__)
+
+Transactions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def transactions_for(database: Database, session: AsyncSession) -> Transactions:
+    """Each placement step's transaction: its own unit of work on PostgreSQL, a savepoint of
+    the request's `session` on SQLite (see the module docstring)."""
+    if database.primary.dialect.name != "sqlite":
+        return database.session
+
+    @asynccontextmanager
+    async def savepoint() -> AsyncIterator[AsyncSession]:
+        async with session.begin_nested():
+            yield session
+
+    return savepoint
+
+
+@dataclass(frozen=True)
+class Placement:
+    transactions: Transactions
+    settings: Settings
+    cipher: FieldCipher
+    gateway_for: GatewayFor
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    email: str
+    lines: list[OrderLineItem]
+    transactions: list[OrderTransaction]
+
+
+@dataclass(frozen=True)
+class _Buyer:
+    email: str
+    sealed_email: str
+    email_hash: str
+    tax_exempt: bool
+
+
+@dataclass
+class _Reservation:
+    order: Order
+    lines: list[OrderLineItem]
+    transactions: list[OrderTransaction] = field(default_factory=list)
+    gift_cards_paid: Decimal = ZERO
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.order.total_price - self.gift_cards_paid
+
+
+async def place_order(
+    placement: Placement, data: OrderCreate, *, now: datetime | None = None
+) -> PlacedOrder:
+    """Place `data` (see the module docstring)."""
+    now = now or utcnow()
+    currency = placement.settings.order_currency
+    gateway = placement.gateway_for(data.payment.gateway) if data.payment else None
+    # The quote reads in a transaction of its own too: no connection is held from one step
+    # to the next (a request holding one while waiting for another could starve the pool).
+    async with placement.transactions() as tx:
+        buyer = await _buyer(placement.cipher, tx, data)
+        quote = await quote_order(tx, data, currency=currency, now=now, tax_exempt=buyer.tax_exempt)
+    if gateway is None and not data.gift_card_codes and quote.totals.total > 0:
+        raise ValidationFailed.on("payment", "is required")
+    async with placement.transactions() as tx:
+        reservation = await _reserve(placement, tx, data, quote, buyer, now)
+    result = None
+    if reservation.amount_due > 0:
+        payment = data.payment
+        assert gateway is not None
+        assert payment is not None  # a gateway was found for it
+        try:
+            result = await pay(
+                gateway,
+                order_id=reservation.order.id,
+                amount=reservation.amount_due,
+                currency=reservation.order.currency,
+                token=payment.token or "",
+                capture=payment.capture,
+            )
+        except Exception:
+            # A gateway answers everything it can with a result; raising is a bug of the
+            # call (an amount it refuses): nothing was charged, so nothing is kept either.
+            await _release(placement, reservation.order.id)
+            raise
+        if result.status in ("failure", "error"):
+            await _release(placement, reservation.order.id)
+            if result.status == "failure":
+                raise PaymentDeclined(result.error_code, result.message)
+            raise PaymentGatewayError(result.error_code)
+    try:
+        async with placement.transactions() as tx:
+            return await _record(placement, tx, data, reservation, result, buyer, now)
+    except Exception:
+        undone = True
+        if result is not None and result.succeeded and result.reference:
+            undone = await _undo_payment(placement, gateway, reservation, data, result)
+        if undone:
+            await _release(placement, reservation.order.id)
+        # else the reservation keeps the payment's reference: the release job voids it first
+        raise
+
+
+async def _buyer(cipher: FieldCipher, session: AsyncSession, data: OrderCreate) -> _Buyer:
+    """Who the order is for: its email sealed for orders.email with the customers' blind
+    index (the same address has the same index in both tables)."""
+    tax_exempt = False
+    email = data.email
+    if data.customer_id is not None:
+        facts = await OrderRepository(session).customer_facts(data.customer_id)
+        if facts is None:
+            raise ValidationFailed.on("customerId", "does not exist")
+        tax_exempt = facts.tax_exempt
+        if email is None:
+            email = cipher.decrypt(facts.email, context=CUSTOMER_EMAIL)
+    assert email is not None  # the schema requires customerId or email
+    sealed, email_hash = seal_email(cipher, email, context=ORDER_EMAIL)
+    return _Buyer(normalise_email(email), sealed, email_hash, tax_exempt)
+
+
+# --- 2. reserve ------------------------------------------------------------------------------
+
+
+async def _reserve(
+    placement: Placement,
+    session: AsyncSession,
+    data: OrderCreate,
+    quote: Quote,
+    buyer: _Buyer,
+    now: datetime,
+) -> _Reservation:
+    repository = OrderRepository(session)
+    currency = quote.totals.currency
+    locations = await _commit_stock(placement, session, quote.lines, data.location_id)
+    # After the stock: an order refused for lack of it takes no number (fewer gaps).
+    number = await repository.next_order_number()
+    if quote.discount is not None:
+        redeemed = await redeem_discount(session, data, quote.totals.subtotal, currency, now)
+        assert redeemed is not None
+        if (redeemed.amount, redeemed.free_shipping) != (
+            quote.discount.amount,
+            quote.discount.free_shipping,
+        ):
+            # The code changed between the quote and now: price with what was redeemed.
+            quote = await quote_order(
+                session,
+                data,
+                currency=currency,
+                now=now,
+                tax_exempt=buyer.tax_exempt,
+                lines=quote.lines,
+                discount=redeemed,
+            )
+    order = _new_order(placement, data, quote, buyer, number, now)
+    lines = _new_lines(quote, locations)
+    await repository.add(order, lines)
+    reservation = _Reservation(order, lines)
+    if data.gift_card_codes:
+        await _debit_gift_cards(repository, data, reservation, now)
+    if reservation.amount_due > 0 and data.payment is None:
+        raise ValidationFailed.on("payment", "is required: the gift cards do not cover the total")
+    assert order.reserved_until is not None
+    await enqueue(
+        session,
+        ORDERS_RELEASE_RESERVATION,
+        {"orderId": order.id},
+        run_after=order.reserved_until,
+        actor=placement.actor,
+    )
+    return reservation
+
+
+# How many times a line is moved to another location whose stock it read, when the one it
+# was allocated to ran out between that read and the commit (concurrent orders took it).
+ALLOCATION_ATTEMPTS = 4
+
+
+async def _commit_stock(
+    placement: Placement,
+    session: AsyncSession,
+    lines: list[CatalogLine],
+    location_id: int | None,
+) -> list[int | None]:
+    """Allocate the lines and commit their units, all or nothing; the locations chosen.
+
+    The allocation reads levels without locks; the commit's guarded UPDATEs decide. When
+    they refuse, the levels are read again and, if another location now fits, the commit is
+    tried there: a refusal means the whole order cannot be served, not that its first choice
+    ran out. A refused commit changed nothing (inventory.service.change_levels).
+    """
+    repository = OrderRepository(session)
+    tried: list[list[int | None]] = []
+    refusal: InsufficientInventory | None = None
+    for _ in range(ALLOCATION_ATTEMPTS):
+        locations = await _allocate(repository, lines, location_id)
+        if locations in tried:
+            break  # nowhere else to go: the refusal stands
+        tried.append(locations)
+        stock = [
+            StockLine(line.inventory_item_id, location, line.quantity, f"{line.field}.quantity")
+            for line, location in zip(lines, locations, strict=True)
+            if line.inventory_item_id is not None and location is not None
+        ]
+        try:
+            await commit_stock(session, stock, note="order placed", actor=placement.actor)
+        except InsufficientInventory as exc:
+            refusal = exc
+            if location_id is not None:
+                break
+            continue
+        return locations
+    assert refusal is not None
+    raise _out_of_stock(lines, refusal) from refusal
+
+
+async def _allocate(
+    repository: OrderRepository, lines: list[CatalogLine], location_id: int | None
+) -> list[int | None]:
+    """The location each line's units are committed at (None: an untracked item, not
+    counted): the requested location, else the first active location (by id) that has
+    enough available units left for the line, else the first that stocks the item (a
+    `continue` variant sells beyond its stock there; a `deny` one is refused by the commit)."""
+    if location_id is not None:
+        active = await repository.location_active(location_id)
+        if active is None:
+            raise ValidationFailed.on("locationId", "does not exist")
+        if not active:
+            raise ValidationFailed.on("locationId", "is deactivated")
+    stocked = {line.inventory_item_id for line in lines if line.stocked}
+    options: dict[int, list[StockCandidate]] = {}
+    for candidate in await repository.stock_candidates(
+        {i for i in stocked if i is not None}, location_id
+    ):
+        options.setdefault(candidate.inventory_item_id, []).append(candidate)
+    taken: dict[tuple[int, int], int] = {}
+    chosen: list[int | None] = []
+    for line in lines:
+        if not line.stocked or line.inventory_item_id is None:
+            chosen.append(None)
+            continue
+        found = options.get(line.inventory_item_id)
+        if not found:
+            raise VariantOutOfStock(line.variant_id, line.field)
+        pick = next(
+            (
+                c
+                for c in found
+                if c.available - taken.get((c.inventory_item_id, c.location_id), 0) >= line.quantity
+            ),
+            found[0],
+        )
+        key = (pick.inventory_item_id, pick.location_id)
+        taken[key] = taken.get(key, 0) + line.quantity
+        chosen.append(pick.location_id)
+    return chosen
+
+
+def _out_of_stock(lines: list[CatalogLine], exc: InsufficientInventory) -> VariantOutOfStock:
+    named = {detail.get("field") for detail in exc.details}
+    for line in lines:
+        if f"{line.field}.quantity" in named:
+            return VariantOutOfStock(line.variant_id, line.field)
+    first = next(line for line in lines if line.stocked)
+    return VariantOutOfStock(first.variant_id, first.field)
+
+
+def _new_order(
+    placement: Placement,
+    data: OrderCreate,
+    quote: Quote,
+    buyer: _Buyer,
+    number: int,
+    now: datetime,
+) -> Order:
+    totals = quote.totals
+    shipping = quote.shipping
+    return Order(
+        customer_id=data.customer_id,
+        email=buyer.sealed_email,
+        email_hash=buyer.email_hash,
+        number=f"#{number}",
+        order_number=number,
+        currency=totals.currency,
+        subtotal_price=totals.subtotal,
+        total_discounts=totals.discount,
+        total_shipping=totals.shipping,
+        total_tax=totals.tax,
+        taxes_included=totals.taxes_included,
+        total_price=totals.total,
+        tax_lines=quote.tax_lines,
+        discount_code=quote.discount.code if quote.discount is not None else None,
+        discount_code_id=quote.discount.discount_code_id if quote.discount is not None else None,
+        shipping_line=(
+            None
+            if shipping is None
+            else {"rateId": shipping.rate_id, "title": shipping.title, "price": str(shipping.price)}
+        ),
+        shipping_address=_address(data.shipping_address),
+        billing_address=_address(data.billing_address),
+        note=data.note,
+        tags=", ".join(dict.fromkeys(data.tags)) or None,
+        gateway=data.payment.gateway if data.payment else None,
+        financial_status="pending",
+        fulfillment_status="unfulfilled",
+        reserved_until=now + timedelta(seconds=placement.settings.order_reservation_seconds),
+    )
+
+
+def _address(address: Any) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    dumped: dict[str, Any] = address.model_dump(by_alias=True, exclude_none=True)
+    return dumped
+
+
+def _new_lines(quote: Quote, locations: list[int | None]) -> list[OrderLineItem]:
+    return [
+        OrderLineItem(
+            product_variant_id=priced.line.variant_id,
+            title=priced.line.title,
+            variant_title=priced.line.variant_title,
+            sku=priced.line.sku,
+            quantity=priced.line.quantity,
+            price=priced.line.price,
+            total_discount=priced.discount,
+            taxable=priced.line.taxable,
+            requires_shipping=priced.line.requires_shipping,
+            grams=priced.line.grams,
+            inventory_item_id=priced.line.inventory_item_id if location is not None else None,
+            location_id=location,
+        )
+        for priced, location in zip(quote.totals.lines, locations, strict=True)
+    ]
+
+
+async def _debit_gift_cards(
+    repository: OrderRepository, data: OrderCreate, reservation: _Reservation, now: datetime
+) -> None:
+    from shopdb.gift_cards.service import debit_gift_cards
+
+    order = reservation.order
+    debits = await debit_gift_cards(
+        repository.session,
+        data.gift_card_codes,
+        amount_due=order.total_price,
+        currency=order.currency,
+        order_id=order.id,
+        now=now,
+    )
+    for debit in debits:
+        transaction = OrderTransaction(
+            order_id=order.id,
+            kind="sale",
+            gateway=GIFT_CARD_GATEWAY,
+            status="success",
+            amount=debit.amount,
+            currency=order.currency,
+            transaction_id=f"gift_card:{debit.gift_card_id}",
+            authorization_code=debit.last_characters,
+            gift_card_id=debit.gift_card_id,
+            processed_at=now,
+        )
+        await repository.add_transaction(transaction, payment_method="gift_card")
+        reservation.transactions.append(transaction)
+        reservation.gift_cards_paid += debit.amount
+
+
+# --- 3. pay ----------------------------------------------------------------------------------
+
+
+async def _undo_payment(
+    placement: Placement,
+    gateway: PaymentGateway | None,
+    reservation: _Reservation,
+    data: OrderCreate,
+    result: GatewayResult,
+) -> bool:
+    """Void the authorization (or refund the sale) that an unrecorded order would keep; if the
+    gateway cannot do it now, note it on the reservation for the release job (False)."""
+    assert gateway is not None
+    assert data.payment is not None
+    assert result.reference is not None
+    kind = "sale" if data.payment.capture else "authorization"
+    order = reservation.order
+    try:
+        undone = await undo_gateway_payment(
+            gateway, order.id, kind, result.reference, result.amount, result.currency
+        )
+    except Exception:
+        log.exception("order_payment_undo_failed", order_id=order.id)
+        undone = False
+    if undone:
+        return True
+    try:
+        async with placement.transactions() as tx:
+            await OrderRepository(tx).set_unsettled_payment(order.id, kind, result.reference)
+    except Exception:
+        log.exception("order_unsettled_payment_unrecorded", order_id=order.id)
+    return False
+
+
+async def _release(placement: Placement, order_id: int) -> None:
+    try:
+        async with placement.transactions() as tx:
+            await release_reservation(tx, order_id, actor=placement.actor)
+    except Exception:
+        # The reservation stays until the release job (queued with it) takes it.
+        log.exception("order_release_failed", order_id=order_id)
+
+
+# --- 4. record -------------------------------------------------------------------------------
+
+
+async def _record(
+    placement: Placement,
+    session: AsyncSession,
+    data: OrderCreate,
+    reservation: _Reservation,
+    result: GatewayResult | None,
+    buyer: _Buyer,
+    now: datetime,
+) -> PlacedOrder:
+    repository = OrderRepository(session)
+    reserved = reservation.order
+    capture = data.payment.capture if data.payment is not None else True
+    status = financial_status(reserved.total_price, reservation.gift_cards_paid, result, capture)
+    order = await repository.mark_placed(
+        reserved.id, financial_status=status, gateway=reserved.gateway, now=now
+    )
+    if order is None:
+        raise ReservationExpired
+    transactions = list(reservation.transactions)
+    if result is not None and data.payment is not None:
+        transaction = OrderTransaction(
+            order_id=order.id,
+            kind="sale" if capture else "authorization",
+            gateway=data.payment.gateway,
+            status=result.status,
+            amount=result.amount,
+            currency=result.currency,
+            authorization_code=None if capture else result.reference,
+            transaction_id=result.reference,
+            card_brand=result.card_brand,
+            card_last4=result.card_last4,
+            processed_at=now,
+        )
+        await repository.add_transaction(
+            transaction, payment_method="card" if result.card_last4 else data.payment.gateway
+        )
+        transactions.append(transaction)
+    body = {
+        "id": order.id,
+        "number": order.number,
+        "totalPrice": str(order.total_price),
+        "currency": order.currency,
+        "financialStatus": order.financial_status,
+        "customerId": order.customer_id,
+    }
+    record_event(
+        session,
+        topic="orders/create",
+        subject_type="Order",
+        subject_id=order.id,
+        body=body,
+        actor=placement.actor,
+    )
+    if status == "paid":
+        record_event(
+            session,
+            topic="orders/paid",
+            subject_type="Order",
+            subject_id=order.id,
+            body=body,
+            actor=placement.actor,
+        )
+    await enqueue(session, ORDERS_CONFIRMATION_EMAIL, {"orderId": order.id}, actor=placement.actor)
+    return PlacedOrder(order, buyer.email, reservation.lines, transactions)

@@ -1,0 +1,410 @@
+"""Every SQL statement of the orders domain (the catalog and stock it reads included)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from shopdb.kit.pagination import AnySelect, Cursor, Direction, PageRequest, RowsPage, read_page
+from shopdb.models import (
+    Customer,
+    InventoryItem,
+    InventoryLevel,
+    Location,
+    Order,
+    OrderLineItem,
+    OrderTransaction,
+    Payment,
+    Product,
+    ProductVariant,
+    Transaction,
+)
+from shopdb.models.orders import ORDER_NUMBER_SEQUENCE, OrderNumberCounter
+
+ORDER_COUNTER = "orders"
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    variant_id: int
+    product_id: int
+    product_title: str
+    variant_title: str
+    sku: str | None
+    price: Decimal
+    weight: Decimal | None
+    weight_unit: str | None
+    taxable: bool
+    requires_shipping: bool
+    inventory_item_id: int | None
+    tracked: bool | None
+
+
+@dataclass(frozen=True)
+class StockCandidate:
+    inventory_item_id: int
+    location_id: int
+    available: int
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    email: str  # sealed with the customers' context
+    email_hash: str
+    tax_exempt: bool
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    status: str = "any"  # open, closed, cancelled, any
+    financial_status: str | None = None
+    fulfillment_status: str | None = None
+    customer_id: int | None = None
+    email_hash: str | None = None
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UnsettledPayment:
+    gateway: str
+    kind: str  # authorization (void it) or sale (refund it)
+    reference: str
+    amount: Decimal  # what the gateway was asked for: the total less the gift cards
+    currency: str
+
+
+@dataclass(frozen=True)
+class CustomerStats:
+    orders_count: int
+    total_spent: Decimal
+
+
+# The list's sort keys (API name -> column); every one is followed by id.
+SORT_COLUMNS: dict[str, Any] = {
+    "createdAt": Order.created_at,
+    "updatedAt": Order.updated_at,
+    "totalPrice": Order.total_price,
+    "number": Order.order_number,
+}
+
+
+def _placed() -> list[ColumnElement[bool]]:
+    # The very predicate of the list indexes (PLACED_ROWS), so the planner can use them.
+    return [Order.reserved_until.is_(None), Order.deleted_at.is_(None)]
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    # --- what placing reads --------------------------------------------------------------
+
+    async def catalog_rows(self, variant_ids: Collection[int]) -> dict[int, CatalogRow]:
+        """Price, titles, SKU, weight, tax and shipping flags and the inventory item of each
+        live variant, in one query."""
+        if not variant_ids:
+            return {}
+        statement = (
+            select(
+                ProductVariant.id,
+                ProductVariant.product_id,
+                Product.title,
+                ProductVariant.title,
+                ProductVariant.sku,
+                ProductVariant.price,
+                ProductVariant.weight,
+                ProductVariant.weight_unit,
+                ProductVariant.taxable,
+                ProductVariant.requires_shipping,
+                InventoryItem.id,
+                InventoryItem.tracked,
+            )
+            .join(Product, Product.id == ProductVariant.product_id)
+            .outerjoin(InventoryItem, InventoryItem.product_variant_id == ProductVariant.id)
+            .where(ProductVariant.id.in_(sorted(variant_ids)), Product.deleted_at.is_(None))
+        )
+        rows = await self.session.execute(statement)
+        found: dict[int, CatalogRow] = {}
+        for row in rows:
+            values: tuple[Any, ...] = tuple(row)
+            found[row[0]] = CatalogRow(*values)
+        return found
+
+    async def customer_facts(self, customer_id: int) -> CustomerFacts | None:
+        row = (
+            await self.session.execute(
+                select(Customer.email, Customer.email_hash, Customer.tax_exempt).where(
+                    Customer.id == customer_id
+                )
+            )
+        ).one_or_none()
+        return None if row is None else CustomerFacts(*row)
+
+    async def stock_candidates(
+        self, item_ids: Collection[int], location_id: int | None
+    ) -> list[StockCandidate]:
+        """The items' levels at active locations, in (item, location) order."""
+        if not item_ids:
+            return []
+        statement = (
+            select(
+                InventoryLevel.inventory_item_id,
+                InventoryLevel.location_id,
+                InventoryLevel.available,
+            )
+            .join(Location, Location.id == InventoryLevel.location_id)
+            .where(InventoryLevel.inventory_item_id.in_(sorted(item_ids)), Location.active)
+            .order_by(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
+        )
+        if location_id is not None:
+            statement = statement.where(InventoryLevel.location_id == location_id)
+        return [StockCandidate(*row) for row in await self.session.execute(statement)]
+
+    async def location_active(self, location_id: int) -> bool | None:
+        found: bool | None = await self.session.scalar(
+            select(Location.active).where(Location.id == location_id)
+        )
+        return found
+
+    # --- writing an order ----------------------------------------------------------------
+
+    async def next_order_number(self) -> int:
+        """The next order number; unique and increasing under concurrency (see models)."""
+        if self._dialect == "postgresql":
+            value = await self.session.scalar(text(f"SELECT nextval('{ORDER_NUMBER_SEQUENCE}')"))
+        else:
+            value = await self.session.scalar(
+                update(OrderNumberCounter)
+                .where(OrderNumberCounter.name == ORDER_COUNTER)
+                .values(last_value=OrderNumberCounter.last_value + 1)
+                .returning(OrderNumberCounter.last_value)
+            )
+        if value is None:
+            raise RuntimeError("the order number counter is missing (migration 0015)")
+        return int(value)
+
+    async def add(self, order: Order, lines: Sequence[OrderLineItem]) -> Order:
+        self.session.add(order)
+        await self.session.flush()
+        for line in lines:
+            line.order_id = order.id
+        self.session.add_all(lines)
+        await self.session.flush()
+        return order
+
+    async def add_transaction(
+        self, transaction: OrderTransaction, *, payment_method: str
+    ) -> OrderTransaction:
+        """The order transaction (the source of truth) and its gateway-side mirror, a
+        `payments` row with its one `transactions` row, in the caller's transaction."""
+        self.session.add(transaction)
+        await self.session.flush()
+        payment = Payment(
+            order_id=transaction.order_id,
+            gateway=transaction.gateway,
+            status=transaction.status,
+            amount=transaction.amount,
+            currency=transaction.currency,
+            payment_method=payment_method,
+            transaction_id=transaction.transaction_id,
+            processed_at=transaction.processed_at,
+        )
+        self.session.add(payment)
+        await self.session.flush()
+        self.session.add(
+            Transaction(
+                payment_id=payment.id,
+                order_transaction_id=transaction.id,
+                type=transaction.kind,
+                status=transaction.status,
+                amount=transaction.amount,
+                currency=transaction.currency,
+                reference=transaction.transaction_id,
+                processed_at=transaction.processed_at,
+            )
+        )
+        await self.session.flush()
+        return transaction
+
+    async def mark_placed(
+        self, order_id: int, *, financial_status: str, gateway: str | None, now: datetime
+    ) -> Order | None:
+        """The reservation becomes a placed order; None if it is no longer a reservation
+        (the release job took it: its time ran out)."""
+        statement = (
+            update(Order)
+            .where(Order.id == order_id, Order.reserved_until.is_not(None))
+            .values(
+                reserved_until=None,
+                financial_status=financial_status,
+                gateway=gateway,
+                processed_at=now,
+                updated_at=now,
+                version=Order.version + 1,
+            )
+            .returning(Order)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def set_unsettled_payment(self, order_id: int, kind: str, reference: str) -> None:
+        await self.session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.reserved_until.is_not(None))
+            .values(unsettled_payment_kind=kind, unsettled_payment_reference=reference)
+            .execution_options(synchronize_session=False)
+        )
+
+    # --- reservations --------------------------------------------------------------------
+
+    async def lock_reservation(self, order_id: int) -> Order | None:
+        """The reservation with its lines and transactions, locked against a concurrent
+        release or placement; None once it is placed or gone."""
+        statement = (
+            select(Order)
+            .where(Order.id == order_id, Order.reserved_until.is_not(None))
+            .options(selectinload(Order.line_items), selectinload(Order.transactions))
+            .execution_options(populate_existing=True)
+        )
+        if self._dialect == "postgresql":
+            statement = statement.with_for_update(of=Order)
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def expired_reservations(self, now: datetime, limit: int) -> list[int]:
+        rows = await self.session.scalars(
+            select(Order.id)
+            .where(Order.reserved_until.is_not(None), Order.reserved_until < now)
+            .order_by(Order.reserved_until, Order.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def reserved_until(self, order_id: int) -> datetime | None:
+        found: datetime | None = await self.session.scalar(
+            select(Order.reserved_until).where(Order.id == order_id)
+        )
+        return found
+
+    async def unsettled_payment(self, order_id: int) -> UnsettledPayment | None:
+        row = (
+            await self.session.execute(
+                select(
+                    Order.gateway,
+                    Order.unsettled_payment_kind,
+                    Order.unsettled_payment_reference,
+                    Order.total_price,
+                    Order.currency,
+                ).where(Order.id == order_id, Order.reserved_until.is_not(None))
+            )
+        ).one_or_none()
+        if row is None or row[0] is None or row[1] is None or row[2] is None:
+            return None
+        gift_cards = await self.session.scalar(
+            select(func.coalesce(func.sum(OrderTransaction.amount), Decimal(0))).where(
+                OrderTransaction.order_id == order_id,
+                OrderTransaction.gift_card_id.is_not(None),
+                OrderTransaction.status == "success",
+            )
+        )
+        return UnsettledPayment(row[0], row[1], row[2], row[3] - Decimal(gift_cards or 0), row[4])
+
+    async def delete(self, order_id: int) -> None:
+        # The mirrors go by their foreign keys (payments and line items cascade).
+        await self.session.execute(
+            delete(Order).where(Order.id == order_id).execution_options(synchronize_session=False)
+        )
+
+    # --- reading placed orders -----------------------------------------------------------
+
+    async def get_placed(self, order_id: int) -> Order | None:
+        return (
+            await self.session.scalars(
+                select(Order)
+                .where(Order.id == order_id, *_placed())
+                .options(
+                    selectinload(Order.line_items),
+                    selectinload(Order.transactions),
+                    selectinload(Order.fulfillments),
+                    selectinload(Order.refunds),
+                )
+            )
+        ).one_or_none()
+
+    def _filtered(self, filters: OrderFilters) -> AnySelect:
+        statement: AnySelect = select(Order).where(*_placed())
+        if filters.status == "open":
+            statement = statement.where(Order.closed_at.is_(None), Order.cancelled_at.is_(None))
+        elif filters.status == "closed":
+            statement = statement.where(Order.closed_at.is_not(None))
+        elif filters.status == "cancelled":
+            statement = statement.where(Order.cancelled_at.is_not(None))
+        for column, value in (
+            (Order.financial_status, filters.financial_status),
+            (Order.fulfillment_status, filters.fulfillment_status),
+            (Order.customer_id, filters.customer_id),
+            (Order.email_hash, filters.email_hash),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        if filters.created_at_min is not None:
+            statement = statement.where(Order.created_at >= filters.created_at_min)
+        if filters.created_at_max is not None:
+            statement = statement.where(Order.created_at <= filters.created_at_max)
+        return statement
+
+    async def page(
+        self,
+        filters: OrderFilters,
+        *,
+        sort: str,
+        direction: Direction,
+        page: PageRequest,
+        cursor: Cursor | None,
+    ) -> RowsPage[Order]:
+        """A page in ORDER BY (sort key, id): each filter + createdAt walks its
+        (filter, created_at, id) index, each sort its (key, id) index."""
+        return await read_page(
+            self.session,
+            self._filtered(filters),
+            sort_column=SORT_COLUMNS[sort],
+            id_column=Order.id,
+            direction=direction,
+            page=page.page,
+            page_size=page.page_size,
+            cursor=cursor,
+            sort_name=sort,
+            with_total=page.with_total,
+            nulls_last=sort == "number",
+        )
+
+    async def customer_stats(self, customer_ids: Collection[int]) -> dict[int, CustomerStats]:
+        """orders_count and total_spent per customer, in one GROUP BY over the
+        (customer_id, created_at, id) index of placed orders. Cancelled orders count, as
+        Shopify's orders_count; total_spent leaves them out."""
+        if not customer_ids:
+            return {}
+        spent = func.coalesce(
+            func.sum(Order.total_price).filter(Order.cancelled_at.is_(None)), Decimal(0)
+        )
+        rows = await self.session.execute(
+            select(Order.customer_id, func.count(), spent)
+            .where(Order.customer_id.in_(sorted(customer_ids)), *_placed())
+            .group_by(Order.customer_id)
+        )
+        return {
+            row[0]: CustomerStats(int(row[1]), Decimal(row[2]))
+            for row in rows
+            if row[0] is not None
+        }

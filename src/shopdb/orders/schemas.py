@@ -1,0 +1,174 @@
+"""Orders on the wire: what POST /api/v1/orders takes, and what the order reads as."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from shopdb.kit.schemas import CamelModel, InputModel
+from shopdb.users.schemas import check_email
+
+Email = Annotated[str, Field(max_length=255), AfterValidator(check_email)]
+Text255 = Annotated[str, Field(min_length=1, max_length=255)]
+
+OrderStatus = Literal["open", "closed", "cancelled", "any"]
+FinancialStatus = Literal[
+    "pending",
+    "authorized",
+    "partially_paid",
+    "paid",
+    "partially_refunded",
+    "refunded",
+    "voided",
+]
+FulfillmentStatus = Literal["unfulfilled", "partial", "fulfilled", "restocked"]
+OrderSort = Literal["createdAt", "updatedAt", "number", "totalPrice"]
+SortDirection = Literal["asc", "desc"]
+
+
+class LineItemInput(InputModel):
+    variant_id: int = Field(ge=1)
+    quantity: int = Field(ge=1, le=100_000)
+
+
+class AddressInput(InputModel):
+    first_name: str | None = Field(default=None, max_length=255)
+    last_name: str | None = Field(default=None, max_length=255)
+    company: str | None = Field(default=None, max_length=255)
+    address1: str | None = Field(default=None, max_length=255)
+    address2: str | None = Field(default=None, max_length=255)
+    city: str | None = Field(default=None, max_length=255)
+    province: str | None = Field(default=None, max_length=255)
+    country: str | None = Field(default=None, max_length=255)
+    # ISO 3166-1 alpha-2 and the province's code: what shipping zones and tax rates match
+    # (`country` and `province` are used when the codes are not given).
+    country_code: str | None = Field(default=None, max_length=2)
+    province_code: str | None = Field(default=None, max_length=10)
+
+    @property
+    def country_for_rates(self) -> str | None:
+        return self.country_code or self.country
+
+    @property
+    def province_for_rates(self) -> str | None:
+        return self.province_code or self.province
+
+    zip: str | None = Field(default=None, max_length=50)
+    phone: str | None = Field(default=None, max_length=50)
+
+
+class PaymentInput(InputModel):
+    gateway: Text255
+    # A card token for the gateway; never stored, never logged (only brand and last four).
+    token: str | None = Field(default=None, max_length=255)
+    # false: only authorize (capture later); true: authorize and capture at once (a sale).
+    capture: bool = True
+
+
+class OrderCreate(InputModel):
+    customer_id: int | None = Field(default=None, ge=1)
+    email: Email | None = None
+    line_items: list[LineItemInput] = Field(min_length=1, max_length=250)
+    shipping_address: AddressInput | None = None
+    billing_address: AddressInput | None = None
+    shipping_rate_id: int | None = Field(default=None, ge=1)
+    discount_code: Text255 | None = None
+    gift_card_codes: list[Text255] = Field(default_factory=list, max_length=10)
+    payment: PaymentInput | None = None
+    note: str | None = Field(default=None, max_length=5000)
+    tags: list[Text255] = Field(default_factory=list, max_length=250)
+    location_id: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _someone_to_tell(self) -> OrderCreate:
+        if self.customer_id is None and self.email is None:
+            raise ValueError("customerId or email is required")
+        return self
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+class TaxLineRead(CamelModel):
+    title: str
+    rate: Decimal
+    amount: Decimal
+
+
+class ShippingLineRead(CamelModel):
+    rate_id: int
+    title: str
+    price: Decimal
+
+
+class LineItemRead(CamelModel):
+    id: int
+    variant_id: int | None
+    title: str
+    variant_title: str | None
+    sku: str | None
+    quantity: int
+    price: Decimal
+    total_discount: Decimal
+    taxable: bool
+    requires_shipping: bool
+    grams: int
+    fulfilled_quantity: int
+    location_id: int | None
+
+
+class TransactionRead(CamelModel):
+    id: int
+    kind: str
+    gateway: str
+    status: str
+    amount: Decimal
+    currency: str
+    authorization: str | None
+    error_code: str | None
+    card_brand: str | None
+    card_last4: str | None
+    processed_at: datetime | None
+    created_at: datetime
+
+
+class OrderSummary(CamelModel):
+    id: int
+    number: str
+    order_number: int | None
+    email: str
+    customer_id: int | None
+    currency: str
+    subtotal_price: Decimal
+    total_discounts: Decimal
+    total_shipping: Decimal
+    total_tax: Decimal
+    total_price: Decimal
+    taxes_included: bool
+    financial_status: str
+    fulfillment_status: str
+    status: str
+    discount_code: str | None
+    gateway: str | None
+    note: str | None
+    tags: list[str]
+    processed_at: datetime | None
+    cancelled_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderDetail(OrderSummary):
+    tax_lines: list[TaxLineRead]
+    shipping_line: ShippingLineRead | None
+    shipping_address: dict[str, Any] | None
+    billing_address: dict[str, Any] | None
+    line_items: list[LineItemRead]
+    transactions: list[TransactionRead]
+    # Filled by the fulfillment and refund work (issue 13).
+    fulfillments: list[dict[str, Any]]
+    refunds: list[dict[str, Any]]

@@ -126,6 +126,7 @@ class TestDeletingACustomer:
             "gift_cards",
             customer_id=customer_id,
             code=rows.unique("GIFT"),
+            last_characters="abcd",
             initial_value=Decimal("50.00"),
             balance=Decimal("50.00"),
             currency="USD",

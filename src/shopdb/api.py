@@ -13,6 +13,7 @@ from shopdb.catalog.imports.endpoints import router as imports_router
 from shopdb.catalog.products.endpoints import router as products_router
 from shopdb.catalog.variants.endpoints import product_variants_router
 from shopdb.catalog.variants.endpoints import router as variants_router
+from shopdb.checkouts.endpoints import router as checkouts_router
 from shopdb.collections.endpoints import router as collections_router
 from shopdb.customers.endpoints import groups_router as customer_groups_router
 from shopdb.customers.endpoints import router as customers_router
@@ -53,6 +54,7 @@ for router in (
     gift_cards_router,
     jobs_router,
     orders_router,
+    checkouts_router,
     shipping_zones_router,
     shipping_quotes_router,
     tax_rates_router,

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # releases it (a process that died between reserving and recording the payment).
     order_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     order_reservation_seconds: float = Field(default=300.0, gt=0)
+    # Checkouts: how long after its last update an uncompleted checkout counts as abandoned
+    # (Shopify: 10 hours), and the storefront whose recovery links abandoned checkouts carry.
+    checkout_abandon_after_seconds: float = Field(default=10 * 3600.0, gt=0)
+    storefront_url: str = Field(default="http://localhost:8000", min_length=1)
 
     # Payments (shopdb.payments.gateways). The test gateway: a pause before each answer (a slow
     # network) and the operations it fails with a processing_error, for failure tests.

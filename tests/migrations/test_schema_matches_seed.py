@@ -51,6 +51,12 @@ WIDENED_LENGTHS: dict[tuple[str, str], tuple[int, str]] = {
     # Revision 0006_order_email_token_gen, which also adds orders.email_hash (indexed): the
     # keyed blind index of the encrypted email, for lookups by email (as customers.email_hash).
     ("orders", "email"): (512, "holds AES-GCM ciphertext with key id and nonce"),
+    # Revision 0018_checkouts seals the abandoned checkouts' emails too (with email_hash).
+    ("abandoned_checkouts", "email"): (512, "holds AES-GCM ciphertext with key id and nonce"),
+    ("abandoned_checkouts_enhanced", "email"): (
+        512,
+        "holds AES-GCM ciphertext with key id and nonce",
+    ),
 }
 
 # Checked against the initial revision only: later migrations document their own additions.

@@ -59,6 +59,12 @@ ORDERS_RELEASE_RESERVATION = JobKind(
     max_attempts=12,
 )
 
+CHECKOUTS_MARK_ABANDONED = JobKind(
+    "checkouts/mark_abandoned",
+    permission="orders:read",
+    failure_message="Abandoned checkouts could not be recorded; the log has the details",
+)
+
 # Kinds queued today whose handler comes with a later issue: the order confirmation is
 # rendered and sent by the notifications work; until then its jobs stay queued, visible at
 # /api/v1/jobs, and no worker claims them.
@@ -72,5 +78,6 @@ KINDS: dict[str, JobKind] = {
         IMAGES_FETCH,
         ORDERS_CONFIRMATION_EMAIL,
         ORDERS_RELEASE_RESERVATION,
+        CHECKOUTS_MARK_ABANDONED,
     )
 }

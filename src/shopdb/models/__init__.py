@@ -11,6 +11,7 @@ from shopdb.models.catalog import (
     ProductTag,
     ProductVariant,
 )
+from shopdb.models.checkouts import Checkout
 from shopdb.models.compliance import ComplianceRecord, DataRetentionPolicy
 from shopdb.models.customers import (
     Customer,
@@ -57,6 +58,7 @@ __all__ = [
     "ApiKey",
     "B2BPaymentTerm",
     "Base",
+    "Checkout",
     "CollectionProduct",
     "Company",
     "ComplianceRecord",

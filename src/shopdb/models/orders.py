@@ -309,12 +309,18 @@ class AbandonedCheckout(IdMixin, CreatedAtMixin, Base):
         Index("ix_abandoned_checkouts_customer_id", "customer_id"),
         Index("ix_abandoned_checkouts_email", "email"),
         Index("ix_abandoned_checkouts_abandoned_at", "abandoned_at"),
+        Index("ix_abandoned_checkouts_email_hash", "email_hash"),
+        Index("ux_abandoned_checkouts_token", "token", unique=True),
     )
 
     customer_id: Mapped[int | None] = mapped_column(
         BigIntId, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
     )
-    email: Mapped[str] = mapped_column(String(255), nullable=False)
+    # Sealed like orders.email (migration 0018), with the customers' blind index; `token` is
+    # the checkout's, matching this mirror row to abandoned_checkouts_enhanced.
+    email: Mapped[str] = mapped_column(String(ENCRYPTED_EMAIL_LENGTH), nullable=False)
+    email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token: Mapped[str | None] = mapped_column(String(255), nullable=True)
     total_price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     abandoned_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
@@ -430,11 +436,13 @@ class AbandonedCheckoutEnhanced(IdMixin, TimestampMixin, Base):
         Index("ix_abandoned_checkouts_enhanced_created_at", "created_at"),
         Index("ix_abandoned_checkouts_enhanced_completed_at", "completed_at"),
         Index("ix_abandoned_checkouts_enhanced_customer_id", "customer_id"),
+        Index("ix_abandoned_checkouts_enhanced_email_hash", "email_hash"),
     )
 
     token: Mapped[str] = mapped_column(String(255), nullable=False)
     cart_token: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(ENCRYPTED_EMAIL_LENGTH), nullable=True)
+    email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     gateway: Mapped[str | None] = mapped_column(String(100), nullable=True)
     buyer_accepts_marketing: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=sa.false()

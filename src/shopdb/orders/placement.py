@@ -35,7 +35,7 @@ request (a refused payment then rolls the whole request back, which leaves nothi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -133,8 +133,17 @@ class _Reservation:
         return self.order.total_price - self.gift_cards_paid
 
 
+# Called in the transaction that records the order, so what the caller writes with it (a
+# checkout marked completed) commits with the order or not at all.
+OnRecord = Callable[[AsyncSession, Order], Awaitable[None]]
+
+
 async def place_order(
-    placement: Placement, data: OrderCreate, *, now: datetime | None = None
+    placement: Placement,
+    data: OrderCreate,
+    *,
+    now: datetime | None = None,
+    on_record: OnRecord | None = None,
 ) -> PlacedOrder:
     """Place `data` (see the module docstring)."""
     now = now or utcnow()
@@ -175,7 +184,10 @@ async def place_order(
             raise PaymentGatewayError(result.error_code)
     try:
         async with placement.transactions() as tx:
-            return await _record(placement, tx, data, reservation, result, buyer, now)
+            placed = await _record(placement, tx, data, reservation, result, buyer, now)
+            if on_record is not None:
+                await on_record(tx, placed.order)
+            return placed
     except Exception:
         undone = True
         if result is not None and result.succeeded and result.reference:

@@ -17,10 +17,11 @@ from shopdb.jobs.runner import JobContext, Registration, Worker, WorkerOptions
 def registrations() -> list[Registration]:
     from shopdb.catalog.images.fetch import FETCH_IMAGE
     from shopdb.catalog.imports.jobs import IMPORT
+    from shopdb.checkouts.abandonment import MARK_ABANDONED
     from shopdb.jobs.files import DELETE_FILE
     from shopdb.orders.jobs import RELEASE_EXPIRED_RESERVATIONS
 
-    return [IMPORT, DELETE_FILE, FETCH_IMAGE, RELEASE_EXPIRED_RESERVATIONS]
+    return [IMPORT, DELETE_FILE, FETCH_IMAGE, RELEASE_EXPIRED_RESERVATIONS, MARK_ABANDONED]
 
 
 async def run_worker(

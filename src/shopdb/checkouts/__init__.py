@@ -1,0 +1,1 @@
+"""Checkouts: carts priced like orders, completed into orders, and their abandonment."""

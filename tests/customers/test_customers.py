@@ -493,6 +493,7 @@ class TestListQueryCount:
         assert len(small) == len(large)
         data = [s for s in large if not s.upper().startswith(TRANSACTION_CONTROL)]
         # page (no count unless withTotal), its tags, its memberships, then the access events
-        # in one batch
-        assert [s.split()[0].upper() for s in data] == ["SELECT"] * 3 + ["INSERT"]
-        assert "INTO events" in data[-1]
+        # in one batch (flushed by the next query), then the orders' one GROUP BY
+        assert [s.split()[0].upper() for s in data] == ["SELECT"] * 3 + ["INSERT", "SELECT"]
+        assert "INTO events" in data[-2]
+        assert "FROM orders" in data[-1]

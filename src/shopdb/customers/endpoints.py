@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.customers import actions, consent, service
 from shopdb.customers import addresses as address_service
@@ -34,7 +36,9 @@ from shopdb.kit.crypto import FieldCipher
 from shopdb.kit.parameters import IfMatch, PageQuery
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
+from shopdb.kit.types import round_money
 from shopdb.models import Customer, CustomerGroup
+from shopdb.orders.service import CustomerStats, customer_order_stats
 from shopdb.services import services_of
 
 router = domain_router("/customers", tags=["customers"])
@@ -66,7 +70,10 @@ def _consent(customer: Customer, channel: str) -> MarketingConsentRead:
     return MarketingConsentRead.model_validate(record, from_attributes=True)
 
 
-def _summary(found: service.Unsealed) -> CustomerRead:
+NO_ORDERS = CustomerStats(orders_count=0, total_spent=Decimal(0))
+
+
+def _summary(found: service.Unsealed, stats: CustomerStats) -> CustomerRead:
     customer = found.customer
     return CustomerRead(
         id=customer.id,
@@ -82,17 +89,23 @@ def _summary(found: service.Unsealed) -> CustomerRead:
         tax_exemptions=list(customer.tax_exemptions),
         tags=sorted(row.tag for row in customer.tag_rows),
         group_ids=sorted(m.customer_group_id for m in customer.group_memberships),
+        orders_count=stats.orders_count,
+        # In cents even when the sum is a bare 0 (no order, or only cancelled ones).
+        total_spent=round_money(stats.total_spent),
         version=customer.version,
         created_at=customer.created_at,
         updated_at=customer.updated_at,
     )
 
 
-def _detail(found: service.Unsealed, response: Response) -> CustomerDetail:
+async def _detail(
+    session: AsyncSession, found: service.Unsealed, response: Response
+) -> CustomerDetail:
     response.headers["ETag"] = service.etag(found.customer)
     addresses = _addresses(found)
+    stats = await customer_order_stats(session, [found.customer.id])
     return CustomerDetail(
-        **_summary(found).model_dump(by_alias=False),
+        **_summary(found, stats.get(found.customer.id, NO_ORDERS)).model_dump(by_alias=False),
         addresses=addresses,
         default_address=next((a for a in addresses if a.is_default), None),
     )
@@ -129,8 +142,10 @@ async def list_customers(
         request=page,
         via=_via(request),
     )
+    # One GROUP BY for the whole page, never a query per customer.
+    stats = await customer_order_stats(session, [f.customer.id for f in found.rows])
     return Page[CustomerRead](
-        items=[_summary(f) for f in found.rows],
+        items=[_summary(f, stats.get(f.customer.id, NO_ORDERS)) for f in found.rows],
         total_count=found.total,
         page=page.page,
         page_size=page.page_size,
@@ -149,7 +164,7 @@ async def create_customer(
 ) -> CustomerDetail:
     found = await service.create_customer(session, cipher, subject, body, via=_via(request))
     response.headers["Location"] = f"{request.url.path}/{found.customer.id}"
-    return _detail(found, response)
+    return await _detail(session, found, response)
 
 
 @router.get("/{customer_id}", response_model=CustomerDetail)
@@ -162,7 +177,7 @@ async def get_customer(
     cipher: CipherDep,
 ) -> CustomerDetail:
     found = await service.read_customer(session, cipher, subject, customer_id, via=_via(request))
-    return _detail(found, response)
+    return await _detail(session, found, response)
 
 
 @router.put("/{customer_id}", response_model=CustomerDetail)
@@ -185,7 +200,7 @@ async def update_customer(
         if_match=if_match,
         via=_via(request),
     )
-    return _detail(found, response)
+    return await _detail(session, found, response)
 
 
 @router.delete("/{customer_id}", status_code=204)
@@ -212,7 +227,7 @@ async def _change_state(
     found = await actions.change_state(
         session, cipher, subject, customer_id, action, if_match=if_match, via=_via(request)
     )
-    return _detail(found, response)
+    return await _detail(session, found, response)
 
 
 @router.post("/{customer_id}/invite", response_model=CustomerDetail)

@@ -145,7 +145,15 @@ class AddressRead(CamelModel):
 
 # What CustomerDetail shows that a customer body does not set. `state` changes only through
 # the invite, activate and disable actions.
-CUSTOMER_READ_ONLY = InputModel.read_only | {"group_ids", "version", "default_address", "state"}
+# `orders_count` and `total_spent` are computed from the customer's orders.
+CUSTOMER_READ_ONLY = InputModel.read_only | {
+    "group_ids",
+    "version",
+    "default_address",
+    "state",
+    "orders_count",
+    "total_spent",
+}
 
 
 class CustomerCreate(InputModel):
@@ -195,6 +203,10 @@ class CustomerRead(CamelModel):
     tax_exempt: bool
     tax_exemptions: list[str]
     group_ids: list[int]
+    # Placed orders, cancelled ones included; total_spent leaves the cancelled ones out
+    # (Shopify's orders_count and total_spent; see orders.service.customer_order_stats).
+    orders_count: int
+    total_spent: Decimal
     version: int
     created_at: datetime
     updated_at: datetime

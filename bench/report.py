@@ -86,6 +86,37 @@ def _mixed(field: str) -> Callable[[Results], float | None]:
     return measure
 
 
+def _errors(name: str) -> Callable[[Results], float | None]:
+    """Non-2xx responses and socket errors (for the flash sale, its 409 sold-out answers
+    are not counted: every buyer ends with one)."""
+
+    def measure(results: Results) -> float | None:
+        run = _scenario(results, name)
+        return None if run is None else float(run["errors"]["total"])
+
+    return measure
+
+
+def _flash_sale(field: str) -> Callable[[Results], float | None]:
+    def measure(results: Results) -> float | None:
+        run = _scenario(results, "flash_sale")
+        if run is None:
+            return None
+        sale = run.get("flash_sale") or {}
+        rounds = sale.get("rounds") or []
+        if field == "sold":
+            if not rounds:
+                return None
+            # The round furthest from the stock it started with: one bad round fails it.
+            stock = sale.get("stock", 0)
+            return float(max((r["sold"] for r in rounds), key=lambda sold: abs(sold - stock)))
+        if field == "negative":
+            return float(sum(1 for r in rounds if r["lowest_level"] < 0))
+        return float(run["errors"]["status_5xx"] + run["errors"]["socket"])
+
+    return measure
+
+
 def _rss_after_mixed(results: Results) -> float | None:
     run = _scenario(results, "mixed")
     return None if run is None else float(run["server"]["rss_mib_max_worker"])
@@ -198,6 +229,72 @@ TARGETS: tuple[Target, ...] = (
         0.10,
         "ratio",
     ),
+    Target(
+        "order_place_p99",
+        "order placement p99 <= 200 ms",
+        _latency("order_place", "p99"),
+        "<=",
+        200,
+        "ms",
+    ),
+    Target(
+        "order_place_errors",
+        "order placement: no error (in-stock lines: a 409 counts too)",
+        _errors("order_place"),
+        "==",
+        0,
+        "responses",
+    ),
+    Target(
+        "order_detail_vs_ceiling",
+        "order detail req/s >= 50% of the ceiling",
+        _vs_ceiling("order_detail"),
+        ">=",
+        0.50,
+        "ratio",
+        _cpu_vs_ceiling("order_detail"),
+    ),
+    Target(
+        "order_list_vs_ceiling",
+        "order list req/s >= 25% of the ceiling",
+        _vs_ceiling("order_list"),
+        ">=",
+        0.25,
+        "ratio",
+        _cpu_vs_ceiling("order_list"),
+    ),
+    Target(
+        "flash_sale_sold",
+        "flash sale: exactly 50 units sold in every round",
+        _flash_sale("sold"),
+        "==",
+        50,
+        "units",
+    ),
+    Target(
+        "flash_sale_negative",
+        "flash sale: no stock level below zero",
+        _flash_sale("negative"),
+        "==",
+        0,
+        "rounds",
+    ),
+    Target(
+        "flash_sale_5xx",
+        "flash sale: no 5xx, no failed connection",
+        _flash_sale("5xx"),
+        "==",
+        0,
+        "responses",
+    ),
+    Target(
+        "flash_sale_p99",
+        "flash sale p99 <= 1 s",
+        _latency("flash_sale", "p99"),
+        "<=",
+        1000,
+        "ms",
+    ),
 )
 
 
@@ -289,12 +386,33 @@ def markdown(results: Results, results_path: str) -> str:
     mixed = results.get("scenarios", {}).get("mixed", {})
     checker = mixed.get("checker")
     if checker:
+        orders = results.get("fixtures", {}).get("mixed", {}).get("order_share")
         lines += [
             "",
-            f"Mixed run: write share {mixed.get('write_share', 0):.1%} of wrk's requests; the "
-            f"stale-read checker made {checker['checks']} write-then-read checks "
-            f"({checker['inventory_checks']} inventory, {checker['catalog_checks']} catalog), "
+            f"Mixed run: write share {mixed.get('write_share', 0):.1%} of wrk's requests"
+            + (f" (order placements {orders:.1%})" if orders else "")
+            + f"; the stale-read checker made {checker['checks']} write-then-read checks "
+            f"({checker['inventory_checks']} inventory, {checker['catalog_checks']} catalog, "
+            f"{checker.get('order_checks', 0)} order), "
             f"{checker['stale_reads']} stale, using {checker['cpu_cores']:.2f} cores.",
+        ]
+    placed = results.get("scenarios", {}).get("order_place", {})
+    if placed.get("statuses"):
+        lines += [
+            "",
+            f"Order placement: {placed.get('connections', '?')} connections, responses by "
+            f"status {placed['statuses']}.",
+        ]
+    sale = results.get("scenarios", {}).get("flash_sale", {}).get("flash_sale")
+    if sale:
+        rounds = sale["rounds"]
+        lines += [
+            "",
+            f"Flash sale: {sale['buyers']} buyers, {len(rounds)} rounds of {sale['stock']} units; "
+            f"sold per round {[r['sold'] for r in rounds]}, lowest level "
+            f"{min(r['lowest_level'] for r in rounds) if rounds else '-'}, reservations left "
+            f"{sum(r['reservations_left'] for r in rounds)}; responses by status "
+            f"{results['scenarios']['flash_sale'].get('statuses')}.",
         ]
     lines += [
         "",

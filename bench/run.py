@@ -25,7 +25,7 @@ import httpx
 from bench import env as machine
 from bench import procs, report
 from bench.baseline import run_pgbench
-from bench.checker import Checker
+from bench.checker import Checker, FlashSaleRun
 from bench.env import ROOT, SetupError, log
 from bench.fixtures import Fixtures, build
 from bench.scenarios import Scenario, by_name
@@ -65,6 +65,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-pgbench", action="store_true")
     parser.add_argument(
         "--reuse-database", action="store_true", help="keep the seeded database of a previous run"
+    )
+    parser.add_argument(
+        "--flash-sale-keys",
+        choices=("on", "off"),
+        default="on",
+        help="whether the flash sale's orders carry an Idempotency-Key (as a storefront's do)",
     )
     parser.add_argument("--label", default="", help="results file suffix, for before/after runs")
     parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md as is")
@@ -213,17 +219,20 @@ async def run_scenario(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     missing = [need for need in scenario.needs if not fixtures.has(need)]
-    if missing or scenario.requests not in fixtures.files:
+    wrk_file = scenario.driver != "wrk" or scenario.requests in fixtures.files
+    if missing or not wrk_file:
         reason = "; ".join(f"{n}: {fixtures.capabilities.get(n, 'not probed')}" for n in missing)
         log(f"{scenario.name}: skipped ({reason or 'no request file'})")
         return {"title": scenario.title, "skipped": reason or "no request file"}
+    if scenario.driver == "flash_sale":
+        return await run_flash_sale(scenario, fixtures, server, token, args)
     duration = args.mixed_duration if scenario.length == "mixed" else args.duration
     run = WrkRun(
         url=server.base_url,
         requests_file=fixtures.files[scenario.requests],
         token=token,
         duration_s=duration,
-        connections=args.connections,
+        connections=scenario.connections or args.connections,
         track_status=scenario.track_status,
         max_requests=args.max_requests,
         # wrk counts a request as timed out only once this passes within the run.
@@ -247,6 +256,7 @@ async def run_scenario(
                 adjust=fixtures.has("inventory_adjust"),
                 update=fixtures.has("product_update"),
                 seed=args.seed,
+                orders=fixtures.orders if fixtures.has("order_create") else None,
             )
             measured = await asyncio.gather(run_wrk(run), checker.run(duration, loops=4))
             result = measured[0]
@@ -254,18 +264,10 @@ async def run_scenario(
         result = await run_wrk(run)
     cpu = window.stop()
     # Whatever else the (shared) machine ran meanwhile: the noise this run's figures carry.
-    accounted = (
-        cpu["server_cpu_cores"]
-        + cpu["postgres_cpu_cores"]
-        + cpu["runner_cpu_cores"]
-        + result["load_generator"]["cpu_cores"]
-    )
-    busy_cores = cpu["machine_busy_share"] * (os.cpu_count() or 1)
-    cpu["other_cpu_cores"] = round(max(0.0, busy_cores - accounted), 2)
     # CPU per request is what the code costs, whatever else ran: steadier than req/s here.
-    if result["rps"]:
-        cpu["server_cpu_ms_per_request"] = round(1000 * cpu["server_cpu_cores"] / result["rps"], 2)
+    _account_cpu(result, cpu)
     result.update(title=scenario.title, cpu=cpu, server=server.memory())
+    result["connections"] = run.connections
     if result["requests"] >= args.max_requests:
         result["stopped_at_max_requests"] = True
         # wrk then idles to the end of --duration: its req/s understates the server's.
@@ -284,6 +286,60 @@ async def run_scenario(
         f"p99 {latency['p99']} ms, errors {result['errors']['total']}, "
         f"wrk {result['load_generator']['cpu_cores']:.2f} cores, "
         f"RSS max {result['server']['rss_mib_max_worker']} MiB"
+    )
+    return result
+
+
+def _account_cpu(result: dict[str, Any], cpu: dict[str, Any]) -> None:
+    """The CPU of processes outside the benchmark, and the server's CPU per request."""
+    accounted = (
+        cpu["server_cpu_cores"]
+        + cpu["postgres_cpu_cores"]
+        + cpu["runner_cpu_cores"]
+        + result["load_generator"]["cpu_cores"]
+    )
+    busy_cores = cpu["machine_busy_share"] * (os.cpu_count() or 1)
+    cpu["other_cpu_cores"] = round(max(0.0, busy_cores - accounted), 2)
+    if result["rps"]:
+        cpu["server_cpu_ms_per_request"] = round(1000 * cpu["server_cpu_cores"] / result["rps"], 2)
+
+
+async def run_flash_sale(
+    scenario: Scenario,
+    fixtures: Fixtures,
+    server: Server,
+    token: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """No warm-up (it would sell the stock): the rounds of bench/checker.py's FlashSaleRun."""
+    orders, flash = fixtures.orders, fixtures.orders.flash if fixtures.orders else None
+    if orders is None or flash is None:
+        return {"title": scenario.title, "skipped": "no variant set aside for the flash sale"}
+    window = procs.CpuWindow(server.worker_pids())
+    window.start()
+    sale = FlashSaleRun(
+        server.base_url,
+        token,
+        dsn(args.database),
+        orders,
+        flash,
+        seed=args.seed,
+        buyers=scenario.connections or 200,
+        idempotency_keys=getattr(args, "flash_sale_keys", "on") == "on",
+    )
+    result = await sale.run()
+    cpu = window.stop()
+    # The runner is the load generator here: counted once, as the load generator.
+    cpu["runner_cpu_cores"] = 0.0
+    _account_cpu(result, cpu)
+    result.update(title=scenario.title, cpu=cpu, server=server.memory())
+    result["connections"] = sale.buyers
+    rounds = result["flash_sale"]["rounds"]
+    latency = result["latency_ms"]
+    log(
+        f"{scenario.name}: sold {[r['sold'] for r in rounds]} of {result['flash_sale']['stock']} "
+        f"per round, statuses {result['statuses']}, p50 {latency['p50']} ms, "
+        f"p99 {latency['p99']} ms, socket errors {result['errors']['socket']}"
     )
     return result
 

@@ -1,4 +1,6 @@
--- Replays random lines of a request file, one request per line: METHOD<TAB>PATH[<TAB>BODY].
+-- Replays random lines of a request file, one request per line: METHOD<TAB>PATH[<TAB>BODY[<TAB>K]].
+-- A line ending in K is sent with a new Idempotency-Key every time (a placed order is one
+-- operation: replaying the same key would return the first order, not place another).
 -- Environment: BENCH_REQUESTS (the file), BENCH_TOKEN (bearer token), BENCH_TRACK_STATUS=1 to
 -- count responses per status (costs wrk some CPU: it then hands every response to Lua),
 -- BENCH_MAX_REQUESTS_PER_THREAD: a thread stops after sending that many (besides --duration).
@@ -12,6 +14,10 @@ local sent = 0
 
 local threads = {}
 local prepared = {}
+local keyed = {}  -- index in prepared -> {method, path, body}: formatted per request
+local key_prefix = ""
+local key_count = 0
+local with_body = {}
 statuses = {}
 
 function setup(thread)
@@ -26,14 +32,24 @@ function init(args)
    if token ~= "" then
       base["Authorization"] = "Bearer " .. token
    end
-   local with_body = {["Content-Type"] = "application/json"}
+   with_body = {["Content-Type"] = "application/json"}
    for name, value in pairs(base) do
       with_body[name] = value
    end
+   -- Unique across threads, runs (the warm-up, then the measured run) and servers' 24 h of keys.
+   key_prefix = string.format("wrk-%d-%d-%d-", os.time(), thread_number or 1,
+                              math.random(0, 2147483646))
    for line in io.lines(request_file) do
-      local method, path, body = line:match("^(%u+)\t([^\t]+)\t?(.*)$")
+      local method, path, rest = line:match("^(%u+)\t([^\t]+)\t?(.*)$")
       if method then
-         if body == "" then
+         local body, flag = rest:match("^([^\t]*)\t(%u)$")
+         if not body then
+            body, flag = rest, ""
+         end
+         if flag == "K" then
+            prepared[#prepared + 1] = false
+            keyed[#prepared] = {method, path, body}
+         elseif body == "" then
             prepared[#prepared + 1] = wrk.format(method, path, base)
          else
             prepared[#prepared + 1] = wrk.format(method, path, with_body, body)
@@ -50,7 +66,16 @@ function request()
    if sent >= max_requests then
       wrk.thread:stop()  -- this request still goes out; the thread's loop ends after it
    end
-   return prepared[math.random(#prepared)]
+   local index = math.random(#prepared)
+   local line = keyed[index]
+   if line then
+      key_count = key_count + 1
+      with_body["Idempotency-Key"] = key_prefix .. key_count
+      local built = wrk.format(line[1], line[2], with_body, line[3])
+      with_body["Idempotency-Key"] = nil
+      return built
+   end
+   return prepared[index]
 end
 
 if track_status then

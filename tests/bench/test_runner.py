@@ -105,8 +105,45 @@ class TestWrkOutput:
 class TestTargets:
     def test_all_pass_and_orders_not_run_until_the_scenario_exists(self) -> None:
         verdicts = results_of(report.evaluate(passing_results()))
-        assert verdicts.pop("orders_vs_pgbench") == "not run"
+        order_targets = {key for key in verdicts if key.startswith(("order", "flash_sale"))}
+        assert order_targets == {
+            "orders_vs_pgbench",
+            "order_place_p99",
+            "order_place_errors",
+            "order_detail_vs_ceiling",
+            "order_list_vs_ceiling",
+            "flash_sale_sold",
+            "flash_sale_negative",
+            "flash_sale_5xx",
+            "flash_sale_p99",
+        }
+        assert {verdicts.pop(key) for key in order_targets} == {"not run"}
         assert set(verdicts.values()) == {"pass"}
+
+    def test_order_targets(self) -> None:
+        results = passing_results()
+        scenarios = results["scenarios"]
+        scenarios["order_place"] = scenario(81, p99=150)  # 10.1% of tpcb-like's 800 tps
+        scenarios["order_detail"] = scenario(560)  # of the 1100 mean ceiling
+        scenarios["order_list"] = scenario(280)
+        sale = scenario(300, p99=900)
+        sale["flash_sale"] = {
+            "stock": 50,
+            "rounds": [{"sold": 50, "lowest_level": 0}, {"sold": 50, "lowest_level": 0}],
+        }
+        sale["errors"]["socket"] = 0
+        scenarios["flash_sale"] = sale
+        verdicts = results_of(report.evaluate(results))
+        assert set(verdicts.values()) == {"pass"}
+
+        sale["flash_sale"]["rounds"][1] = {"sold": 51, "lowest_level": -1}
+        scenarios["order_place"]["errors"]["total"] = 1
+        scenarios["order_list"]["rps"] = 270
+        verdicts = results_of(report.evaluate(results))
+        assert verdicts["flash_sale_sold"] == "fail"
+        assert verdicts["flash_sale_negative"] == "fail"
+        assert verdicts["order_place_errors"] == "fail"
+        assert verdicts["order_list_vs_ceiling"] == "fail"
 
     def test_ratios_use_the_mean_of_both_ceiling_runs(self) -> None:
         results = passing_results()
@@ -199,6 +236,18 @@ class TestMixedComposition:
         assert len(lines) == 10_000
         assert fixtures.notes["mixed"]["write_share"] == 0.1
         assert sum(1 for line in lines if line.startswith("POST\t/api/v1/products\t")) == 300
+
+    def test_one_in_ten_is_an_order_placement_when_orders_answer(self, tmp_path: Path) -> None:
+        fixtures = Fixtures(tmp_path)
+        fixtures.capabilities = {"inventory_adjust": "ok", "product_create": "ok"}
+        reads = [get_line(f"/api/v1/products/{i}") for i in range(50)]
+        writes = [post_line("/api/v1/inventory-levels/adjust", {"n": i}) for i in range(50)]
+        orders = [post_line("/api/v1/orders", {"n": i}, fresh_key=True) for i in range(50)]
+        lines = _mixed_lines(fixtures, random.Random(1), reads, reads, reads, writes, orders)
+        assert len(lines) == 10_000
+        assert fixtures.notes["mixed"]["order_share"] == 0.1
+        assert fixtures.notes["mixed"]["write_share"] == 0.2
+        assert all(line.endswith("\tK") for line in lines if "/api/v1/orders\t" in line)
 
 
 class TestScenarios:

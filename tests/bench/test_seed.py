@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -22,10 +25,24 @@ from shopdb.customers.pii import CUSTOMER_EMAIL, CUSTOMER_PHONE
 from shopdb.errors import Conflict
 from shopdb.keys import field_cipher
 from shopdb.kit.crypto import FieldCipher
-from shopdb.models import Customer, InventoryLevel, Product, ProductVariant, User
+from shopdb.models import (
+    Customer,
+    DiscountCode,
+    InventoryLevel,
+    Order,
+    OrderLineItem,
+    OrderTransaction,
+    Payment,
+    Product,
+    ProductVariant,
+    Transaction,
+    User,
+)
+from shopdb.models.orders import ORDER_EMAIL
 from tests.fixtures.database import Backend
 
-TINY = SeedSpec(products=12, variants=3, locations=2, customers=4, images=1, seed=7)
+TINY = SeedSpec(products=12, variants=3, locations=2, customers=4, images=1, seed=7, orders=40)
+UNTIL = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def generate(spec: SeedSpec, seed: int | None = None) -> dict[str, list[dict[str, object]]]:
@@ -193,6 +210,160 @@ class TestSeedIntoDatabase:
             )
         )
         assert inserted.scalar_one() == highest + 1
+
+
+async def _orders(connection: AsyncConnection) -> list[dict[str, object]]:
+    rows = await connection.execute(select(Order.__table__).order_by(Order.id))
+    return [dict(row) for row in rows.mappings()]
+
+
+class TestOrders:
+    async def test_totals_add_up_and_lines_sum_to_the_subtotal(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        await seed_bench(db_connection, field_cipher(backend.settings), TINY, orders_until=UNTIL)
+
+        orders = (await db_connection.execute(select(Order))).all()
+        assert len(orders) == 40
+        lines = (await db_connection.execute(select(OrderLineItem))).all()
+        by_order: dict[int, list[Any]] = {}
+        for line in lines:
+            by_order.setdefault(line.order_id, []).append(line)
+        for order in orders:
+            mine = by_order[order.id]
+            assert 1 <= len(mine) <= 3
+            assert order.subtotal_price == sum(
+                (line.price * line.quantity for line in mine), Decimal(0)
+            )
+            assert order.total_discounts == sum((line.total_discount for line in mine), Decimal(0))
+            assert order.total_price == (
+                order.subtotal_price
+                - order.total_discounts
+                + order.total_shipping
+                + order.total_tax
+            )
+            assert order.total_tax == sum(
+                (Decimal(t["amount"]) for t in order.tax_lines or []), Decimal(0)
+            )
+            assert UNTIL - timedelta(days=366) <= order.created_at < UNTIL
+            assert order.reserved_until is None
+            assert {line.inventory_item_id for line in mine} == {None}
+
+    async def test_numbers_rise_with_time_and_the_next_order_follows_them(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from shopdb.orders.repository import OrderRepository
+
+        await seed_bench(db_connection, field_cipher(backend.settings), TINY, orders_until=UNTIL)
+
+        orders = (
+            await db_connection.execute(
+                select(Order.order_number, Order.number, Order.created_at).order_by(Order.id)
+            )
+        ).all()
+        numbers = [row.order_number for row in orders]
+        # PostgreSQL's sequence moves outside transactions: earlier tests may have used 1001.
+        assert numbers[0] == 1001 or backend.name == "postgresql"
+        assert numbers == list(range(numbers[0], numbers[0] + 40))
+        assert [row.number for row in orders] == [f"#{n}" for n in numbers]
+        assert [row.created_at for row in orders] == sorted(row.created_at for row in orders)
+        async with AsyncSession(
+            bind=db_connection, join_transaction_mode="create_savepoint"
+        ) as session:
+            assert await OrderRepository(session).next_order_number() == numbers[-1] + 1
+
+    async def test_emails_are_sealed_for_orders_with_the_customers_blind_index(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        cipher = field_cipher(backend.settings)
+        await seed_bench(db_connection, cipher, TINY, orders_until=UNTIL)
+
+        customers = {
+            row.id: row.email_hash
+            for row in await db_connection.execute(select(Customer.id, Customer.email_hash))
+        }
+        rows = (
+            await db_connection.execute(select(Order.customer_id, Order.email, Order.email_hash))
+        ).all()
+        for customer_id, sealed, email_hash in rows:
+            email = cipher.decrypt(sealed, context=ORDER_EMAIL)
+            assert "@" not in sealed
+            assert email_hash == cipher.blind_index(email)
+            if customer_id is not None:
+                assert email_hash == customers[customer_id]
+
+    async def test_transactions_match_the_status_and_their_mirrors(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        await seed_bench(
+            db_connection,
+            field_cipher(backend.settings),
+            SeedSpec(products=12, customers=4, seed=7, orders=300),
+            orders_until=UNTIL,
+        )
+
+        orders = {
+            row.id: row
+            for row in await db_connection.execute(
+                select(Order.id, Order.financial_status, Order.total_price, Order.discount_code)
+            )
+        }
+        statuses = Counter(o.financial_status for o in orders.values())
+        assert statuses["paid"] > 150
+        assert {"pending", "authorized", "refunded", "voided"} <= set(statuses)
+        kinds: dict[int, list[tuple[str, Decimal]]] = {}
+        for t in await db_connection.execute(
+            select(OrderTransaction.order_id, OrderTransaction.kind, OrderTransaction.amount)
+        ):
+            kinds.setdefault(t.order_id, []).append((t.kind, t.amount))
+        for order in orders.values():
+            mine = kinds.get(order.id, [])
+            paid = sum((a for k, a in mine if k == "sale"), Decimal(0))
+            refunded = sum((a for k, a in mine if k == "refund"), Decimal(0))
+            if order.financial_status == "paid":
+                assert paid == order.total_price
+                assert refunded == 0
+            elif order.financial_status == "refunded":
+                assert paid == refunded == order.total_price
+            elif order.financial_status == "partially_refunded":
+                assert paid == order.total_price
+                assert 0 < refunded < paid
+            elif order.financial_status == "pending":
+                assert mine == []
+        mirrored = await db_connection.execute(
+            select(OrderTransaction.amount, Transaction.amount, Payment.order_id)
+            .join(Transaction, Transaction.order_transaction_id == OrderTransaction.id)
+            .join(Payment, Payment.id == Transaction.payment_id)
+        )
+        pairs = mirrored.all()
+        assert len(pairs) == sum(len(v) for v in kinds.values())
+        assert all(ours == theirs for ours, theirs, _ in pairs)
+        used = (await db_connection.execute(select(DiscountCode.used_count))).scalar_one()
+        assert used == sum(1 for o in orders.values() if o.discount_code)
+
+    async def test_same_seed_and_day_give_the_same_orders(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        # The ciphertext's nonce is random; numbers come from a sequence that rollbacks keep.
+        varying = ("email", "number", "order_number")
+        cipher = field_cipher(backend.settings)
+        await seed_bench(db_connection, cipher, TINY, orders_until=UNTIL)
+        first = [
+            {k: v for k, v in row.items() if k not in varying}
+            for row in await _orders(db_connection)
+        ]
+
+        await db_connection.rollback()
+        await db_connection.begin()
+        await seed_bench(db_connection, cipher, TINY, orders_until=UNTIL)
+        again = [
+            {k: v for k, v in row.items() if k not in varying}
+            for row in await _orders(db_connection)
+        ]
+        assert len(first) == 40
+        assert first == again
 
 
 class TestCredentialsFile:

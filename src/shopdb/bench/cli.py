@@ -18,9 +18,11 @@ def seed(
     locations: Annotated[int, typer.Option(min=1, help="Stock locations.")] = 2,
     customers: Annotated[int, typer.Option(min=0, help="Customers to create.")] = 1_000,
     images: Annotated[int, typer.Option(min=0, help="Images per product.")] = 1,
+    orders: Annotated[int, typer.Option(min=0, help="Historical orders to create.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
 ) -> None:
-    """Bulk-load products, variants, inventory and customers into an empty, migrated database.
+    """Bulk-load products, variants, inventory, customers and orders into an empty, migrated
+    database.
 
     Also creates the bench admin user; its password goes to var/bench-admin.json (mode 0600).
     """
@@ -36,6 +38,7 @@ def seed(
         customers=customers,
         images=images,
         seed=seed,
+        orders=orders,
     )
     started = time.perf_counter()
     with typer.progressbar(length=products + customers, label="Seeding") as bar:
@@ -67,7 +70,7 @@ def seed(
     typer.echo(
         f"Seeded {counts.get('products', 0)} products, {counts.get('product_variants', 0)} "
         f"variants, {counts.get('inventory_levels', 0)} inventory levels at {locations} "
-        f"location(s), {counts.get('customers', 0)} customers "
+        f"location(s), {counts.get('customers', 0)} customers, {counts.get('orders', 0)} orders "
         f"in {time.perf_counter() - started:.1f} s (seed {seed})."
     )
     typer.echo(f"Bench admin {result.admin_email}: password in {credentials} (mode 0600).")

@@ -1,9 +1,13 @@
-"""`shopdb bench seed`: a large, deterministic catalog loaded in bulk.
+"""`shopdb bench seed`: a large, deterministic catalog and order history loaded in bulk.
 
 Rows are generated in Python with explicit ids (so foreign keys need no round trip) and written
 per table in batches: COPY through asyncpg on PostgreSQL, an executemany INSERT elsewhere. The
-same seed on an empty database gives the same rows, except the ciphertexts of customers' personal
-data, whose nonces are random by design.
+same seed on an empty database, seeded the same day (orders span the year before it), gives
+the same rows, except the ciphertexts of personal data, whose nonces are random by design.
+
+Historical orders are history: placed and paid (or not) before the catalog's stock levels were
+counted, so they commit no stock (their lines name no inventory item or location, as an
+imported order's) and the levels stay as seeded.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +32,21 @@ from shopdb.bench import words
 from shopdb.customers.pii import ADDRESS_PHONE, CUSTOMER_PHONE, seal_email, seal_optional
 from shopdb.errors import Conflict
 from shopdb.kit.crypto import FieldCipher
+from shopdb.kit.crypto import seal_email as seal_order_email
 from shopdb.kit.models import Base
 from shopdb.kit.types import round_money
+from shopdb.models.orders import FIRST_ORDER_NUMBER, ORDER_EMAIL, ORDER_NUMBER_SEQUENCE
 from shopdb.users.service import create_user
 
 BENCH_ADMIN_EMAIL = "bench-admin@bench.shopdb.local"
 BENCH_SHOP_DOMAIN = "bench.shopdb.local"
+BENCH_CURRENCY = "USD"  # the bench shop's, and the orders' (SHOPDB_ORDER_CURRENCY's default)
 CREDENTIALS_FILE = "bench-admin.json"
 # Generated timestamps start here, so two runs with one seed produce identical rows.
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 PRODUCTS_PER_BATCH = 500
 CUSTOMERS_PER_BATCH = 500
+ORDERS_PER_BATCH = 2_000
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
@@ -55,7 +63,18 @@ CATALOG_TABLES = (
     "inventory_levels",
 )
 CUSTOMER_TABLES = ("customers", "customer_addresses", "customer_tags")
-SEEDED_TABLES = ("shops", "locations", *CATALOG_TABLES, *CUSTOMER_TABLES)
+# What the historical orders need to read as the app writes them: the code, rates and taxes
+# they name, then the orders with their lines, transactions and the transactions' mirrors.
+ORDER_SETUP_TABLES = ("discount_codes", "shipping_zones", "shipping_rates", "tax_rates")
+ORDER_TABLES = ("orders", "order_line_items", "order_transactions", "payments", "transactions")
+SEEDED_TABLES = (
+    "shops",
+    "locations",
+    *CATALOG_TABLES,
+    *CUSTOMER_TABLES,
+    *ORDER_SETUP_TABLES,
+    *ORDER_TABLES,
+)
 
 
 @dataclass(frozen=True)
@@ -66,9 +85,10 @@ class SeedSpec:
     customers: int = 1_000
     images: int = 1
     seed: int = 42
+    orders: int = 20_000
 
     def __post_init__(self) -> None:
-        if self.products < 0 or self.customers < 0 or self.images < 0:
+        if self.products < 0 or self.customers < 0 or self.images < 0 or self.orders < 0:
             raise ValueError("counts cannot be negative")
         if not 1 <= self.variants <= 24:
             raise ValueError("variants per product must be between 1 and 24")
@@ -301,6 +321,8 @@ class CustomerGenerator:
         self.ids = ids
         self.cipher = cipher
         self.index = 0
+        # Who the historical orders can be for: (customer id, plain email, default address).
+        self.people: list[tuple[int, str, Row]] = []
 
     def batch(self, count: int) -> Rows:
         rows: Rows = {name: [] for name in CUSTOMER_TABLES}
@@ -337,13 +359,31 @@ class CustomerGenerator:
             }
         )
         city, province, country, zip_code = rng.choice(words.CITIES)
+        street = f"{rng.randint(1, 999)} Market St"
+        self.people.append(
+            (
+                customer_id,
+                email,
+                {
+                    "firstName": first,
+                    "lastName": last,
+                    "address1": street,
+                    "city": city,
+                    "province": province,
+                    "country": country,
+                    "countryCode": country,
+                    "provinceCode": province,
+                    "zip": zip_code,
+                },
+            )
+        )
         rows["customer_addresses"].append(
             {
                 "id": self.ids.take("customer_addresses"),
                 "customer_id": customer_id,
                 "first_name": first,
                 "last_name": last,
-                "address1": f"{rng.randint(1, 999)} Market St",
+                "address1": street,
                 "city": city,
                 "province": province,
                 "country": country,
@@ -365,6 +405,405 @@ class CustomerGenerator:
                     "created_at": created,
                 }
             )
+
+
+@dataclass(frozen=True)
+class SoldVariant:
+    """What an order line copies from the catalog."""
+
+    variant_id: int
+    product_title: str
+    variant_title: str | None
+    sku: str
+    price: Decimal
+    grams: int
+    listed_at: datetime  # the product's created_at: no order for it before
+
+
+BENCH_DISCOUNT_CODE = "BENCH10"
+BENCH_DISCOUNT_PERCENT = Decimal(10)
+# (name, price): the rates of one zone covering every country the seed's addresses are in.
+SHIPPING_RATES = (("Standard", Decimal("5.00")), ("Express", Decimal("15.00")))
+# Country-wide, tax-exclusive, shipping not taxed: what tax.rules computes for these.
+TAX_RATES = {
+    "US": ("US Sales Tax", Decimal("0.07000")),
+    "CA": ("GST", Decimal("0.05000")),
+    "DE": ("MwSt", Decimal("0.19000")),
+    "FR": ("TVA", Decimal("0.20000")),
+    "AU": ("GST", Decimal("0.10000")),
+    "JP": ("Consumption Tax", Decimal("0.10000")),
+    "GB": ("VAT", Decimal("0.20000")),
+}
+CENT = Decimal("0.01")
+ORDER_HISTORY_DAYS = 365
+# (financial status, share): most orders paid, the rest across Shopify's other states.
+FINANCIAL_STATUSES = (
+    ("paid", 70),
+    ("pending", 8),
+    ("authorized", 7),
+    ("partially_refunded", 5),
+    ("refunded", 5),
+    ("voided", 5),
+)
+
+
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _shares(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """`amount` split over `weights` in cents, adding up exactly (as orders.pricing does:
+    rounded down, the cents left to the largest remainders)."""
+    total = sum(weights, Decimal(0))
+    if amount == 0 or total == 0:
+        return [Decimal("0.00") for _ in weights]
+    exact = [amount * w / total for w in weights]
+    shares = [e.quantize(CENT, rounding=ROUND_DOWN) for e in exact]
+    left = int((amount - sum(shares, Decimal(0))) / CENT)
+    for index in sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))[:left]:
+        shares[index] += CENT
+    return shares
+
+
+def order_setup_rows(ids: IdAllocator, now: datetime, currency: str) -> Rows:
+    """The discount code, shipping zone and rates, and tax rates the orders name."""
+    start = now - timedelta(days=ORDER_HISTORY_DAYS + 1)
+    zone_id = ids.take("shipping_zones")
+    countries = sorted({country for _, _, country, _ in words.CITIES})
+    return {
+        "discount_codes": [
+            {
+                "id": ids.take("discount_codes"),
+                "code": BENCH_DISCOUNT_CODE,
+                "type": "percentage",
+                "value": BENCH_DISCOUNT_PERCENT,
+                "minimum_amount": None,
+                "usage_limit": None,
+                "used_count": 0,  # set to the orders that used it once they are written
+                "starts_at": start,
+                "ends_at": None,
+                "currency": None,
+                "created_at": start,
+                "updated_at": start,
+                "deleted_at": None,
+                "version": 1,
+            }
+        ],
+        "shipping_zones": [
+            {
+                "id": zone_id,
+                "name": "Bench worldwide",
+                "countries": countries,
+                "created_at": start,
+                "updated_at": start,
+            }
+        ],
+        "shipping_rates": [
+            {
+                "id": ids.take("shipping_rates"),
+                "shipping_zone_id": zone_id,
+                "name": name,
+                "price": price,
+                "currency": currency,
+                "min_weight": None,
+                "max_weight": None,
+                "min_subtotal": None,
+                "max_subtotal": None,
+                "created_at": start,
+                "updated_at": start,
+            }
+            for name, price in SHIPPING_RATES
+        ],
+        "tax_rates": [
+            {
+                "id": ids.take("tax_rates"),
+                "country": country,
+                "province": None,
+                "name": name,
+                "rate": rate,
+                "shipping_taxable": False,
+                "tax_type": "normal",
+                "created_at": start,
+                "updated_at": start,
+            }
+            for country, (name, rate) in sorted(TAX_RATES.items())
+        ],
+    }
+
+
+class OrderGenerator:
+    """Placed orders over the year before `now`, numbered in the order they were placed, with
+    1-3 lines of seeded variants, totals that add up (subtotal - discounts + shipping + tax =
+    total), their transactions (each with its payments/transactions mirror, as the app writes
+    them) and emails sealed like the app's (orders.email context, the customers' blind index).
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        ids: IdAllocator,
+        cipher: FieldCipher,
+        *,
+        variants: list[SoldVariant],
+        people: list[tuple[int, str, Row]],
+        setup: Rows,
+        first_number: int,
+        now: datetime,
+        currency: str,
+    ) -> None:
+        self.rng = rng
+        self.ids = ids
+        self.cipher = cipher
+        self.variants = variants
+        self.people = people
+        self.discount_id = int(setup["discount_codes"][0]["id"])
+        self.rates = [(int(r["id"]), str(r["name"]), r["price"]) for r in setup["shipping_rates"]]
+        self.next_number = first_number
+        self.now = now
+        self.currency = currency
+        self.discounted = 0
+        self.guests = 0
+
+    def moments(self, count: int) -> list[datetime]:
+        """When each order was placed, oldest first: numbers then rise with time."""
+        span = ORDER_HISTORY_DAYS * 86_400
+        start = self.now - timedelta(seconds=span)
+        return sorted(start + timedelta(seconds=self.rng.randrange(span)) for _ in range(count))
+
+    def batch(self, moments: list[datetime]) -> Rows:
+        rows: Rows = {name: [] for name in ORDER_TABLES}
+        for moment in moments:
+            self._order(rows, moment)
+        return rows
+
+    def _buyer(self) -> tuple[int | None, str, Row]:
+        rng = self.rng
+        if self.people and rng.random() < 0.85:
+            return rng.choice(self.people)
+        self.guests += 1
+        first, last = rng.choice(words.FIRST_NAMES), rng.choice(words.LAST_NAMES)
+        city, province, country, zip_code = rng.choice(words.CITIES)
+        address = {
+            "firstName": first,
+            "lastName": last,
+            "address1": f"{rng.randint(1, 999)} Harbour Rd",
+            "city": city,
+            "province": province,
+            "country": country,
+            "countryCode": country,
+            "provinceCode": province,
+            "zip": zip_code,
+        }
+        return None, f"guest.{first}.{last}.{self.guests}@example.com".lower(), address
+
+    def _order(self, rows: Rows, placed_at: datetime) -> None:
+        rng = self.rng
+        order_id = self.ids.take("orders")
+        number = self.next_number
+        self.next_number += 1
+        customer_id, email, address = self._buyer()
+        picked = rng.sample(self.variants, rng.choice((1, 1, 2, 2, 3)))
+        # An order is never older than the products it sold.
+        placed_at = max([placed_at, *(v.listed_at for v in picked)])
+        quantities = [rng.choices((1, 2, 3), weights=(70, 20, 10))[0] for _ in picked]
+        line_totals = [v.price * q for v, q in zip(picked, quantities, strict=True)]
+        subtotal = sum(line_totals, Decimal(0))
+        discount_code = None
+        discount = Decimal("0.00")
+        if rng.random() < 0.2:
+            discount_code = BENCH_DISCOUNT_CODE
+            discount = min(_cents(subtotal * BENCH_DISCOUNT_PERCENT / 100), subtotal)
+            self.discounted += 1
+        shares = _shares(discount, line_totals)
+        shipping_line = None
+        shipping = Decimal("0.00")
+        if rng.random() < 0.8:
+            rate_id, rate_name, shipping = rng.choice(self.rates)
+            shipping_line = {"rateId": rate_id, "title": rate_name, "price": str(shipping)}
+        tax_lines: list[Row] = []
+        tax = Decimal("0.00")
+        rate = TAX_RATES.get(str(address["countryCode"]))
+        if rate is not None:
+            name, value = rate
+            tax = _cents((subtotal - discount) * value)
+            tax_lines = [{"title": name, "rate": str(value), "amount": str(tax)}]
+        total = subtotal - discount + shipping + tax
+        financial = rng.choices(
+            [f for f, _ in FINANCIAL_STATUSES], weights=[w for _, w in FINANCIAL_STATUSES]
+        )[0]
+        fulfillment, closed_at, cancelled_at, cancel_reason = self._lifecycle(
+            financial, placed_at, sum(quantities)
+        )
+        sealed, email_hash = seal_order_email(self.cipher, email, context=ORDER_EMAIL)
+        gateway = "manual" if financial == "pending" else "test"
+        updated_at = max(t for t in (placed_at, closed_at, cancelled_at) if t is not None)
+        rows["orders"].append(
+            {
+                "id": order_id,
+                "customer_id": customer_id,
+                "email": sealed,
+                "email_hash": email_hash,
+                "number": f"#{number}",
+                "order_number": number,
+                "currency": self.currency,
+                "subtotal_price": subtotal,
+                "total_discounts": discount,
+                "total_shipping": shipping,
+                "total_tax": tax,
+                "taxes_included": False,
+                "total_price": total,
+                "tax_lines": tax_lines,
+                "discount_code": discount_code,
+                "discount_code_id": self.discount_id if discount_code else None,
+                "shipping_line": shipping_line,
+                "shipping_address": address,
+                "billing_address": address,
+                "note": None,
+                "tags": "bench, historical",
+                "gateway": gateway,
+                "financial_status": financial,
+                "fulfillment_status": fulfillment,
+                "processed_at": placed_at,
+                "closed_at": closed_at,
+                "cancelled_at": cancelled_at,
+                "cancel_reason": cancel_reason,
+                "reserved_until": None,
+                "unsettled_payment_kind": None,
+                "unsettled_payment_reference": None,
+                "created_at": placed_at,
+                "updated_at": updated_at,
+                "deleted_at": None,
+                "version": 1,
+            }
+        )
+        fulfilled = self._fulfilled(fulfillment, quantities)
+        for variant, quantity, share, done in zip(
+            picked, quantities, shares, fulfilled, strict=True
+        ):
+            rows["order_line_items"].append(
+                {
+                    "id": self.ids.take("order_line_items"),
+                    "order_id": order_id,
+                    "product_variant_id": variant.variant_id,
+                    "title": variant.product_title,
+                    "variant_title": variant.variant_title,
+                    "sku": variant.sku,
+                    "quantity": quantity,
+                    "price": variant.price,
+                    "total_discount": share,
+                    "taxable": True,
+                    "requires_shipping": True,
+                    "grams": variant.grams,
+                    "fulfilled_quantity": done,
+                    "inventory_item_id": None,
+                    "location_id": None,
+                    "created_at": placed_at,
+                    "updated_at": placed_at,
+                }
+            )
+        for kind, amount, moment in self._payments(financial, total, placed_at, updated_at):
+            self._transaction(rows, order_id, kind, amount, moment)
+
+    def _lifecycle(
+        self, financial: str, placed_at: datetime, units: int
+    ) -> tuple[str, datetime | None, datetime | None, str | None]:
+        """(fulfillment status, closed_at, cancelled_at, cancel reason), consistent with the
+        financial status: refunded and voided orders were cancelled before shipping."""
+        rng = self.rng
+        later = min(self.now, placed_at + timedelta(seconds=rng.randrange(3_600, 14 * 86_400)))
+        if financial in ("refunded", "voided"):
+            reason = "customer" if financial == "refunded" else "declined"
+            return "unfulfilled", None, later, reason
+        if financial in ("pending", "authorized"):
+            return "unfulfilled", None, None, None
+        if financial == "partially_refunded":
+            return "fulfilled", later, None, None
+        status = rng.choices(("fulfilled", "partial", "unfulfilled"), weights=(65, 10, 25))[0]
+        if status == "partial" and units < 2:
+            status = "fulfilled"
+        closed = later if status == "fulfilled" and rng.random() < 0.8 else None
+        return status, closed, None, None
+
+    def _fulfilled(self, fulfillment: str, quantities: list[int]) -> list[int]:
+        if fulfillment == "fulfilled":
+            return list(quantities)
+        if fulfillment != "partial":
+            return [0 for _ in quantities]
+        if len(quantities) == 1:
+            return [quantities[0] - 1]
+        return [quantities[0], *(0 for _ in quantities[1:])]
+
+    def _payments(
+        self, financial: str, total: Decimal, placed_at: datetime, settled_at: datetime
+    ) -> list[tuple[str, Decimal, datetime]]:
+        """(kind, amount, when) of each transaction the financial status implies."""
+        if financial == "pending" or total <= 0:
+            return []
+        if financial == "authorized":
+            return [("authorization", total, placed_at)]
+        if financial == "voided":
+            return [("authorization", total, placed_at), ("void", total, settled_at)]
+        if financial == "refunded":
+            return [("sale", total, placed_at), ("refund", total, settled_at)]
+        if financial == "partially_refunded":
+            part = max(CENT, _cents(total * Decimal(self.rng.randint(10, 60)) / 100))
+            return [("sale", total, placed_at), ("refund", min(part, total - CENT), settled_at)]
+        return [("sale", total, placed_at)]
+
+    def _transaction(
+        self, rows: Rows, order_id: int, kind: str, amount: Decimal, moment: datetime
+    ) -> None:
+        transaction_id = self.ids.take("order_transactions")
+        payment_id = self.ids.take("payments")
+        reference = f"bench_{kind}_{order_id}_{transaction_id}"
+        rows["order_transactions"].append(
+            {
+                "id": transaction_id,
+                "order_id": order_id,
+                "kind": kind,
+                "gateway": "test",
+                "status": "success",
+                "amount": amount,
+                "currency": self.currency,
+                "authorization_code": reference if kind == "authorization" else None,
+                "transaction_id": reference,
+                "processed_at": moment,
+                "error_code": None,
+                "card_brand": "visa",
+                "card_last4": "4242",
+                "gift_card_id": None,
+                "created_at": moment,
+            }
+        )
+        # The gateway-side mirror, one payment and its one transaction (orders.repository).
+        rows["payments"].append(
+            {
+                "id": payment_id,
+                "order_id": order_id,
+                "gateway": "test",
+                "status": "success",
+                "amount": amount,
+                "currency": self.currency,
+                "payment_method": "card",
+                "transaction_id": reference,
+                "processed_at": moment,
+                "created_at": moment,
+            }
+        )
+        rows["transactions"].append(
+            {
+                "id": self.ids.take("transactions"),
+                "payment_id": payment_id,
+                "order_transaction_id": transaction_id,
+                "type": kind,
+                "status": "success",
+                "amount": amount,
+                "currency": self.currency,
+                "reference": reference,
+                "processed_at": moment,
+                "created_at": moment,
+            }
+        )
 
 
 def location_rows(spec: SeedSpec, ids: IdAllocator) -> list[Row]:
@@ -411,11 +850,55 @@ async def insert_rows(connection: AsyncConnection, table_name: str, rows: list[R
         raw = await connection.get_raw_connection()
         # The asyncpg connection under SQLAlchemy's adapter: same session, same transaction.
         driver: Any = raw.driver_connection
-        await driver.copy_records_to_table(
-            table_name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
-        )
+        # JSON columns go as text: the codec SQLAlchemy installs for jsonb takes a string.
+        records = [
+            tuple(
+                json.dumps(value) if isinstance(value, dict | list) else value
+                for value in (row[c] for c in columns)
+            )
+            for row in rows
+        ]
+        await driver.copy_records_to_table(table_name, records=records, columns=columns)
     else:
         await connection.execute(_table(table_name).insert(), rows)
+
+
+async def _seed_orders(
+    connection: AsyncConnection,
+    write: Callable[[Rows], Any],
+    cipher: FieldCipher,
+    spec: SeedSpec,
+    ids: IdAllocator,
+    sold: list[SoldVariant],
+    people: list[tuple[int, str, Row]],
+    until: datetime,
+) -> None:
+    # A generator of its own: the catalog and customers stay what they were before orders.
+    rng = random.Random(f"{spec.seed}:orders")  # noqa: S311 - reproducible data
+    setup = order_setup_rows(ids, until, BENCH_CURRENCY)
+    await write(setup)
+    first = await _first_order_number(connection)
+    orders = OrderGenerator(
+        rng,
+        ids,
+        cipher,
+        variants=sold,
+        people=people,
+        setup=setup,
+        first_number=first,
+        now=until,
+        currency=BENCH_CURRENCY,
+    )
+    moments = orders.moments(spec.orders)
+    for start in range(0, len(moments), ORDERS_PER_BATCH):
+        await write(orders.batch(moments[start : start + ORDERS_PER_BATCH]))
+    await _advance_order_numbers(connection, orders.next_number - 1)
+    codes = _table("discount_codes")
+    await connection.execute(
+        codes.update()
+        .where(codes.c.code == BENCH_DISCOUNT_CODE)
+        .values(used_count=orders.discounted)
+    )
 
 
 async def _finish_postgres(connection: AsyncConnection) -> None:
@@ -489,17 +972,78 @@ def _batches(total: int, size: int) -> Iterator[int]:
         done += step
 
 
+def _sold_variants(rows: Rows) -> list[SoldVariant]:
+    products = {row["id"]: row for row in rows["products"]}
+    return [
+        SoldVariant(
+            variant_id=int(variant["id"]),
+            product_title=str(products[variant["product_id"]]["title"]),
+            # As the app names an order line: no title for a product's only default variant.
+            variant_title=None if variant["title"] == "Default Title" else str(variant["title"]),
+            sku=str(variant["sku"]),
+            price=variant["price"],
+            grams=int(variant["weight"] * 1000),
+            listed_at=products[variant["product_id"]]["created_at"],
+        )
+        for variant in rows["product_variants"]
+    ]
+
+
+async def _first_order_number(connection: AsyncConnection) -> int:
+    """The number the app would give the next order (the sequence, or SQLite's counter)."""
+    if connection.dialect.name == "postgresql":
+        row = (
+            await connection.execute(
+                text(f"SELECT last_value, is_called FROM {ORDER_NUMBER_SEQUENCE}")  # noqa: S608
+            )
+        ).one()
+        return int(row.last_value) + 1 if row.is_called else int(row.last_value)
+    last = (
+        await connection.execute(
+            text("SELECT last_value FROM order_number_counters WHERE name = 'orders'")
+        )
+    ).scalar()
+    return FIRST_ORDER_NUMBER if last is None else int(last) + 1
+
+
+async def _advance_order_numbers(connection: AsyncConnection, last: int) -> None:
+    """Past the seeded orders: the next placed order gets `last` + 1."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT setval(:sequence, :last, true)"),
+            {"sequence": ORDER_NUMBER_SEQUENCE, "last": last},
+        )
+        return
+    updated = await connection.execute(
+        text("UPDATE order_number_counters SET last_value = :last WHERE name = 'orders'"),
+        {"last": last},
+    )
+    if not updated.rowcount:
+        await connection.execute(
+            text("INSERT INTO order_number_counters (name, last_value) VALUES ('orders', :last)"),
+            {"last": last},
+        )
+
+
+def default_order_horizon() -> datetime:
+    """Orders end at the start of the current UTC day: one seed gives one data set a day."""
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 async def seed_bench(
     connection: AsyncConnection,
     cipher: FieldCipher,
     spec: SeedSpec,
     *,
     progress: Callable[[int], None] | None = None,
+    orders_until: datetime | None = None,
 ) -> SeedResult:
     """Load the data set on `connection`, inside the caller's transaction.
 
     Refuses a database that already has products: determinism and unique handles need an empty
     catalog. `progress` is called with the number of products or customers just written.
+    Orders are placed over the `ORDER_HISTORY_DAYS` before `orders_until` (default: the start
+    of today, UTC).
     """
     products_table = _table("products")
     existing = (
@@ -534,7 +1078,7 @@ async def seed_bench(
                         "name": "shopdb Bench Store",
                         "domain": BENCH_SHOP_DOMAIN,
                         "email": "hello@bench.shopdb.local",
-                        "currency": "USD",
+                        "currency": BENCH_CURRENCY,
                         "timezone": "UTC",
                         "setup_required": False,
                         "created_at": EPOCH,
@@ -547,8 +1091,11 @@ async def seed_bench(
     await write({"locations": locations})
 
     catalog = CatalogGenerator(spec, rng, ids, [row["id"] for row in locations])
+    sold: list[SoldVariant] = []
     for count in _batches(spec.products, PRODUCTS_PER_BATCH):
-        await write(catalog.batch(count))
+        batch = catalog.batch(count)
+        await write(batch)
+        sold += _sold_variants(batch)
         if progress is not None:
             progress(count)
     people = CustomerGenerator(rng, ids, cipher)
@@ -556,6 +1103,17 @@ async def seed_bench(
         await write(people.batch(count))
         if progress is not None:
             progress(count)
+    if spec.orders and sold:
+        await _seed_orders(
+            connection,
+            write,
+            cipher,
+            spec,
+            ids,
+            sold,
+            people.people,
+            orders_until or default_order_horizon(),
+        )
 
     result.admin_password = secrets.token_urlsafe(24)
     await _ensure_admin(connection, result.admin_password)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -20,7 +22,7 @@ from shopdb.checkouts.schemas import (
 )
 from shopdb.checkouts.settings import CheckoutSettings
 from shopdb.db import Database
-from shopdb.dependencies import ServicesDep, SessionDep
+from shopdb.dependencies import ServicesDep, SessionDep, get_session
 from shopdb.idempotency import idempotent, in_effect
 from shopdb.keys import field_cipher
 from shopdb.kit.etags import etag
@@ -31,8 +33,9 @@ from shopdb.kit.schemas import Page
 from shopdb.orders import service as orders
 from shopdb.orders.auth import OrdersRead, OrdersWrite
 from shopdb.orders.payments import registry_gateways
-from shopdb.orders.placement import Placement, transactions_for
+from shopdb.orders.placement import Placement, keyed_placement_slot, transactions_for
 from shopdb.orders.schemas import OrderDetail
+from shopdb.services import services_of
 
 
 def checkout_settings(services: ServicesDep) -> CheckoutSettings:
@@ -114,8 +117,19 @@ async def update_checkout(
     )
 
 
+@asynccontextmanager
+async def completion_slot(request: Request) -> AsyncIterator[None]:
+    """As POST /api/v1/orders' keyed placements (orders.endpoints.placement_slot): a keyed
+    completion's claim holds a connection while the placement takes others, so it first
+    hands authentication's connection back and queues for a slot holding none."""
+    database = services_of(request.app).database
+    await _hand_back_connection(request, await get_session(request), database)
+    async with keyed_placement_slot(database):
+        yield
+
+
 @checkouts_router.post("/{token}/complete", status_code=201, response_model=OrderDetail)
-@idempotent
+@idempotent(gate=completion_slot)
 async def complete(
     request: Request,
     session: SessionDep,
@@ -149,8 +163,9 @@ async def _hand_back_connection(
 ) -> None:
     """As POST /api/v1/orders does (orders.endpoints): on PostgreSQL the completion runs in
     transactions of its own, so the request's session is committed now rather than holding
-    a pooled connection while they run; not with an Idempotency-Key (its claim commits with
-    the response), not on SQLite (the steps are savepoints of this very session)."""
+    a pooled connection while they run; not with an Idempotency-Key once claimed (its claim
+    commits with the response; before the claim, completion_slot hands the connection back
+    too), not on SQLite (the steps are savepoints of this very session)."""
     if database.primary.dialect.name == "sqlite" or in_effect(request):
         return
     if session.in_transaction():

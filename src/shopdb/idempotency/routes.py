@@ -14,6 +14,11 @@ It is a decorator, not a plain dependency, because it must see the endpoint's re
 before the commit: a dependency never sees it, and a `yield` dependency's exit runs too late
 (after the response is sent, see CONVENTIONS.md). The endpoint must authenticate (keys belong
 to their caller, `Subject.principal`) and return a Response with its whole body.
+
+`@idempotent(gate=...)`: a keyed request first enters `gate(request)`, an async context
+manager, and leaves it when the endpoint has returned (before the commit). It runs after the
+route's dependencies and before the claim takes a pooled connection, for an endpoint that
+must bound how many keyed requests run at once (orders.placement.keyed_placement_slot).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, ParamSpec
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any, ParamSpec, overload
 
 from fastapi import Header, Request, Response
 
@@ -62,9 +68,28 @@ KeyHeader = Annotated[
 ]
 
 
+Endpoint = Callable[P, Awaitable[Response]]
+Gate = Callable[[Request], AbstractAsyncContextManager[object]]
+
+
+@overload
+def idempotent(endpoint: Endpoint[P], /) -> Endpoint[P]: ...
+
+
+@overload
+def idempotent(*, gate: Gate) -> Callable[[Endpoint[P]], Endpoint[P]]: ...
+
+
 def idempotent(
-    endpoint: Callable[P, Awaitable[Response]],
-) -> Callable[P, Awaitable[Response]]:
+    endpoint: Endpoint[P] | None = None, /, *, gate: Gate | None = None
+) -> Endpoint[P] | Callable[[Endpoint[P]], Endpoint[P]]:
+    if endpoint is None:
+        assert gate is not None
+        return functools.partial(_decorate, gate=gate)
+    return _decorate(endpoint, gate=gate)
+
+
+def _decorate(endpoint: Endpoint[P], *, gate: Gate | None) -> Endpoint[P]:
     signature = inspect.signature(endpoint, eval_str=True)
     returns = signature.return_annotation
     if not (isinstance(returns, type) and issubclass(returns, Response)):
@@ -83,7 +108,16 @@ def idempotent(
         key: str | None = kwargs.pop(_KEY)
         if key is None:
             return await endpoint(*args, **kwargs)
-        outcome = await _claim(request, check_key(key))
+        key = check_key(key)
+        if gate is None:
+            return await keyed(request, key, args, kwargs)
+        async with gate(request):
+            return await keyed(request, key, args, kwargs)
+
+    async def keyed(
+        request: Request, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Response:
+        outcome = await _claim(request, key)
         if isinstance(outcome, service.Finished):
             return replayed(outcome.status, outcome.body)
         setattr(request.state, _CLAIM_STATE, outcome)

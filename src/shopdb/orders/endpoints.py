@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -9,7 +11,7 @@ from fastapi import Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.db import Database
-from shopdb.dependencies import ServicesDep, SessionDep
+from shopdb.dependencies import ServicesDep, SessionDep, get_session
 from shopdb.idempotency import idempotent, in_effect
 from shopdb.keys import field_cipher
 from shopdb.kit.parameters import PageQuery
@@ -19,7 +21,12 @@ from shopdb.kit.schemas import Page
 from shopdb.orders import service
 from shopdb.orders.auth import OrdersRead, OrdersWrite
 from shopdb.orders.payments import registry_gateways
-from shopdb.orders.placement import Placement, place_order, transactions_for
+from shopdb.orders.placement import (
+    Placement,
+    keyed_placement_slot,
+    place_order,
+    transactions_for,
+)
 from shopdb.orders.schemas import (
     Email,
     FinancialStatus,
@@ -31,12 +38,24 @@ from shopdb.orders.schemas import (
     OrderSummary,
     SortDirection,
 )
+from shopdb.services import services_of
 
 router = domain_router("/orders", tags=["orders"])
 
 
+@asynccontextmanager
+async def placement_slot(request: Request) -> AsyncIterator[None]:
+    """The gate of a keyed placement (its claim then holds a connection while the placement
+    takes others): authentication's connection is handed back first, so that the request
+    queues for a slot holding none (orders.placement.keyed_placement_slot)."""
+    database = services_of(request.app).database
+    await _hand_back_connection(request, await get_session(request), database)
+    async with keyed_placement_slot(database):
+        yield
+
+
 @router.post("", status_code=201, response_model=OrderDetail)
-@idempotent
+@idempotent(gate=placement_slot)
 async def create_order(
     request: Request,
     session: SessionDep,
@@ -70,7 +89,8 @@ async def _hand_back_connection(
     (authentication's reads, an API key's last-use touch) is committed now rather than when
     the route ends, so that it does not hold a pooled connection while the placement waits
     for others (enough such requests at once would starve the pool). Not with an
-    Idempotency-Key: its claim must commit with the response. Not on SQLite, where the
+    Idempotency-Key once claimed: the claim must commit with the response (before the
+    claim, placement_slot hands the connection back too). Not on SQLite, where the
     placement's steps are savepoints of this very session."""
     if database.primary.dialect.name == "sqlite" or in_effect(request):
         return

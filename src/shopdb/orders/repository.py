@@ -25,6 +25,7 @@ from shopdb.models import (
     Product,
     ProductVariant,
     Transaction,
+    TransactionEnhanced,
 )
 from shopdb.models.orders import ORDER_NUMBER_SEQUENCE, OrderNumberCounter
 
@@ -99,6 +100,45 @@ SORT_COLUMNS: dict[str, Any] = {
 def _placed() -> list[ColumnElement[bool]]:
     # The very predicate of the list indexes (PLACED_ROWS), so the planner can use them.
     return [Order.reserved_until.is_(None), Order.deleted_at.is_(None)]
+
+
+# The test gateway's payments are test transactions (Shopify's `test`); the other gateways'
+# are real as far as the order can tell (Stripe's test mode is the account's, not the call's).
+TEST_GATEWAY = "test"
+
+
+def enhanced_columns(transaction: OrderTransaction) -> dict[str, Any]:
+    """The `transactions_enhanced` row mirroring a flushed `order_transactions` row.
+
+    Every column of the order transaction has one home: the shared ones (order, kind,
+    gateway, status, amount, currency, processed_at, error_code) by name, the authorization
+    code as `authorization`, the card's brand and last four digits (all that is ever kept of
+    a card) in `payment_details`, and the order transaction's id, the gateway's reference and
+    the gift card in `receipt`. The id is the link to the source of truth (the table has no
+    column for it); `parent_id` stays null, as order_transactions records no parent."""
+    card = (
+        None
+        if transaction.card_brand is None and transaction.card_last4 is None
+        else {"cardBrand": transaction.card_brand, "cardLast4": transaction.card_last4}
+    )
+    return {
+        "order_id": transaction.order_id,
+        "kind": transaction.kind,
+        "gateway": transaction.gateway,
+        "status": transaction.status,
+        "amount": transaction.amount,
+        "currency": transaction.currency,
+        "processed_at": transaction.processed_at,
+        "error_code": transaction.error_code,
+        "authorization": transaction.authorization_code,
+        "test": transaction.gateway == TEST_GATEWAY,
+        "payment_details": card,
+        "receipt": {
+            "orderTransactionId": transaction.id,
+            "transactionId": transaction.transaction_id,
+            "giftCardId": transaction.gift_card_id,
+        },
+    }
 
 
 class OrderRepository:
@@ -207,34 +247,37 @@ class OrderRepository:
     async def add_transaction(
         self, transaction: OrderTransaction, *, payment_method: str
     ) -> OrderTransaction:
-        """The order transaction (the source of truth) and its gateway-side mirror, a
-        `payments` row with its one `transactions` row, in the caller's transaction."""
+        """The order transaction (the source of truth) and its two mirrors, in the caller's
+        transaction: the gateway side's `payments` row with its one `transactions` row, and
+        Shopify's shape of it, a `transactions_enhanced` row (see enhanced_columns)."""
         self.session.add(transaction)
-        await self.session.flush()
-        payment = Payment(
-            order_id=transaction.order_id,
-            gateway=transaction.gateway,
-            status=transaction.status,
-            amount=transaction.amount,
-            currency=transaction.currency,
-            payment_method=payment_method,
-            transaction_id=transaction.transaction_id,
-            processed_at=transaction.processed_at,
-        )
-        self.session.add(payment)
+        # Both mirrors name the order transaction's id, so it must exist first; the mirrors
+        # then go in one flush (the payment before its transaction, by the relationship).
         await self.session.flush()
         self.session.add(
-            Transaction(
-                payment_id=payment.id,
-                order_transaction_id=transaction.id,
-                type=transaction.kind,
+            Payment(
+                order_id=transaction.order_id,
+                gateway=transaction.gateway,
                 status=transaction.status,
                 amount=transaction.amount,
                 currency=transaction.currency,
-                reference=transaction.transaction_id,
+                payment_method=payment_method,
+                transaction_id=transaction.transaction_id,
                 processed_at=transaction.processed_at,
+                transactions=[
+                    Transaction(
+                        order_transaction_id=transaction.id,
+                        type=transaction.kind,
+                        status=transaction.status,
+                        amount=transaction.amount,
+                        currency=transaction.currency,
+                        reference=transaction.transaction_id,
+                        processed_at=transaction.processed_at,
+                    )
+                ],
             )
         )
+        self.session.add(TransactionEnhanced(**enhanced_columns(transaction)))
         await self.session.flush()
         return transaction
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopdb.auth.passwords import verify_password
@@ -36,6 +36,7 @@ from shopdb.models import (
     Product,
     ProductVariant,
     Transaction,
+    TransactionEnhanced,
     User,
 )
 from shopdb.models.orders import ORDER_EMAIL
@@ -343,6 +344,101 @@ class TestOrders:
         used = (await db_connection.execute(select(DiscountCode.used_count))).scalar_one()
         assert used == sum(1 for o in orders.values() if o.discount_code)
 
+    async def test_the_three_representations_agree_by_order_and_kind(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        result = await seed_bench(
+            db_connection,
+            field_cipher(backend.settings),
+            SeedSpec(products=12, customers=4, seed=7, orders=300),
+            orders_until=UNTIL,
+        )
+
+        truth = await _by_order_and_kind(
+            db_connection,
+            select(
+                OrderTransaction.order_id,
+                OrderTransaction.kind,
+                func.count(),
+                func.sum(OrderTransaction.amount),
+            ),
+        )
+        gateway_side = await _by_order_and_kind(
+            db_connection,
+            select(
+                Payment.order_id, Transaction.type, func.count(), func.sum(Transaction.amount)
+            ).join(Payment, Payment.id == Transaction.payment_id),
+        )
+        enhanced = await _by_order_and_kind(
+            db_connection,
+            select(
+                TransactionEnhanced.order_id,
+                TransactionEnhanced.kind,
+                func.count(),
+                func.sum(TransactionEnhanced.amount),
+            ),
+        )
+        assert {kind for _, kind in truth} == {"sale", "authorization", "refund", "void"}
+        assert gateway_side == truth
+        assert enhanced == truth
+        total = sum(count for count, _ in truth.values())
+        assert await _count(db_connection, TransactionEnhanced) == total
+        assert result.counts["transactions_enhanced"] == result.counts["order_transactions"]
+        assert result.counts["order_transactions"] == total
+
+    async def test_each_enhanced_row_names_its_order_transaction_as_the_app_writes_it(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        await seed_bench(db_connection, field_cipher(backend.settings), TINY, orders_until=UNTIL)
+
+        truth = {t.id: t for t in (await db_connection.execute(select(OrderTransaction))).all()}
+        enhanced = (await db_connection.execute(select(TransactionEnhanced))).all()
+        linked = [e.receipt["orderTransactionId"] for e in enhanced]
+        assert sorted(linked) == sorted(truth)
+        for row in enhanced:
+            source = truth[row.receipt["orderTransactionId"]]
+            assert (row.order_id, row.kind, row.gateway, row.status) == (
+                source.order_id,
+                source.kind,
+                "test",
+                "success",
+            )
+            assert (row.amount, row.currency) == (source.amount, source.currency)
+            assert row.processed_at == source.processed_at == row.created_at
+            assert row.authorization == source.authorization_code
+            assert (row.authorization is not None) == (row.kind == "authorization")
+            assert row.test is True
+            assert row.error_code is None
+            assert row.parent_id is None
+            assert row.payment_details == {"cardBrand": "visa", "cardLast4": "4242"}
+            assert row.receipt == {
+                "orderTransactionId": source.id,
+                "transactionId": source.transaction_id,
+                "giftCardId": None,
+            }
+
+    @pytest.mark.postgres_only
+    async def test_moves_the_enhanced_identity_past_the_explicit_ids(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        if backend.name != "postgresql":
+            pytest.skip("identity sequences are PostgreSQL's")
+        await seed_bench(db_connection, field_cipher(backend.settings), TINY, orders_until=UNTIL)
+
+        highest, order_id = (
+            await db_connection.execute(
+                select(func.max(TransactionEnhanced.id), func.min(TransactionEnhanced.order_id))
+            )
+        ).one()
+        inserted = await db_connection.execute(
+            text(
+                "INSERT INTO transactions_enhanced (order_id, kind, gateway, status, amount, "
+                "currency) VALUES (:order_id, 'sale', 'test', 'success', 1, 'USD') RETURNING id"
+            ),
+            {"order_id": order_id},
+        )
+        assert inserted.scalar_one() == highest + 1
+
     async def test_same_seed_and_day_give_the_same_orders(
         self, backend: Backend, db_connection: AsyncConnection
     ) -> None:
@@ -364,6 +460,14 @@ class TestOrders:
         ]
         assert len(first) == 40
         assert first == again
+
+
+async def _by_order_and_kind(
+    connection: AsyncConnection, statement: Select[int, str, int, Decimal]
+) -> dict[tuple[int, str], tuple[int, Decimal]]:
+    """(order, kind) -> (rows, amount), counted and summed by the database."""
+    rows = await connection.execute(statement.group_by(*statement.selected_columns[:2]))
+    return {(int(r[0]), str(r[1])): (int(r[2]), Decimal(r[3])) for r in rows}
 
 
 class TestCredentialsFile:

@@ -35,7 +35,9 @@ from shopdb.kit.crypto import FieldCipher
 from shopdb.kit.crypto import seal_email as seal_order_email
 from shopdb.kit.models import Base
 from shopdb.kit.types import round_money
+from shopdb.models import OrderTransaction
 from shopdb.models.orders import FIRST_ORDER_NUMBER, ORDER_EMAIL, ORDER_NUMBER_SEQUENCE
+from shopdb.orders.repository import enhanced_columns
 from shopdb.users.service import create_user
 
 BENCH_ADMIN_EMAIL = "bench-admin@bench.shopdb.local"
@@ -66,7 +68,14 @@ CUSTOMER_TABLES = ("customers", "customer_addresses", "customer_tags")
 # What the historical orders need to read as the app writes them: the code, rates and taxes
 # they name, then the orders with their lines, transactions and the transactions' mirrors.
 ORDER_SETUP_TABLES = ("discount_codes", "shipping_zones", "shipping_rates", "tax_rates")
-ORDER_TABLES = ("orders", "order_line_items", "order_transactions", "payments", "transactions")
+ORDER_TABLES = (
+    "orders",
+    "order_line_items",
+    "order_transactions",
+    "payments",
+    "transactions",
+    "transactions_enhanced",
+)
 SEEDED_TABLES = (
     "shops",
     "locations",
@@ -534,8 +543,9 @@ def order_setup_rows(ids: IdAllocator, now: datetime, currency: str) -> Rows:
 class OrderGenerator:
     """Placed orders over the year before `now`, numbered in the order they were placed, with
     1-3 lines of seeded variants, totals that add up (subtotal - discounts + shipping + tax =
-    total), their transactions (each with its payments/transactions mirror, as the app writes
-    them) and emails sealed like the app's (orders.email context, the customers' blind index).
+    total), their transactions (each with its payments/transactions and transactions_enhanced
+    mirrors, as the app writes them) and emails sealed like the app's (orders.email context, the
+    customers' blind index).
     """
 
     def __init__(
@@ -756,25 +766,24 @@ class OrderGenerator:
         transaction_id = self.ids.take("order_transactions")
         payment_id = self.ids.take("payments")
         reference = f"bench_{kind}_{order_id}_{transaction_id}"
-        rows["order_transactions"].append(
-            {
-                "id": transaction_id,
-                "order_id": order_id,
-                "kind": kind,
-                "gateway": "test",
-                "status": "success",
-                "amount": amount,
-                "currency": self.currency,
-                "authorization_code": reference if kind == "authorization" else None,
-                "transaction_id": reference,
-                "processed_at": moment,
-                "error_code": None,
-                "card_brand": "visa",
-                "card_last4": "4242",
-                "gift_card_id": None,
-                "created_at": moment,
-            }
-        )
+        truth: Row = {
+            "id": transaction_id,
+            "order_id": order_id,
+            "kind": kind,
+            "gateway": "test",
+            "status": "success",
+            "amount": amount,
+            "currency": self.currency,
+            "authorization_code": reference if kind == "authorization" else None,
+            "transaction_id": reference,
+            "processed_at": moment,
+            "error_code": None,
+            "card_brand": "visa",
+            "card_last4": "4242",
+            "gift_card_id": None,
+            "created_at": moment,
+        }
+        rows["order_transactions"].append(truth)
         # The gateway-side mirror, one payment and its one transaction (orders.repository).
         rows["payments"].append(
             {
@@ -801,6 +810,15 @@ class OrderGenerator:
                 "currency": self.currency,
                 "reference": reference,
                 "processed_at": moment,
+                "created_at": moment,
+            }
+        )
+        # Shopify's shape of it, from the very function the app's repository uses, fed a
+        # transient (never added to a session) model of the row: the two cannot drift apart.
+        rows["transactions_enhanced"].append(
+            {
+                "id": self.ids.take("transactions_enhanced"),
+                **enhanced_columns(OrderTransaction(**truth)),
                 "created_at": moment,
             }
         )

@@ -2,7 +2,8 @@
 
 Deterministic (a fixed random seed) and idempotent: the shop's domain marks it as loaded.
 Historical orders are written directly as paid; unfulfilled ones hold committed stock, so the
-inventory states add up exactly as if the orders had been placed through the API.
+inventory states add up exactly as if the orders had been placed through the API. Each order's
+payment goes through the orders repository, which writes its mirrors with it.
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ from shopdb.models import (
     Shop,
 )
 from shopdb.models.orders import ORDER_EMAIL
+from shopdb.orders.repository import OrderRepository
 from shopdb.users.service import create_user, ensure_permissions
 
 DEMO_DOMAIN = "demo.shopdb.local"
 DEMO_ADMIN_EMAIL = "admin@demo.shopdb.local"
+# The historical orders were paid offline (Shopify's manual payment method).
+DEMO_GATEWAY = "manual"
 
 _CATALOG: list[tuple[str, str, list[str], dict[str, list[str]], Decimal]] = [
     # (product type, vendor, title nouns, options, base price)
@@ -383,6 +387,7 @@ async def _seed_orders(
         if level.location_id == location.id
     }
     now = utcnow()
+    orders = OrderRepository(session)
     for number in range(1001, 1031):
         customer, email = rng.choice(customers)
         picked = rng.sample(variants, rng.randint(1, 3))
@@ -429,18 +434,23 @@ async def _seed_orders(
             processed_at=processed,
             line_items=lines,
         )
-        order.transactions = [
+        session.add(order)
+        await session.flush()
+        # Through the app's own writer, so the payment has its mirrors (payments with its
+        # transaction, and transactions_enhanced) exactly as a placed order's would.
+        await orders.add_transaction(
             OrderTransaction(
+                order_id=order.id,
                 kind="sale",
-                gateway="manual",
+                gateway=DEMO_GATEWAY,
                 status="success",
                 amount=subtotal + tax,
                 currency="USD",
                 transaction_id=f"demo-{number}",
                 processed_at=processed,
-            )
-        ]
-        session.add(order)
-    await session.flush()
+            ),
+            # What placement records for a payment without a card: the gateway's name.
+            payment_method=DEMO_GATEWAY,
+        )
     result = await session.execute(select(Order.id).where(Order.number.like("#10%")))
     return len(result.all())

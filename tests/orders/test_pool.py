@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shopdb.app import create_app
 from shopdb.db import Database
 from shopdb.models import IdempotencyKey
-from shopdb.orders.placement import keyed_placement_limit
+from shopdb.orders.pool import keyed_placement_limit
 from tests.checkouts.helpers import checkout_body, complete, create
 from tests.fixtures.catalog import Headers
 from tests.fixtures.database import Backend

@@ -11,6 +11,11 @@
 
 Each step's transaction comes from the placement (`transactions_for`): a unit of work of its
 own on PostgreSQL, a savepoint of the request's session on SQLite.
+
+Under an Idempotency-Key, the order placed under it (orders.placement.keyed_order) is the
+answer before anything else: a retry whose key's stored response was lost gets its order
+again rather than 409 CHECKOUT_COMPLETED. An order placed under the key for another checkout
+(or by POST /api/v1/orders) is 422 IDEMPOTENCY_KEY_REUSED, as the key's row would have said.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from shopdb.checkouts.pricing import cart_of
 from shopdb.checkouts.repository import CheckoutRepository
 from shopdb.checkouts.schemas import CheckoutComplete
 from shopdb.checkouts.service import check_open, load_checkout
+from shopdb.idempotency.errors import IdempotencyKeyReused
 from shopdb.kit.types import utcnow
 from shopdb.models import Order
-from shopdb.orders.placement import PlacedOrder, Placement, place_order
+from shopdb.orders.placement import PlacedOrder, Placement, keyed_order, place_order
 
 # A completion holds its checkout at most this long beyond the placement's own reservation:
 # a process that died mid-completion does not lock the checkout forever.
@@ -43,11 +49,18 @@ async def complete_checkout(
     data: CheckoutComplete,
     *,
     now: datetime | None = None,
+    idempotency_token: str | None = None,
 ) -> PlacedOrder:
     """Turn the checkout `token` into an order (see the module docstring)."""
     now = now or utcnow()
     async with placement.transactions() as tx:
         checkout = await load_checkout(tx, token)
+        if idempotency_token is not None:
+            placed = await keyed_order(tx, placement.cipher, idempotency_token)
+            if placed is not None:
+                if placed.order.id != checkout.order_id:
+                    raise IdempotencyKeyReused
+                return placed
         check_open(checkout, now)
         cart = cart_of(placement.cipher, checkout)
         checkout_id = checkout.id
@@ -81,7 +94,9 @@ async def complete_checkout(
             await recover_abandoned(tx, marked[0], done)
 
     try:
-        return await place_order(placement, order_data, on_record=mark_completed)
+        return await place_order(
+            placement, order_data, on_record=mark_completed, idempotency_token=idempotency_token
+        )
     except BaseException:
         await _give_back(placement, checkout_id)
         raise

@@ -32,8 +32,10 @@ from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.orders import service as orders
 from shopdb.orders.auth import OrdersRead, OrdersWrite
+from shopdb.orders.keyed import request_token
 from shopdb.orders.payments import registry_gateways
-from shopdb.orders.placement import Placement, keyed_placement_slot, transactions_for
+from shopdb.orders.placement import Placement, transactions_for
+from shopdb.orders.pool import keyed_placement_slot
 from shopdb.orders.schemas import OrderDetail
 from shopdb.services import services_of
 
@@ -150,7 +152,9 @@ async def complete(
         actor=subject.principal,
     )
     await _hand_back_connection(request, session, services.database)
-    placed = await complete_checkout(placement, token, data)
+    placed = await complete_checkout(
+        placement, token, data, idempotency_token=request_token(request, subject.principal)
+    )
     return model_response(
         orders.placed_detail(placed),
         status_code=201,

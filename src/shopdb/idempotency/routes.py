@@ -18,7 +18,7 @@ to their caller, `Subject.principal`) and return a Response with its whole body.
 `@idempotent(gate=...)`: a keyed request first enters `gate(request)`, an async context
 manager, and leaves it when the endpoint has returned (before the commit). It runs after the
 route's dependencies and before the claim takes a pooled connection, for an endpoint that
-must bound how many keyed requests run at once (orders.placement.keyed_placement_slot).
+must bound how many keyed requests run at once (orders.pool.keyed_placement_slot).
 """
 
 from __future__ import annotations

@@ -76,6 +76,13 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
             postgresql_where=sa.text("reserved_until IS NOT NULL"),
             sqlite_where=sa.text("reserved_until IS NOT NULL"),
         ),
+        Index(
+            "ux_orders_idempotency_token",
+            "idempotency_token",
+            unique=True,
+            postgresql_where=sa.text("idempotency_token IS NOT NULL"),
+            sqlite_where=sa.text("idempotency_token IS NOT NULL"),
+        ),
     )
 
     customer_id: Mapped[int | None] = mapped_column(
@@ -138,6 +145,10 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     # once: the release job voids (or refunds) it before it releases the reservation.
     unsettled_payment_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
     unsettled_payment_reference: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Placed under an Idempotency-Key: a hash of the caller and the key (never the key), so
+    # that a retry whose key's stored response was lost finds this order instead of placing
+    # a second one (orders.placement). Unique where set (ux_orders_idempotency_token).
+    idempotency_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     line_items: Mapped[list[OrderLineItem]] = relationship(
         back_populates="order",

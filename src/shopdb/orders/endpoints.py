@@ -20,13 +20,10 @@ from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.orders import service
 from shopdb.orders.auth import OrdersRead, OrdersWrite
+from shopdb.orders.keyed import request_token
 from shopdb.orders.payments import registry_gateways
-from shopdb.orders.placement import (
-    Placement,
-    keyed_placement_slot,
-    place_order,
-    transactions_for,
-)
+from shopdb.orders.placement import Placement, place_order, transactions_for
+from shopdb.orders.pool import keyed_placement_slot
 from shopdb.orders.schemas import (
     Email,
     FinancialStatus,
@@ -47,7 +44,7 @@ router = domain_router("/orders", tags=["orders"])
 async def placement_slot(request: Request) -> AsyncIterator[None]:
     """The gate of a keyed placement (its claim then holds a connection while the placement
     takes others): authentication's connection is handed back first, so that the request
-    queues for a slot holding none (orders.placement.keyed_placement_slot)."""
+    queues for a slot holding none (orders.pool.keyed_placement_slot)."""
     database = services_of(request.app).database
     await _hand_back_connection(request, await get_session(request), database)
     async with keyed_placement_slot(database):
@@ -64,7 +61,8 @@ async def create_order(
     data: OrderCreate,
 ) -> Response:
     """Place an order: priced from the catalog, stock committed, paid through the gateway
-    (402 PAYMENT_DECLINED leaves nothing behind). Send an Idempotency-Key to retry safely."""
+    (402 PAYMENT_DECLINED leaves nothing behind). Send an Idempotency-Key to retry safely:
+    a retry gets the order placed under the key, even if storing its response failed."""
     settings = services.settings
     placement = Placement(
         transactions=transactions_for(services.database, session),
@@ -74,7 +72,9 @@ async def create_order(
         actor=subject.principal,
     )
     await _hand_back_connection(request, session, services.database)
-    placed = await place_order(placement, data)
+    placed = await place_order(
+        placement, data, idempotency_token=request_token(request, subject.principal)
+    )
     return model_response(
         service.placed_detail(placed),
         status_code=201,

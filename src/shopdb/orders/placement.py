@@ -32,17 +32,23 @@ writer at a time and whose request already holds the write lock (its Idempotency
 its authentication), each is a savepoint of the request's session, committed with the
 request (a refused payment then rolls the whole request back, which leaves nothing either).
 
-A placement under an Idempotency-Key is the one request that holds two pooled connections:
-its claim's (the request's session, uncommitted until the response is stored) and each
-step's. Enough of them at once and every connection is a claim waiting for a second one, so
-on PostgreSQL they first take one of `keyed_placement_slot`'s slots, sized so that those
-that hold one always find the other, and queue for it without holding any connection.
+A placement under an Idempotency-Key holds two pooled connections at once (its claim's and
+each step's): pool.py bounds how many run at once.
+
+Under an Idempotency-Key the order carries `idempotency_token` (idempotency_token(): a hash
+of the caller and the key, never the key itself), unique among orders. On PostgreSQL the
+order commits in its own transactions and the key's stored response later, with the
+request: if that later commit fails, the key is gone but the order is not. A retry with the
+same key then finds the order by its token before doing anything (`keyed_order`): placed,
+it is the result again (the same 201 body); still a reservation (its payment under way, or
+to be voided by the release job), 409 IDEMPOTENCY_KEY_IN_USE. A duplicate that passes that
+check concurrently meets the unique index when it writes its reservation, and gets the same
+answer. A released reservation is deleted (reservations.py), token and all: a declined
+attempt does not block a retry with the key.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,14 +57,15 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.pool import Pool, QueuePool
 
 from shopdb.config import Settings
 from shopdb.customers.pii import CUSTOMER_EMAIL
 from shopdb.db import Database
 from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
+from shopdb.idempotency.errors import IdempotencyKeyInUse
 from shopdb.inventory.errors import InsufficientInventory
 from shopdb.inventory.stock import StockLine, commit_stock
 from shopdb.jobs.kinds import ORDERS_CONFIRMATION_EMAIL, ORDERS_RELEASE_RESERVATION
@@ -103,60 +110,6 @@ def transactions_for(database: Database, session: AsyncSession) -> Transactions:
             yield session
 
     return savepoint
-
-
-# Pooled connections that keyed placements leave to everything else a worker serves.
-POOL_RESERVE = 2
-
-
-def keyed_placement_limit(pool: Pool) -> int | None:
-    """How many keyed placements may run at once on `pool` (None: no bound needed).
-
-    Each holds at most two connections, so half of what the pool can open (less the
-    reserve) lets every one of them have both. Any bound below the pool's capacity would
-    guarantee progress (the other requests hold one connection at a time and give it back);
-    half also spares them the wait. A pool that opens connections without limit needs none.
-    """
-    if not isinstance(pool, QueuePool):
-        return None
-    overflow = pool._max_overflow
-    if overflow < 0:
-        return None
-    return max(1, (pool.size() + overflow - POOL_RESERVE) // 2)
-
-
-# One semaphore per pool, made on the event loop that uses it (a pool's asyncpg connections
-# belong to one loop; a pool met again on another loop, as in tests, gets a new one).
-_slots: weakref.WeakKeyDictionary[Pool, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _semaphore(pool: Pool, limit: int) -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    found = _slots.get(pool)
-    if found is None or found[0] is not loop:
-        found = (loop, asyncio.Semaphore(limit))
-        _slots[pool] = found
-    return found[1]
-
-
-@asynccontextmanager
-async def keyed_placement_slot(database: Database) -> AsyncIterator[None]:
-    """Hold one of this worker's keyed-placement slots (see the module docstring).
-
-    Enter it holding no pooled connection, before the Idempotency-Key claim takes one, and
-    leave it once the placement no longer needs another. A no-op on SQLite, where the steps
-    are savepoints of the request's own connection.
-    """
-    limit = None
-    if database.primary.dialect.name != "sqlite":
-        limit = keyed_placement_limit(database.primary.sync_engine.pool)
-    if limit is None:
-        yield
-        return
-    async with _semaphore(database.primary.sync_engine.pool, limit):
-        yield
 
 
 @dataclass(frozen=True)
@@ -207,20 +160,39 @@ async def place_order(
     *,
     now: datetime | None = None,
     on_record: OnRecord | None = None,
+    idempotency_token: str | None = None,
 ) -> PlacedOrder:
-    """Place `data` (see the module docstring)."""
+    """Place `data` (see the module docstring); under an Idempotency-Key's
+    `idempotency_token` (keyed.idempotency_token), the order already placed under it if
+    there is one (409 IDEMPOTENCY_KEY_IN_USE while it is still a reservation)."""
     now = now or utcnow()
     currency = placement.settings.order_currency
     gateway = placement.gateway_for(data.payment.gateway) if data.payment else None
     # The quote reads in a transaction of its own too: no connection is held from one step
     # to the next (a request holding one while waiting for another could starve the pool).
     async with placement.transactions() as tx:
+        if idempotency_token is not None:
+            # Before the quote: the first order is the answer even if its prices changed.
+            placed = await keyed_order(tx, placement.cipher, idempotency_token)
+            if placed is not None:
+                return placed
         buyer = await _buyer(placement.cipher, tx, data)
         quote = await quote_order(tx, data, currency=currency, now=now, tax_exempt=buyer.tax_exempt)
     if gateway is None and not data.gift_card_codes and quote.totals.total > 0:
         raise ValidationFailed.on("payment", "is required")
-    async with placement.transactions() as tx:
-        reservation = await _reserve(placement, tx, data, quote, buyer, now)
+    try:
+        async with placement.transactions() as tx:
+            reservation = await _reserve(placement, tx, data, quote, buyer, now, idempotency_token)
+    except IntegrityError as exc:
+        if idempotency_token is None or not _token_taken(exc):
+            raise
+        # A duplicate got past the check above and wrote its reservation first; this
+        # transaction (stock, code, number) is rolled back.
+        async with placement.transactions() as tx:
+            placed = await keyed_order(tx, placement.cipher, idempotency_token)
+        if placed is None:
+            raise IdempotencyKeyInUse from exc  # released meanwhile: a retry runs again
+        return placed
     result = None
     if reservation.amount_due > 0:
         payment = data.payment
@@ -261,6 +233,26 @@ async def place_order(
         raise
 
 
+async def keyed_order(session: AsyncSession, cipher: FieldCipher, token: str) -> PlacedOrder | None:
+    """The order placed under the Idempotency-Key `token`, as placing it returned it; None
+    if there is none. Still a reservation (its payment under way, or left for the release
+    job to undo): 409 IDEMPOTENCY_KEY_IN_USE, as for a request with the key still running."""
+    order = await OrderRepository(session).by_idempotency_token(token)
+    if order is None:
+        return None
+    if order.reserved_until is not None:
+        raise IdempotencyKeyInUse
+    # Every order placed under a token was placed sealed (the hash is null only for rows
+    # from before sealing, which have no token).
+    email = cipher.decrypt(order.email, context=ORDER_EMAIL)
+    return PlacedOrder(order, email, list(order.line_items), list(order.transactions))
+
+
+def _token_taken(exc: IntegrityError) -> bool:
+    # The index's name (PostgreSQL) or its column (SQLite) is in the driver's message.
+    return "idempotency_token" in str(exc.orig)
+
+
 async def _buyer(cipher: FieldCipher, session: AsyncSession, data: OrderCreate) -> _Buyer:
     """Who the order is for: its email sealed for orders.email with the customers' blind
     index (the same address has the same index in both tables)."""
@@ -288,6 +280,7 @@ async def _reserve(
     quote: Quote,
     buyer: _Buyer,
     now: datetime,
+    idempotency_token: str | None,
 ) -> _Reservation:
     repository = OrderRepository(session)
     currency = quote.totals.currency
@@ -312,6 +305,7 @@ async def _reserve(
                 discount=redeemed,
             )
     order = _new_order(placement, data, quote, buyer, number, now)
+    order.idempotency_token = idempotency_token
     lines = _new_lines(quote, locations)
     await repository.add(order, lines)
     reservation = _Reservation(order, lines)

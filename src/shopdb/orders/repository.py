@@ -369,6 +369,18 @@ class OrderRepository:
             delete(Order).where(Order.id == order_id).execution_options(synchronize_session=False)
         )
 
+    async def by_idempotency_token(self, token: str) -> Order | None:
+        """The order (placed or a reservation) written under this Idempotency-Key token,
+        with its lines and transactions."""
+        return (
+            await self.session.scalars(
+                select(Order)
+                .where(Order.idempotency_token == token)
+                .options(selectinload(Order.line_items), selectinload(Order.transactions))
+                .execution_options(populate_existing=True)
+            )
+        ).one_or_none()
+
     # --- reading placed orders -----------------------------------------------------------
 
     async def get_placed(self, order_id: int) -> Order | None:

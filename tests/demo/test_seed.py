@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.demo.seed import DEMO_GATEWAY, seed_demo
 from shopdb.keys import field_cipher
 from shopdb.models import Order, OrderTransaction, Payment, Transaction, TransactionEnhanced
+from shopdb.orders.repository import OrderRepository
 from tests.fixtures.database import Backend
 
 
@@ -121,3 +122,17 @@ class TestDemoPayments:
         assert again.created is False
         for model in (OrderTransaction, Payment, Transaction, TransactionEnhanced):
             assert await _count(db_session, model) == 30, model
+
+
+class TestDemoOrderNumbers:
+    async def test_the_next_placed_order_numbers_after_the_demo_orders(
+        self, backend: Backend, db_session: AsyncSession
+    ) -> None:
+        """The demo orders take their numbers from the app's counter: the first order a user
+        places on the demo store got #1001 again before, a 409 on the unique number."""
+        await seed_demo(db_session, field_cipher(backend.settings), create_admin=False)
+        numbers = (await db_session.execute(select(Order.order_number, Order.number))).all()
+
+        assert all(number == f"#{order_number}" for order_number, number in numbers)
+        demo_highest = max(order_number for order_number, _ in numbers)
+        assert await OrderRepository(db_session).next_order_number() == demo_highest + 1

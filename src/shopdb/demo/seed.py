@@ -49,6 +49,8 @@ DEMO_DOMAIN = "demo.shopdb.local"
 DEMO_ADMIN_EMAIL = "admin@demo.shopdb.local"
 # The historical orders were paid offline (Shopify's manual payment method).
 DEMO_GATEWAY = "manual"
+# Historical orders the demo store starts with.
+DEMO_ORDERS = 30
 
 _CATALOG: list[tuple[str, str, list[str], dict[str, list[str]], Decimal]] = [
     # (product type, vendor, title nouns, options, base price)
@@ -388,10 +390,11 @@ async def _seed_orders(
     }
     now = utcnow()
     orders = OrderRepository(session)
-    for number in range(1001, 1031):
+    placed = 0
+    for index in range(DEMO_ORDERS):
         customer, email = rng.choice(customers)
         picked = rng.sample(variants, rng.randint(1, 3))
-        fulfilled = number % 3 != 0
+        fulfilled = index % 3 != 2
         lines = []
         for variant in picked:
             assert variant.inventory_item is not None
@@ -420,11 +423,14 @@ async def _seed_orders(
         tax = round_money(subtotal * Decimal("0.08"))
         processed = now - timedelta(days=rng.randint(0, 90), minutes=rng.randint(0, 1440))
         sealed_email, email_hash = crypto.seal_email(cipher, email, context=ORDER_EMAIL)
+        # From the app's own counter: the first order a user places next gets the next number.
+        number = await orders.next_order_number()
         order = Order(
             customer_id=customer.id,
             email=sealed_email,
             email_hash=email_hash,
             number=f"#{number}",
+            order_number=number,
             subtotal_price=subtotal,
             total_tax=tax,
             total_price=subtotal + tax,
@@ -452,5 +458,5 @@ async def _seed_orders(
             # What placement records for a payment without a card: the gateway's name.
             payment_method=DEMO_GATEWAY,
         )
-    result = await session.execute(select(Order.id).where(Order.number.like("#10%")))
-    return len(result.all())
+        placed += 1
+    return placed

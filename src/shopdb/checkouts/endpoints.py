@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.checkouts import abandonment, service
 from shopdb.checkouts.completion import complete_checkout
@@ -21,9 +18,8 @@ from shopdb.checkouts.schemas import (
     CheckoutUpdate,
 )
 from shopdb.checkouts.settings import CheckoutSettings
-from shopdb.db import Database
-from shopdb.dependencies import ServicesDep, SessionDep, get_session
-from shopdb.idempotency import idempotent, in_effect
+from shopdb.dependencies import ServicesDep, SessionDep
+from shopdb.idempotency import idempotent
 from shopdb.keys import field_cipher
 from shopdb.kit.etags import etag
 from shopdb.kit.parameters import IfMatch, PageQuery
@@ -32,12 +28,11 @@ from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.orders import service as orders
 from shopdb.orders.auth import OrdersRead, OrdersWrite
+from shopdb.orders.gates import hand_back_connection, placement_gate
 from shopdb.orders.keyed import request_token
 from shopdb.orders.payments import registry_gateways
 from shopdb.orders.placement import Placement, transactions_for
-from shopdb.orders.pool import keyed_placement_slot
 from shopdb.orders.schemas import OrderDetail
-from shopdb.services import services_of
 
 
 def checkout_settings(services: ServicesDep) -> CheckoutSettings:
@@ -119,19 +114,8 @@ async def update_checkout(
     )
 
 
-@asynccontextmanager
-async def completion_slot(request: Request) -> AsyncIterator[None]:
-    """As POST /api/v1/orders' keyed placements (orders.endpoints.placement_slot): a keyed
-    completion's claim holds a connection while the placement takes others, so it first
-    hands authentication's connection back and queues for a slot holding none."""
-    database = services_of(request.app).database
-    await _hand_back_connection(request, await get_session(request), database)
-    async with keyed_placement_slot(database):
-        yield
-
-
 @checkouts_router.post("/{token}/complete", status_code=201, response_model=OrderDetail)
-@idempotent(gate=completion_slot)
+@idempotent(gate=placement_gate)
 async def complete(
     request: Request,
     session: SessionDep,
@@ -151,7 +135,7 @@ async def complete(
         gateway_for=registry_gateways(settings),
         actor=subject.principal,
     )
-    await _hand_back_connection(request, session, services.database)
+    await hand_back_connection(request, session, services.database)
     placed = await complete_checkout(
         placement, token, data, idempotency_token=request_token(request, subject.principal)
     )
@@ -160,21 +144,6 @@ async def complete(
         status_code=201,
         headers={"Location": f"/api/v1/orders/{placed.order.id}"},
     )
-
-
-async def _hand_back_connection(
-    request: Request, session: AsyncSession, database: Database
-) -> None:
-    """As POST /api/v1/orders does (orders.endpoints): on PostgreSQL the completion runs in
-    transactions of its own, so the request's session is committed now rather than holding
-    a pooled connection while they run; not with an Idempotency-Key once claimed (its claim
-    commits with the response; before the claim, completion_slot hands the connection back
-    too), not on SQLite (the steps are savepoints of this very session)."""
-    if database.primary.dialect.name == "sqlite" or in_effect(request):
-        return
-    if session.in_transaction():
-        await session.commit()
-        await database.committed(session)
 
 
 @abandoned_router.get("", response_model=Page[AbandonedCheckoutRead])

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.db import Database
-from shopdb.dependencies import ServicesDep, SessionDep, get_session
-from shopdb.idempotency import idempotent, in_effect
+from shopdb.dependencies import ServicesDep, SessionDep
+from shopdb.idempotency import idempotent
 from shopdb.keys import field_cipher
 from shopdb.kit.parameters import PageQuery
 from shopdb.kit.responses import model_response
@@ -20,10 +16,10 @@ from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.orders import service
 from shopdb.orders.auth import OrdersRead, OrdersWrite
+from shopdb.orders.gates import hand_back_connection, placement_gate
 from shopdb.orders.keyed import request_token
 from shopdb.orders.payments import registry_gateways
 from shopdb.orders.placement import Placement, place_order, transactions_for
-from shopdb.orders.pool import keyed_placement_slot
 from shopdb.orders.schemas import (
     Email,
     FinancialStatus,
@@ -35,24 +31,12 @@ from shopdb.orders.schemas import (
     OrderSummary,
     SortDirection,
 )
-from shopdb.services import services_of
 
 router = domain_router("/orders", tags=["orders"])
 
 
-@asynccontextmanager
-async def placement_slot(request: Request) -> AsyncIterator[None]:
-    """The gate of a keyed placement (its claim then holds a connection while the placement
-    takes others): authentication's connection is handed back first, so that the request
-    queues for a slot holding none (orders.pool.keyed_placement_slot)."""
-    database = services_of(request.app).database
-    await _hand_back_connection(request, await get_session(request), database)
-    async with keyed_placement_slot(database):
-        yield
-
-
 @router.post("", status_code=201, response_model=OrderDetail)
-@idempotent(gate=placement_slot)
+@idempotent(gate=placement_gate)
 async def create_order(
     request: Request,
     session: SessionDep,
@@ -71,7 +55,7 @@ async def create_order(
         gateway_for=registry_gateways(settings),
         actor=subject.principal,
     )
-    await _hand_back_connection(request, session, services.database)
+    await hand_back_connection(request, session, services.database)
     placed = await place_order(
         placement, data, idempotency_token=request_token(request, subject.principal)
     )
@@ -80,23 +64,6 @@ async def create_order(
         status_code=201,
         headers={"Location": f"/api/v1/orders/{placed.order.id}"},
     )
-
-
-async def _hand_back_connection(
-    request: Request, session: AsyncSession, database: Database
-) -> None:
-    """On PostgreSQL the placement runs in transactions of its own: the request's session
-    (authentication's reads, an API key's last-use touch) is committed now rather than when
-    the route ends, so that it does not hold a pooled connection while the placement waits
-    for others (enough such requests at once would starve the pool). Not with an
-    Idempotency-Key once claimed: the claim must commit with the response (before the
-    claim, placement_slot hands the connection back too). Not on SQLite, where the
-    placement's steps are savepoints of this very session."""
-    if database.primary.dialect.name == "sqlite" or in_effect(request):
-        return
-    if session.in_transaction():
-        await session.commit()
-        await database.committed(session)
 
 
 @router.get("", response_model=Page[OrderSummary])

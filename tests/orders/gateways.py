@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shopdb.config import Settings
-from shopdb.orders import endpoints
+from shopdb.orders import gates
 from shopdb.payments.gateways.base import GatewayResult, PaymentGateway
 from shopdb.payments.gateways.test import TestGateway
 
@@ -69,7 +69,7 @@ def use_gateway(monkeypatch: pytest.MonkeyPatch, gateway: ScriptedGateway) -> No
 
         return find
 
-    monkeypatch.setattr(endpoints, "registry_gateways", gateways)
+    monkeypatch.setattr(gates, "registry_gateways", gateways)
     from shopdb.orders import jobs
 
     monkeypatch.setattr(jobs, "registry_gateways", gateways)

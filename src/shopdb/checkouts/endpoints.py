@@ -26,12 +26,9 @@ from shopdb.kit.parameters import IfMatch, PageQuery
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
-from shopdb.orders import service as orders
 from shopdb.orders.auth import OrdersRead, OrdersWrite
-from shopdb.orders.gates import hand_back_connection, placement_gate
+from shopdb.orders.gates import placed_response, placement_for, placement_gate
 from shopdb.orders.keyed import request_token
-from shopdb.orders.payments import registry_gateways
-from shopdb.orders.placement import Placement, transactions_for
 from shopdb.orders.schemas import OrderDetail
 
 
@@ -127,23 +124,11 @@ async def complete(
     """Turn the checkout into an order, exactly as POST /api/v1/orders places one; 201 with
     the order. Completed already: 409 CHECKOUT_COMPLETED (a retry with the same
     Idempotency-Key gets the first response again)."""
-    settings = services.settings
-    placement = Placement(
-        transactions=transactions_for(services.database, session),
-        settings=settings,
-        cipher=field_cipher(settings),
-        gateway_for=registry_gateways(settings),
-        actor=subject.principal,
-    )
-    await hand_back_connection(request, session, services.database)
+    placement = await placement_for(request, session, services, subject.principal)
     placed = await complete_checkout(
         placement, token, data, idempotency_token=request_token(request, subject.principal)
     )
-    return model_response(
-        orders.placed_detail(placed),
-        status_code=201,
-        headers={"Location": f"/api/v1/orders/{placed.order.id}"},
-    )
+    return placed_response(placed)
 
 
 @abandoned_router.get("", response_model=Page[AbandonedCheckoutRead])

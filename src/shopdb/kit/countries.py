@@ -7,6 +7,9 @@ subdivision part of an ISO 3166-2 code ("QC" in "CA-QC"): one to three letters o
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 COUNTRY_CODES: frozenset[str] = frozenset(
     (
@@ -36,3 +39,23 @@ def province_problem(code: str) -> str | None:
     if PROVINCE_CODE.fullmatch(code) is None:
         return "is not a province code (the part after the hyphen of ISO 3166-2, such as QC)"
     return None
+
+
+def _checked_country(value: str) -> str:
+    value = value.upper()
+    if (problem := country_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _checked_province(value: str) -> str:
+    value = value.upper()
+    if (problem := province_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Request fields: a country or province code in any letter case, stored upper-case; a code
+# that is not one is a 400 naming the field.
+CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_checked_country)]
+ProvinceCode = Annotated[str, Field(min_length=1, max_length=3), AfterValidator(_checked_province)]

@@ -11,15 +11,13 @@ from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.idempotency import idempotent
 from shopdb.keys import field_cipher
 from shopdb.kit.parameters import PageQuery
-from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.orders import service
 from shopdb.orders.auth import OrdersRead, OrdersWrite
-from shopdb.orders.gates import hand_back_connection, placement_gate
+from shopdb.orders.gates import placed_response, placement_for, placement_gate
 from shopdb.orders.keyed import request_token
-from shopdb.orders.payments import registry_gateways
-from shopdb.orders.placement import Placement, place_order, transactions_for
+from shopdb.orders.placement import place_order
 from shopdb.orders.schemas import (
     Email,
     FinancialStatus,
@@ -47,23 +45,11 @@ async def create_order(
     """Place an order: priced from the catalog, stock committed, paid through the gateway
     (402 PAYMENT_DECLINED leaves nothing behind). Send an Idempotency-Key to retry safely:
     a retry gets the order placed under the key, even if storing its response failed."""
-    settings = services.settings
-    placement = Placement(
-        transactions=transactions_for(services.database, session),
-        settings=settings,
-        cipher=field_cipher(settings),
-        gateway_for=registry_gateways(settings),
-        actor=subject.principal,
-    )
-    await hand_back_connection(request, session, services.database)
+    placement = await placement_for(request, session, services, subject.principal)
     placed = await place_order(
         placement, data, idempotency_token=request_token(request, subject.principal)
     )
-    return model_response(
-        service.placed_detail(placed),
-        status_code=201,
-        headers={"Location": f"/api/v1/orders/{placed.order.id}"},
-    )
+    return placed_response(placed)
 
 
 @router.get("", response_model=Page[OrderSummary])

@@ -1,6 +1,7 @@
-"""What POST /api/v1/orders and POST /api/v1/checkouts/{token}/complete do with the request's
-connection before placing: both place through orders.placement, whose steps (on PostgreSQL)
-run in transactions of their own, so the request must not hold a pooled connection meanwhile.
+"""What POST /api/v1/orders and POST /api/v1/checkouts/{token}/complete share around a
+placement: both place through orders.placement, whose steps (on PostgreSQL) run in
+transactions of their own, so the request must not hold a pooled connection meanwhile; and
+both answer 201 with the placed order.
 """
 
 from __future__ import annotations
@@ -8,14 +9,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Request
+from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.db import Database
 from shopdb.dependencies import get_session
 from shopdb.idempotency import in_effect
+from shopdb.keys import field_cipher
+from shopdb.kit.responses import model_response
+from shopdb.orders.payments import registry_gateways
+from shopdb.orders.placement import PlacedOrder, Placement, transactions_for
 from shopdb.orders.pool import keyed_placement_slot
-from shopdb.services import services_of
+from shopdb.orders.service import placed_detail
+from shopdb.services import Services, services_of
 
 
 async def hand_back_connection(request: Request, session: AsyncSession, database: Database) -> None:
@@ -43,3 +49,27 @@ async def placement_gate(request: Request) -> AsyncIterator[None]:
     await hand_back_connection(request, await get_session(request), database)
     async with keyed_placement_slot(database):
         yield
+
+
+async def placement_for(
+    request: Request, session: AsyncSession, services: Services, actor: str
+) -> Placement:
+    """The placement a request runs, its session's connection handed back first."""
+    settings = services.settings
+    placement = Placement(
+        transactions=transactions_for(services.database, session),
+        settings=settings,
+        cipher=field_cipher(settings),
+        gateway_for=registry_gateways(settings),
+        actor=actor,
+    )
+    await hand_back_connection(request, session, services.database)
+    return placement
+
+
+def placed_response(placed: PlacedOrder) -> Response:
+    return model_response(
+        placed_detail(placed),
+        status_code=201,
+        headers={"Location": f"/api/v1/orders/{placed.order.id}"},
+    )

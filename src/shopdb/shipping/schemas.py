@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from shopdb.kit.countries import country_problem, province_problem
+from shopdb.kit.countries import CountryCode
+from shopdb.kit.countries import ProvinceCode as CheckedProvince
 from shopdb.kit.schemas import CamelModel, InputModel
 
 
@@ -17,24 +18,8 @@ def _upper(value: str) -> str:
     return value.upper()
 
 
-def _country(value: str) -> str:
-    value = value.upper()
-    if (problem := country_problem(value)) is not None:
-        raise ValueError(problem)
-    return value
-
-
-def _province(value: str) -> str:
-    value = value.upper()
-    if (problem := province_problem(value)) is not None:
-        raise ValueError(problem)
-    return value
-
-
-CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
 # Zones check their province codes themselves, naming each one's position in the request.
 ProvinceCode = Annotated[str, Field(min_length=1, max_length=3), AfterValidator(_upper)]
-CheckedProvince = Annotated[str, Field(min_length=1, max_length=3), AfterValidator(_province)]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$"), AfterValidator(_upper)]
 Price = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2, allow_inf_nan=False)]
 # DECIMAL(8,2) grams: up to 999,999.99 g.

@@ -6,28 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from shopdb.kit.countries import country_problem, province_problem
+from shopdb.kit.countries import CountryCode, ProvinceCode
 from shopdb.kit.schemas import CamelModel, InputModel
 
-
-def _country(value: str) -> str:
-    value = value.upper()
-    if (problem := country_problem(value)) is not None:
-        raise ValueError(problem)
-    return value
-
-
-def _province(value: str) -> str:
-    value = value.upper()
-    if (problem := province_problem(value)) is not None:
-        raise ValueError(problem)
-    return value
-
-
-CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
-ProvinceCode = Annotated[str, Field(min_length=1, max_length=3), AfterValidator(_province)]
 Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=5, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 TaxType = Literal["normal", "harmonized", "compounded"]

@@ -577,7 +577,10 @@ async def check_books(
         (
             t.amount
             for t in transactions
-            if t.gift_card_id == shop.card_id and t.status == "success"
+            # A live reservation's debit is counted once, from the ledger, below.
+            if t.gift_card_id == shop.card_id
+            and t.status == "success"
+            and t.order_id not in reservations
         ),
         Decimal(0),
     )

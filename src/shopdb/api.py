@@ -24,7 +24,16 @@ from shopdb.jobs.endpoints import router as jobs_router
 from shopdb.kit.routing import PrefixedRouter, UnitOfWorkRoute
 from shopdb.metafields.endpoints import definitions_router
 from shopdb.metafields.endpoints import router as metafields_router
+from shopdb.orders.actions.endpoints import router as order_actions_router
 from shopdb.orders.endpoints import router as orders_router
+from shopdb.orders.fulfillments.endpoints import (
+    fulfillment_orders_router,
+    fulfillment_services_router,
+)
+from shopdb.orders.fulfillments.endpoints import router as fulfillments_router
+from shopdb.orders.refunds.endpoints import router as refunds_router
+from shopdb.orders.returns.endpoints import router as returns_router
+from shopdb.orders.transactions.endpoints import router as order_transactions_router
 from shopdb.shipping.endpoints import shipping_quotes_router, shipping_zones_router
 from shopdb.tax.endpoints import tax_rates_router
 from shopdb.users.endpoints import permissions_router
@@ -54,6 +63,13 @@ for router in (
     gift_cards_router,
     jobs_router,
     orders_router,
+    order_transactions_router,
+    refunds_router,
+    order_actions_router,
+    fulfillments_router,
+    fulfillment_orders_router,
+    fulfillment_services_router,
+    returns_router,
     checkouts_router,
     shipping_zones_router,
     shipping_quotes_router,

@@ -189,6 +189,10 @@ class OrderLineItem(IdMixin, TimestampMixin, Base):
             "fulfilled_quantity >= 0 AND fulfilled_quantity <= quantity",
             name="fulfilled_quantity",
         ),
+        CheckConstraint(
+            "removed_quantity >= 0 AND fulfilled_quantity + removed_quantity <= quantity",
+            name="removed_quantity",
+        ),
         Index("ix_order_line_items_order_id", "order_id"),
         Index("ix_order_line_items_product_variant_id", "product_variant_id"),
         Index("ix_order_line_items_sku", "sku"),
@@ -205,6 +209,12 @@ class OrderLineItem(IdMixin, TimestampMixin, Base):
     price: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
     sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
     fulfilled_quantity: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    # Units taken off the order before they were fulfilled (refunded or cancelled unshipped):
+    # they will never be fulfilled. quantity - fulfilled_quantity - removed_quantity is what is
+    # left to fulfil (Shopify's fulfillable quantity).
+    removed_quantity: Mapped[int] = mapped_column(
         Integer, nullable=False, default=0, server_default="0"
     )
     variant_title: Mapped[str | None] = mapped_column(String(255), nullable=True)
@@ -237,6 +247,7 @@ class OrderTransaction(IdMixin, CreatedAtMixin, Base):
         Index("ix_order_transactions_gateway", "gateway"),
         Index("ix_order_transactions_status", "status"),
         Index("ix_order_transactions_transaction_id", "transaction_id"),
+        Index("ix_order_transactions_parent_id", "parent_id"),
     )
 
     order_id: Mapped[int] = mapped_column(
@@ -247,6 +258,11 @@ class OrderTransaction(IdMixin, CreatedAtMixin, Base):
     status: Mapped[str] = mapped_column(String(50), nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    # The transaction this one acts on: a capture's or void's authorization, a refund's
+    # capture or sale.
+    parent_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("order_transactions.id", ondelete="CASCADE"), nullable=True
+    )
     authorization_code: Mapped[str | None] = mapped_column(String(255), nullable=True)
     transaction_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

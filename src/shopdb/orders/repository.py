@@ -381,6 +381,25 @@ class OrderRepository:
             )
         ).one_or_none()
 
+    # --- changing placed orders ----------------------------------------------------------
+
+    async def lock_placed(self, order_id: int) -> Order | None:
+        """The placed order with its lines and transactions, its row locked (FOR UPDATE on
+        PostgreSQL; SQLite's request already holds the one write lock) until the caller's
+        transaction ends, and read fresh after the lock is taken. Every change to a placed
+        order (a capture, a refund, a fulfillment, a cancellation) takes this lock first, so
+        two of them never both read the same quantities or amounts as still available.
+        None if there is no such placed order."""
+        statement = (
+            select(Order)
+            .where(Order.id == order_id, *_placed())
+            .options(selectinload(Order.line_items), selectinload(Order.transactions))
+            .execution_options(populate_existing=True)
+        )
+        if self._dialect == "postgresql":
+            statement = statement.with_for_update(of=Order)
+        return (await self.session.scalars(statement)).one_or_none()
+
     # --- reading placed orders -----------------------------------------------------------
 
     async def get_placed(self, order_id: int) -> Order | None:

@@ -1,0 +1,1 @@
+"""State transitions of a placed order: cancel, close, reopen."""

@@ -1,0 +1,1 @@
+"""Fulfillments, fulfillment orders and fulfillment services."""

@@ -1,0 +1,1 @@
+"""Refunds of an order: what a refund would be, and making one (money back, stock back)."""

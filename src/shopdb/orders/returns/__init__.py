@@ -1,0 +1,1 @@
+"""Returns of fulfilled units: open, close with the received quantities."""

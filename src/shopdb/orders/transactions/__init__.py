@@ -1,0 +1,1 @@
+"""Payment transactions on a placed order: capture, void, refund, authorization, sale."""

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.models import OrderTransaction, Payment, Transaction, TransactionEnhanced
 from shopdb.orders import placement
 from tests.orders.conftest import Live
+from tests.orders.gateways import ScriptedGateway, use_gateway
 from tests.orders.helpers import (
     DECLINE,
     gift_card_balance,
@@ -175,7 +176,13 @@ async def assert_agree(session: AsyncSession, order_ids: list[int]) -> Views:
         assert enhanced.error_code == source.error_code
         assert enhanced.receipt["giftCardId"] == source.gift_card_id
         assert enhanced.test == (source.gateway == "test")
-        assert enhanced.parent_id is None
+        if source.parent_id is None:
+            assert enhanced.parent_id is None
+        else:
+            parent = await session.get(TransactionEnhanced, enhanced.parent_id)
+            assert parent is not None
+            assert parent.receipt is not None
+            assert parent.receipt["orderTransactionId"] == source.parent_id
         card = (
             None
             if source.card_last4 is None and source.card_brand is None
@@ -290,6 +297,8 @@ class TestReleasedReservationsLeaveNothing:
     ) -> None:
         if live.database.primary.dialect.name == "sqlite":
             pytest.skip("SQLite: the request's rollback takes the reservation with it")
+        # A remote gateway: only a payment between transactions leaves a reservation behind.
+        use_gateway(monkeypatch, ScriptedGateway())
         (loc,) = await make_locations(live.database, "Main")
         tee = await make_variant(live.database, "30.00", {loc: 5})
         card = await gift_card(live.client, live.headers, "10.00")
@@ -317,3 +326,113 @@ class TestReleasedReservationsLeaveNothing:
             assert await orders_with(session, tee.variant_id) == []
             assert await table_counts(session) == before
             assert await gift_card_balance(session, card["id"]) == Decimal("10.00")
+
+
+class TestLifecycleTransactionsAgree:
+    """Captures, refunds and voids (orders/transactions) keep the mirrors too, and the
+    enhanced row's parent_id names the enhanced row of the order transaction's parent."""
+
+    async def test_capture_refund_and_void_are_mirrored_with_their_parents(
+        self, live: Live
+    ) -> None:
+        (loc,) = await make_locations(live.database, "Main")
+        tee = await make_variant(live.database, "30.00", {loc: 5})
+        authorize = order_body((tee.variant_id, 1))
+        authorize["payment"]["capture"] = False
+        captured = await placed(live, authorize)
+        voided = await placed(live, authorize)
+
+        async def transaction(order_id: int, **body: Any) -> dict[str, Any]:
+            response = await live.client.post(
+                f"/api/v1/orders/{order_id}/transactions", json=body, headers=live.headers
+            )
+            assert response.status_code == 201, response.text
+            answer: dict[str, Any] = response.json()
+            return answer
+
+        capture = await transaction(captured["id"], kind="capture", amount="25.00")
+        refund = await transaction(captured["id"], kind="refund", amount="5.00")
+        void = await transaction(voided["id"], kind="void")
+
+        ids = [captured["id"], voided["id"]]
+        async with live.database.session() as session:
+            seen = await views(session, ids)
+            truth_sums, gateway_sums, enhanced_sums = await sums(session, ids)
+            enhanced = list(
+                await session.scalars(
+                    select(TransactionEnhanced).where(TransactionEnhanced.order_id.in_(ids))
+                )
+            )
+        assert seen.gateway_side == seen.truth
+        assert seen.enhanced == seen.truth
+        assert gateway_sums == enhanced_sums == truth_sums
+        assert [(r.kind, r.status, r.amount) for r in seen.truth] == [
+            ("authorization", "success", Decimal("30.00")),
+            ("authorization", "success", Decimal("30.00")),
+            ("capture", "success", Decimal("25.00")),
+            ("refund", "success", Decimal("5.00")),
+            ("void", "success", Decimal("30.00")),
+        ]
+        source_of = {e.id: e.receipt["orderTransactionId"] for e in enhanced if e.receipt}
+        parents = {
+            source_of[e.id]: None if e.parent_id is None else source_of[e.parent_id]
+            for e in enhanced
+        }
+        assert parents == {
+            captured["transactions"][0]["id"]: None,
+            voided["transactions"][0]["id"]: None,
+            capture["id"]: captured["transactions"][0]["id"],
+            refund["id"]: capture["id"],
+            void["id"]: voided["transactions"][0]["id"],
+        }
+
+    async def test_a_capture_and_a_refund_through_the_refunds_keep_every_mirror(
+        self, live: Live
+    ) -> None:
+        (loc,) = await make_locations(live.database, "Main")
+        tee = await make_variant(live.database, "12.00", {loc: 5})
+        body = order_body((tee.variant_id, 2))
+        body["payment"]["capture"] = False
+        order = await placed(live, body)
+        authorization = order["transactions"][0]["id"]
+        url = f"/api/v1/orders/{order['id']}"
+
+        captured = await live.client.post(
+            f"{url}/transactions", json={"kind": "capture"}, headers=live.headers
+        )
+        assert captured.status_code == 201, captured.text
+        refunded = await live.client.post(
+            f"{url}/refunds",
+            json={
+                "refundLineItems": [
+                    {
+                        "lineItemId": order["lineItems"][0]["id"],
+                        "quantity": 1,
+                        "restockType": "cancel",
+                    }
+                ]
+            },
+            headers=live.headers,
+        )
+        assert refunded.status_code == 201, refunded.text
+
+        async with live.database.session() as session:
+            seen = await assert_agree(session, [order["id"]])
+            parents = {
+                t.id: t.parent_id
+                for t in await session.scalars(
+                    select(OrderTransaction).where(OrderTransaction.order_id == order["id"])
+                )
+            }
+        capture_id = captured.json()["id"]
+        (refund_transaction,) = refunded.json()["transactions"]
+        assert [(r.kind, r.status, r.amount) for r in seen.truth] == [
+            ("authorization", "success", Decimal("24.00")),
+            ("capture", "success", Decimal("24.00")),
+            ("refund", "success", Decimal("12.00")),
+        ]
+        assert parents == {
+            authorization: None,
+            capture_id: authorization,
+            refund_transaction["id"]: capture_id,
+        }

@@ -102,3 +102,64 @@ async def fulfill_committed(
     """A line is fulfilled: its committed units leave the location (on hand drops by as
     many; available does not move). Fulfilling more than is committed is refused."""
     return await change_levels(session, _changes(lines, 0, -1, reason, note), actor=actor)
+
+
+async def unfulfill_committed(
+    session: AsyncSession,
+    lines: Iterable[StockLine],
+    *,
+    reason: str = "other",
+    note: str | None = None,
+    actor: str | None = None,
+) -> list[LevelRow]:
+    """A fulfillment is cancelled: its units are back at the location, committed to the
+    order again (the inverse of fulfill_committed: on hand and committed rise by as many;
+    available does not move)."""
+    return await change_levels(session, _changes(lines, 0, +1, reason, note), actor=actor)
+
+
+async def restock_returned(
+    session: AsyncSession,
+    lines: Iterable[StockLine],
+    *,
+    reason: str = "restock",
+    note: str | None = None,
+    actor: str | None = None,
+) -> list[LevelRow]:
+    """Fulfilled units came back and are put back on sale (Shopify's restock type `return`):
+    available +q, and on hand with it (they had left it when fulfilled); committed does not
+    move, nothing of theirs is committed any more. The level must exist (the item stocked at
+    that location)."""
+    return await change_levels(session, _changes(lines, +1, 0, reason, note), actor=actor)
+
+
+@dataclass(frozen=True)
+class StockMove:
+    """`line`'s units moved as one of the functions above moves them: `available` and
+    `committed` change by these amounts per unit (`commit_stock` is -1, +1)."""
+
+    line: StockLine
+    available: int
+    committed: int
+    reason: str = "restock"
+    note: str | None = None
+
+
+# Each move of the functions above, as a StockMove's deltas per unit.
+RELEASE = (+1, -1)  # release_committed
+FULFIL = (0, -1)  # fulfill_committed
+RESTOCK_RETURNED = (+1, 0)  # restock_returned
+
+
+async def move_stock(
+    session: AsyncSession, moves: Iterable[StockMove], *, actor: str | None = None
+) -> list[LevelRow]:
+    """Moves of several kinds in one all-or-nothing change: their levels are locked in the one
+    deadlock-free order, where a call per kind could lock two levels in opposite orders in two
+    concurrent transactions. Results are in the order of `moves`."""
+    changes = [
+        change
+        for move in moves
+        for change in _changes([move.line], move.available, move.committed, move.reason, move.note)
+    ]
+    return await change_levels(session, changes, actor=actor)

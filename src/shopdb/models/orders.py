@@ -295,6 +295,7 @@ class OrderFulfillment(IdMixin, TimestampMixin, Base):
         Index("ix_order_fulfillments_order_id", "order_id"),
         Index("ix_order_fulfillments_status", "status"),
         Index("ix_order_fulfillments_tracking_number", "tracking_number"),
+        Index("ux_order_fulfillments_fulfillment_id", "fulfillment_id", unique=True),
     )
 
     order_id: Mapped[int] = mapped_column(
@@ -307,6 +308,12 @@ class OrderFulfillment(IdMixin, TimestampMixin, Base):
     tracking_number: Mapped[str | None] = mapped_column(String(255), nullable=True)
     tracking_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The mirror of fulfillments_enhanced (the source of truth, with its line items): the
+    # fulfillment this row restates (first tracking number and URL); null only for rows from
+    # before issue 13 (migration 0022).
+    fulfillment_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("fulfillments_enhanced.id", ondelete="CASCADE"), nullable=True
+    )
 
     order: Mapped[Order] = relationship(back_populates="fulfillments", lazy="raise")
 
@@ -321,11 +328,23 @@ class OrderRefund(IdMixin, CreatedAtMixin, Base):
     order_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
     )
+    # The money refunded (the successful refund transactions' sum).
     amount: Mapped[Decimal] = mapped_column(Money(10, 2), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # What the refund was worth (issue 13): its lines after discounts, their tax and the
+    # shipping's, and the shipping refunded (before its tax).
+    subtotal: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    total_tax: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    shipping_amount: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
 
     order: Mapped[Order] = relationship(back_populates="refunds", lazy="raise")
 
@@ -557,6 +576,11 @@ class FulfillmentService(IdMixin, TimestampMixin, Base):
     tracking_support: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=sa.false()
     )
+    # The location whose stock the service ships (Shopify gives every fulfillment service
+    # one): an order's lines committed there get a fulfillment order of this service.
+    location_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("locations.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class FulfillmentOrder(IdMixin, TimestampMixin, Base):
@@ -579,3 +603,14 @@ class FulfillmentOrder(IdMixin, TimestampMixin, Base):
     destination: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Where the units ship from (Shopify's assigned_location); null for an order's untracked
+    # lines when none of its lines is stocked anywhere. A location's own fulfillment orders
+    # name the built-in `manual` service (models.fulfillments.MANUAL_SERVICE_HANDLE).
+    assigned_location_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("locations.id", ondelete="SET NULL"), nullable=True
+    )
+    # Shopify's request_status: unsubmitted, submitted (asked of its service), accepted,
+    # rejected, closed.
+    request_status: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="unsubmitted", server_default="unsubmitted"
+    )

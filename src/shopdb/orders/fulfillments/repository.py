@@ -1,0 +1,359 @@
+"""Every SQL statement of fulfillments, fulfillment orders and fulfillment services."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from shopdb.models import (
+    FulfillmentEnhanced,
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    FulfillmentService,
+    Location,
+    Order,
+    OrderFulfillment,
+    OrderLineItem,
+    OrderRefundLineItem,
+    Return,
+    ReturnLineItem,
+)
+from shopdb.models.fulfillments import MANUAL_SERVICE_HANDLE
+
+# A fulfillment order still handling its lines: a new fulfillment of them moves it on.
+ACTIVE_STATUSES = ("open", "in_progress")
+
+
+@dataclass(frozen=True)
+class NewFulfillmentOrder:
+    """One fulfillment order to open: its location (None: untracked lines only) and
+    {order line id: units}."""
+
+    location_id: int | None
+    lines: dict[int, int]
+
+
+def _manual_service_id() -> Any:
+    return (
+        select(FulfillmentService.id)
+        .where(FulfillmentService.handle == MANUAL_SERVICE_HANDLE)
+        .scalar_subquery()
+    )
+
+
+def _service_for(location_id: int | None) -> Any:
+    """The service of the location (the first by id, if several name it), else `manual`."""
+    if location_id is None:
+        return _manual_service_id()
+    located = (
+        select(func.min(FulfillmentService.id))
+        .where(FulfillmentService.location_id == location_id)
+        .scalar_subquery()
+    )
+    return func.coalesce(located, _manual_service_id())
+
+
+class FulfillmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- orders and their lines ----------------------------------------------------------
+
+    async def placed_order_exists(self, order_id: int) -> bool:
+        found = await self.session.scalar(
+            select(Order.id).where(
+                Order.id == order_id, Order.reserved_until.is_(None), Order.deleted_at.is_(None)
+            )
+        )
+        return found is not None
+
+    async def add_fulfilled(self, line_id: int, quantity: int) -> OrderLineItem | None:
+        """Guarded: None (nothing written) if the line has fewer than `quantity` units left
+        to fulfil. The caller's loaded line is refreshed from the row."""
+        statement = (
+            update(OrderLineItem)
+            .where(
+                OrderLineItem.id == line_id,
+                OrderLineItem.fulfilled_quantity + OrderLineItem.removed_quantity + quantity
+                <= OrderLineItem.quantity,
+            )
+            .values(fulfilled_quantity=OrderLineItem.fulfilled_quantity + quantity)
+            .returning(OrderLineItem)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def remove_fulfilled(self, line_id: int, quantity: int) -> OrderLineItem | None:
+        """Guarded: None if fewer than `quantity` units of the line are fulfilled."""
+        statement = (
+            update(OrderLineItem)
+            .where(OrderLineItem.id == line_id, OrderLineItem.fulfilled_quantity >= quantity)
+            .values(fulfilled_quantity=OrderLineItem.fulfilled_quantity - quantity)
+            .returning(OrderLineItem)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def shipped_units_taken(self, line_ids: Collection[int]) -> dict[int, int]:
+        """Shipped units of each line that something took back since: refunded after they
+        were fulfilled (a refund line's units not removed unshipped, whatever its restock
+        type), or taken by a return no refund covers (all of an open one, what one closed
+        without a refund received; a closed return's refund is counted as a refund). Read
+        under the order's lock: neither a refund nor a return of it commits meanwhile."""
+        if not line_ids:
+            return {}
+        ids = sorted(line_ids)
+        refunded = await self.session.execute(
+            select(
+                OrderRefundLineItem.line_item_id,
+                func.sum(OrderRefundLineItem.quantity - OrderRefundLineItem.removed_quantity),
+            )
+            .where(OrderRefundLineItem.line_item_id.in_(ids))
+            .group_by(OrderRefundLineItem.line_item_id)
+        )
+        taken = {int(row[0]): int(row[1] or 0) for row in refunded}
+        by_return = case(
+            (Return.status == "open", ReturnLineItem.quantity),
+            else_=ReturnLineItem.received_quantity,
+        )
+        returned = await self.session.execute(
+            select(ReturnLineItem.line_item_id, func.sum(by_return))
+            .join(Return, Return.id == ReturnLineItem.return_id)
+            .where(
+                ReturnLineItem.line_item_id.in_(ids),
+                or_(
+                    Return.status == "open",
+                    and_(Return.status == "closed", Return.refund_id.is_(None)),
+                ),
+            )
+            .group_by(ReturnLineItem.line_item_id)
+        )
+        for line_id, units in returned:
+            taken[int(line_id)] = taken.get(int(line_id), 0) + int(units or 0)
+        return taken
+
+    async def location_exists(self, location_id: int) -> bool:
+        found = await self.session.scalar(select(Location.id).where(Location.id == location_id))
+        return found is not None
+
+    # --- fulfillments ----------------------------------------------------------------------
+
+    async def fulfillment_count(self, order_id: int) -> int:
+        found = await self.session.scalar(
+            select(func.count())
+            .select_from(FulfillmentEnhanced)
+            .where(FulfillmentEnhanced.order_id == order_id)
+        )
+        return int(found or 0)
+
+    async def add_fulfillment(
+        self, fulfillment: FulfillmentEnhanced, mirror: OrderFulfillment
+    ) -> FulfillmentEnhanced:
+        """The fulfillment (the source of truth, with its line items) and its
+        order_fulfillments mirror, which names it, in the caller's transaction."""
+        self.session.add(fulfillment)
+        await self.session.flush()
+        mirror.fulfillment_id = fulfillment.id
+        self.session.add(mirror)
+        await self.session.flush()
+        return fulfillment
+
+    async def mirror_of(self, fulfillment_id: int) -> OrderFulfillment | None:
+        return (
+            await self.session.scalars(
+                select(OrderFulfillment).where(OrderFulfillment.fulfillment_id == fulfillment_id)
+            )
+        ).one_or_none()
+
+    async def fulfillments_of(self, order_id: int) -> list[FulfillmentEnhanced]:
+        rows = await self.session.scalars(
+            select(FulfillmentEnhanced)
+            .where(FulfillmentEnhanced.order_id == order_id)
+            .options(selectinload(FulfillmentEnhanced.line_items))
+            .order_by(FulfillmentEnhanced.id)
+        )
+        return list(rows)
+
+    async def fulfillment(self, order_id: int, fulfillment_id: int) -> FulfillmentEnhanced | None:
+        return (
+            await self.session.scalars(
+                select(FulfillmentEnhanced)
+                .where(
+                    FulfillmentEnhanced.id == fulfillment_id,
+                    FulfillmentEnhanced.order_id == order_id,
+                )
+                .options(selectinload(FulfillmentEnhanced.line_items))
+                .execution_options(populate_existing=True)
+            )
+        ).one_or_none()
+
+    # --- fulfillment orders ----------------------------------------------------------------
+
+    async def open_fulfillment_orders(
+        self,
+        order_id: int,
+        groups: Sequence[NewFulfillmentOrder],
+        destination: dict[str, Any] | None,
+        now: datetime,
+    ) -> None:
+        """Two statements whatever the number of groups: one multi-row INSERT of the
+        fulfillment orders (each naming its location's service or `manual`), one of all
+        their line items."""
+        if not groups:
+            return
+        rows = [
+            {
+                "order_id": order_id,
+                "fulfillment_service_id": _service_for(group.location_id),
+                "assigned_location_id": group.location_id,
+                "status": "open",
+                "request_status": "unsubmitted",
+                "destination": destination,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for group in groups
+        ]
+        written = await self.session.execute(
+            insert(FulfillmentOrder)
+            .values(rows)
+            .returning(FulfillmentOrder.id, FulfillmentOrder.assigned_location_id)
+        )
+        # Each group has its own location (at most one has none), so the location says
+        # which row is whose whatever order RETURNING gives them in.
+        ids = {location_id: fo_id for fo_id, location_id in written}
+        await self.session.execute(
+            insert(FulfillmentOrderLineItem).values(
+                [
+                    {
+                        "fulfillment_order_id": ids[group.location_id],
+                        "line_item_id": line_id,
+                        "quantity": quantity,
+                    }
+                    for group in groups
+                    for line_id, quantity in group.lines.items()
+                ]
+            )
+        )
+
+    async def covered_lines(self, line_ids: Collection[int]) -> set[int]:
+        """Which of these order lines an open or in-progress fulfillment order handles."""
+        if not line_ids:
+            return set()
+        rows = await self.session.scalars(
+            select(FulfillmentOrderLineItem.line_item_id)
+            .join(
+                FulfillmentOrder,
+                FulfillmentOrder.id == FulfillmentOrderLineItem.fulfillment_order_id,
+            )
+            .where(
+                FulfillmentOrderLineItem.line_item_id.in_(sorted(line_ids)),
+                FulfillmentOrder.status.in_(ACTIVE_STATUSES),
+            )
+        )
+        return set(rows)
+
+    async def fulfillment_orders_handling(
+        self, line_ids: Collection[int]
+    ) -> list[FulfillmentOrder]:
+        """The fulfillment orders with any of these lines that a change of the lines'
+        fulfilled units can move: active ones, and those closed by their fulfillment
+        (fulfilled_at set) that a cancelled fulfillment reopens."""
+        if not line_ids:
+            return []
+        handling = select(FulfillmentOrderLineItem.fulfillment_order_id).where(
+            FulfillmentOrderLineItem.line_item_id.in_(sorted(line_ids))
+        )
+        rows = await self.session.scalars(
+            select(FulfillmentOrder)
+            .where(
+                FulfillmentOrder.id.in_(handling),
+                FulfillmentOrder.status.in_(ACTIVE_STATUSES)
+                | (
+                    (FulfillmentOrder.status == "closed")
+                    & FulfillmentOrder.fulfilled_at.is_not(None)
+                ),
+            )
+            .order_by(FulfillmentOrder.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(rows)
+
+    async def cancel_active_fulfillment_orders(self, order_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(FulfillmentOrder)
+            .where(
+                FulfillmentOrder.order_id == order_id,
+                FulfillmentOrder.status.in_(ACTIVE_STATUSES),
+            )
+            .values(status="cancelled", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def fulfillment_orders(self, *where: ColumnElement[bool]) -> list[FulfillmentOrder]:
+        rows = await self.session.scalars(
+            select(FulfillmentOrder)
+            .where(*where)
+            .order_by(FulfillmentOrder.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(rows)
+
+    async def fulfillment_order(self, fulfillment_order_id: int) -> FulfillmentOrder | None:
+        return await self.session.get(
+            FulfillmentOrder, fulfillment_order_id, populate_existing=True
+        )
+
+    async def fulfillment_order_lines(
+        self, fulfillment_order_ids: Collection[int]
+    ) -> list[tuple[FulfillmentOrderLineItem, OrderLineItem]]:
+        """Each fulfillment order line with its order line (for what is left to ship)."""
+        if not fulfillment_order_ids:
+            return []
+        rows = await self.session.execute(
+            select(FulfillmentOrderLineItem, OrderLineItem)
+            .join(OrderLineItem, OrderLineItem.id == FulfillmentOrderLineItem.line_item_id)
+            .where(FulfillmentOrderLineItem.fulfillment_order_id.in_(sorted(fulfillment_order_ids)))
+            .order_by(FulfillmentOrderLineItem.fulfillment_order_id, FulfillmentOrderLineItem.id)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    # --- fulfillment services --------------------------------------------------------------
+
+    async def services(self) -> list[FulfillmentService]:
+        rows = await self.session.scalars(
+            select(FulfillmentService).order_by(FulfillmentService.id)
+        )
+        return list(rows)
+
+    async def service(self, service_id: int) -> FulfillmentService | None:
+        return await self.session.get(FulfillmentService, service_id)
+
+    async def handle_taken(self, handle: str) -> bool:
+        found = await self.session.scalar(
+            select(FulfillmentService.id).where(FulfillmentService.handle == handle)
+        )
+        return found is not None
+
+    async def add_service(self, service: FulfillmentService) -> FulfillmentService:
+        self.session.add(service)
+        await self.session.flush()
+        return service
+
+    async def service_in_use(self, service_id: int) -> bool:
+        found = await self.session.scalar(
+            select(FulfillmentOrder.id)
+            .where(FulfillmentOrder.fulfillment_service_id == service_id)
+            .limit(1)
+        )
+        return found is not None
+
+    async def delete_service(self, service: FulfillmentService) -> None:
+        await self.session.delete(service)
+        await self.session.flush()

@@ -359,3 +359,37 @@ class TestIncludeMetafields:
         assert response.status_code == 200, response.text
         assert response.json()["value"] == "linen"
         assert response.json()["ownerResource"] == "products"
+
+
+class TestTimestampsBeyondUtc:
+    """9999-12-31T23:59:59-23:00 is a valid timestamp with no UTC equivalent (year 10000):
+    it was a 500 on every list filtered by time."""
+
+    EDGE = "9999-12-31T23:59:59-23:00"
+
+    @pytest.mark.parametrize(
+        ("path", "parameter"),
+        [
+            ("/api/v1/orders", "createdAtMin"),
+            ("/api/v1/orders", "createdAtMax"),
+            ("/api/v1/abandoned-checkouts", "createdAtMin"),
+            ("/api/v1/abandoned-checkouts", "updatedAtMax"),
+            ("/api/v1/products", "createdAtMin"),
+            ("/api/v1/products", "updatedAtMax"),
+            ("/api/v1/events", "createdAtMin"),
+        ],
+    )
+    async def test_is_400_naming_the_parameter(
+        self, client: httpx.AsyncClient, admin: Headers, path: str, parameter: str
+    ) -> None:
+        response = await client.get(path, params={parameter: self.EDGE}, headers=admin)
+        assert response.status_code == 400, response.text
+        assert parameter in fields_of(response)[0]
+
+    async def test_a_timestamp_without_an_offset_is_utc(
+        self, client: httpx.AsyncClient, admin: Headers
+    ) -> None:
+        response = await client.get(
+            "/api/v1/orders", params={"createdAtMin": "2026-01-01T00:00:00"}, headers=admin
+        )
+        assert response.status_code == 200, response.text

@@ -65,6 +65,9 @@ class Services:
     # The self-committing stock adjustments (inventory/batching.py): built by start() on
     # PostgreSQL; None before, on SQLite, and for a test's Services unless it sets one.
     adjustments: SelfCommittingAdjustments | None = None
+    # Placed orders' documents (orders/service.py), the product cache's machinery with its own
+    # keys and journal kind: PostgreSQL + Redis only.
+    order_cache: ProductDocumentCache | None = None
     # (A mailer joins here later.)
 
     # What aclose() undoes: the hooks added to the database, and whether the database and
@@ -82,6 +85,8 @@ class Services:
             # Hears the invalidations other workers could not send to Redis (read_model/cache.py);
             # the cache is bypassed until it listens. Waits at most 2 s for PostgreSQL.
             await self.product_cache.start_listening()
+        if self.order_cache is not None:
+            await self.order_cache.start_listening()
         if self.database.primary.dialect.name == "postgresql":  # SQLite runs one writer anyway
 
             async def stock_changed(product_ids: set[int]) -> None:
@@ -109,6 +114,8 @@ class Services:
         await close_gateways()  # the Stripe client's connection pool
         if self.product_cache is not None:  # one last try for pending invalidations
             await self.product_cache.aclose(settle_seconds=settle_seconds)
+        if self.order_cache is not None:
+            await self.order_cache.aclose(settle_seconds=settle_seconds)
         for hook in self._hooks:
             if hook in self.database.after_commit:
                 self.database.after_commit.remove(hook)

@@ -27,7 +27,9 @@ from shopdb.auth.limits import build_limits
 from shopdb.auth.tokens import TokenService
 from shopdb.catalog.read_model.cache import (
     COMMAND_SETTLE_SECONDS,
+    ORDERS,
     ProductDocumentCache,
+    document_cache,
     product_cache,
 )
 from shopdb.catalog.read_model.changes import note_flushed_products
@@ -36,7 +38,8 @@ from shopdb.db import Database
 from shopdb.gift_cards import codes as gift_card_codes
 from shopdb.jobs.runner import WorkerOptions
 from shopdb.keys import field_cipher, load_signing_keys
-from shopdb.kit.journal import PRODUCT, Journal
+from shopdb.kit.journal import ORDER, PRODUCT, Journal
+from shopdb.orders.changes import note_flushed_orders
 from shopdb.services import Services
 from shopdb.storage import Storage, storage_from_settings
 
@@ -82,7 +85,8 @@ def build_services(
             ttl_seconds=settings.jwt_ttl_seconds,
         )
     cache = product_cache(database.primary, client, settings.product_cache_seconds)
-    journal = _wire_journal(database, cache)
+    orders = document_cache(database.primary, client, settings.product_cache_seconds, ORDERS)
+    journal = _wire_journal(database, cache, orders)
     # Checkout's gift card lookups hash codes with the process's key (gift_cards/codes.py).
     gift_card_codes.use_key(field_cipher(settings).blind_index_key)
     # Buckets in Redis are shared by every worker; without it each keeps its own.
@@ -100,6 +104,7 @@ def build_services(
         tokens=tokens,
         journal=journal,
         product_cache=cache,
+        order_cache=orders,
         storage=storage or storage_from_settings(settings),
         jobs=WorkerOptions.from_settings(settings),
         access_cache=access_cache or AccessCache(settings.auth_cache_seconds),
@@ -128,16 +133,24 @@ def _redis_from_settings(settings: Settings) -> Redis[bytes] | None:
     return client
 
 
-def _wire_journal(database: Database, cache: ProductDocumentCache | None) -> Journal:
+def _wire_journal(
+    database: Database,
+    cache: ProductDocumentCache | None,
+    orders: ProductDocumentCache | None = None,
+) -> Journal:
     """The change journal of `database`'s sessions, with its writers and subscribers."""
 
     journal = Journal()
     # Writers: flushed catalog rows, mapped to their products (the Core statements that move
     # stock note theirs themselves).
     database.listen("after_flush", note_flushed_products)
+    # ... and flushed rows of placed orders' documents, under OrderRepository.lock_placed's note.
+    database.listen("after_flush", note_flushed_orders)
     # Subscribers.
     if cache is not None:
         journal.subscribe(PRODUCT, cache.products_changed)
+    if orders is not None:  # noted by OrderRepository.lock_placed
+        journal.subscribe(ORDER, orders.changed)
     return journal
 
 
@@ -155,13 +168,16 @@ async def command_database(settings: Settings) -> AsyncIterator[Database]:
     database = Database.from_settings(settings)
     redis = _redis_from_settings(settings)
     cache = product_cache(database.primary, redis, settings.product_cache_seconds)
-    journal = _wire_journal(database, cache)
+    orders = document_cache(database.primary, redis, settings.product_cache_seconds, ORDERS)
+    journal = _wire_journal(database, cache, orders)
     database.after_commit.append(journal.deliver)
     try:
         yield database
     finally:
-        if cache is not None:  # commands do not listen: only the pending invalidations
-            await cache.aclose(settle_seconds=COMMAND_SETTLE_SECONDS)
+        # Commands do not listen: only the pending invalidations.
+        for built in (cache, orders):
+            if built is not None:
+                await built.aclose(settle_seconds=COMMAND_SETTLE_SECONDS)
         if redis is not None:
             await redis.aclose()  # type: ignore[attr-defined]  # types-redis lags redis 8
         await database.dispose()

@@ -19,6 +19,9 @@ class ScriptedGateway:
     not decide), and one in `raises` raises, instead of asking the test gateway."""
 
     name = "test"
+    # Treated as a remote gateway, so that these tests drive the placement whose payment
+    # falls between its transactions (reserve, pay, record), with every undo path.
+    local = False
 
     def __init__(self) -> None:
         self.inner = TestGateway()

@@ -214,8 +214,9 @@ class TestRecordingFails:
 class TestCrashBeforeRecording:
     @postgres_only
     async def test_the_release_job_returns_everything_once_the_reservation_expires(
-        self, live: Live, monkeypatch: pytest.MonkeyPatch
+        self, live: Live, gateway: ScriptedGateway, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        # `gateway`: a remote one, paid between the placement's transactions.
         if live.database.primary.dialect.name == "sqlite":
             pytest.skip("SQLite: the request's rollback takes the reservation with it")
         variant, item, loc = await stocked(live)

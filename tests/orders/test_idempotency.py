@@ -286,9 +286,13 @@ class TestConcurrentDuplicates:
 
 
 class TestCheckoutCompletion:
+    """Through a remote gateway (ScriptedGateway), paid between the placement's transactions:
+    on PostgreSQL the order then commits before the key's response."""
+
     async def test_a_retry_gets_the_completion_whose_response_was_not_stored(
         self, live: Live, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        use_gateway(monkeypatch, ScriptedGateway())
         lost = LostResponses(monkeypatch)
         variant, item, loc = await stocked(live)
         checkout = await create(live.client, live.headers, checkout_body((variant, 2)))
@@ -316,6 +320,7 @@ class TestCheckoutCompletion:
     ) -> None:
         if not postgres(live):
             pytest.skip("on SQLite no order outlives its failed request's key")
+        use_gateway(monkeypatch, ScriptedGateway())
         LostResponses(monkeypatch)
         variant, item, loc = await stocked(live)
         one = await create(live.client, live.headers, checkout_body((variant, 1)))
@@ -333,3 +338,55 @@ class TestCheckoutCompletion:
             assert len(await orders_with(session, variant)) == 1
             untouched = await stored(session, other["token"])
         assert untouched.completed_at is None
+
+
+class TestLocalGatewayLostResponse:
+    """Paid through a local gateway (the test gateway), the order, its checkout's completion and
+    the key's response commit in one transaction: a lost response takes the order with it, and
+    the retry places it once."""
+
+    async def test_a_retry_places_the_order_once(
+        self, live: Live, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        LostResponses(monkeypatch)
+        variant, item, loc = await stocked(live)
+        headers = keyed(live.headers, f"local-{variant}")
+        body = order_body((variant, 2))
+
+        first = await place(live.client, headers, body)
+        async with live.database.session() as session:
+            assert await orders_with(session, variant) == []
+            assert await level(session, item, loc) == (10, 0)
+        again = await place(live.client, headers, body)
+        third = await place(live.client, headers, body)
+
+        assert first.status_code == 500
+        assert again.status_code == third.status_code == 201, again.text
+        assert third.headers["Idempotent-Replayed"] == "true"
+        assert third.content == again.content
+        async with live.database.session() as session:
+            assert await level(session, item, loc) == (8, 2)
+            (order,) = await orders_with(session, variant)
+        assert again.json()["id"] == order.id
+
+    async def test_a_checkout_completion_is_retried_from_scratch(
+        self, live: Live, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        LostResponses(monkeypatch)
+        variant, item, loc = await stocked(live)
+        checkout = await create(live.client, live.headers, checkout_body((variant, 2)))
+        key = f"local-complete-{variant}"
+
+        first = await complete(live.client, live.headers, checkout["token"], key=key)
+        async with live.database.session() as session:
+            open_again = await stored(session, checkout["token"])
+        again = await complete(live.client, live.headers, checkout["token"], key=key)
+
+        assert first.status_code == 500
+        assert (open_again.completed_at, open_again.completing_until) == (None, None)
+        assert again.status_code == 201, again.text
+        async with live.database.session() as session:
+            assert await level(session, item, loc) == (8, 2)
+            (order,) = await orders_with(session, variant)
+            done = await stored(session, checkout["token"])
+        assert done.order_id == order.id == again.json()["id"]

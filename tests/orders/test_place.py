@@ -79,7 +79,8 @@ class TestPlacing:
             assert stored.email_hash == cipher.blind_index("buyer@example.com")
             assert await order_events(session, order["id"]) == ["orders/create", "orders/paid"]
             assert await jobs_of(session, ORDERS_CONFIRMATION_EMAIL.name, order["id"]) == 1
-            assert await jobs_of(session, ORDERS_RELEASE_RESERVATION.name, order["id"]) == 1
+            # Paid through a local gateway in one transaction: never a reservation to release.
+            assert await jobs_of(session, ORDERS_RELEASE_RESERVATION.name, order["id"]) == 0
             truth, mirror = await payment_mirror(session, order["id"])
             assert len(truth) == 1
             assert truth == mirror
@@ -214,6 +215,25 @@ class TestRefusals:
             assert await level(session, plenty.item_id, loc) == (50, 0)
             assert await level(session, scarce.item_id, loc) == (2, 0)
             assert await order_count(session) == 0
+
+    async def test_a_line_out_of_stock_is_refused_before_anything_is_written(
+        self, client: httpx.AsyncClient, admin: Headers, database: Database
+    ) -> None:
+        """Refused from the levels it read, before any work: not even an order number is
+        taken (a PostgreSQL sequence keeps what was taken in a rolled-back transaction), so
+        a flash sale's many refused buyers cost little."""
+        (loc,) = await make_locations(database, "Main")
+        plenty = await make_variant(database, "10.00", {loc: 5})
+        scarce = await make_variant(database, "10.00", {loc: 1})
+        before = await place(client, admin, order_body((plenty.variant_id, 1)))
+
+        refused = await place(client, admin, order_body((scarce.variant_id, 2)))
+        after = await place(client, admin, order_body((plenty.variant_id, 1)))
+
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "INSUFFICIENT_INVENTORY"
+        assert after.status_code == before.status_code == 201, after.text
+        assert after.json()["orderNumber"] == before.json()["orderNumber"] + 1
 
     async def test_an_unknown_gateway_is_400_and_changes_nothing(
         self, client: httpx.AsyncClient, admin: Headers, database: Database

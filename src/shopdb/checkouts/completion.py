@@ -10,7 +10,8 @@
    (place_order's `on_record`): both commit, or neither.
 
 Each step's transaction comes from the placement (`transactions_for`): a unit of work of its
-own on PostgreSQL, a savepoint of the request's session on SQLite.
+own on PostgreSQL, a savepoint of the request's session on SQLite, and on both when the order
+is paid through a local gateway, which places it in the request's own transaction.
 
 Under an Idempotency-Key, the order placed under it (orders.placement.keyed_order) is the
 answer before anything else: a retry whose key's stored response was lost gets its order
@@ -34,7 +35,7 @@ from shopdb.checkouts.service import check_open, load_checkout
 from shopdb.idempotency.errors import IdempotencyKeyReused
 from shopdb.kit.types import utcnow
 from shopdb.models import Order
-from shopdb.orders.placement import PlacedOrder, Placement, keyed_order, place_order
+from shopdb.orders.placement import PlacedOrder, Placement, at_once, keyed_order, place_order
 
 # A completion holds its checkout at most this long beyond the placement's own reservation:
 # a process that died mid-completion does not lock the checkout forever.
@@ -53,6 +54,10 @@ async def complete_checkout(
 ) -> PlacedOrder:
     """Turn the checkout `token` into an order (see the module docstring)."""
     now = now or utcnow()
+    # Paid through a local gateway, the order is placed in the request's transaction: the
+    # checkout's steps go there too, so that a refusal or a lost response rolls the claim
+    # back with the order, and a retry finds the checkout as it was.
+    placement = at_once(placement, data.payment) or placement
     async with placement.transactions() as tx:
         checkout = await load_checkout(tx, token)
         if idempotency_token is not None:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -53,6 +53,9 @@ class FieldCipher:
 
     keys: tuple[tuple[str, bytes], ...]
     blind_index_key: bytes
+    # One AESGCM per key, made once: building it costs more than decrypting an email (a list
+    # page decrypts one per order).
+    _aead: dict[str, AESGCM] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -62,6 +65,7 @@ class FieldCipher:
                 raise ValueError(f"key {kid!r} must be 32 bytes and its id must not contain ':'")
         if len(self.blind_index_key) < KEY_BYTES:
             raise ValueError("the blind-index key must be at least 32 bytes")
+        object.__setattr__(self, "_aead", {kid: AESGCM(key) for kid, key in self.keys})
 
     @classmethod
     def from_config(cls, keys: list[str], blind_index_key: str) -> FieldCipher:
@@ -72,9 +76,9 @@ class FieldCipher:
         return cls(tuple(parsed), decode_key(blind_index_key))
 
     def encrypt(self, plaintext: str, *, context: str) -> str:
-        kid, key = self.keys[0]
+        kid = self.keys[0][0]
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), context.encode())
+        sealed = self._aead[kid].encrypt(nonce, plaintext.encode("utf-8"), context.encode())
         return f"{_VERSION}:{kid}:{_b64e(nonce + sealed)}"
 
     def decrypt(self, token: str, *, context: str) -> str:
@@ -82,12 +86,12 @@ class FieldCipher:
             version, kid, payload = token.split(":", 2)
         except ValueError as exc:
             raise DecryptionError("not an encrypted value") from exc
-        key = dict(self.keys).get(kid)
-        if version != _VERSION or key is None:
+        aead = self._aead.get(kid)
+        if version != _VERSION or aead is None:
             raise DecryptionError(f"unknown key id {kid!r}")
         raw = _b64d(payload)
         try:
-            plain = AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
+            plain = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
         except Exception as exc:
             raise DecryptionError("ciphertext does not authenticate") from exc
         return plain.decode("utf-8")

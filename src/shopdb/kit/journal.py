@@ -37,6 +37,9 @@ log = structlog.get_logger(__name__)
 
 # The kinds in use, shared by writers and subscribers.
 PRODUCT = "product"  # a product's document (product, variants, options, images, tags, stock)
+# A placed order's document (the order, its lines, transactions, fulfillments, refunds):
+# noted by OrderRepository.lock_placed, which every change to a placed order takes first.
+ORDER = "order"
 
 _PENDING = "shopdb.journal.pending"  # this transaction's notes
 _COMMITTED = "shopdb.journal.committed"  # committed, not yet delivered

@@ -26,12 +26,13 @@ WithTotal = Annotated[bool, Query(alias="withTotal")]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
-def page_request(
+async def page_request(
     page: PageNumber = 1,
     page_size: PageSize = DEFAULT_PAGE_SIZE,
     cursor: CursorToken = None,
     with_total: WithTotal = False,
 ) -> PageRequest:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a cost per request.
     return PageRequest(page=page, page_size=page_size, cursor=cursor, with_total=with_total)
 
 

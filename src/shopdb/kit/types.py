@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, Numeric
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -33,6 +34,22 @@ def round_money(amount: Decimal) -> Decimal:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def in_utc(value: datetime) -> datetime:
+    """A timestamp a client sent, in UTC (without an offset it is taken as UTC). One at the
+    calendar's edge whose offset puts it beyond year 9999 in UTC (9999-12-31T23:59-23:00)
+    has no UTC equivalent: a ValueError, which validation answers 400."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range once converted to UTC") from exc
+
+
+# A timestamp in a request (a list's createdAtMin...): always UTC once validated.
+UTCTimestamp = Annotated[datetime, AfterValidator(in_utc)]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

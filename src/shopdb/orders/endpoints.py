@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
+import orjson
 from fastapi import Query, Request, Response
 
 from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.idempotency import idempotent
 from shopdb.keys import field_cipher
-from shopdb.kit.parameters import PageQuery
+from shopdb.kit.pagination import PageRequest
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.orders import service
@@ -18,17 +18,7 @@ from shopdb.orders.auth import OrdersRead, OrdersWrite
 from shopdb.orders.gates import placed_response, placement_for, placement_gate
 from shopdb.orders.keyed import request_token
 from shopdb.orders.placement import place_order
-from shopdb.orders.schemas import (
-    Email,
-    FinancialStatus,
-    FulfillmentStatus,
-    OrderCreate,
-    OrderDetail,
-    OrderSort,
-    OrderStatus,
-    OrderSummary,
-    SortDirection,
-)
+from shopdb.orders.schemas import OrderCreate, OrderDetail, OrderListQuery, OrderSummary
 
 router = domain_router("/orders", tags=["orders"])
 
@@ -57,45 +47,50 @@ async def list_orders(
     session: SessionDep,
     _: OrdersRead,
     services: ServicesDep,
-    page: PageQuery,
-    status: OrderStatus = "any",
-    financial_status: Annotated[FinancialStatus | None, Query(alias="financialStatus")] = None,
-    fulfillment_status: Annotated[
-        FulfillmentStatus | None, Query(alias="fulfillmentStatus")
-    ] = None,
-    customer_id: Annotated[int | None, Query(alias="customerId", ge=1)] = None,
-    email: Annotated[Email | None, Query()] = None,
-    created_at_min: Annotated[datetime | None, Query(alias="createdAtMin")] = None,
-    created_at_max: Annotated[datetime | None, Query(alias="createdAtMax")] = None,
-    sort_by: Annotated[OrderSort, Query(alias="sortBy")] = "createdAt",
-    sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "desc",
-) -> Page[OrderSummary]:
-    """Placed orders, newest first by default; page by `page` or by `cursor` (each page's
-    nextCursor). `totalCount` is null unless `withTotal=true`."""
+    params: Annotated[OrderListQuery, Query()],
+) -> Response:
+    """Placed orders, newest first by default; filter by `status`, `financialStatus`,
+    `fulfillmentStatus`, `customerId`, `email`, `createdAtMin`/`createdAtMax`; sort by
+    `sortBy` (createdAt, updatedAt, number, totalPrice) and `sortDirection`; page by `page`
+    and `pageSize` or by `cursor` (each page's nextCursor). `totalCount` is null unless
+    `withTotal=true`."""
     query = service.OrderQuery(
-        status=status,
-        financial_status=financial_status,
-        fulfillment_status=fulfillment_status,
-        customer_id=customer_id,
-        email=email,
-        created_at_min=created_at_min,
-        created_at_max=created_at_max,
-        sort=sort_by,
-        direction=sort_direction,
+        status=params.status,
+        financial_status=params.financial_status,
+        fulfillment_status=params.fulfillment_status,
+        customer_id=params.customer_id,
+        email=params.email,
+        created_at_min=params.created_at_min,
+        created_at_max=params.created_at_max,
+        sort=params.sort_by,
+        direction=params.sort_direction,
     )
-    found = await service.list_orders(session, field_cipher(services.settings), query, page)
-    return Page[OrderSummary](
-        items=found.rows,
-        total_count=found.total,
-        page=page.page,
-        page_size=page.page_size,
-        next_cursor=found.next_cursor,
+    page = PageRequest(
+        page=params.page,
+        page_size=params.page_size,
+        cursor=params.cursor,
+        with_total=params.with_total,
     )
+    found = await service.list_order_documents(
+        session, field_cipher(services.settings), query, page
+    )
+    # The items are JSON documents already (orders/documents.py): only the envelope is built.
+    envelope = {
+        "items": orjson.Fragment(found.items),
+        "totalCount": found.total,
+        "page": page.page,
+        "pageSize": page.page_size,
+        "nextCursor": found.next_cursor,
+    }
+    return Response(orjson.dumps(envelope), media_type="application/json")
 
 
 @router.get("/{order_id}", response_model=OrderDetail)
 async def get_order(
     session: SessionDep, _: OrdersRead, services: ServicesDep, order_id: int
-) -> OrderDetail:
-    """One order with its line items and transactions (fulfillments and refunds: issue 13)."""
-    return await service.get_order(session, field_cipher(services.settings), order_id)
+) -> Response:
+    """One order with its line items, transactions, fulfillments and refunds."""
+    document = await service.get_order_document(
+        session, field_cipher(services.settings), order_id, services.order_cache
+    )
+    return Response(document, media_type="application/json")

@@ -62,6 +62,7 @@ async def placement_for(
         cipher=field_cipher(settings),
         gateway_for=registry_gateways(settings),
         actor=actor,
+        session=session,
     )
     await hand_back_connection(request, session, services.database)
     return placement

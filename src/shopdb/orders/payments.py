@@ -31,6 +31,12 @@ def payment_key(order_id: int, operation: str) -> str:
     return f"shopdb-order-{order_id}-{operation}"
 
 
+def numbered_payment_key(order_number: int, operation: str) -> str:
+    """The key of a payment made before its order has an id (placed at once: placement.py);
+    order numbers are as unique as ids."""
+    return f"shopdb-order-number-{order_number}-{operation}"
+
+
 async def pay(
     gateway: PaymentGateway,
     *,
@@ -39,12 +45,13 @@ async def pay(
     currency: str,
     token: str,
     capture: bool,
+    idempotency_key: str | None = None,
 ) -> GatewayResult:
     """`sale` when capturing, else `authorize`; an `error` (nothing decided, or the outcome
     unknown) is asked once more with the same key, which the gateway answers with the first
-    call's outcome or decides now."""
+    call's outcome or decides now. The key is derived from `order_id` unless given."""
     call = gateway.sale if capture else gateway.authorize
-    key = payment_key(order_id, "sale" if capture else "authorize")
+    key = idempotency_key or payment_key(order_id, "sale" if capture else "authorize")
     result = await call(amount=amount, currency=currency, token=token, idempotency_key=key)
     if result.status == "error":
         result = await call(amount=amount, currency=currency, token=token, idempotency_key=key)

@@ -1,7 +1,23 @@
-"""Placing an order: price, reserve, pay, record; the gateway is called between transactions.
+"""Placing an order: price, reserve, pay, record.
 
-    placement = Placement(transactions_for(database, session), settings, cipher, gateways)
+    placement = Placement(transactions_for(database, session), settings, cipher, gateways,
+                          session=session)
     placed = await place_order(placement, data)
+
+An order is placed one of two ways, by its gateway:
+
+- **At once**, in the request's own transaction (`Placement.session`), when its gateway is
+  local (`PaymentGateway.local`: the test and manual gateways, whose calls have no effect
+  anywhere else) or nothing is to be paid: quote, allocate, take a number, redeem the
+  discount, pay (before the order is written, so it is written once, with its status; after
+  it when gift cards must be debited first), write the order, its transactions, events and
+  confirmation job, and commit its stock last, so that orders for the same variant queue on
+  its row for their last statements only. Any refusal raises and the request rolls back with
+  everything, the Idempotency-Key's claim included: there is nothing to undo at a gateway
+  that keeps nothing. One transaction, about 27 statements (its fulfillment orders are two),
+  no reservation, no release job.
+- **In steps**, for a remote gateway (Stripe), which must never be called while rows are
+  locked or left charged for an order that was not written:
 
 1. Quote (reads only, in a transaction of its own): catalog prices, the discount's
    preview, the shipping rate, the tax. Nothing is locked.
@@ -19,6 +35,7 @@
    PAYMENT_GATEWAY_ERROR, after one retry with the same key): the reservation is released in
    one transaction (reservations.py) and no order is left.
 4. Record (one transaction): the order becomes placed (guarded: still a reservation), its
+   fulfillment orders are opened (one per location its lines are committed at), its
    transactions are written (order_transactions, the source of truth, with their mirrors in
    payments/transactions), the `orders/create` (and `orders/paid`) events and the
    confirmation email job. If this fails after the gateway took the money, the payment is
@@ -51,7 +68,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -80,9 +97,11 @@ from shopdb.orders.errors import (
     ReservationExpired,
     VariantOutOfStock,
 )
+from shopdb.orders.fulfillments.service import open_fulfillment_orders
 from shopdb.orders.payments import (
     GatewayFor,
     financial_status,
+    numbered_payment_key,
     pay,
     undo_gateway_payment,
 )
@@ -90,7 +109,7 @@ from shopdb.orders.pricing import ZERO, CatalogLine
 from shopdb.orders.quoting import Quote, quote_order, redeem_discount
 from shopdb.orders.repository import OrderRepository, StockCandidate
 from shopdb.orders.reservations import GIFT_CARD_GATEWAY, release_reservation
-from shopdb.orders.schemas import OrderCreate
+from shopdb.orders.schemas import OrderCreate, PaymentInput
 from shopdb.payments.gateways.base import GatewayResult, PaymentGateway
 
 log = structlog.get_logger(__name__)
@@ -103,13 +122,27 @@ def transactions_for(database: Database, session: AsyncSession) -> Transactions:
     the request's `session` on SQLite (see the module docstring)."""
     if database.primary.dialect.name != "sqlite":
         return database.session
+    return savepoints_of(session)
 
+
+def savepoints_of(session: AsyncSession) -> Transactions:
     @asynccontextmanager
     async def savepoint() -> AsyncIterator[AsyncSession]:
         async with session.begin_nested():
             yield session
 
     return savepoint
+
+
+def at_once(placement: Placement, payment: PaymentInput | None) -> Placement | None:
+    """`placement` with every step in the request's own transaction, when an order paid with
+    `payment` is placed at once (a local gateway, or no payment); else None. What a caller
+    writes around the placement (a checkout's claim) then commits or rolls back with it."""
+    if placement.session is None:
+        return None
+    if payment is not None and not placement.gateway_for(payment.gateway).local:
+        return None
+    return replace(placement, transactions=savepoints_of(placement.session))
 
 
 @dataclass(frozen=True)
@@ -119,6 +152,9 @@ class Placement:
     cipher: FieldCipher
     gateway_for: GatewayFor
     actor: str | None = None
+    # The request's own unit of work: a placement paid through a local gateway (or not paid
+    # at all) runs entirely in it (see the module docstring). None: always in steps.
+    session: AsyncSession | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +204,10 @@ async def place_order(
     now = now or utcnow()
     currency = placement.settings.order_currency
     gateway = placement.gateway_for(data.payment.gateway) if data.payment else None
+    if placement.session is not None and (gateway is None or gateway.local):
+        return await _place_at_once(
+            placement, placement.session, data, gateway, now, on_record, idempotency_token
+        )
     # The quote reads in a transaction of its own too: no connection is held from one step
     # to the next (a request holding one while waiting for another could starve the pool).
     async with placement.transactions() as tx:
@@ -233,6 +273,96 @@ async def place_order(
         raise
 
 
+async def _place_at_once(
+    placement: Placement,
+    session: AsyncSession,
+    data: OrderCreate,
+    gateway: PaymentGateway | None,
+    now: datetime,
+    on_record: OnRecord | None,
+    idempotency_token: str | None,
+) -> PlacedOrder:
+    """Place `data` in `session`'s one transaction: paid through a local gateway, or not
+    paid at all (see the module docstring). A refusal at any step raises and the request
+    rolls back with everything it wrote, the Idempotency-Key's claim included.
+
+    No reservation, no release job, no check for an order under the key: the key's claim
+    commits in this same transaction, so a retry finds the stored response (or the claim
+    still running), never an order without one. The stock's rows are locked last, after the
+    payment, so that orders for the same variant wait on each other only for their last few
+    statements and the commit.
+    """
+    currency = placement.settings.order_currency
+    buyer = await _buyer(placement.cipher, session, data)
+    quote = await quote_order(
+        session, data, currency=currency, now=now, tax_exempt=buyer.tax_exempt
+    )
+    if gateway is None and not data.gift_card_codes and quote.totals.total > 0:
+        raise ValidationFailed.on("payment", "is required")
+    repository = OrderRepository(session)
+    locations = await _allocate(repository, quote.lines, data.location_id, refuse_short=True)
+    number = await repository.next_order_number()
+    quote = await _redeemed(session, data, quote, buyer, now)
+    capture = _captures(data)
+    result = None
+    if not data.gift_card_codes:
+        # Paid before the order is written, so that it is written once, with its status.
+        key = numbered_payment_key(number, "sale" if capture else "authorize")
+        result = await _pay_at_once(gateway, data, quote.totals.total, quote, key=key)
+    status = financial_status(quote.totals.total, ZERO, result, capture)
+    reservation = await _write_order(
+        session, data, quote, buyer, now, idempotency_token, number, locations, None, status
+    )
+    order = reservation.order
+    if data.gift_card_codes:
+        result = await _pay_at_once(gateway, data, reservation.amount_due, quote, order=order)
+        order.financial_status = financial_status(
+            order.total_price, reservation.gift_cards_paid, result, capture
+        )
+    placed = await _record_payment(placement, session, data, order, reservation, result, buyer, now)
+    committed = await _commit_stock(
+        placement, session, quote.lines, data.location_id, allocated=locations
+    )
+    if committed != locations:  # the first choice ran out meanwhile: written elsewhere
+        _allocate_lines(reservation.lines, quote, committed)
+        await session.flush()
+    await open_fulfillment_orders(session, order, reservation.lines)
+    if on_record is not None:
+        await on_record(session, order)
+    return placed
+
+
+async def _pay_at_once(
+    gateway: PaymentGateway | None,
+    data: OrderCreate,
+    amount: Decimal,
+    quote: Quote,
+    *,
+    key: str | None = None,
+    order: Order | None = None,
+) -> GatewayResult | None:
+    """Pay `amount` (None when nothing is due) through a local gateway; a refusal raises, and
+    the request's rollback leaves nothing behind (nothing was charged anywhere)."""
+    if amount <= 0:
+        return None
+    assert gateway is not None
+    assert data.payment is not None  # a gateway was found for it
+    result = await pay(
+        gateway,
+        order_id=order.id if order is not None else 0,
+        amount=amount,
+        currency=quote.totals.currency,
+        token=data.payment.token or "",
+        capture=data.payment.capture,
+        idempotency_key=key,
+    )
+    if result.status == "failure":
+        raise PaymentDeclined(result.error_code, result.message)
+    if result.status == "error":
+        raise PaymentGatewayError(result.error_code)
+    return result
+
+
 async def keyed_order(session: AsyncSession, cipher: FieldCipher, token: str) -> PlacedOrder | None:
     """The order placed under the Idempotency-Key `token`, as placing it returned it; None
     if there is none. Still a reservation (its payment under way, or left for the release
@@ -282,29 +412,42 @@ async def _reserve(
     now: datetime,
     idempotency_token: str | None,
 ) -> _Reservation:
-    repository = OrderRepository(session)
-    currency = quote.totals.currency
     locations = await _commit_stock(placement, session, quote.lines, data.location_id)
     # After the stock: an order refused for lack of it takes no number (fewer gaps).
-    number = await repository.next_order_number()
-    if quote.discount is not None:
-        redeemed = await redeem_discount(session, data, quote.totals.subtotal, currency, now)
-        assert redeemed is not None
-        if (redeemed.amount, redeemed.free_shipping) != (
-            quote.discount.amount,
-            quote.discount.free_shipping,
-        ):
-            # The code changed between the quote and now: price with what was redeemed.
-            quote = await quote_order(
-                session,
-                data,
-                currency=currency,
-                now=now,
-                tax_exempt=buyer.tax_exempt,
-                lines=quote.lines,
-                discount=redeemed,
-            )
-    order = _new_order(placement, data, quote, buyer, number, now)
+    number = await OrderRepository(session).next_order_number()
+    reserved_until = now + timedelta(seconds=placement.settings.order_reservation_seconds)
+    quote = await _redeemed(session, data, quote, buyer, now)
+    reservation = await _write_order(
+        session, data, quote, buyer, now, idempotency_token, number, locations, reserved_until
+    )
+    await enqueue(
+        session,
+        ORDERS_RELEASE_RESERVATION,
+        {"orderId": reservation.order.id},
+        run_after=reserved_until,
+        actor=placement.actor,
+    )
+    return reservation
+
+
+async def _write_order(
+    session: AsyncSession,
+    data: OrderCreate,
+    quote: Quote,
+    buyer: _Buyer,
+    now: datetime,
+    idempotency_token: str | None,
+    number: int,
+    locations: list[int | None],
+    reserved_until: datetime | None,
+    status: str = "pending",
+) -> _Reservation:
+    """The order and its lines (financial status `status`), its gift cards debited
+    (atomically); a reservation until `reserved_until`, or placed when that is None. The
+    quote's discount must be redeemed already (`_redeemed`)."""
+    repository = OrderRepository(session)
+    order = _new_order(data, quote, buyer, number, now, reserved_until)
+    order.financial_status = status
     order.idempotency_token = idempotency_token
     lines = _new_lines(quote, locations)
     await repository.add(order, lines)
@@ -313,15 +456,33 @@ async def _reserve(
         await _debit_gift_cards(repository, data, reservation, now)
     if reservation.amount_due > 0 and data.payment is None:
         raise ValidationFailed.on("payment", "is required: the gift cards do not cover the total")
-    assert order.reserved_until is not None
-    await enqueue(
-        session,
-        ORDERS_RELEASE_RESERVATION,
-        {"orderId": order.id},
-        run_after=order.reserved_until,
-        actor=placement.actor,
-    )
     return reservation
+
+
+async def _redeemed(
+    session: AsyncSession, data: OrderCreate, quote: Quote, buyer: _Buyer, now: datetime
+) -> Quote:
+    """The quote with its discount code's use counted (atomically): priced again with what was
+    redeemed if the code changed since the quote previewed it."""
+    if quote.discount is None:
+        return quote
+    currency = quote.totals.currency
+    redeemed = await redeem_discount(session, data, quote.totals.subtotal, currency, now)
+    assert redeemed is not None
+    if (redeemed.amount, redeemed.free_shipping) == (
+        quote.discount.amount,
+        quote.discount.free_shipping,
+    ):
+        return quote
+    return await quote_order(
+        session,
+        data,
+        currency=currency,
+        now=now,
+        tax_exempt=buyer.tax_exempt,
+        lines=quote.lines,
+        discount=redeemed,
+    )
 
 
 # How many times a line is moved to another location whose stock it read, when the one it
@@ -334,8 +495,10 @@ async def _commit_stock(
     session: AsyncSession,
     lines: list[CatalogLine],
     location_id: int | None,
+    allocated: list[int | None] | None = None,
 ) -> list[int | None]:
-    """Allocate the lines and commit their units, all or nothing; the locations chosen.
+    """Allocate the lines (unless `allocated` already did) and commit their units, all or
+    nothing; the locations chosen.
 
     The allocation reads levels without locks; the commit's guarded UPDATEs decide. When
     they refuse, the levels are read again and, if another location now fits, the commit is
@@ -346,7 +509,10 @@ async def _commit_stock(
     tried: list[list[int | None]] = []
     refusal: InsufficientInventory | None = None
     for _ in range(ALLOCATION_ATTEMPTS):
-        locations = await _allocate(repository, lines, location_id)
+        if allocated is not None:
+            locations, allocated = allocated, None
+        else:
+            locations = await _allocate(repository, lines, location_id)
         if locations in tried:
             break  # nowhere else to go: the refusal stands
         tried.append(locations)
@@ -368,12 +534,20 @@ async def _commit_stock(
 
 
 async def _allocate(
-    repository: OrderRepository, lines: list[CatalogLine], location_id: int | None
+    repository: OrderRepository,
+    lines: list[CatalogLine],
+    location_id: int | None,
+    *,
+    refuse_short: bool = False,
 ) -> list[int | None]:
     """The location each line's units are committed at (None: an untracked item, not
     counted): the requested location, else the first active location (by id) that has
     enough available units left for the line, else the first that stocks the item (a
-    `continue` variant sells beyond its stock there; a `deny` one is refused by the commit)."""
+    `continue` variant sells beyond its stock there; a `deny` one is refused by the commit).
+
+    `refuse_short`: a `deny` line that no location had enough units for when its levels were
+    read is refused now (409), before the placement does any work: in a flash sale most
+    buyers are refused, and cheaply. The commit's guarded UPDATE still decides for the rest."""
     if location_id is not None:
         active = await repository.location_active(location_id)
         if active is None:
@@ -401,8 +575,12 @@ async def _allocate(
                 for c in found
                 if c.available - taken.get((c.inventory_item_id, c.location_id), 0) >= line.quantity
             ),
-            found[0],
+            None,
         )
+        if pick is None:
+            if refuse_short and not line.oversells:
+                raise VariantOutOfStock(line.variant_id, line.field)
+            pick = found[0]
         key = (pick.inventory_item_id, pick.location_id)
         taken[key] = taken.get(key, 0) + line.quantity
         chosen.append(pick.location_id)
@@ -419,12 +597,12 @@ def _out_of_stock(lines: list[CatalogLine], exc: InsufficientInventory) -> Varia
 
 
 def _new_order(
-    placement: Placement,
     data: OrderCreate,
     quote: Quote,
     buyer: _Buyer,
     number: int,
     now: datetime,
+    reserved_until: datetime | None,
 ) -> Order:
     totals = quote.totals
     shipping = quote.shipping
@@ -456,7 +634,8 @@ def _new_order(
         gateway=data.payment.gateway if data.payment else None,
         financial_status="pending",
         fulfillment_status="unfulfilled",
-        reserved_until=now + timedelta(seconds=placement.settings.order_reservation_seconds),
+        reserved_until=reserved_until,
+        processed_at=now if reserved_until is None else None,
     )
 
 
@@ -465,6 +644,13 @@ def _address(address: Any) -> dict[str, Any] | None:
         return None
     dumped: dict[str, Any] = address.model_dump(by_alias=True, exclude_none=True)
     return dumped
+
+
+def _allocate_lines(lines: list[OrderLineItem], quote: Quote, locations: list[int | None]) -> None:
+    """Point already written lines at the locations their units were finally committed at."""
+    for line, priced, location in zip(lines, quote.totals.lines, locations, strict=True):
+        line.location_id = location
+        line.inventory_item_id = priced.line.inventory_item_id if location is not None else None
 
 
 def _new_lines(quote: Quote, locations: list[int | None]) -> list[OrderLineItem]:
@@ -574,15 +760,38 @@ async def _record(
     buyer: _Buyer,
     now: datetime,
 ) -> PlacedOrder:
-    repository = OrderRepository(session)
     reserved = reservation.order
-    capture = data.payment.capture if data.payment is not None else True
-    status = financial_status(reserved.total_price, reservation.gift_cards_paid, result, capture)
-    order = await repository.mark_placed(
+    status = financial_status(
+        reserved.total_price, reservation.gift_cards_paid, result, _captures(data)
+    )
+    order = await OrderRepository(session).mark_placed(
         reserved.id, financial_status=status, gateway=reserved.gateway, now=now
     )
     if order is None:
         raise ReservationExpired
+    await open_fulfillment_orders(session, order, reservation.lines)
+    return await _record_payment(placement, session, data, order, reservation, result, buyer, now)
+
+
+def _captures(data: OrderCreate) -> bool:
+    return data.payment.capture if data.payment is not None else True
+
+
+async def _record_payment(
+    placement: Placement,
+    session: AsyncSession,
+    data: OrderCreate,
+    order: Order,
+    reservation: _Reservation,
+    result: GatewayResult | None,
+    buyer: _Buyer,
+    now: datetime,
+) -> PlacedOrder:
+    """The placed order's payment transaction (with its mirrors), its events and its
+    confirmation email job."""
+    repository = OrderRepository(session)
+    capture = _captures(data)
+    status = order.financial_status
     transactions = list(reservation.transactions)
     if result is not None and data.payment is not None:
         transaction = OrderTransaction(

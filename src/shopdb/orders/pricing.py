@@ -73,6 +73,8 @@ class CatalogLine:
     inventory_item_id: int | None
     tracked: bool
     field: str  # the request field naming this line: lineItems[2]
+    # The variant's inventory policy is `continue`: sold beyond its stock (`deny`: never).
+    oversells: bool = False
 
     @property
     def line_total(self) -> Decimal:
@@ -206,4 +208,5 @@ def _catalog_line(row: CatalogRow, request: LineRequest, field: str, currency: s
         inventory_item_id=row.inventory_item_id,
         tracked=bool(row.tracked),
         field=field,
+        oversells=row.inventory_policy == "continue",
     )

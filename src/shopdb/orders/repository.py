@@ -6,12 +6,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from shopdb.db import read_connection
+from shopdb.kit import journal
 from shopdb.kit.pagination import AnySelect, Cursor, Direction, PageRequest, RowsPage, read_page
 from shopdb.models import (
     Customer,
@@ -31,6 +33,11 @@ from shopdb.models.orders import ORDER_NUMBER_SEQUENCE, OrderNumberCounter
 
 ORDER_COUNTER = "orders"
 
+# The payment mirrors' tables, written by Core INSERTs (add_transaction).
+PAYMENTS = cast(Table, Payment.__table__)
+TRANSACTIONS = cast(Table, Transaction.__table__)
+TRANSACTIONS_ENHANCED = cast(Table, TransactionEnhanced.__table__)
+
 
 @dataclass(frozen=True)
 class CatalogRow:
@@ -46,6 +53,7 @@ class CatalogRow:
     requires_shipping: bool
     inventory_item_id: int | None
     tracked: bool | None
+    inventory_policy: str
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,11 @@ def _placed() -> list[ColumnElement[bool]]:
     return [Order.reserved_until.is_(None), Order.deleted_at.is_(None)]
 
 
+def placed_conditions() -> list[ColumnElement[bool]]:
+    """What makes an `orders` row a placed order (document_repository.py reads them too)."""
+    return _placed()
+
+
 # The test gateway's payments are test transactions (Shopify's `test`); the other gateways'
 # are real as far as the order can tell (Stripe's test mode is the account's, not the call's).
 TEST_GATEWAY = "test"
@@ -115,7 +128,8 @@ def enhanced_columns(transaction: OrderTransaction) -> dict[str, Any]:
     code as `authorization`, the card's brand and last four digits (all that is ever kept of
     a card) in `payment_details`, and the order transaction's id, the gateway's reference and
     the gift card in `receipt`. The id is the link to the source of truth (the table has no
-    column for it); `parent_id` stays null, as order_transactions records no parent."""
+    column for it); `parent_id` is the enhanced row of the order transaction's parent, found
+    through that link when the row is inserted (null when it has none)."""
     card = (
         None
         if transaction.card_brand is None and transaction.card_last4 is None
@@ -138,6 +152,18 @@ def enhanced_columns(transaction: OrderTransaction) -> dict[str, Any]:
             "transactionId": transaction.transaction_id,
             "giftCardId": transaction.gift_card_id,
         },
+        "parent_id": (
+            None
+            if transaction.parent_id is None
+            else select(TransactionEnhanced.id)
+            .where(
+                TransactionEnhanced.order_id == transaction.order_id,
+                TransactionEnhanced.receipt["orderTransactionId"].as_integer()
+                == transaction.parent_id,
+            )
+            .limit(1)
+            .scalar_subquery()
+        ),
     }
 
 
@@ -170,6 +196,7 @@ class OrderRepository:
                 ProductVariant.requires_shipping,
                 InventoryItem.id,
                 InventoryItem.tracked,
+                ProductVariant.inventory_policy,
             )
             .join(Product, Product.id == ProductVariant.product_id)
             .outerjoin(InventoryItem, InventoryItem.product_variant_id == ProductVariant.id)
@@ -251,34 +278,40 @@ class OrderRepository:
         transaction: the gateway side's `payments` row with its one `transactions` row, and
         Shopify's shape of it, a `transactions_enhanced` row (see enhanced_columns)."""
         self.session.add(transaction)
-        # Both mirrors name the order transaction's id, so it must exist first; the mirrors
-        # then go in one flush (the payment before its transaction, by the relationship).
+        # Both mirrors name the order transaction's id, so it must exist first. The mirrors
+        # are Core INSERTs: nothing reads them back as objects, and three ORM flushes cost
+        # more than the order's whole pricing.
         await self.session.flush()
-        self.session.add(
-            Payment(
-                order_id=transaction.order_id,
-                gateway=transaction.gateway,
-                status=transaction.status,
-                amount=transaction.amount,
-                currency=transaction.currency,
-                payment_method=payment_method,
-                transaction_id=transaction.transaction_id,
-                processed_at=transaction.processed_at,
-                transactions=[
-                    Transaction(
-                        order_transaction_id=transaction.id,
-                        type=transaction.kind,
-                        status=transaction.status,
-                        amount=transaction.amount,
-                        currency=transaction.currency,
-                        reference=transaction.transaction_id,
-                        processed_at=transaction.processed_at,
-                    )
-                ],
-            )
+        payment_id = await self.session.scalar(
+            insert(PAYMENTS).returning(PAYMENTS.c.id),
+            {
+                "order_id": transaction.order_id,
+                "gateway": transaction.gateway,
+                "status": transaction.status,
+                "amount": transaction.amount,
+                "currency": transaction.currency,
+                "payment_method": payment_method,
+                "transaction_id": transaction.transaction_id,
+                "processed_at": transaction.processed_at,
+            },
         )
-        self.session.add(TransactionEnhanced(**enhanced_columns(transaction)))
-        await self.session.flush()
+        await self.session.execute(
+            insert(TRANSACTIONS),
+            {
+                "payment_id": payment_id,
+                "order_transaction_id": transaction.id,
+                "type": transaction.kind,
+                "status": transaction.status,
+                "amount": transaction.amount,
+                "currency": transaction.currency,
+                "reference": transaction.transaction_id,
+                "processed_at": transaction.processed_at,
+            },
+        )
+        # values(), not parameters: the parent's id is a subquery (enhanced_columns).
+        await self.session.execute(
+            insert(TRANSACTIONS_ENHANCED).values(**enhanced_columns(transaction))
+        )
         return transaction
 
     async def mark_placed(
@@ -398,6 +431,9 @@ class OrderRepository:
         )
         if self._dialect == "postgresql":
             statement = statement.with_for_update(of=Order)
+        # Whatever the caller changes, the order's cached document must go once it commits
+        # (no order list is cached: listing=False).
+        journal.note(self.session, journal.ORDER, [order_id], listing=False)
         return (await self.session.scalars(statement)).one_or_none()
 
     # --- reading placed orders -----------------------------------------------------------
@@ -407,17 +443,12 @@ class OrderRepository:
             await self.session.scalars(
                 select(Order)
                 .where(Order.id == order_id, *_placed())
-                .options(
-                    selectinload(Order.line_items),
-                    selectinload(Order.transactions),
-                    selectinload(Order.fulfillments),
-                    selectinload(Order.refunds),
-                )
+                .options(selectinload(Order.line_items), selectinload(Order.transactions))
             )
         ).one_or_none()
 
-    def _filtered(self, filters: OrderFilters) -> AnySelect:
-        statement: AnySelect = select(Order).where(*_placed())
+    def _filtered(self, filters: OrderFilters, *columns: Any) -> AnySelect:
+        statement: AnySelect = select(*(columns or (Order,))).where(*_placed())
         if filters.status == "open":
             statement = statement.where(Order.closed_at.is_(None), Order.cancelled_at.is_(None))
         elif filters.status == "closed":
@@ -463,6 +494,33 @@ class OrderRepository:
             nulls_last=sort == "number",
         )
 
+    async def page_ids(
+        self,
+        filters: OrderFilters,
+        *,
+        sort: str,
+        direction: Direction,
+        page: PageRequest,
+        cursor: Cursor | None,
+    ) -> RowsPage[int]:
+        """`page` as the orders' ids alone: what the list's indexes hold. Their documents are
+        built by a second statement (OrderDocumentRepository.summaries) for the page's rows
+        only, since PostgreSQL would build one for every row an offset skips."""
+        await read_connection(self.session)
+        return await read_page(
+            self.session,
+            self._filtered(filters, Order.id),
+            sort_column=SORT_COLUMNS[sort],
+            id_column=Order.id,
+            direction=direction,
+            page=page.page,
+            page_size=page.page_size,
+            cursor=cursor,
+            sort_name=sort,
+            with_total=page.with_total,
+            nulls_last=sort == "number",
+        )
+
     async def customer_stats(self, customer_ids: Collection[int]) -> dict[int, CustomerStats]:
         """orders_count and total_spent per customer, in one GROUP BY over the
         (customer_id, created_at, id) index of placed orders. Cancelled orders count, as
@@ -482,3 +540,42 @@ class OrderRepository:
             for row in rows
             if row[0] is not None
         }
+
+    # --- an order's payment transactions (orders/transactions) ---------------------------
+
+    async def placed_transactions(self, order_id: int) -> list[OrderTransaction] | None:
+        """The placed order's transactions, oldest first; None if there is no such order."""
+        found = await self.session.scalar(select(Order.id).where(Order.id == order_id, *_placed()))
+        if found is None:
+            return None
+        rows = await self.session.scalars(
+            select(OrderTransaction)
+            .where(OrderTransaction.order_id == order_id)
+            .order_by(OrderTransaction.id)
+        )
+        return list(rows)
+
+    async def set_transaction_message(self, transaction: OrderTransaction, message: str) -> None:
+        """The gateway's message, kept on the transaction's `transactions_enhanced` mirror
+        (Shopify's `message`; order_transactions has no column for it)."""
+        await self.session.execute(
+            update(TransactionEnhanced)
+            .where(
+                TransactionEnhanced.order_id == transaction.order_id,
+                TransactionEnhanced.receipt["orderTransactionId"].as_integer() == transaction.id,
+            )
+            .values(message=message)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def transaction_messages(self, order_id: int) -> dict[int, str]:
+        """The gateway messages of an order's transactions, by order transaction id."""
+        rows = await self.session.execute(
+            select(
+                TransactionEnhanced.receipt["orderTransactionId"].as_integer(),
+                TransactionEnhanced.message,
+            ).where(
+                TransactionEnhanced.order_id == order_id, TransactionEnhanced.message.is_not(None)
+            )
+        )
+        return {int(row[0]): row[1] for row in rows if row[0] is not None}

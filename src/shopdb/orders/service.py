@@ -10,16 +10,22 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.kit.crypto import FieldCipher, normalise_email
-from shopdb.kit.pagination import Direction, PageRequest, RowsPage, decode_cursor
+from shopdb.kit.pagination import Cursor, Direction, PageRequest, RowsPage, decode_cursor
 from shopdb.models import Order, OrderLineItem, OrderTransaction
 from shopdb.models.orders import ORDER_EMAIL
+from shopdb.orders.document_repository import OrderDocument, OrderDocumentRepository
+from shopdb.orders.documents import open_email, open_emails
 from shopdb.orders.errors import OrderNotFound
+from shopdb.orders.fulfillments.schemas import FulfillmentRead
+from shopdb.orders.fulfillments.service import fulfillments_of
 from shopdb.orders.placement import PlacedOrder
+from shopdb.orders.refunds.schemas import RefundRead
+from shopdb.orders.refunds.service import list_refunds
 from shopdb.orders.repository import SORT_COLUMNS, CustomerStats, OrderFilters, OrderRepository
 from shopdb.orders.schemas import (
     LineItemRead,
@@ -29,6 +35,10 @@ from shopdb.orders.schemas import (
     TaxLineRead,
     TransactionRead,
 )
+
+if TYPE_CHECKING:
+    # The type only: the cache is handed in by the endpoint (Services.order_cache).
+    from shopdb.catalog.read_model.cache import DocumentCache
 
 # The type of each sort's cursor key.
 CURSOR_KEY_TYPES: dict[str, type] = {
@@ -105,7 +115,11 @@ def order_detail(
     email: str,
     lines: list[OrderLineItem],
     transactions: list[OrderTransaction],
+    fulfillments: list[FulfillmentRead] | None = None,
+    refunds: list[RefundRead] | None = None,
 ) -> OrderDetail:
+    """The order as GET /orders/{id} answers it (documents.py builds the same JSON on
+    PostgreSQL); a just placed order has no fulfillments or refunds."""
     shipping = order.shipping_line
     return OrderDetail(
         **_summary_fields(order, email),
@@ -148,8 +162,8 @@ def order_detail(
             )
             for t in transactions
         ],
-        fulfillments=[],
-        refunds=[],
+        fulfillments=fulfillments or [],
+        refunds=refunds or [],
     )
 
 
@@ -161,14 +175,91 @@ async def get_order(session: AsyncSession, cipher: FieldCipher, order_id: int) -
     order = await OrderRepository(session).get_placed(order_id)
     if order is None:
         raise OrderNotFound(order_id)
-    return order_detail(order, email_of(cipher, order), order.line_items, order.transactions)
+    return order_detail(
+        order,
+        email_of(cipher, order),
+        order.line_items,
+        order.transactions,
+        await fulfillments_of(session, order_id),
+        await list_refunds(session, order_id),
+    )
 
 
-async def list_orders(
+async def get_order_document(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    order_id: int,
+    cache: DocumentCache | None = None,
+) -> bytes:
+    """The placed order's OrderDetail as JSON bytes: built by PostgreSQL in one statement
+    (documents.py), by the models elsewhere.
+
+    With a cache (PostgreSQL + Redis: the product cache's machinery, catalog/read_model/
+    cache.py), a current cached document is served without touching the database. Every
+    change to a placed order takes OrderRepository.lock_placed, which notes the order in the
+    journal, and the cache forgets it after the commit, so it is never stale. Cached
+    documents keep the email sealed, as the database does: it is opened for each answer.
+    """
+    documents = OrderDocumentRepository(session)
+    if not documents.builds_documents():
+        return _json(await get_order(session, cipher, order_id))
+    if cache is None or not cache.usable():
+        found = await documents.detail(order_id)
+        if found is None:
+            raise OrderNotFound(order_id)
+        return _opened(found, cipher)
+    lookup = await cache.lookup([order_id])
+    hit = lookup.hits.get(order_id)
+    if hit is not None:
+        return open_email(hit[0], cipher)
+    found = await documents.detail(order_id)
+    if found is None:
+        raise OrderNotFound(order_id)
+    if found.sealed:  # a plaintext row (before `shopdb migrate` seals it) is never cached
+        await cache.store(session, lookup, {order_id: (found.document, found.version)})
+    return _opened(found, cipher)
+
+
+def _opened(found: OrderDocument, cipher: FieldCipher) -> bytes:
+    # A plaintext row from before sealing (see email_of) is already in the clear.
+    return open_email(found.document, cipher) if found.sealed else found.document
+
+
+def _json(model: OrderSummary) -> bytes:
+    return model.model_dump_json(by_alias=True).encode()
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    items: bytes  # a JSON array of OrderSummary documents
+    next_cursor: str | None
+    total: int | None
+
+
+async def list_order_documents(
     session: AsyncSession, cipher: FieldCipher, query: OrderQuery, page: PageRequest
-) -> RowsPage[OrderSummary]:
-    """A page of placed orders, filtered and sorted (`number` sorts by order_number); the
-    email filter goes through the blind index, never through decryption."""
+) -> DocumentPage:
+    """list_orders as one JSON array: on PostgreSQL a page of ids (one index range), then
+    their documents, built by PostgreSQL in one statement."""
+    documents = OrderDocumentRepository(session)
+    if not documents.builds_documents():
+        listed = await list_orders(session, cipher, query, page)
+        items = b"[" + b",".join(_json(s) for s in listed.rows) + b"]"
+        return DocumentPage(items, listed.next_cursor, listed.total)
+    filters, direction, cursor = _page_of(cipher, query, page)
+    ids = await OrderRepository(session).page_ids(
+        filters, sort=query.sort, direction=direction, page=page, cursor=cursor
+    )
+    # An order deleted between the two statements is left out rather than failing the page.
+    found = await documents.summaries(ids.rows)
+    return DocumentPage(
+        open_emails(found.documents, found.sealed, cipher), ids.next_cursor, ids.total
+    )
+
+
+def _page_of(
+    cipher: FieldCipher, query: OrderQuery, page: PageRequest
+) -> tuple[OrderFilters, Direction, Cursor | None]:
     filters = OrderFilters(
         status=query.status,
         financial_status=query.financial_status,
@@ -188,6 +279,15 @@ async def list_orders(
         key_type=CURSOR_KEY_TYPES[query.sort],
         nullable=query.sort == "number",
     )
+    return filters, direction, cursor
+
+
+async def list_orders(
+    session: AsyncSession, cipher: FieldCipher, query: OrderQuery, page: PageRequest
+) -> RowsPage[OrderSummary]:
+    """A page of placed orders, filtered and sorted (`number` sorts by order_number); the
+    email filter goes through the blind index, never through decryption."""
+    filters, direction, cursor = _page_of(cipher, query, page)
     found = await OrderRepository(session).page(
         filters, sort=query.sort, direction=direction, page=page, cursor=cursor
     )
@@ -209,6 +309,8 @@ __all__ = [
     "OrderQuery",
     "customer_order_stats",
     "get_order",
+    "get_order_document",
+    "list_order_documents",
     "list_orders",
     "order_detail",
     "order_summary",

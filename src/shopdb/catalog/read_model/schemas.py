@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Direction
 from shopdb.kit.parameters import MAX_PAGE_NUMBER
 from shopdb.kit.schemas import CamelModel
+from shopdb.kit.types import UTCTimestamp
 
 ProductStatus = Literal["active", "draft", "archived", "unlisted"]
 SortBy = Literal["title", "created", "updated"]
@@ -113,10 +114,10 @@ class ProductFilterQuery(CamelModel):
     status: ProductStatus | None = None
     tag: str | None = None
     q: Annotated[str | None, Field(max_length=255)] = None
-    created_at_min: datetime | None = None
-    created_at_max: datetime | None = None
-    updated_at_min: datetime | None = None
-    updated_at_max: datetime | None = None
+    created_at_min: UTCTimestamp | None = None
+    created_at_max: UTCTimestamp | None = None
+    updated_at_min: UTCTimestamp | None = None
+    updated_at_max: UTCTimestamp | None = None
 
 
 class ProductListQuery(ProductFilterQuery):

@@ -59,6 +59,11 @@ class GatewayResult:
 
 class PaymentGateway(Protocol):
     name: str
+    # True when a call has no effect outside this process (nothing is charged or held
+    # anywhere: the test and manual gateways). An order may then be paid inside the very
+    # transaction that writes it, and a rollback leaves nothing to undo at the gateway
+    # (orders.placement). A remote gateway (Stripe) is called between transactions instead.
+    local: bool
 
     async def authorize(
         self, *, amount: Decimal, currency: str, token: str, idempotency_key: str

@@ -42,6 +42,7 @@ def _parse_reference(reference: str) -> tuple[Decimal, str] | None:
 
 class ManualGateway:
     name = "manual"
+    local = True
 
     async def authorize(
         self, *, amount: Decimal, currency: str, token: str, idempotency_key: str

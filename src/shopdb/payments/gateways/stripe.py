@@ -156,6 +156,7 @@ def _card_of(payment_method: object) -> tuple[str | None, str | None]:
 
 class StripeGateway:
     name = "stripe"
+    local = False
 
     def __init__(
         self,

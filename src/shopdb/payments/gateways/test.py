@@ -103,6 +103,7 @@ class TestGateway:
 
     __test__ = False  # a class, not a pytest test case, despite its name
     name = "test"
+    local = True
 
     def __init__(self, *, latency_ms: int = 0, fail: Collection[str] = ()) -> None:
         self.latency_seconds = latency_ms / 1000

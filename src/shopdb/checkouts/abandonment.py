@@ -17,7 +17,8 @@ The job `checkouts/mark_abandoned`: each checkout queues one when it is created,
 would be abandoned. The job marks every checkout then due (in batches of SWEEP, each batch
 its own transaction, so one lost job row cannot leave a checkout unmarked while others run);
 if its own checkout was updated since, it queues itself again for the new due time; if a
-batch was full, it queues another run right away.
+batch was full, it queues another run right away. Marking a checkout queues its recovery
+email (`checkouts/recovery_email`, sent by shopdb.notifications) in the same transaction.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.checkouts.repository import AbandonedFilters, CheckoutRepository
 from shopdb.checkouts.schemas import AbandonedCheckoutRead
 from shopdb.checkouts.settings import CheckoutSettings
-from shopdb.jobs.kinds import CHECKOUTS_MARK_ABANDONED
+from shopdb.jobs.kinds import CHECKOUTS_MARK_ABANDONED, CHECKOUTS_RECOVERY_EMAIL
 from shopdb.jobs.queue import RunningJob, enqueue
 from shopdb.jobs.runner import JobContext, Registration
 from shopdb.keys import field_cipher
@@ -145,6 +146,10 @@ async def mark_abandoned_checkouts(
         checkout = await repository.get(checkout_id)
         assert checkout is not None
         await record_abandoned(session, cipher, config, checkout, now)
+        # Queued with the marking, so each abandoned checkout gets its email once.
+        await enqueue(
+            session, CHECKOUTS_RECOVERY_EMAIL, {"checkoutId": checkout_id, "token": checkout.token}
+        )
         marked.append(checkout_id)
     return marked
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
@@ -26,6 +25,7 @@ from shopdb.kit.parameters import IfMatch, PageQuery
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
+from shopdb.kit.types import UTCTimestamp
 from shopdb.orders.auth import OrdersRead, OrdersWrite
 from shopdb.orders.gates import placed_response, placement_for, placement_gate
 from shopdb.orders.keyed import request_token
@@ -86,7 +86,7 @@ async def get_checkout(
 @checkouts_router.put("/{token}", response_model=CheckoutRead)
 async def update_checkout(
     session: SessionDep,
-    _: OrdersWrite,
+    subject: OrdersWrite,
     services: ServicesDep,
     config: ConfigDep,
     token: str,
@@ -105,6 +105,7 @@ async def update_checkout(
         data,
         if_match=if_match,
         currency=settings.order_currency,
+        actor=subject.principal,
     )
     return model_response(
         service.checkout_read(cipher, config, checkout), headers={"ETag": etag(checkout.version)}
@@ -138,10 +139,10 @@ async def list_abandoned_checkouts(
     services: ServicesDep,
     page: PageQuery,
     status: AbandonedStatus = "any",
-    created_at_min: Annotated[datetime | None, Query(alias="createdAtMin")] = None,
-    created_at_max: Annotated[datetime | None, Query(alias="createdAtMax")] = None,
-    updated_at_min: Annotated[datetime | None, Query(alias="updatedAtMin")] = None,
-    updated_at_max: Annotated[datetime | None, Query(alias="updatedAtMax")] = None,
+    created_at_min: Annotated[UTCTimestamp | None, Query(alias="createdAtMin")] = None,
+    created_at_max: Annotated[UTCTimestamp | None, Query(alias="createdAtMax")] = None,
+    updated_at_min: Annotated[UTCTimestamp | None, Query(alias="updatedAtMin")] = None,
+    updated_at_max: Annotated[UTCTimestamp | None, Query(alias="updatedAtMax")] = None,
 ) -> Page[AbandonedCheckoutRead]:
     """Abandoned checkouts by id, each with its `recoveryUrl`; `status` open (not completed
     since) or recovered. Page by `page` or by `cursor`; `totalCount` only with withTotal."""

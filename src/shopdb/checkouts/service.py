@@ -37,6 +37,7 @@ from shopdb.checkouts.schemas import (
     GiftCardRead,
 )
 from shopdb.checkouts.settings import CheckoutSettings
+from shopdb.events.service import record_event
 from shopdb.jobs.kinds import CHECKOUTS_MARK_ABANDONED
 from shopdb.jobs.queue import enqueue
 from shopdb.kit.crypto import FieldCipher
@@ -91,7 +92,26 @@ async def create_checkout(
         run_after=now + timedelta(seconds=config.checkout_abandon_after_seconds),
         actor=actor,
     )
+    _record(session, "checkouts/create", checkout, actor)
     return checkout
+
+
+def _record(session: AsyncSession, topic: str, checkout: Checkout, actor: str | None) -> None:
+    # No token (it is the checkout's only credential) and no email: ids, amounts, counts.
+    record_event(
+        session,
+        topic=topic,
+        subject_type="Checkout",
+        subject_id=checkout.id,
+        body={
+            "id": checkout.id,
+            "customerId": checkout.customer_id,
+            "currency": checkout.currency,
+            "totalPrice": str(checkout.total_price),
+            "lineItems": len(checkout.line_items or []),
+        },
+        actor=actor,
+    )
 
 
 async def load_checkout(session: AsyncSession, token: str) -> Checkout:
@@ -117,6 +137,7 @@ async def update_checkout(
     *,
     if_match: str | None,
     currency: str,
+    actor: str | None = None,
     now: datetime | None = None,
 ) -> Checkout:
     """Apply the fields sent and price the checkout again (today's catalog prices, the
@@ -163,6 +184,7 @@ async def update_checkout(
     await session.flush()
     if checkout.abandoned_at is not None:
         await refresh_abandoned(session, cipher, config, checkout)
+    _record(session, "checkouts/update", checkout, actor)
     return checkout
 
 

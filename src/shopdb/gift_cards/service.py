@@ -50,6 +50,7 @@ from shopdb.kit.pagination import PageRequest, RowsPage
 from shopdb.kit.types import MONEY_QUANTUM, utcnow
 from shopdb.models import GiftCard
 from shopdb.models.discounts import GiftCardTransaction
+from shopdb.notifications.outbox import queue_gift_card_issued
 
 FIELD = "giftCardCodes"
 # What NUMERIC(10, 2) holds.
@@ -185,6 +186,9 @@ async def create_gift_card(
     _ledger(repository, card, value, "issue", reason="issued")
     await session.flush()
     _record(session, "gift_cards/create", card, actor.principal, customerId=card.customer_id)
+    if card.customer_id is not None:
+        # The one moment the code is known: the email's job carries it, sealed.
+        await queue_gift_card_issued(session, card.id, code, actor=actor.principal)
     return card, code
 
 

@@ -46,10 +46,40 @@ IMAGES_FETCH = JobKind(
     max_attempts=5,
 )
 
+# Notifications (shopdb.notifications). A mail server that is away is the expected failure;
+# with the default backoff (10 s doubling) eight attempts span about 40 minutes. A recipient
+# the server refuses for good fails the job at once.
+EMAIL_ATTEMPTS = 8
+
 ORDERS_CONFIRMATION_EMAIL = JobKind(
     "orders/confirmation_email",
     permission="orders:read",
     failure_message="The order confirmation could not be sent; the server log has the details",
+    max_attempts=EMAIL_ATTEMPTS,
+)
+ORDERS_SHIPPING_CONFIRMATION_EMAIL = JobKind(
+    "orders/shipping_confirmation_email",
+    permission="orders:read",
+    failure_message="The shipping confirmation could not be sent; the server log has the details",
+    max_attempts=EMAIL_ATTEMPTS,
+)
+REFUNDS_NOTIFICATION_EMAIL = JobKind(
+    "refunds/notification_email",
+    permission="orders:read",
+    failure_message="The refund notification could not be sent; the server log has the details",
+    max_attempts=EMAIL_ATTEMPTS,
+)
+CHECKOUTS_RECOVERY_EMAIL = JobKind(
+    "checkouts/recovery_email",
+    permission="orders:read",
+    failure_message="The checkout recovery email could not be sent; the log has the details",
+    max_attempts=EMAIL_ATTEMPTS,
+)
+GIFT_CARDS_ISSUED_EMAIL = JobKind(
+    "gift_cards/issued_email",
+    permission="discounts:read",
+    failure_message="The gift card email could not be sent; the server log has the details",
+    max_attempts=EMAIL_ATTEMPTS,
 )
 ORDERS_RELEASE_RESERVATION = JobKind(
     "orders/release_expired_reservations",
@@ -65,10 +95,9 @@ CHECKOUTS_MARK_ABANDONED = JobKind(
     failure_message="Abandoned checkouts could not be recorded; the log has the details",
 )
 
-# Kinds queued today whose handler comes with a later issue: the order confirmation is
-# rendered and sent by the notifications work; until then its jobs stay queued, visible at
-# /api/v1/jobs, and no worker claims them.
-AWAITING_HANDLER: frozenset[str] = frozenset({ORDERS_CONFIRMATION_EMAIL.name})
+# Kinds queued today whose handler comes with a later issue: their jobs stay queued, visible
+# at /api/v1/jobs, and no worker claims them.
+AWAITING_HANDLER: frozenset[str] = frozenset()
 
 KINDS: dict[str, JobKind] = {
     kind.name: kind
@@ -77,6 +106,10 @@ KINDS: dict[str, JobKind] = {
         FILES_DELETE,
         IMAGES_FETCH,
         ORDERS_CONFIRMATION_EMAIL,
+        ORDERS_SHIPPING_CONFIRMATION_EMAIL,
+        REFUNDS_NOTIFICATION_EMAIL,
+        CHECKOUTS_RECOVERY_EMAIL,
+        GIFT_CARDS_ISSUED_EMAIL,
         ORDERS_RELEASE_RESERVATION,
         CHECKOUTS_MARK_ABANDONED,
     )

@@ -21,7 +21,11 @@ class Event(IdMixin, CreatedAtMixin, Base):
         Index("ix_events_topic", "topic"),
         Index("ix_events_verb", "verb"),
         Index("ix_events_created_at", "created_at"),
-        Index("ix_events_subject_type_subject_id", "subject_type", "subject_id"),
+        # GET /api/v1/events reads newest first: each filter's (filter..., id) index walked
+        # backwards serves a page at any depth (migration 0026; the seed's three stay).
+        Index("ix_events_topic_id", "topic", "id"),
+        Index("ix_events_verb_id", "verb", "id"),
+        Index("ix_events_subject_type_subject_id_id", "subject_type", "subject_id", "id"),
     )
 
     topic: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -50,13 +54,27 @@ class Webhook(IdMixin, TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(
         sa.Boolean, nullable=False, default=True, server_default=sa.true()
     )
-    # Not in the seed: Shopify's `fields` filter and the per-subscription signing secret.
+    # Not in the seed: Shopify's `fields` filter and the per-subscription signing secret,
+    # sealed with the PII keys (shopdb.webhooks.signing): a database dump cannot sign.
     fields: Mapped[list[Any] | None] = mapped_column(JSONType)
     secret: Mapped[str | None] = mapped_column(String(255))
+    # Deliveries that died (retries exhausted) in a row; a success resets it. At the
+    # configured run the subscription is deactivated (shopdb.webhooks.sender).
+    consecutive_failures: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
-    """The outbox: one row per (event, subscription), sent by the worker after commit."""
+    """The outbox: one row per (event, subscription), sent by the worker after commit.
+
+    Rows are written by a trigger on `events` (revision 0024_webhooks), in the transaction
+    that records the event; `created_at` is the event's. `status`: pending (not tried yet, or
+    redelivery asked), failed (the last attempt failed, another is due at next_attempt_at),
+    succeeded, abandoned (the retries ran out). A worker sending it holds the lease
+    (`locked_by` until `locked_until`); a lapsed lease makes it due again.
+    """
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
@@ -65,6 +83,7 @@ class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook_id", "webhook_id"),
         Index("ix_webhook_deliveries_event_id", "event_id"),
+        Index("ux_webhook_deliveries_webhook_id_event_id", "webhook_id", "event_id", unique=True),
     )
 
     webhook_id: Mapped[int] = mapped_column(
@@ -84,6 +103,12 @@ class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     response_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Not in the seed: the sender's lease, the last attempt's duration, and the latest
+    # attempts ({attempt, at, durationMs, status, error}), for GET .../deliveries.
+    locked_by: Mapped[str | None] = mapped_column(String(200))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    attempt_log: Mapped[list[Any] | None] = mapped_column(JSONType)
 
 
 class IdempotencyKey(IdMixin, CreatedAtMixin, Base):

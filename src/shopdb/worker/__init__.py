@@ -12,6 +12,7 @@ import signal
 
 from shopdb.config import Settings
 from shopdb.jobs.runner import JobContext, Registration, Worker, WorkerOptions
+from shopdb.jobs.schedule import PeriodicTask, Scheduler
 
 
 def registrations() -> list[Registration]:
@@ -19,16 +20,45 @@ def registrations() -> list[Registration]:
     from shopdb.catalog.imports.jobs import IMPORT
     from shopdb.checkouts.abandonment import MARK_ABANDONED
     from shopdb.jobs.files import DELETE_FILE
+    from shopdb.notifications.jobs import REGISTRATIONS as NOTIFICATIONS
     from shopdb.orders.jobs import RELEASE_EXPIRED_RESERVATIONS
 
-    return [IMPORT, DELETE_FILE, FETCH_IMAGE, RELEASE_EXPIRED_RESERVATIONS, MARK_ABANDONED]
+    return [
+        IMPORT,
+        DELETE_FILE,
+        FETCH_IMAGE,
+        RELEASE_EXPIRED_RESERVATIONS,
+        MARK_ABANDONED,
+        *NOTIFICATIONS,
+    ]
+
+
+def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
+    """The periodic tasks every worker runs (shopdb.jobs.schedule): each by one worker at a
+    time, `interval` after its last run ended. Another domain's periodic work (a data
+    retention sweep, say) adds its `PeriodicTask(name, interval_seconds, run)` here, with
+    `async def run(context: JobContext) -> dict | None`, idempotent and batched."""
+    from shopdb.worker.periodic import purge_idempotency_keys, sweep_abandoned_checkouts
+
+    return [
+        PeriodicTask(
+            "checkouts/sweep_abandoned",
+            settings.checkout_abandon_sweep_seconds,
+            sweep_abandoned_checkouts,
+        ),
+        PeriodicTask(
+            "idempotency_keys/purge", settings.idempotency_purge_seconds, purge_idempotency_keys
+        ),
+    ]
 
 
 async def run_worker(
     settings: Settings, *, concurrency: int | None = None, poll_seconds: float | None = None
 ) -> None:
-    """Run until SIGTERM or SIGINT; the jobs in hand are finished first."""
+    """Run until SIGTERM or SIGINT; the jobs and periodic runs in hand are finished first."""
+    from shopdb.keys import field_cipher
     from shopdb.storage import storage_from_settings
+    from shopdb.webhooks.sender import SenderOptions, WebhookSender
     from shopdb.wiring import command_database
 
     # Its commits invalidate the servers' product cache (through Redis), as the API's do.
@@ -40,10 +70,29 @@ async def run_worker(
                 settings, concurrency=concurrency, poll_seconds=poll_seconds
             ),
         )
+        # The webhook outbox (its own table and leases), sent beside the jobs.
+        sender = WebhookSender(
+            database, field_cipher(settings), SenderOptions.from_settings(settings)
+        )
+
+        # Periodic sweeps, each run by one worker at a time whatever the number of workers.
+        scheduler = Scheduler(
+            worker.context,
+            periodic_tasks(settings),
+            name=worker.name,
+            poll_seconds=settings.schedule_poll_seconds,
+            lease_seconds=settings.schedule_lease_seconds,
+        )
+
+        def stop() -> None:
+            worker.stop()
+            sender.stop()
+            scheduler.stop()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.stop)
-        await worker.run()
+            loop.add_signal_handler(signum, stop)
+        await asyncio.gather(worker.run(), sender.run(), scheduler.run())
 
 
 def main(concurrency: int | None = None, poll_seconds: float | None = None) -> None:

@@ -1,0 +1,252 @@
+"""Every query on webhooks and webhook_deliveries: the API's, and the sender's claim and
+fenced writes.
+
+The sender claims due deliveries in one statement. On PostgreSQL the rows are locked `FOR
+UPDATE SKIP LOCKED`, so concurrent workers take different deliveries and never wait on each
+other; on SQLite writers are serialised (every unit of work begins IMMEDIATE). A claimed
+delivery is leased (`locked_by`, `locked_until`): a worker killed mid-send leaves it to be
+claimed again once the lease lapses. Each claim counts an attempt, and the attempt number is
+the fence of the outcome's write: a worker whose lease lapsed and was taken over matches no
+row, and its outcome is dropped (the receiver may have the delivery twice: at least once).
+
+The claim takes at most `room[webhook_id]` deliveries of each subscription (what that worker
+may still have in flight for it), the subscriptions' oldest first, taking turns: one slow
+receiver holds only its own share of a worker's slots.
+
+Lease times use the database's clock on PostgreSQL (`clock_timestamp()`), as the job queue's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.kit.pagination import PageRequest, RowsPage, read_requested_page
+from shopdb.kit.types import UTCDateTime, utcnow
+from shopdb.models import Webhook, WebhookDelivery
+
+D = WebhookDelivery
+W = Webhook
+_DUE_STATUSES = ("pending", "failed")
+
+
+class WebhookRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, webhook_id: int, *, lock: bool = False) -> Webhook | None:
+        statement = select(W).where(W.id == webhook_id)
+        if lock:
+            statement = statement.with_for_update()
+        return await self.session.scalar(statement)
+
+    async def page(self, *, topic: str | None, request: PageRequest) -> RowsPage[Webhook]:
+        where = [] if topic is None else [W.topic == topic]
+        return await read_requested_page(
+            self.session, select(W).where(*where), request, sort_column=W.id, id_column=W.id
+        )
+
+    async def taken(self, topic: str, address: str, *, except_id: int | None) -> bool:
+        statement = select(W.id).where(W.topic == topic, W.address == address)
+        if except_id is not None:
+            statement = statement.where(W.id != except_id)
+        return (await self.session.scalar(statement.limit(1))) is not None
+
+    async def add(self, webhook: Webhook) -> Webhook:
+        self.session.add(webhook)
+        await self.session.flush()
+        return webhook
+
+    async def delete(self, webhook_id: int) -> None:
+        # Its deliveries go with it (ON DELETE CASCADE): nothing is sent to it any more.
+        await self.session.execute(delete(W).where(W.id == webhook_id))
+
+
+class DeliveryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+
+    # --- the API ----------------------------------------------------------------------------
+
+    async def get(self, webhook_id: int, delivery_id: int) -> WebhookDelivery | None:
+        return await self.session.scalar(
+            select(D)
+            .where(D.id == delivery_id, D.webhook_id == webhook_id)
+            .execution_options(populate_existing=True)
+        )
+
+    async def page(
+        self, webhook_id: int, *, status: str | None, request: PageRequest
+    ) -> RowsPage[WebhookDelivery]:
+        """Newest first."""
+        where = [D.webhook_id == webhook_id]
+        if status is not None:
+            where.append(D.status == status)
+        return await read_requested_page(
+            self.session,
+            select(D).where(*where),
+            request,
+            sort_column=D.id,
+            id_column=D.id,
+            direction="desc",
+        )
+
+    async def redeliver(self, delivery_id: int) -> bool:
+        """Due now, with a fresh retry schedule; False while a worker holds it."""
+        now = self._now()
+        statement = (
+            update(D)
+            .where(D.id == delivery_id, or_(D.locked_until.is_(None), D.locked_until < now))
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                locked_by=None,
+                locked_until=None,
+            )
+            .returning(D.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    # --- the sender ---------------------------------------------------------------------------
+
+    def _now(self) -> Any:
+        if self.postgres:
+            return func.clock_timestamp()
+        return literal(utcnow(), UTCDateTime())
+
+    def _after(self, seconds: float) -> Any:
+        delta = timedelta(seconds=seconds)
+        if self.postgres:
+            return func.clock_timestamp() + delta
+        return literal(utcnow() + delta, UTCDateTime())
+
+    def _due(self) -> Any:
+        now = self._now()
+        return and_(
+            D.status.in_(_DUE_STATUSES),
+            D.next_attempt_at <= now,
+            or_(D.locked_until.is_(None), D.locked_until < now),
+        )
+
+    def _sendable(self) -> Any:
+        # Deliveries of an inactive subscription wait: reactivating it sends them.
+        return and_(self._due(), exists().where(W.id == D.webhook_id, W.active.is_(True)))
+
+    async def any_due(self) -> bool:
+        return bool(await self.session.scalar(select(exists().where(self._sendable()))))
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        per_subscription: int,
+        room: Mapping[int, int],
+        lease_seconds: float,
+    ) -> list[Any]:
+        """Lease up to `limit` due deliveries to `owner`: rows of (id, webhook_id, event_id,
+        topic, payload, attempts, created_at, attempt_log)."""
+        turn = (
+            func.row_number()
+            .over(partition_by=D.webhook_id, order_by=(D.next_attempt_at, D.id))
+            .label("turn")
+        )
+        ranked = select(D.id, D.webhook_id, turn).where(self._sendable()).subquery()
+        share = (
+            case(dict(room), value=ranked.c.webhook_id, else_=per_subscription)
+            if room
+            else literal(per_subscription)
+        )
+        candidates = (
+            select(ranked.c.id)
+            .where(ranked.c.turn <= share)
+            .order_by(ranked.c.turn, ranked.c.id)
+            .limit(limit)
+        )
+        # Checked again on the rows themselves: another worker may have claimed one since.
+        locked = select(D.id).where(D.id.in_(candidates.scalar_subquery()), self._due())
+        if self.postgres:
+            locked = locked.with_for_update(skip_locked=True)
+        statement = (
+            update(D)
+            .where(D.id.in_(locked.scalar_subquery()))
+            .values(
+                locked_by=owner,
+                locked_until=self._after(lease_seconds),
+                attempts=D.attempts + 1,
+            )
+            .returning(
+                D.id,
+                D.webhook_id,
+                D.event_id,
+                D.topic,
+                D.payload,
+                D.attempts,
+                D.created_at,
+                D.attempt_log,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return list((await self.session.execute(statement)).all())
+
+    async def subscriptions(self, webhook_ids: Sequence[int]) -> dict[int, Any]:
+        rows = await self.session.execute(
+            select(W.id, W.address, W.secret, W.fields).where(W.id.in_(list(webhook_ids)))
+        )
+        return {row.id: row for row in rows}
+
+    def _fenced(self, delivery_id: int, owner: str, attempt: int) -> Any:
+        return and_(D.id == delivery_id, D.locked_by == owner, D.attempts == attempt)
+
+    async def record(
+        self, delivery_id: int, owner: str, attempt: int, *, retry_in: float | None, **values: Any
+    ) -> bool:
+        """Write an attempt's outcome and release the lease; False when the lease was lost.
+
+        `retry_in`: seconds until the next attempt (status `failed`), None for none."""
+        if retry_in is not None:
+            values["next_attempt_at"] = self._after(retry_in)
+        statement = (
+            update(D)
+            .where(self._fenced(delivery_id, owner, attempt))
+            .values(locked_by=None, locked_until=None, last_attempt_at=self._now(), **values)
+            .returning(D.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def succeeded(self, webhook_id: int) -> None:
+        # Matches no row, and so locks none, unless a run of failures is to be reset.
+        await self.session.execute(
+            update(W)
+            .where(W.id == webhook_id, W.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def abandoned(self, webhook_id: int, threshold: int) -> bool:
+        """Count a dead delivery; True when this one deactivated the subscription."""
+        counted = await self.session.scalar(
+            update(W)
+            .where(W.id == webhook_id)
+            .values(consecutive_failures=W.consecutive_failures + 1)
+            .returning(W.consecutive_failures)
+            .execution_options(synchronize_session=False)
+        )
+        if counted is None or counted < threshold:
+            return False
+        deactivated = await self.session.execute(
+            update(W)
+            .where(W.id == webhook_id, W.active.is_(True))
+            .values(active=False, deactivated_at=self._now(), updated_at=utcnow())
+            .returning(W.id)
+            .execution_options(synchronize_session=False)
+        )
+        return deactivated.first() is not None

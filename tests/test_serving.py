@@ -66,6 +66,8 @@ def test_serve_answers_from_every_worker_and_stops_on_sigterm(tmp_path: Path) ->
         "SHOPDB_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
         "SHOPDB_VAR_DIR": str(tmp_path),
         "SHOPDB_REDIS_URL": "",
+        # Stopped at once: these tests are not about the drain (test_graceful_shutdown.py).
+        "SHOPDB_SHUTDOWN_DRAIN_SECONDS": "0",
         "SHOPDB_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "shopdb.cli", "serve", "--workers", "2", "--port", str(port)]
@@ -162,6 +164,8 @@ def test_serve_with_worker_runs_queued_jobs_and_stops_on_sigterm(tmp_path: Path)
         "SHOPDB_DATABASE_URL": url,
         "SHOPDB_VAR_DIR": str(tmp_path),
         "SHOPDB_REDIS_URL": "",
+        # Stopped at once: these tests are not about the drain (test_graceful_shutdown.py).
+        "SHOPDB_SHUTDOWN_DRAIN_SECONDS": "0",
         "SHOPDB_LOG_LEVEL": "WARNING",
         "SHOPDB_JOB_POLL_SECONDS": "0.2",
     }

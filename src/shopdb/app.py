@@ -25,8 +25,13 @@ from shopdb.health.endpoints import router as health_router
 from shopdb.kit.routing import UnitOfWorkRoute
 from shopdb.kit.schemas import ErrorResponse
 from shopdb.metrics import MetricsMiddleware
-from shopdb.metrics import router as metrics_router
-from shopdb.observability import RequestContextMiddleware, configure_logging
+from shopdb.observability import (
+    MetricsServer,
+    RequestContextMiddleware,
+    configure_logging,
+    setup_tracing,
+)
+from shopdb.observability import router as metrics_router
 from shopdb.ratelimit import RateLimitMiddleware
 from shopdb.services import install_services, services_of
 from shopdb.wiring import build_services
@@ -43,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The app's Services as they are now: create_app's, or those a test installed.
         services = services_of(app)
         await services.start()
+        metrics_port = MetricsServer(services.settings, services.database)
+        await metrics_port.start()
         # A full (generation 2) collection walks every object alive, ~200k after startup
         # (routes, models, SQLAlchemy's mappers), and took ~230 ms: it was the p99 of every
         # endpoint. Those objects live as long as the process, so the collector stops visiting
@@ -52,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await metrics_port.aclose()
             await services.aclose()
 
     app = FastAPI(
@@ -68,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # not start. Nothing in it connects before the lifespan starts it.
     install_services(app, build_services(settings))
     install_error_handlers(app)
+    setup_tracing(app, services_of(app).database)  # with OTEL_EXPORTER_OTLP_ENDPOINT only
 
     app.include_router(health_router)
     app.include_router(jwks_router)

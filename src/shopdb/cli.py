@@ -99,8 +99,9 @@ def serve(
     check_port_free(host, port)
     _prepare_metrics_dir(settings.var_dir, port)
     options = uvicorn_options(settings)
-    if workers > 1 and not reload and supports_reuse_port():
-        # A listening socket per worker (see serving.py), not uvicorn's shared one.
+    if not reload and supports_reuse_port():
+        # A listening socket per worker (see serving.py), not uvicorn's shared one; with one
+        # worker too, so that SIGTERM drains it.
         serve_workers(host, port, workers, options, job_workers=1 if with_worker else 0)
         return
     # uvicorn runs the API here (reloading, or a single process): the job worker runs beside
@@ -128,7 +129,7 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run queued jobs (CSV imports, file deletions) until SIGTERM or SIGINT.
+    """Run queued jobs (imports, emails, file deletions) and send webhook deliveries until SIGTERM.
 
     Run as many as you like on PostgreSQL (they claim with SKIP LOCKED); on SQLite one is
     enough. On SIGTERM the jobs in hand are finished, then it exits 0; a worker killed outright

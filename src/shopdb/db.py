@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shopdb import metrics
 from shopdb.config import Settings
 from shopdb.kit import journal
 
@@ -56,13 +57,16 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=settings.database_echo)
+        engine = create_async_engine(url, echo=settings.database_echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     engine = create_async_engine(
         url,
         echo=settings.database_echo,
+        # Statements' parameters are passwords' hashes, card tokens, customers' emails: never
+        # in a log line (echo, DEBUG logging) nor in an exception's text, which is logged.
+        hide_parameters=True,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=settings.database_pool_pre_ping,
@@ -96,6 +100,7 @@ class ShopdbSession(Session):
 
 # Notes of a transaction that does not commit never reach a subscriber (shopdb.kit.journal).
 journal.track(ShopdbSession)
+metrics.track_orders(ShopdbSession)
 
 
 # Where the request's sessions are kept (request.state), opened on first use.
@@ -128,6 +133,7 @@ class Database:
         self.sessionmaker = self.make_sessionmaker(self.primary)
         self._replica_makers = [self.make_sessionmaker(engine) for engine in self.replicas]
         self._replica_cycle = itertools.cycle(self._replica_makers or [self.sessionmaker])
+        metrics.watch_pools(self.primary, self.replicas)
 
     def make_sessionmaker(
         self, bind: AsyncEngine | AsyncConnection, **options: Any

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shopdb.db import Database
+from shopdb.health.draining import DRAINING
 from shopdb.services import services_of
 
 router = APIRouter(tags=["health"])
@@ -33,7 +34,20 @@ async def readiness(request: Request) -> JSONResponse:
     Redis, when configured, is reported but not required: without it the product cache reads
     PostgreSQL and rate limits fall back to each worker, so the service still works, and taking
     every pod out of the load balancer for it would turn a slower service into none.
+
+    A process told to stop (SIGTERM, health/draining.py) is not ready, whatever its
+    dependencies say: the balancer must stop sending it requests before it stops accepting.
     """
+    if DRAINING.active:
+        return JSONResponse(
+            {
+                "status": "draining",
+                "code": "SERVICE_UNAVAILABLE",
+                "message": "Not ready: shutting down",
+                "checks": {},
+            },
+            status_code=503,
+        )
     services = services_of(request.app)
     database, redis = services.database, services.redis
     probes = [_check(_ping_database(database), CHECK_TIMEOUT_SECONDS)]

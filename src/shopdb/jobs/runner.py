@@ -39,6 +39,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb import metrics
 from shopdb.config import Settings
 from shopdb.db import Database
 from shopdb.jobs.kinds import KINDS, JobKind
@@ -340,6 +341,7 @@ class Worker:
         }
         if note:
             fields["note"] = note
+        metrics.count_job(job.kind, outcome)
         if error is not None and not isinstance(error, PermanentJobError):
             log.error("job", **fields, exc_info=error)
         elif outcome in ("completed", "retry"):

@@ -1,5 +1,9 @@
 """Product documents and list pages cached in Redis and worker memory; documents never stale.
 
+The machinery is not the products' alone: a CacheKind names what a DocumentCache holds (its
+keys, journal kind, notification channel), and the wiring builds one for order documents too
+(ORDERS; only its documents, no pages). Everything below says "product" for the first kind.
+
 Reading a product is one PostgreSQL statement that builds its JSON (documents.py); on a busy
 store the same products are read far more often than they change, so the finished bytes are
 kept in Redis (and the most recently used in each worker's memory), and a read that finds them
@@ -138,6 +142,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from shopdb import metrics
 from shopdb.catalog.read_model.repository import IdPage
 from shopdb.kit import journal
 
@@ -173,6 +178,25 @@ FLIGHT_POLL_SECONDS = 0.002
 # writes move their generation (module docstring): under a steady stream of writes each such
 # page is read at most about once per bound, not once per write.
 LIST_STALE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class CacheKind:
+    """What one cache of documents holds, and the names that keep it apart from the others:
+    the same machinery (generations, epoch, notifications) serves product documents and,
+    with ORDERS below, order documents (orders/service.py)."""
+
+    namespace: str  # Redis keys: shopdb:<namespace>:<database identity>:...
+    journal_kind: str  # the journal's kind whose committed changes invalidate it
+    channel: str  # the PostgreSQL notification channel of its lost invalidations
+    listener_name: str  # its listening connection, as pg_stat_activity shows it
+    log_name: str  # its log events: <log_name>.read_failed, ...
+
+
+PRODUCTS = CacheKind("products", journal.PRODUCT, NOTIFY_CHANNEL, LISTENER_NAME, "product_cache")
+ORDERS = CacheKind(
+    "orders", journal.ORDER, "shopdb_order_cache", "shopdb order cache listener", "order_cache"
+)
 
 
 def _new_epoch() -> bytes:
@@ -249,7 +273,7 @@ def _fresh_enough(entry_stamp: bytes, wanted: bytes) -> bool:
     return all(int(h) >= int(w) for h, w in zip(have[1:], want[1:], strict=True))
 
 
-class ProductDocumentCache:
+class DocumentCache:
     def __init__(
         self,
         redis: Any,
@@ -257,7 +281,9 @@ class ProductDocumentCache:
         ttl_seconds: int,
         local_bytes: int = 32 << 20,
         list_stale_seconds: float = LIST_STALE_SECONDS,
+        kind: CacheKind = PRODUCTS,
     ) -> None:
+        self.kind = kind
         self.redis = redis
         self.engine = engine
         self.ttl_seconds = ttl_seconds
@@ -293,7 +319,7 @@ class ProductDocumentCache:
         self._heard = 0  # notifications received, of any namespace
 
     async def prefix(self) -> str:
-        """`shopdb:products:<database identity>:`; computed once per process, and again by a
+        """`shopdb:<namespace>:<database identity>:`; computed once per process, and again by a
         server's worker whenever its listener reconnects (a PostgreSQL restart ends it).
 
         The identity is the server's, not the URL's (a CLI and the server may spell the URL
@@ -313,7 +339,7 @@ class ProductDocumentCache:
                 ).one()
             identity = "|".join(str(value) for value in row)
             digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-            self._prefix = f"shopdb:products:{digest}:"
+            self._prefix = f"shopdb:{self.kind.namespace}:{digest}:"
         return self._prefix
 
     def usable(self) -> bool:
@@ -347,7 +373,7 @@ class ProductDocumentCache:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 values = await self.redis.mget(keys)
         except (RedisError, OSError) as exc:
-            self._failed("product_cache.read_failed", exc)
+            self._failed(f"{self.kind.log_name}.read_failed", exc)
             return found
         if self._failures != distrusts:  # a notification came while the MGET was in flight
             return found
@@ -382,6 +408,7 @@ class ProductDocumentCache:
                     self._remember(product_id, epoch, generation, int(version), document, now)
                     continue
             found.generations[product_id] = generation
+        metrics.count_cache_lookup(self.kind.namespace, product_ids, remote, found.hits)
         return found
 
     def _remember(
@@ -422,7 +449,7 @@ class ProductDocumentCache:
         epoch = lookup.epoch
         if epoch is None or self._bypassed:
             return
-        uncommitted = journal.uncommitted(session, journal.PRODUCT).ids
+        uncommitted = journal.uncommitted(session, self.kind.journal_kind).ids
         entries = {
             product_id: b"%s %s %d %s" % (epoch, lookup.generations[product_id], version, document)
             for product_id, (document, version) in documents.items()
@@ -444,7 +471,7 @@ class ProductDocumentCache:
                         pipe.set(f"{prefix}d:{product_id}", entry, ex=self.ttl_seconds)
                     await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._failed("product_cache.write_failed", exc)
+            self._failed(f"{self.kind.log_name}.write_failed", exc)
 
     async def lookup_page(self, key: str, *, by_update: bool) -> PageLookup:
         """The cached page for `key` (a list request) if no change of its lists happened since;
@@ -460,7 +487,7 @@ class ProductDocumentCache:
                     [f"{prefix}epoch", f"{prefix}lg", f"{prefix}lu", f"{prefix}p:{key}"]
                 )
         except (RedisError, OSError) as exc:
-            self._failed("product_cache.read_failed", exc)
+            self._failed(f"{self.kind.log_name}.read_failed", exc)
             return PageLookup(None, None)
         if self._failures != distrusts:
             return PageLookup(None, None)
@@ -491,7 +518,7 @@ class ProductDocumentCache:
         """The page `lookup` missed, read once however many requests miss it together (module
         docstring), and stored."""
         stamp = lookup.generation
-        if stamp is None or self._bypassed or _listing_uncommitted(session):
+        if stamp is None or self._bypassed or self._listing_uncommitted(session):
             return await read()
         flight = (key, stamp)
         running = self._flights.get(flight)
@@ -525,7 +552,7 @@ class ProductDocumentCache:
                     f"{prefix}f:{key}:{stamp.decode()}", b"1", nx=True, px=FLIGHT_LOCK_MS
                 )
         except (RedisError, OSError) as exc:
-            self._failed("product_cache.read_failed", exc)
+            self._failed(f"{self.kind.log_name}.read_failed", exc)
             return await read()
         if not first:
             waited = await self._wait_for_page(prefix, key, stamp)
@@ -546,7 +573,7 @@ class ProductDocumentCache:
                 async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                     entry = await self.redis.get(f"{prefix}p:{key}")
             except (RedisError, OSError) as exc:
-                self._failed("product_cache.read_failed", exc)
+                self._failed(f"{self.kind.log_name}.read_failed", exc)
                 return None
             if self._failures != distrusts:
                 return None
@@ -560,7 +587,7 @@ class ProductDocumentCache:
         self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage
     ) -> None:
         """Keep a page read after a miss, under the listing generations seen before reading."""
-        if lookup.generation is None or self._bypassed or _listing_uncommitted(session):
+        if lookup.generation is None or self._bypassed or self._listing_uncommitted(session):
             return
         try:
             prefix = await self.prefix()
@@ -568,7 +595,7 @@ class ProductDocumentCache:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 await self.redis.set(f"{prefix}p:{key}", entry, ex=self.ttl_seconds)
         except (RedisError, OSError) as exc:
-            self._failed("product_cache.write_failed", exc)
+            self._failed(f"{self.kind.log_name}.write_failed", exc)
 
     async def invalidate(
         self, product_ids: Iterable[int], *, listing: bool = True, membership: bool = True
@@ -610,15 +637,21 @@ class ProductDocumentCache:
             # The change is committed and must still be answered as a success; this worker
             # reads PostgreSQL until the retry has rotated the epoch (module docstring).
             self._keep_pending(ids, listing)
-            self._failed("product_cache.invalidate_failed", exc, product_ids=ids)
+            self._failed(f"{self.kind.log_name}.invalidate_failed", exc, product_ids=ids)
             await self._notify()
 
-    async def products_changed(self, changes: journal.Changes) -> None:
-        """The journal's subscriber (shopdb.services): committed changes of products."""
+    def _listing_uncommitted(self, session: AsyncSession) -> bool:
+        """Whether `session` has an uncommitted change that may alter this kind's lists."""
+        return journal.uncommitted(session, self.kind.journal_kind).listing
+
+    async def changed(self, changes: journal.Changes) -> None:
+        """The journal's subscriber (shopdb.wiring): committed changes of its kind."""
         if changes.ids or changes.listing:
             await self.invalidate(
                 changes.ids, listing=changes.listing, membership=changes.membership
             )
+
+    products_changed = changed  # the product cache's subscriber, by its first name
 
     # --- epochs and recovery (module docstring) ------------------------------------------
 
@@ -630,7 +663,7 @@ class ProductDocumentCache:
         (the epoch, the values of the generation `keys` read with it), in one MULTI: those read
         with the missing epoch may be counters from before the flush, these are not.
         """
-        log.warning("product_cache.epoch_missing")
+        log.warning(f"{self.kind.log_name}.epoch_missing")
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
                 async with self.redis.pipeline(transaction=True) as pipe:
@@ -639,7 +672,7 @@ class ProductDocumentCache:
                     pipe.mget(keys)
                     _, epoch, values = await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._failed("product_cache.read_failed", exc)
+            self._failed(f"{self.kind.log_name}.read_failed", exc)
             return None
         self._enter_epoch(epoch)
         return epoch, values
@@ -649,7 +682,7 @@ class ProductDocumentCache:
         self._pending_listing = self._pending_listing or listing
 
     def _failed(self, event_name: str, exc: BaseException, **details: Any) -> None:
-        level = log.error if event_name == "product_cache.invalidate_failed" else log.warning
+        level = log.error if event_name.endswith(".invalidate_failed") else log.warning
         level(event_name, error=repr(exc), **details)
         self._distrust(event_name)
 
@@ -664,7 +697,7 @@ class ProductDocumentCache:
         self._local_size = 0
         if not self._bypassed:
             self._bypassed = True
-            log.error("product_cache.bypassed", reason=reason)
+            log.error(f"{self.kind.log_name}.bypassed", reason=reason)
         self._start_recovery()
 
     def _start_recovery(self) -> None:
@@ -707,13 +740,13 @@ class ProductDocumentCache:
                         await pipe.execute()
             except Exception as exc:  # Redis, or the database behind prefix(): try again
                 self._keep_pending(ids, listing)
-                log.debug("product_cache.recovery_failed", error=repr(exc))
+                log.debug(f"{self.kind.log_name}.recovery_failed", error=repr(exc))
                 return False
             if self._failures != failures or self._pending_ids or self._pending_listing:
                 return False
             self._bypassed = False
             self._enter_epoch(epoch)
-            log.warning("product_cache.recovered", product_ids=sorted(ids), listing=listing)
+            log.warning(f"{self.kind.log_name}.recovered", product_ids=sorted(ids), listing=listing)
             return True
 
     # --- notifications through PostgreSQL (module docstring) ------------------------------
@@ -731,10 +764,10 @@ class ProductDocumentCache:
                     autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
                     await autocommit.execute(
                         text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": NOTIFY_CHANNEL, "payload": prefix},
+                        {"channel": self.kind.channel, "payload": prefix},
                     )
         except Exception as exc:
-            log.error("product_cache.notify_failed", error=repr(exc))
+            log.error(f"{self.kind.log_name}.notify_failed", error=repr(exc))
 
     async def start_listening(self, *, wait_seconds: float = LISTEN_TIMEOUT_SECONDS) -> bool:
         """Listen for other workers' lost invalidations (a server's worker; commands do not).
@@ -748,7 +781,7 @@ class ProductDocumentCache:
             self._listen_since = self._failures
             self._bypassed = True  # not distrusted: nothing was cached, nothing to rotate yet
             self._listener = asyncio.get_running_loop().create_task(
-                self._listen(), name="product-cache-listener"
+                self._listen(), name=f"{self.kind.namespace}-cache-listener"
             )
         with suppress(TimeoutError):
             async with asyncio.timeout(wait_seconds):
@@ -766,11 +799,11 @@ class ProductDocumentCache:
                 self._listening = None  # stopping, not deaf: nothing to distrust
                 raise
             except Exception as exc:
-                log.error("product_cache.listen_failed", error=repr(exc))
+                log.error(f"{self.kind.log_name}.listen_failed", error=repr(exc))
                 if self._listening:
                     self._listening = False
                     self._connected.clear()
-                    self._distrust("product_cache.listen_lost")
+                    self._distrust(f"{self.kind.log_name}.listen_lost")
                     # A restarted PostgreSQL is a new identity, the one commands now write
                     # under: the namespace is read again before the next LISTEN.
                     self._prefix = None
@@ -784,10 +817,11 @@ class ProductDocumentCache:
         try:
             async with asyncio.timeout(LISTEN_TIMEOUT_SECONDS):
                 connection = await asyncpg.connect(
-                    self._listen_dsn(), server_settings={"application_name": LISTENER_NAME}
+                    self._listen_dsn(),
+                    server_settings={"application_name": self.kind.listener_name},
                 )
                 connection.add_termination_listener(lambda _connection: lost.set())
-                await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
+                await connection.add_listener(self.kind.channel, self._on_notification)
             self._now_listening()
             while True:
                 with suppress(TimeoutError):
@@ -809,17 +843,17 @@ class ProductDocumentCache:
         if first and self._failures == self._listen_since and not pending:
             # Nothing cached by this worker yet, and every notification from now on is heard.
             self._bypassed = False
-            log.info("product_cache.listening")
+            log.info(f"{self.kind.log_name}.listening")
             return
         # Notifications may have been missed while not listening (or this worker's own writes
         # could not be sent): a rotation now, after the LISTEN, retires whatever they would have.
-        log.warning("product_cache.listening", rotating=True)
+        log.warning(f"{self.kind.log_name}.listening", rotating=True)
         self._start_recovery()
 
     def _on_notification(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self._heard += 1
         if payload == self._prefix:  # another database sharing the server has its own
-            self._distrust("product_cache.invalidation_lost_elsewhere")
+            self._distrust(f"{self.kind.log_name}.invalidation_lost_elsewhere")
 
     async def _stop_listening(self) -> None:
         listener, self._listener = self._listener, None
@@ -842,7 +876,7 @@ class ProductDocumentCache:
             await asyncio.sleep(RETRY_SECONDS)
         if self._pending_ids or self._pending_listing:
             log.error(
-                "product_cache.invalidation_lost",
+                f"{self.kind.log_name}.invalidation_lost",
                 product_ids=sorted(self._pending_ids),
                 listing=self._pending_listing,
             )
@@ -853,17 +887,22 @@ class ProductDocumentCache:
             self._recovery = None
 
 
-def _listing_uncommitted(session: AsyncSession) -> bool:
-    """Whether `session` has an uncommitted change that may alter product lists."""
-    return journal.uncommitted(session, journal.PRODUCT).listing
+# The name it has always had: the product cache is the first of its kind.
+ProductDocumentCache = DocumentCache
 
 
-def product_cache(engine: AsyncEngine, redis: Any, ttl_seconds: int) -> ProductDocumentCache | None:
-    """A cache of `engine`'s product documents in `redis`, or None: off without Redis, on
-    SQLite, or with a TTL of 0. The wiring (shopdb.services) subscribes it to the journal."""
+def document_cache(
+    engine: AsyncEngine, redis: Any, ttl_seconds: int, kind: CacheKind = PRODUCTS
+) -> DocumentCache | None:
+    """A cache of `engine`'s documents of `kind` in `redis`, or None: off without Redis, on
+    SQLite, or with a TTL of 0. The wiring (shopdb.wiring) subscribes it to the journal."""
     if redis is None or ttl_seconds <= 0 or engine.dialect.name != "postgresql":
         return None
-    return ProductDocumentCache(redis, engine, ttl_seconds)
+    return DocumentCache(redis, engine, ttl_seconds, kind=kind)
+
+
+def product_cache(engine: AsyncEngine, redis: Any, ttl_seconds: int) -> DocumentCache | None:
+    return document_cache(engine, redis, ttl_seconds, PRODUCTS)
 
 
 # How long a command that could not invalidate waits at exit for Redis to answer again.

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 
+from bench import lifecycle
 from bench.env import log
 from shopdb.bench.words import search_words
 from shopdb.kit.pagination import MAX_OFFSET
@@ -51,6 +52,8 @@ class Fixtures:
     location_ids: list[int] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     orders: OrderData | None = None
+    # The seeded orders order_lifecycle captures, fulfils and refunds (bench/lifecycle.py).
+    lifecycle_orders: list[lifecycle.LifecycleOrder] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -590,6 +593,11 @@ async def build(
             client, fixtures.checker_product_ids[0] if reserved else products[0]
         )
         placements = await _order_fixtures(fixtures, client, rng, dsn, reserved)
+        fixtures.lifecycle_orders = lifecycle.pick(await lifecycle.load_from(dsn), seed)
+        fixtures.capabilities["order_lifecycle"] = await lifecycle.probe(
+            client, fixtures.lifecycle_orders
+        )
+        fixtures.notes["order_lifecycle"] = {"orders": len(fixtures.lifecycle_orders)}
         fixtures.write(
             "mixed",
             _mixed_lines(

@@ -117,6 +117,44 @@ def _flash_sale(field: str) -> Callable[[Results], float | None]:
     return measure
 
 
+def _lifecycle_unreconciled(results: Results) -> float | None:
+    """Touched orders and stock levels that do not reconcile; no order touched is no evidence
+    (not run rather than a pass)."""
+    run = _scenario(results, "order_lifecycle")
+    if run is None:
+        return None
+    reconciliation = (run.get("lifecycle") or {}).get("reconciliation") or {}
+    if not reconciliation.get("orders"):
+        return None
+    return float(
+        reconciliation["orders_not_reconciled"] + reconciliation.get("levels_not_reconciled", 0)
+    )
+
+
+def _fanout(field: str) -> Callable[[Results], float | None]:
+    """webhook_fanout's deliveries. A run that expected none (no order placed) is no
+    evidence: not run rather than a pass."""
+
+    def measure(results: Results) -> float | None:
+        run = _scenario(results, "webhook_fanout")
+        details = (run or {}).get("fanout") or {}
+        if not details.get("expected"):
+            return None
+        if field == "missing":
+            # Orders whose event is missing never became expected deliveries: missing too.
+            without_event = details["orders"] * details["subscriptions"] - details["expected"]
+            return float(details["missing"] + max(0, without_event))
+        if field == "latency_p50":
+            return float(details["latency_ms"]["p50"]) if details["delivered"] else math.inf
+        return float(details[field])
+
+    return measure
+
+
+def _fanout_vs_order_place(results: Results) -> float | None:
+    return _ratio(_rps("webhook_fanout")(results), _rps("order_place")(results))
+
+
 def _rss_after_mixed(results: Results) -> float | None:
     run = _scenario(results, "mixed")
     return None if run is None else float(run["server"]["rss_mib_max_worker"])
@@ -264,6 +302,70 @@ TARGETS: tuple[Target, ...] = (
         _cpu_vs_ceiling("order_list"),
     ),
     Target(
+        "order_lifecycle_vs_pgbench",
+        "order lifecycle ops/s (capture, fulfil or refund requests) >= 5% of pgbench tpcb-like tps",
+        _vs_pgbench("order_lifecycle", "tpcb-like"),
+        ">=",
+        0.05,
+        "ratio",
+    ),
+    Target(
+        "order_lifecycle_errors",
+        "order lifecycle: no error (non-2xx, failed transaction, socket error)",
+        _errors("order_lifecycle"),
+        "==",
+        0,
+        "responses",
+    ),
+    Target(
+        "order_lifecycle_reconciled",
+        "order lifecycle: every touched order and stock level reconciles",
+        _lifecycle_unreconciled,
+        "==",
+        0,
+        "not reconciled",
+    ),
+    Target(
+        "webhook_fanout_delivered",
+        "webhook fanout: every delivery arrives (orders x 10 subscriptions, after the drain)",
+        _fanout("missing"),
+        "==",
+        0,
+        "missing",
+    ),
+    Target(
+        "webhook_fanout_latency_p50",
+        "webhook fanout: median event-to-delivery latency <= 1 s",
+        _fanout("latency_p50"),
+        "<=",
+        1000,
+        "ms",
+    ),
+    Target(
+        "webhook_fanout_bad_signatures",
+        "webhook fanout: no bad signature",
+        _fanout("bad_signatures"),
+        "==",
+        0,
+        "requests",
+    ),
+    Target(
+        "webhook_fanout_vs_order_place",
+        "webhook fanout: order placement req/s >= 80% of order_place's (no subscription)",
+        _fanout_vs_order_place,
+        ">=",
+        0.80,
+        "ratio",
+    ),
+    Target(
+        "webhook_fanout_errors",
+        "webhook fanout: no order placement error",
+        _errors("webhook_fanout"),
+        "==",
+        0,
+        "responses",
+    ),
+    Target(
         "flash_sale_sold",
         "flash sale: exactly 50 units sold in every round",
         _flash_sale("sold"),
@@ -403,6 +505,8 @@ def markdown(results: Results, results_path: str) -> str:
             f"Order placement: {placed.get('connections', '?')} connections, responses by "
             f"status {placed['statuses']}.",
         ]
+    lines += _fanout_lines(results)
+    lines += _lifecycle_lines(results)
     sale = results.get("scenarios", {}).get("flash_sale", {}).get("flash_sale")
     if sale:
         rounds = sale["rounds"]
@@ -435,6 +539,60 @@ def markdown(results: Results, results_path: str) -> str:
         "asserted by the catalog's unit tests, not here | - |",
     ]
     return "\n".join(lines)
+
+
+def _fanout_lines(results: Results) -> list[str]:
+    run = results.get("scenarios", {}).get("webhook_fanout", {})
+    details = run.get("fanout")
+    if not details:
+        return []
+    latency = details["latency_ms"]
+    base = _rps("order_place")(results)
+    versus = f" ({run['rps'] / base:.0%} of order_place's {_cell(base)})" if base else ""
+    return [
+        "",
+        f"Webhook fanout: {details['subscriptions']} subscriptions to {details['topic']}, "
+        f"{details['workers']} `shopdb worker` ({run['cpu'].get('webhook_worker_cpu_cores', '-')} "
+        f"cores); {run['rps']:,.1f} orders/s{versus}, statuses {run.get('statuses')}; "
+        f"{_cell(details['orders'])} orders (warm-up included), {_cell(details['delivered'])} "
+        f"of {_cell(details['expected'])} deliveries arrived ({_cell(details['missing'])} "
+        f"missing, {_cell(details['duplicates'])} duplicates, "
+        f"{_cell(details['bad_signatures'])} bad signatures) "
+        f"within {details['waited_s']} s of the load's end (limit {details['drain_limit_s']} s); "
+        f"event to delivery p50 {_cell(latency['p50'], 0)} / p90 {_cell(latency['p90'], 0)} / "
+        f"p99 {_cell(latency['p99'], 0)} / max {_cell(latency['max'], 0)} ms; outbox by status "
+        f"{details['deliveries_by_status']}.",
+    ]
+
+
+def _lifecycle_lines(results: Results) -> list[str]:
+    run = results.get("scenarios", {}).get("order_lifecycle", {})
+    details = run.get("lifecycle")
+    if not details:
+        return []
+    steps = "; ".join(
+        f"{step} p50 {_cell(data['latency_ms']['p50'], 2)} / p99 "
+        f"{_cell(data['latency_ms']['p99'], 2)} ms, {data['statuses']}"
+        for step, data in details["steps"].items()
+    )
+    reconciliation = details.get("reconciliation") or {}
+    problems = reconciliation.get("problems") or []
+    tpcb = results.get("pgbench", {}).get("tpcb-like", {}).get("tps")
+    goal = f" (5% of tpcb-like: {_cell(0.05 * tpcb)} ops/s)" if tpcb else ""
+    return [
+        "",
+        f"Order lifecycle: {details['connections']} connections, {run['rps']:,.1f} ops/s{goal}, "
+        f"one op = one request; {details['orders']} orders in the measured "
+        f"{run['duration_s']} s ({details['orders_per_s']:,.1f} orders/s), "
+        f"{details.get('orders_completed', '?')} of {details.get('orders_touched', '?')} touched "
+        f"(warm-up included) captured, fulfilled and partly refunded"
+        + (" (ran out of seeded orders)" if details.get("ran_out_of_orders") else "")
+        + f". By step: {steps}. Reconciled: {reconciliation.get('orders_reconciled', 0)} of "
+        f"{reconciliation.get('orders', 0)} orders, {reconciliation.get('levels_reconciled', 0)} "
+        f"of {reconciliation.get('levels', 0)} stock levels"
+        + (f"; first problem: {problems[0]}" if problems else "")
+        + ".",
+    ]
 
 
 def update_readme(

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import env as machine
-from bench import procs, report
+from bench import fanout, lifecycle, procs, report
 from bench.baseline import run_pgbench
 from bench.checker import Checker, FlashSaleRun
 from bench.env import ROOT, SetupError, log
 from bench.fixtures import Fixtures, build
 from bench.scenarios import Scenario, by_name
-from bench.server import Server
+from bench.server import JobWorkers, Server
 from bench.wrk import WrkRun, run_wrk
 from shopdb.bench.endpoints import BODY as CEILING_BODY
 
@@ -47,8 +48,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--locations", type=int, default=2)
     parser.add_argument("--customers", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--lifecycle-orders",
+        type=int,
+        default=10_000,
+        help="authorized orders seeded for order_lifecycle (it stops when they run out)",
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
     parser.add_argument("--mixed-duration", type=int, default=60)
+    parser.add_argument(
+        "--fanout-duration", type=int, default=30, help="seconds of orders in webhook_fanout"
+    )
+    parser.add_argument(
+        "--fanout-drain",
+        type=int,
+        default=60,
+        help="webhook_fanout: seconds to wait after the load for every delivery to arrive",
+    )
+    parser.add_argument(
+        "--fanout-workers", type=int, default=1, help="`shopdb worker` processes in webhook_fanout"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="unrecorded seconds before each")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
@@ -73,6 +92,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="whether the flash sale's orders carry an Idempotency-Key (as a storefront's do)",
     )
     parser.add_argument("--label", default="", help="results file suffix, for before/after runs")
+    # A trial run beside someone else's (tests of the suite itself): its own credentials,
+    # request files and results, its own Redis database.
+    parser.add_argument("--var-dir", type=Path, default=VAR_DIR, help="keys, bench admin, logs")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--redis-db", type=int, default=0)
     parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md as is")
     parser.add_argument(
         "--render",
@@ -115,7 +139,11 @@ def server_environment(database: str, var_dir: Path, redis_url: str | None) -> d
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
-    return server_environment(args.database, VAR_DIR, f"redis://{REDIS_HOST}:{REDIS_PORT}/0")
+    return server_environment(
+        args.database,
+        getattr(args, "var_dir", VAR_DIR),
+        f"redis://{REDIS_HOST}:{REDIS_PORT}/{getattr(args, 'redis_db', 0)}",
+    )
 
 
 def _output(command: list[str]) -> str:
@@ -191,6 +219,7 @@ def seed_spec(args: argparse.Namespace) -> dict[str, int]:
         "locations": args.locations,
         "customers": args.customers,
         "seed": args.seed,
+        "lifecycle-orders": getattr(args, "lifecycle_orders", 10_000),
     }
 
 
@@ -226,6 +255,10 @@ async def run_scenario(
         return {"title": scenario.title, "skipped": reason or "no request file"}
     if scenario.driver == "flash_sale":
         return await run_flash_sale(scenario, fixtures, server, token, args)
+    if scenario.driver == "order_lifecycle":
+        return await run_order_lifecycle(scenario, fixtures, server, token, args)
+    if scenario.driver == "webhook_fanout":
+        return await run_webhook_fanout(scenario, fixtures, server, token, args)
     duration = args.mixed_duration if scenario.length == "mixed" else args.duration
     run = WrkRun(
         url=server.base_url,
@@ -344,6 +377,203 @@ async def run_flash_sale(
     return result
 
 
+async def run_order_lifecycle(
+    scenario: Scenario,
+    fixtures: Fixtures,
+    server: Server,
+    token: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """bench/lifecycle.py's workers for the warm-up (unrecorded, but its orders are
+    reconciled too) and --duration, then the reconciliation of every order they touched."""
+    orders = fixtures.lifecycle_orders
+    connections = scenario.connections or 16
+    engine = lifecycle.engine_for(dsn(args.database))
+    try:
+        async with engine.connect() as connection:
+            before = await lifecycle.snapshot(connection, orders)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30.0,
+            limits=limits,
+        ) as client:
+            run = lifecycle.LifecycleRun(client, orders, connections=connections)
+            if args.warmup:
+                await run.drive(args.warmup)
+            window = procs.CpuWindow(server.worker_pids())
+            window.start()
+            cpu_before = lifecycle.cpu_seconds()
+            recorder, wall, begun = await run.drive(args.duration)
+            runner_cpu = lifecycle.cpu_seconds() - cpu_before
+            cpu = window.stop()
+        result = lifecycle.summarise(recorder, wall, begun, runner_cpu, connections)
+        async with engine.connect() as connection:
+            reconciled = await lifecycle.reconcile(connection, run.outcomes, before)
+    finally:
+        await engine.dispose()
+    # The runner is the load generator here: counted once, as the load generator.
+    cpu["runner_cpu_cores"] = 0.0
+    _account_cpu(result, cpu)
+    result.update(title=scenario.title, cpu=cpu, server=server.memory())
+    result["connections"] = connections
+    details = result["lifecycle"]
+    details["reconciliation"] = reconciled.summary()
+    details["orders_touched"] = len(run.outcomes)
+    details["orders_completed"] = sum(1 for o in run.outcomes if o.complete)
+    if len(run.outcomes) == len(orders):
+        details["ran_out_of_orders"] = True
+        log(
+            f"{scenario.name}: all {len(orders)} seeded lifecycle orders were used before the "
+            "end: seed more (--lifecycle-orders) for a full measurement"
+        )
+    latency = result["latency_ms"]
+    log(
+        f"{scenario.name}: {result['rps']:.0f} ops/s ({details['orders_per_s']:.1f} orders/s), "
+        f"p50 {latency['p50']} ms, p99 {latency['p99']} ms, statuses {result['statuses']}, "
+        f"errors {result['errors']['total']}; reconciled {reconciled.reconciled} of "
+        f"{reconciled.orders} orders, {reconciled.levels_reconciled} of {reconciled.levels} "
+        "levels"
+    )
+    return result
+
+
+async def _work_off_backlog(
+    engine: AsyncEngine, workers: JobWorkers, seconds: float = 120.0
+) -> tuple[float, int]:
+    """Wait until the workers have run the jobs earlier scenarios queued (order_place's
+    confirmation emails), so that the measured window sees this scenario's work only."""
+    started = time.monotonic()
+    left = 0
+    while time.monotonic() - started < seconds:
+        if not workers.alive():
+            raise SetupError("shopdb worker exited early; see its log")
+        async with engine.connect() as connection:
+            left = await fanout.jobs_due(connection)
+        if not left:
+            break
+        await asyncio.sleep(0.5)
+    return round(time.monotonic() - started, 1), left
+
+
+async def _mark(engine: AsyncEngine) -> fanout.Mark:
+    async with engine.connect() as connection:
+        return await fanout.mark(connection)
+
+
+async def run_webhook_fanout(
+    scenario: Scenario,
+    fixtures: Fixtures,
+    server: Server,
+    token: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """order_place's requests through wrk (warm-up, then --fanout-duration) with
+    fanout.SUBSCRIPTIONS subscriptions to orders/create on the runner's receiver and
+    --fanout-workers `shopdb worker` processes sending; then up to --fanout-drain seconds for
+    the outbox to drain, and the tally of what arrived against what the database holds."""
+    run = WrkRun(
+        url=server.base_url,
+        requests_file=fixtures.files[scenario.requests],
+        token=token,
+        duration_s=args.fanout_duration,
+        connections=scenario.connections or args.connections,
+        track_status=True,
+        max_requests=args.max_requests,
+        timeout_s=getattr(args, "wrk_timeout", WrkRun.timeout_s),
+    )
+    # Development allows private addresses already; said explicitly, the receiver is local.
+    workers_env = {**server_env(args), "SHOPDB_WEBHOOK_ALLOW_PRIVATE": "true"}
+    workers = JobWorkers(workers_env, args.fanout_workers, args.var_dir / "worker.log")
+    receiver = fanout.Receiver()
+    await receiver.start()
+    engine = lifecycle.engine_for(dsn(args.database))
+    subscriptions: list[fanout.Subscription] = []
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
+    ) as client:
+        try:
+            state = await fanout.probe(client)
+            if state == "ok":
+                try:
+                    subscriptions = await fanout.subscribe(client, receiver, fanout.SUBSCRIPTIONS)
+                except fanout.FanoutUnavailable as exc:
+                    state = str(exc)
+            if state != "ok":
+                log(f"{scenario.name}: skipped ({state})")
+                return {"title": scenario.title, "skipped": state}
+            workers.start()
+            backlog_s, backlog_left = await _work_off_backlog(engine, workers)
+            log(f"{scenario.name}: workers ready after {backlog_s} s ({backlog_left} jobs left)")
+            await fanout.settle(lambda: _mark(engine))  # order_place's last placements
+            since = await _mark(engine)
+            if args.warmup:
+                await run_wrk(dataclasses.replace(run, duration_s=args.warmup))
+            window = procs.CpuWindow(server.worker_pids())
+            window.start()
+            worker_cpu = workers.cpu_seconds()
+            result = await run_wrk(run)
+            cpu = window.stop()
+            cpu["webhook_worker_cpu_cores"] = round(
+                (workers.cpu_seconds() - worker_cpu) / cpu["wall_s"], 3
+            )
+            stopped = time.time()
+            settled = await fanout.settle(lambda: _mark(engine))
+            async with engine.connect() as connection:
+                expected = await fanout.expected_deliveries(connection, since, subscriptions)
+            waited = await fanout.wait_for(receiver, expected, args.fanout_drain)
+            tally = fanout.tally(expected, receiver.first_arrivals())
+            async with engine.connect() as connection:
+                statuses = await fanout.delivery_statuses(connection, subscriptions)
+            worker_rss = workers.rss_mib()
+            workers_survived = workers.alive()
+        finally:
+            # In a thread: the loop must keep answering the sends the workers finish.
+            await asyncio.to_thread(workers.stop)
+            await fanout.unsubscribe(client, subscriptions)
+            await receiver.close()
+            await engine.dispose()
+    _account_cpu(result, cpu)
+    # The workers are part of what is measured, not other load.
+    cpu["other_cpu_cores"] = round(
+        max(0.0, cpu["other_cpu_cores"] - cpu["webhook_worker_cpu_cores"]), 2
+    )
+    result.update(title=scenario.title, cpu=cpu, server=server.memory())
+    result["connections"] = run.connections
+    result["fanout"] = {
+        "subscriptions": len(subscriptions),
+        "topic": fanout.TOPIC,
+        "workers": args.fanout_workers,
+        "worker_rss_mib_max": worker_rss,
+        "workers_survived": workers_survived,
+        "backlog_s": backlog_s,
+        "backlog_left": backlog_left,
+        "orders": expected.orders,
+        "events": len(expected.events),
+        **tally.summary(),
+        "bad_signatures": receiver.bad_signatures,
+        "duplicates": receiver.duplicates,
+        "malformed": receiver.malformed,
+        "requests_received": receiver.requests,
+        "settled_s": settled,
+        "drain_limit_s": args.fanout_drain,
+        "waited_s": waited,
+        "last_arrival_after_load_s": round(max(0.0, receiver.last_arrival - stopped), 2),
+        "deliveries_by_status": statuses,
+    }
+    details, latency = result["fanout"], result["latency_ms"]
+    log(
+        f"{scenario.name}: {result['rps']:.0f} orders/s, p99 {latency['p99']} ms, "
+        f"statuses {result['statuses']}; {details['delivered']} of {details['expected']} "
+        f"deliveries ({details['orders']} orders x {len(subscriptions)}), delivery p50 "
+        f"{details['latency_ms']['p50']} ms, p99 {details['latency_ms']['p99']} ms, "
+        f"{receiver.bad_signatures} bad signatures, {receiver.duplicates} duplicates, "
+        f"worker {cpu['webhook_worker_cpu_cores']} cores"
+    )
+    return result
+
+
 def results_path(directory: Path, day: str, label: str) -> Path:
     """<day>[-label].json, or -2, -3 ... after it: a second run the same day keeps the first."""
     stem = f"{day}-{label}" if label else day
@@ -386,8 +616,12 @@ async def main_async(argv: list[str]) -> int:
             "locations": args.locations,
             "customers": args.customers,
             "seed": args.seed,
+            "lifecycle_orders": args.lifecycle_orders,
             "duration_s": args.duration,
             "mixed_s": args.mixed_duration,
+            "fanout_s": args.fanout_duration,
+            "fanout_drain_s": args.fanout_drain,
+            "fanout_workers": args.fanout_workers,
             "warmup_s": args.warmup,
             "connections": args.connections,
             "max_requests": args.max_requests,
@@ -414,12 +648,12 @@ async def main_async(argv: list[str]) -> int:
             clients=8,
             duration_s=args.pgbench_duration,
         )
-    server = Server(env, "127.0.0.1", args.port, args.workers, VAR_DIR / "server.log")
+    server = Server(env, "127.0.0.1", args.port, args.workers, args.var_dir / "server.log")
     server.start()
     try:
-        token = await login(server.base_url)
+        token = await login(server.base_url, args.var_dir)
         fixtures = await build(
-            VAR_DIR / "requests", server.base_url, token, dsn(args.database), args.seed, 100
+            args.var_dir / "requests", server.base_url, token, dsn(args.database), args.seed, 100
         )
         results["capabilities"] = fixtures.capabilities
         results["fixtures"] = fixtures.notes
@@ -433,10 +667,11 @@ async def main_async(argv: list[str]) -> int:
         server.stop()
     results["total_s"] = round(time.monotonic() - clock, 1)
     results["targets"] = report.evaluate(results)
-    path = results_path(RESULTS_DIR, started_at.date().isoformat(), args.label)
+    path = results_path(args.results_dir, started_at.date().isoformat(), args.label)
     report.write_results(results, path)
-    log(f"results in {path.relative_to(ROOT)}")
-    table = report.markdown(results, str(path.relative_to(ROOT)))
+    shown = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    log(f"results in {shown}")
+    table = report.markdown(results, shown)
     if not args.no_readme:
         report.update_readme(README, table)
         log(f"table updated in {README.relative_to(ROOT)}")

@@ -2,13 +2,18 @@
 
 Most run wrk over a request file (bench/fixtures.py writes them). `flash_sale` is driven by
 the runner itself (bench/checker.py, FlashSale): it must see every response and count what
-was sold in the database afterwards, which wrk cannot.
+was sold in the database afterwards, which wrk cannot. So is `order_lifecycle`
+(bench/lifecycle.py): three dependent requests per order, then a reconciliation of each.
+`webhook_fanout` runs wrk over order_place's requests, with a webhook receiver, subscriptions
+and `shopdb worker` around it (bench/fanout.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from bench.fanout import SUBSCRIPTIONS, TOPIC
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,7 @@ class Scenario:
     track_status: bool = False
     stale_check: bool = False
     connections: int | None = None  # wrk's connections; None: --connections
-    driver: Literal["wrk", "flash_sale"] = "wrk"
+    driver: Literal["wrk", "flash_sale", "order_lifecycle", "webhook_fanout"] = "wrk"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -71,6 +76,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         track_status=True,
         connections=16,
     ),
+    # Right after order_place, whose req/s is its rate without subscriptions (bench/fanout.py).
+    Scenario(
+        "webhook_fanout",
+        f"POST /api/v1/orders as order_place, {SUBSCRIPTIONS} webhook subscriptions to "
+        f"{TOPIC} on a local receiver, `shopdb worker` sending",
+        "orders",
+        ("order_create",),
+        track_status=True,
+        connections=16,
+        driver="webhook_fanout",
+    ),
     Scenario(
         "order_detail",
         "GET /api/v1/orders/{id}, random seeded orders",
@@ -82,6 +98,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         "GET /api/v1/orders?pageSize=50, random pages, filters and sorts",
         "order_list",
         ("order_list",),
+    ),
+    Scenario(
+        "order_lifecycle",
+        "capture -> fulfil -> partial refund of seeded authorized orders (POST "
+        "/api/v1/orders/{id}/transactions, /fulfillments, /refunds), then reconciled",
+        "",
+        ("order_lifecycle",),
+        track_status=True,
+        connections=16,
+        driver="order_lifecycle",
     ),
     Scenario(
         "flash_sale",

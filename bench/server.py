@@ -99,3 +99,57 @@ class Server:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class JobWorkers:
+    """`shopdb worker` processes (the job queue and the webhook sender), each in its own
+    process group, as production runs them beside the API."""
+
+    def __init__(self, env: dict[str, str], count: int, log_path: Path) -> None:
+        self.env = env
+        self.count = count
+        self.log_path = log_path
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        for _ in range(self.count):
+            self.processes.append(
+                subprocess.Popen(
+                    [str(BIN / "shopdb"), "worker"],
+                    env=self.env,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+
+    def alive(self) -> bool:
+        return bool(self.processes) and all(p.poll() is None for p in self.processes)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.poll() is None]
+
+    def cpu_seconds(self) -> float:
+        return sum(procs.cpu_seconds(pid) for pid in self.pids())
+
+    def rss_mib(self) -> float:
+        return round(max((procs.rss_bytes(pid) for pid in self.pids()), default=0) / procs.MIB, 1)
+
+    def stop(self) -> None:
+        """SIGTERM (the sends in flight finish), SIGKILL after 20 s; by their own ids."""
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes = []
+        if self._log is not None:
+            self._log.close()
+            self._log = None

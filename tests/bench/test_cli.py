@@ -30,7 +30,8 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pat
 
 
 def seed(*extra: str) -> Result:
-    args = ["bench", "seed", "--products", "6", "--customers", "3", "--seed", "9", *extra]
+    args = ["bench", "seed", "--products", "6", "--customers", "3", "--seed", "9"]
+    args += ["--lifecycle-orders", "5", *extra]
     return CliRunner().invoke(cli, args, catch_exceptions=False)
 
 
@@ -51,6 +52,7 @@ class TestSeedCommand:
 
         assert result.exit_code == 0, result.output
         assert "Seeded 6 products, 18 variants, 36 inventory levels" in result.output
+        assert "20005 orders (5 of them authorized for the lifecycle benchmark)" in result.output
         credentials = environment / CREDENTIALS_FILE
         password = json.loads(credentials.read_text())["password"]
         assert password not in result.output

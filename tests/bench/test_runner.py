@@ -105,7 +105,9 @@ class TestWrkOutput:
 class TestTargets:
     def test_all_pass_and_orders_not_run_until_the_scenario_exists(self) -> None:
         verdicts = results_of(report.evaluate(passing_results()))
-        order_targets = {key for key in verdicts if key.startswith(("order", "flash_sale"))}
+        order_targets = {
+            key for key in verdicts if key.startswith(("order", "flash_sale", "webhook_fanout"))
+        }
         assert order_targets == {
             "orders_vs_pgbench",
             "order_place_p99",
@@ -116,6 +118,14 @@ class TestTargets:
             "flash_sale_negative",
             "flash_sale_5xx",
             "flash_sale_p99",
+            "order_lifecycle_vs_pgbench",
+            "order_lifecycle_errors",
+            "order_lifecycle_reconciled",
+            "webhook_fanout_delivered",
+            "webhook_fanout_latency_p50",
+            "webhook_fanout_bad_signatures",
+            "webhook_fanout_vs_order_place",
+            "webhook_fanout_errors",
         }
         assert {verdicts.pop(key) for key in order_targets} == {"not run"}
         assert set(verdicts.values()) == {"pass"}
@@ -134,7 +144,13 @@ class TestTargets:
         sale["errors"]["socket"] = 0
         scenarios["flash_sale"] = sale
         verdicts = results_of(report.evaluate(results))
+        lifecycle = {
+            k: verdicts.pop(k)
+            for k in list(verdicts)
+            if k.startswith(("order_lifecycle", "webhook_fanout"))
+        }
         assert set(verdicts.values()) == {"pass"}
+        assert set(lifecycle.values()) == {"not run"}
 
         sale["flash_sale"]["rounds"][1] = {"sold": 51, "lowest_level": -1}
         scenarios["order_place"]["errors"]["total"] = 1
@@ -144,6 +160,78 @@ class TestTargets:
         assert verdicts["flash_sale_negative"] == "fail"
         assert verdicts["order_place_errors"] == "fail"
         assert verdicts["order_list_vs_ceiling"] == "fail"
+
+    def test_order_lifecycle_targets(self) -> None:
+        results = passing_results()
+        run = scenario(40.5)  # ops/s: 5.06% of tpcb-like's 800 tps
+        run["lifecycle"] = {
+            "reconciliation": {
+                "orders": 250,
+                "orders_not_reconciled": 0,
+                "levels": 400,
+                "levels_not_reconciled": 0,
+            }
+        }
+        results["scenarios"]["order_lifecycle"] = run
+        verdicts = results_of(report.evaluate(results))
+        assert verdicts["order_lifecycle_vs_pgbench"] == "pass"
+        assert verdicts["order_lifecycle_errors"] == "pass"
+        assert verdicts["order_lifecycle_reconciled"] == "pass"
+
+        run["rps"] = 39.9
+        run["errors"]["total"] = 1
+        run["lifecycle"]["reconciliation"]["levels_not_reconciled"] = 1
+        verdicts = results_of(report.evaluate(results))
+        assert verdicts["order_lifecycle_vs_pgbench"] == "fail"
+        assert verdicts["order_lifecycle_errors"] == "fail"
+        assert verdicts["order_lifecycle_reconciled"] == "fail"
+
+        # No order touched is no evidence that orders reconcile.
+        run["lifecycle"]["reconciliation"] = {"orders": 0, "orders_not_reconciled": 0}
+        assert results_of(report.evaluate(results))["order_lifecycle_reconciled"] == "not run"
+
+    def test_the_table_reports_the_lifecycle_by_step_and_its_reconciliation(self) -> None:
+        results = passing_results()
+        run = scenario(120.0)
+        run.update(
+            duration_s=15.0,
+            cpu={"server_cpu_cores": 1.5},
+            load_generator={"cpu_cores": 0.2},
+            lifecycle={
+                "connections": 16,
+                "orders": 600,
+                "orders_per_s": 40.0,
+                "orders_touched": 680,
+                "orders_completed": 679,
+                "steps": {
+                    step: {"statuses": {"201": 600}, "latency_ms": {"p50": 90.0, "p99": 300.0}}
+                    for step in ("capture", "fulfil", "refund")
+                },
+                "reconciliation": {
+                    "orders": 680,
+                    "orders_reconciled": 679,
+                    "levels": 900,
+                    "levels_reconciled": 900,
+                    "problems": ["order 5: refunded 3.00 > captured 0"],
+                },
+            },
+        )
+        results["scenarios"] = {"order_lifecycle": run}
+        results.update(
+            started_at="2026-11-28T00:00:00+00:00",
+            total_s=60.0,
+            command="make bench",
+            config={"workers": 2, "connections": 32, "duration_s": 15, "mixed_s": 60},
+        )
+        results["pgbench"].update(scale=10, clients=8, duration_s=15)
+        table = report.markdown(results, "bench/results/x.json")
+        assert (
+            "Order lifecycle: 16 connections, 120.0 ops/s (5% of tpcb-like: 40.0 ops/s), "
+            "one op = one request; 600 orders in the measured 15.0 s (40.0 orders/s)"
+        ) in table
+        assert "capture p50 90.00 / p99 300.00 ms, {'201': 600}" in table
+        assert "Reconciled: 679 of 680 orders, 900 of 900 stock levels" in table
+        assert "first problem: order 5: refunded 3.00 > captured 0" in table
 
     def test_ratios_use_the_mean_of_both_ceiling_runs(self) -> None:
         results = passing_results()
@@ -255,6 +343,8 @@ class TestScenarios:
         names = [s.name for s in SCENARIOS]
         assert len(names) == len(set(names))
         assert [s.name for s in by_name(["search", "ceiling"])] == ["ceiling", "search"]
+        (lifecycle,) = by_name(["order_lifecycle"])
+        assert (lifecycle.driver, lifecycle.connections) == ("order_lifecycle", 16)
         with pytest.raises(ValueError, match="unknown scenarios"):
             by_name(["nope"])
 

@@ -17,6 +17,7 @@ from shopdb.bench.seed import (
     CatalogGenerator,
     IdAllocator,
     SeedSpec,
+    authorization_reference,
     read_credentials,
     seed_bench,
     write_credentials,
@@ -40,9 +41,20 @@ from shopdb.models import (
     User,
 )
 from shopdb.models.orders import ORDER_EMAIL
+from shopdb.orders.payments import payment_key
+from shopdb.payments.gateways.test import APPROVED_CARD, TestGateway
 from tests.fixtures.database import Backend
 
-TINY = SeedSpec(products=12, variants=3, locations=2, customers=4, images=1, seed=7, orders=40)
+TINY = SeedSpec(
+    products=12,
+    variants=3,
+    locations=2,
+    customers=4,
+    images=1,
+    seed=7,
+    orders=40,
+    lifecycle_orders=0,
+)
 UNTIL = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -301,7 +313,7 @@ class TestOrders:
         await seed_bench(
             db_connection,
             field_cipher(backend.settings),
-            SeedSpec(products=12, customers=4, seed=7, orders=300),
+            SeedSpec(products=12, customers=4, seed=7, orders=300, lifecycle_orders=0),
             orders_until=UNTIL,
         )
 
@@ -350,7 +362,7 @@ class TestOrders:
         result = await seed_bench(
             db_connection,
             field_cipher(backend.settings),
-            SeedSpec(products=12, customers=4, seed=7, orders=300),
+            SeedSpec(products=12, customers=4, seed=7, orders=300, lifecycle_orders=0),
             orders_until=UNTIL,
         )
 
@@ -468,6 +480,208 @@ async def _by_order_and_kind(
     """(order, kind) -> (rows, amount), counted and summed by the database."""
     rows = await connection.execute(statement.group_by(*statement.selected_columns[:2]))
     return {(int(r[0]), str(r[1])): (int(r[2]), Decimal(r[3])) for r in rows}
+
+
+LIFECYCLE = SeedSpec(products=12, customers=4, seed=7, orders=40, lifecycle_orders=30)
+
+
+async def _lifecycle_orders(connection: AsyncConnection) -> list[Any]:
+    table = Order.__table__
+    rows = await connection.execute(
+        select(table).where(table.c.tags == "bench, lifecycle").order_by(table.c.id)
+    )
+    return list(rows.all())
+
+
+class TestLifecycleOrders:
+    async def test_are_authorized_unfulfilled_with_one_authorization_for_their_total(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        result = await seed_bench(
+            db_connection, field_cipher(backend.settings), LIFECYCLE, orders_until=UNTIL
+        )
+
+        orders = await _lifecycle_orders(db_connection)
+        assert len(orders) == 30
+        assert result.counts["orders"] == 70
+        assert {(o.financial_status, o.fulfillment_status, o.gateway) for o in orders} == {
+            ("authorized", "unfulfilled", "test")
+        }
+        assert {(o.cancelled_at, o.closed_at) for o in orders} == {(None, None)}
+        transactions = (
+            await db_connection.execute(
+                select(OrderTransaction.__table__).where(
+                    OrderTransaction.order_id.in_([o.id for o in orders])
+                )
+            )
+        ).all()
+        by_order: dict[int, list[Any]] = {}
+        for t in transactions:
+            by_order.setdefault(t.order_id, []).append(t)
+        for order in orders:
+            (only,) = by_order[order.id]
+            assert (only.kind, only.status, only.gateway) == ("authorization", "success", "test")
+            assert only.amount == order.total_price
+            assert only.authorization_code == only.transaction_id
+            assert only.transaction_id == authorization_reference(
+                order.id, order.total_price, "USD"
+            )
+
+    async def test_the_test_gateway_captures_their_authorization_and_no_more(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        await seed_bench(
+            db_connection, field_cipher(backend.settings), LIFECYCLE, orders_until=UNTIL
+        )
+        order = (await _lifecycle_orders(db_connection))[0]
+        reference = (
+            await db_connection.execute(
+                select(OrderTransaction.transaction_id).where(OrderTransaction.order_id == order.id)
+            )
+        ).scalar_one()
+        assert reference is not None
+        gateway = TestGateway()
+
+        captured = await gateway.capture(
+            reference=reference, amount=order.total_price, currency="USD", idempotency_key="c1"
+        )
+        too_much = await gateway.capture(
+            reference=reference,
+            amount=order.total_price + Decimal("0.01"),
+            currency="USD",
+            idempotency_key="c2",
+        )
+        # The very reference the gateway itself gives the placement's authorization.
+        authorized = await gateway.authorize(
+            amount=order.total_price,
+            currency="USD",
+            token=APPROVED_CARD,
+            idempotency_key=payment_key(order.id, "authorize"),
+        )
+
+        assert (captured.status, captured.amount) == ("success", order.total_price)
+        assert (too_much.status, too_much.error_code) == ("failure", "invalid_amount")
+        assert authorized.reference == reference
+
+    async def test_lines_name_one_location_and_the_levels_commit_exactly_their_units(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        await seed_bench(
+            db_connection, field_cipher(backend.settings), LIFECYCLE, orders_until=UNTIL
+        )
+
+        orders = {o.id for o in await _lifecycle_orders(db_connection)}
+        lines = (
+            await db_connection.execute(
+                select(
+                    OrderLineItem.order_id,
+                    OrderLineItem.product_variant_id,
+                    OrderLineItem.quantity,
+                    OrderLineItem.fulfilled_quantity,
+                    OrderLineItem.removed_quantity,
+                    OrderLineItem.inventory_item_id,
+                    OrderLineItem.location_id,
+                )
+            )
+        ).all()
+        item_of: dict[int, int] = dict(
+            (
+                await db_connection.execute(
+                    text("SELECT product_variant_id, id FROM inventory_items")
+                )
+            ).all()
+        )
+        committed: Counter[tuple[int, int]] = Counter()
+        per_order: dict[int, list[Any]] = {}
+        for line in lines:
+            if line.order_id not in orders:
+                assert (line.inventory_item_id, line.location_id) == (None, None)
+                continue
+            per_order.setdefault(line.order_id, []).append(line)
+            assert line.inventory_item_id == item_of[line.product_variant_id]
+            assert (line.fulfilled_quantity, line.removed_quantity) == (0, 0)
+            committed[(line.inventory_item_id, line.location_id)] += line.quantity
+        assert set(per_order) == orders
+        for mine in per_order.values():
+            assert len({line.location_id for line in mine}) == 1
+            assert sum(line.quantity for line in mine) >= 2
+        levels = (
+            await db_connection.execute(
+                select(
+                    InventoryLevel.inventory_item_id,
+                    InventoryLevel.location_id,
+                    InventoryLevel.committed,
+                )
+            )
+        ).all()
+        assert {(i, loc): c for i, loc, c in levels if c} == dict(committed)
+        assert sum(committed.values()) > 0
+
+    async def test_history_and_available_stock_are_the_same_with_or_without_them(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        varying = ("email", "number", "order_number")
+        cipher = field_cipher(backend.settings)
+
+        async def state() -> tuple[list[dict[str, object]], list[Any]]:
+            history = [
+                {k: v for k, v in row.items() if k not in varying}
+                for row in await _orders(db_connection)
+                if row["tags"] == "bench, historical"
+            ]
+            stock = (
+                await db_connection.execute(
+                    text(
+                        "SELECT l.id, l.available, v.inventory_quantity FROM inventory_levels l "
+                        "JOIN inventory_items i ON i.id = l.inventory_item_id "
+                        "JOIN product_variants v ON v.id = i.product_variant_id ORDER BY l.id"
+                    )
+                )
+            ).all()
+            return history, list(stock)
+
+        await seed_bench(
+            db_connection,
+            cipher,
+            SeedSpec(products=12, customers=4, seed=7, orders=40, lifecycle_orders=0),
+            orders_until=UNTIL,
+        )
+        without = await state()
+        await db_connection.rollback()
+        await db_connection.begin()
+        await seed_bench(db_connection, cipher, LIFECYCLE, orders_until=UNTIL)
+        with_them = await state()
+
+        assert len(without[0]) == 40
+        assert with_them == without
+        every: list[dict[str, Any]] = await _orders(db_connection)
+        assert [o["created_at"] for o in every] == sorted(o["created_at"] for o in every)
+        assert [o["tags"] for o in every] == ["bench, historical"] * 40 + ["bench, lifecycle"] * 30
+        assert all(UNTIL - timedelta(days=366) < o["created_at"] < UNTIL for o in every)
+        numbers = [o["order_number"] for o in every]
+        assert numbers == list(range(numbers[0], numbers[0] + 70))
+
+    async def test_same_seed_and_day_give_the_same_lifecycle_orders(
+        self, backend: Backend, db_connection: AsyncConnection
+    ) -> None:
+        varying = ("email", "number", "order_number")
+        cipher = field_cipher(backend.settings)
+
+        async def lifecycle_rows() -> list[dict[str, object]]:
+            return [
+                {k: v for k, v in row.items() if k not in varying}
+                for row in await _orders(db_connection)
+                if row["tags"] == "bench, lifecycle"
+            ]
+
+        await seed_bench(db_connection, cipher, LIFECYCLE, orders_until=UNTIL)
+        first = await lifecycle_rows()
+        await db_connection.rollback()
+        await db_connection.begin()
+        await seed_bench(db_connection, cipher, LIFECYCLE, orders_until=UNTIL)
+
+        assert len(first) == 30
+        assert await lifecycle_rows() == first
 
 
 class TestCredentialsFile:

@@ -19,6 +19,12 @@ def seed(
     customers: Annotated[int, typer.Option(min=0, help="Customers to create.")] = 1_000,
     images: Annotated[int, typer.Option(min=0, help="Images per product.")] = 1,
     orders: Annotated[int, typer.Option(min=0, help="Historical orders to create.")] = 20_000,
+    lifecycle_orders: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Authorized, unfulfilled orders with committed stock (order_lifecycle)."
+        ),
+    ] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
 ) -> None:
     """Bulk-load products, variants, inventory, customers and orders into an empty, migrated
@@ -39,6 +45,7 @@ def seed(
         images=images,
         seed=seed,
         orders=orders,
+        lifecycle_orders=lifecycle_orders,
     )
     started = time.perf_counter()
     with typer.progressbar(length=products + customers, label="Seeding") as bar:
@@ -71,6 +78,7 @@ def seed(
         f"Seeded {counts.get('products', 0)} products, {counts.get('product_variants', 0)} "
         f"variants, {counts.get('inventory_levels', 0)} inventory levels at {locations} "
         f"location(s), {counts.get('customers', 0)} customers, {counts.get('orders', 0)} orders "
+        f"({lifecycle_orders} of them authorized for the lifecycle benchmark) "
         f"in {time.perf_counter() - started:.1f} s (seed {seed})."
     )
     typer.echo(f"Bench admin {result.admin_email}: password in {credentials} (mode 0600).")

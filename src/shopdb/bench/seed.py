@@ -8,10 +8,18 @@ the same rows, except the ciphertexts of personal data, whose nonces are random 
 Historical orders are history: placed and paid (or not) before the catalog's stock levels were
 counted, so they commit no stock (their lines name no inventory item or location, as an
 imported order's) and the levels stay as seeded.
+
+Lifecycle orders (`SeedSpec.lifecycle_orders`, tagged `lifecycle`) are the benchmark's
+`order_lifecycle` work: placed after the history, authorized through the `test` gateway (a
+reference its capture accepts) and unfulfilled, every line naming the inventory item and the one
+location its units were committed at. Those levels' `committed` holds exactly their units, so
+fulfilling takes them from there; `available` stays as seeded (the units were committed on top
+of it), so the variants' `inventory_quantity` does not move.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -37,6 +45,7 @@ from shopdb.kit.models import Base
 from shopdb.kit.types import round_money
 from shopdb.models import OrderTransaction
 from shopdb.models.orders import FIRST_ORDER_NUMBER, ORDER_EMAIL, ORDER_NUMBER_SEQUENCE
+from shopdb.orders.payments import payment_key
 from shopdb.orders.repository import enhanced_columns
 from shopdb.users.service import create_user
 
@@ -95,9 +104,12 @@ class SeedSpec:
     images: int = 1
     seed: int = 42
     orders: int = 20_000
+    # Authorized, unfulfilled orders with committed stock, for the order_lifecycle scenario.
+    lifecycle_orders: int = 10_000
 
     def __post_init__(self) -> None:
-        if self.products < 0 or self.customers < 0 or self.images < 0 or self.orders < 0:
+        counts = (self.products, self.customers, self.images, self.orders, self.lifecycle_orders)
+        if min(counts) < 0:
             raise ValueError("counts cannot be negative")
         if not 1 <= self.variants <= 24:
             raise ValueError("variants per product must be between 1 and 24")
@@ -123,6 +135,9 @@ class IdAllocator:
 
     def __init__(self, first: dict[str, int]) -> None:
         self._next = dict(first)
+
+    def peek(self, table: str) -> int:
+        return self._next[table]
 
     def take(self, table: str) -> int:
         value = self._next[table]
@@ -427,6 +442,7 @@ class SoldVariant:
     price: Decimal
     grams: int
     listed_at: datetime  # the product's created_at: no order for it before
+    inventory_item_id: int | None = None  # where a lifecycle order's line takes its units
 
 
 BENCH_DISCOUNT_CODE = "BENCH10"
@@ -573,6 +589,7 @@ class OrderGenerator:
         self.currency = currency
         self.discounted = 0
         self.guests = 0
+        self.last_placed: datetime | None = None
 
     def moments(self, count: int) -> list[datetime]:
         """When each order was placed, oldest first: numbers then rise with time."""
@@ -606,16 +623,40 @@ class OrderGenerator:
         }
         return None, f"guest.{first}.{last}.{self.guests}@example.com".lower(), address
 
+    TAGS = "bench, historical"
+
+    def _lines(self) -> tuple[list[SoldVariant], list[int]]:
+        """The variants an order sells and how many units of each."""
+        rng = self.rng
+        picked = rng.sample(self.variants, rng.choice((1, 1, 2, 2, 3)))
+        return picked, [rng.choices((1, 2, 3), weights=(70, 20, 10))[0] for _ in picked]
+
+    def _state(
+        self, placed_at: datetime, units: int
+    ) -> tuple[str, str, datetime | None, datetime | None, str | None]:
+        """(financial status, fulfillment status, closed_at, cancelled_at, cancel reason)."""
+        financial = self.rng.choices(
+            [f for f, _ in FINANCIAL_STATUSES], weights=[w for _, w in FINANCIAL_STATUSES]
+        )[0]
+        return financial, *self._lifecycle(financial, placed_at, units)
+
+    def _stock_of(self, variant: SoldVariant) -> tuple[int | None, int | None]:
+        """(inventory item, location) a line's units were committed at: none for history."""
+        return None, None
+
+    def _reference(self, order_id: int, transaction_id: int, kind: str, amount: Decimal) -> str:
+        return f"bench_{kind}_{order_id}_{transaction_id}"
+
     def _order(self, rows: Rows, placed_at: datetime) -> None:
         rng = self.rng
         order_id = self.ids.take("orders")
         number = self.next_number
         self.next_number += 1
         customer_id, email, address = self._buyer()
-        picked = rng.sample(self.variants, rng.choice((1, 1, 2, 2, 3)))
+        picked, quantities = self._lines()
         # An order is never older than the products it sold.
         placed_at = max([placed_at, *(v.listed_at for v in picked)])
-        quantities = [rng.choices((1, 2, 3), weights=(70, 20, 10))[0] for _ in picked]
+        self.last_placed = max(placed_at, self.last_placed or placed_at)
         line_totals = [v.price * q for v, q in zip(picked, quantities, strict=True)]
         subtotal = sum(line_totals, Decimal(0))
         discount_code = None
@@ -638,11 +679,8 @@ class OrderGenerator:
             tax = _cents((subtotal - discount) * value)
             tax_lines = [{"title": name, "rate": str(value), "amount": str(tax)}]
         total = subtotal - discount + shipping + tax
-        financial = rng.choices(
-            [f for f, _ in FINANCIAL_STATUSES], weights=[w for _, w in FINANCIAL_STATUSES]
-        )[0]
-        fulfillment, closed_at, cancelled_at, cancel_reason = self._lifecycle(
-            financial, placed_at, sum(quantities)
+        financial, fulfillment, closed_at, cancelled_at, cancel_reason = self._state(
+            placed_at, sum(quantities)
         )
         sealed, email_hash = seal_order_email(self.cipher, email, context=ORDER_EMAIL)
         gateway = "manual" if financial == "pending" else "test"
@@ -669,7 +707,7 @@ class OrderGenerator:
                 "shipping_address": address,
                 "billing_address": address,
                 "note": None,
-                "tags": "bench, historical",
+                "tags": self.TAGS,
                 "gateway": gateway,
                 "financial_status": financial,
                 "fulfillment_status": fulfillment,
@@ -690,6 +728,7 @@ class OrderGenerator:
         for variant, quantity, share, done in zip(
             picked, quantities, shares, fulfilled, strict=True
         ):
+            item_id, location_id = self._stock_of(variant)
             rows["order_line_items"].append(
                 {
                     "id": self.ids.take("order_line_items"),
@@ -705,8 +744,8 @@ class OrderGenerator:
                     "requires_shipping": True,
                     "grams": variant.grams,
                     "fulfilled_quantity": done,
-                    "inventory_item_id": None,
-                    "location_id": None,
+                    "inventory_item_id": item_id,
+                    "location_id": location_id,
                     "created_at": placed_at,
                     "updated_at": placed_at,
                 }
@@ -765,7 +804,7 @@ class OrderGenerator:
     ) -> None:
         transaction_id = self.ids.take("order_transactions")
         payment_id = self.ids.take("payments")
-        reference = f"bench_{kind}_{order_id}_{transaction_id}"
+        reference = self._reference(order_id, transaction_id, kind, amount)
         truth: Row = {
             "id": transaction_id,
             "order_id": order_id,
@@ -822,6 +861,61 @@ class OrderGenerator:
                 "created_at": moment,
             }
         )
+
+
+def authorization_reference(order_id: int, amount: Decimal, currency: str) -> str:
+    """The reference the `test` gateway gives an approved authorization of `amount` placed for
+    `order_id` (payments/gateways/test.py: the payment's kind, amount and currency spelled out,
+    the placement's idempotency key digested): its capture, void and refund accept it.
+    tests/bench/test_seed.py holds it to the gateway's own answer."""
+    digest = hashlib.sha256(payment_key(order_id, "authorize").encode()).hexdigest()[:24]
+    return f"tst_auth_{digest}_{currency}_{amount}_-"
+
+
+class LifecycleOrderGenerator(OrderGenerator):
+    """Orders for the order_lifecycle scenario to capture, fulfil and refund: authorized with
+    the `test` gateway for their total (an authorization its capture accepts), unfulfilled,
+    1 to 3 lines (2 units at least, so refunding one leaves the refund partial), all at one
+    location, each naming the inventory item and location its units are committed at."""
+
+    TAGS = "bench, lifecycle"
+
+    def __init__(self, *args: Any, location_ids: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.location_ids = location_ids
+        self.location_id = location_ids[0]
+
+    def moments(self, count: int, after: datetime | None = None) -> list[datetime]:
+        """Evenly over the time between the last historical order and `now`, so ids and
+        numbers keep rising with created_at across both sets."""
+        start = after if after is not None else self.now - timedelta(days=1)
+        return [start + (self.now - start) * ((i + 1) / (count + 1)) for i in range(count)]
+
+    def _lines(self) -> tuple[list[SoldVariant], list[int]]:
+        rng = self.rng
+        self.location_id = rng.choice(self.location_ids)
+        picked = rng.sample(self.variants, min(len(self.variants), rng.choice((1, 2, 2, 3))))
+        quantities = [rng.choice((1, 2)) for _ in picked]
+        if sum(quantities) < 2:
+            quantities[0] = 2
+        return picked, quantities
+
+    def _state(
+        self, placed_at: datetime, units: int
+    ) -> tuple[str, str, datetime | None, datetime | None, str | None]:
+        return "authorized", "unfulfilled", None, None, None
+
+    def _stock_of(self, variant: SoldVariant) -> tuple[int | None, int | None]:
+        return self._item_of(variant), self.location_id
+
+    def _reference(self, order_id: int, transaction_id: int, kind: str, amount: Decimal) -> str:
+        return authorization_reference(order_id, amount, self.currency)
+
+    @staticmethod
+    def _item_of(variant: SoldVariant) -> int:
+        if variant.inventory_item_id is None:
+            raise ValueError(f"variant {variant.variant_id} has no inventory item")
+        return variant.inventory_item_id
 
 
 def location_rows(spec: SeedSpec, ids: IdAllocator) -> list[Row]:
@@ -890,6 +984,7 @@ async def _seed_orders(
     sold: list[SoldVariant],
     people: list[tuple[int, str, Row]],
     until: datetime,
+    location_ids: list[int],
 ) -> None:
     # A generator of its own: the catalog and customers stay what they were before orders.
     rng = random.Random(f"{spec.seed}:orders")  # noqa: S311 - reproducible data
@@ -910,12 +1005,47 @@ async def _seed_orders(
     moments = orders.moments(spec.orders)
     for start in range(0, len(moments), ORDERS_PER_BATCH):
         await write(orders.batch(moments[start : start + ORDERS_PER_BATCH]))
-    await _advance_order_numbers(connection, orders.next_number - 1)
+    next_number, discounted = orders.next_number, orders.discounted
+    if spec.lifecycle_orders:
+        # A generator of its own again: the history is the same with or without this set.
+        lifecycle = LifecycleOrderGenerator(
+            random.Random(f"{spec.seed}:lifecycle"),  # noqa: S311 - reproducible data
+            ids,
+            cipher,
+            variants=sold,
+            people=people,
+            setup=setup,
+            first_number=next_number,
+            now=until,
+            currency=BENCH_CURRENCY,
+            location_ids=location_ids,
+        )
+        moments = lifecycle.moments(spec.lifecycle_orders, after=orders.last_placed)
+        first_id = ids.peek("orders")
+        for start in range(0, len(moments), ORDERS_PER_BATCH):
+            await write(lifecycle.batch(moments[start : start + ORDERS_PER_BATCH]))
+        await _commit_lifecycle_stock(connection, first_id)
+        next_number, discounted = lifecycle.next_number, discounted + lifecycle.discounted
+    await _advance_order_numbers(connection, next_number - 1)
     codes = _table("discount_codes")
     await connection.execute(
-        codes.update()
-        .where(codes.c.code == BENCH_DISCOUNT_CODE)
-        .values(used_count=orders.discounted)
+        codes.update().where(codes.c.code == BENCH_DISCOUNT_CODE).values(used_count=discounted)
+    )
+
+
+async def _commit_lifecycle_stock(connection: AsyncConnection, first_order_id: int) -> None:
+    """The lifecycle orders' units, committed at the levels their lines name: one set-based
+    UPDATE from the lines themselves, so the two cannot disagree."""
+    await connection.execute(
+        text(
+            "UPDATE inventory_levels SET committed = inventory_levels.committed + c.units "
+            "FROM (SELECT inventory_item_id, location_id, sum(quantity) AS units "
+            "FROM order_line_items WHERE order_id >= :first AND inventory_item_id IS NOT NULL "
+            "GROUP BY inventory_item_id, location_id) AS c "
+            "WHERE inventory_levels.inventory_item_id = c.inventory_item_id "
+            "AND inventory_levels.location_id = c.location_id"
+        ),
+        {"first": first_order_id},
     )
 
 
@@ -992,6 +1122,7 @@ def _batches(total: int, size: int) -> Iterator[int]:
 
 def _sold_variants(rows: Rows) -> list[SoldVariant]:
     products = {row["id"]: row for row in rows["products"]}
+    items = {row["product_variant_id"]: int(row["id"]) for row in rows["inventory_items"]}
     return [
         SoldVariant(
             variant_id=int(variant["id"]),
@@ -1002,6 +1133,7 @@ def _sold_variants(rows: Rows) -> list[SoldVariant]:
             price=variant["price"],
             grams=int(variant["weight"] * 1000),
             listed_at=products[variant["product_id"]]["created_at"],
+            inventory_item_id=items.get(variant["id"]),
         )
         for variant in rows["product_variants"]
     ]
@@ -1121,7 +1253,7 @@ async def seed_bench(
         await write(people.batch(count))
         if progress is not None:
             progress(count)
-    if spec.orders and sold:
+    if (spec.orders or spec.lifecycle_orders) and sold:
         await _seed_orders(
             connection,
             write,
@@ -1131,6 +1263,7 @@ async def seed_bench(
             sold,
             people.people,
             orders_until or default_order_horizon(),
+            [int(row["id"]) for row in locations],
         )
 
     result.admin_password = secrets.token_urlsafe(24)

@@ -18,6 +18,7 @@ from shopdb.collections.endpoints import router as collections_router
 from shopdb.customers.endpoints import groups_router as customer_groups_router
 from shopdb.customers.endpoints import router as customers_router
 from shopdb.discounts.endpoints import router as discount_codes_router
+from shopdb.events.endpoints import router as events_router
 from shopdb.gift_cards.endpoints import router as gift_cards_router
 from shopdb.inventory.endpoints import items_router, levels_router, locations_router
 from shopdb.jobs.endpoints import router as jobs_router
@@ -38,6 +39,7 @@ from shopdb.shipping.endpoints import shipping_quotes_router, shipping_zones_rou
 from shopdb.tax.endpoints import tax_rates_router
 from shopdb.users.endpoints import permissions_router
 from shopdb.users.endpoints import router as users_router
+from shopdb.webhooks.endpoints import router as webhooks_router
 
 api_router = PrefixedRouter(prefix="/api/v1", route_class=UnitOfWorkRoute)
 
@@ -62,6 +64,7 @@ for router in (
     discount_codes_router,
     gift_cards_router,
     jobs_router,
+    events_router,
     orders_router,
     order_transactions_router,
     refunds_router,
@@ -74,5 +77,6 @@ for router in (
     shipping_zones_router,
     shipping_quotes_router,
     tax_rates_router,
+    webhooks_router,
 ):
     api_router.include_router(router)

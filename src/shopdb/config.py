@@ -124,6 +124,34 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=10.0, ge=0)
     job_retry_max_seconds: float = Field(default=3600.0, ge=0)
     worker_concurrency: int = Field(default=2, ge=1)
+    # Periodic work in `shopdb worker` (shopdb.jobs.schedule): each task runs on one worker at
+    # a time, again `interval` after its last run ended; a run's lease lapses after
+    # `schedule_lease_seconds` unless renewed (every third of it), so a killed worker's task
+    # is taken over. The sweeps: marking abandoned checkouts (and queueing their recovery
+    # email), deleting expired idempotency keys.
+    schedule_poll_seconds: float = Field(default=1.0, gt=0)
+    schedule_lease_seconds: float = Field(default=60.0, gt=0)
+    checkout_abandon_sweep_seconds: float = Field(default=300.0, gt=0)
+    idempotency_purge_seconds: float = Field(default=3600.0, gt=0)
+
+    # Webhooks (shopdb.webhooks): `shopdb worker` sends the outbox. 2xx within the timeout is
+    # success; a failure is retried `webhook_retries` times, the nth after about
+    # base * 2^(n-1) s with jitter (75 s: 8 retries over about 4 hours, as Shopify), then the
+    # delivery is abandoned; after `webhook_failures_before_deactivation` deliveries abandoned
+    # in a row the subscription is deactivated. A claimed delivery is leased for
+    # `webhook_lease_seconds` (longer than any send), after which another worker takes it.
+    # Addresses on loopback, private and link-local networks: allowed in development when
+    # unset, refused in production (which refuses `true`).
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_retries: int = Field(default=8, ge=0, le=50)
+    webhook_retry_base_seconds: float = Field(default=75.0, ge=0)
+    webhook_retry_max_seconds: float = Field(default=7200.0, ge=0)
+    webhook_failures_before_deactivation: int = Field(default=8, ge=1)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    webhook_concurrency: int = Field(default=32, ge=1)
+    webhook_concurrency_per_subscription: int = Field(default=4, ge=1)
+    webhook_allow_private: bool | None = None
 
     # Orders: the currency they are priced in, and how long a placement's reservation (stock,
     # discount, gift cards taken before the payment) may stay unpaid before the worker
@@ -150,6 +178,22 @@ class Settings(BaseSettings):
     # its key is set. Listing `stripe` without SHOPDB_STRIPE_API_KEY refuses to start.
     payments_gateways: Annotated[list[PaymentGatewayName], NoDecode] = Field(default_factory=list)
 
+    # Notifications (shopdb.notifications), sent by the worker. Email: `file` writes each
+    # message as an .eml file under var/mail/ (development, tests); `smtp` sends it. Unset:
+    # `smtp` when SHOPDB_SMTP_HOST is set, else `file`. `smtp_security`: `starttls` upgrades a
+    # plain connection (port 587), `tls` connects over TLS (port 465), `none` for a local relay.
+    email_backend: Literal["file", "smtp"] | None = None
+    email_from: str = Field(default="Shop <shop@localhost>", min_length=3)
+    shop_name: str = Field(default="shopdb", min_length=1)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # SMS: `file` writes each message under var/sms/ (the only provider shipped).
+    sms_backend: Literal["file"] = "file"
+
     @field_validator("payments_test_fail", "payments_gateways", mode="before")
     @classmethod
     def _split_payment_lists(cls, value: object) -> object:
@@ -168,6 +212,13 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+    # GET /metrics (shopdb.metrics): a caller with `metrics:read`, or this bearer token (what a
+    # Prometheus scrape config sends; production wants 32 characters or more). With a port,
+    # every API worker also serves /metrics there without credentials, on metrics_host
+    # (loopback unless set): for a network only the scraper reaches.
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator(
         "database_replica_urls",
@@ -228,6 +279,10 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.var_dir / 'shopdb.sqlite3'}"
         self.database_url = normalise_database_url(self.database_url)
         self.database_replica_urls = [normalise_database_url(u) for u in self.database_replica_urls]
+        if self.email_backend is None:
+            self.email_backend = "smtp" if self.smtp_host else "file"
+        if self.email_backend == "smtp" and not self.smtp_host:
+            raise ValueError("SHOPDB_EMAIL_BACKEND=smtp needs SHOPDB_SMTP_HOST")
         if self.env is Environment.PRODUCTION:
             missing = [
                 name
@@ -254,12 +309,29 @@ class Settings(BaseSettings):
                     "production refuses SHOPDB_IMAGE_FETCH_ALLOW_PRIVATE=true: image downloads "
                     "could then reach the host's own and the private network's services"
                 )
+            if self.webhook_allow_private:
+                raise ValueError(
+                    "production refuses SHOPDB_WEBHOOK_ALLOW_PRIVATE=true: webhook deliveries "
+                    "could then reach the host's own and the private network's services"
+                )
+            if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+                raise ValueError(
+                    "SHOPDB_METRICS_TOKEN must be at least 32 characters in production; generate "
+                    'one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+                )
             if self.bench_routes:
                 raise ValueError(
                     "production refuses SHOPDB_BENCH_ROUTES=true: the benchmark routes answer "
                     "made-up data and exist only to measure the HTTP stack"
                 )
         return self
+
+    @property
+    def webhooks_allow_private(self) -> bool:
+        """Whether webhook addresses may be private: unset, only outside production."""
+        if self.webhook_allow_private is None:
+            return self.env is not Environment.PRODUCTION
+        return self.webhook_allow_private
 
     @property
     def is_sqlite(self) -> bool:

@@ -134,5 +134,5 @@ class TestDemoOrderNumbers:
         numbers = (await db_session.execute(select(Order.order_number, Order.number))).all()
 
         assert all(number == f"#{order_number}" for order_number, number in numbers)
-        demo_highest = max(order_number for order_number, _ in numbers)
+        demo_highest = max(order_number or 0 for order_number, _ in numbers)
         assert await OrderRepository(db_session).next_order_number() == demo_highest + 1

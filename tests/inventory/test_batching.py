@@ -342,8 +342,10 @@ def _imported_modules(module: str, tree: ast.Module) -> set[str]:
 
 
 def _is_service(module: str) -> bool:
-    """shopdb.<domain>.service / actions, and modules of such packages."""
-    return any(part in ("service", "actions") for part in module.split(".")[2:])
+    """shopdb.<domain>.service / actions, and modules of such packages but their endpoints
+    (shopdb.orders.actions.endpoints is an endpoint: it may reach the Services)."""
+    parts = module.split(".")[2:]
+    return parts[-1:] != ["endpoints"] and any(part in ("service", "actions") for part in parts)
 
 
 def _sources() -> dict[str, ast.Module]:

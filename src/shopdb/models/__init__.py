@@ -22,6 +22,7 @@ from shopdb.models.customers import (
 )
 from shopdb.models.discounts import DiscountCode, GiftCard, GiftCardTransaction
 from shopdb.models.events import Event, IdempotencyKey, Webhook, WebhookDelivery
+from shopdb.models.fulfillments import FulfillmentOrderLineItem
 from shopdb.models.identity import ApiKey, Permission, User, UserPermission
 from shopdb.models.inventory import InventoryAdjustment, InventoryItem, InventoryLevel, Location
 from shopdb.models.jobs import Job
@@ -47,6 +48,9 @@ from shopdb.models.orders import (
     TransactionEnhanced,
 )
 from shopdb.models.payments import Payment, Refund, Transaction
+from shopdb.models.refunds import OrderRefundLineItem, OrderRefundTransaction
+from shopdb.models.returns import Return, ReturnLineItem
+from shopdb.models.schedule import ScheduledTask
 from shopdb.models.selling_plans import ProductSellingPlan, SellingPlan, SellingPlanGroup
 from shopdb.models.shipping import ShippingRate, ShippingZone
 from shopdb.models.shop import Shop
@@ -73,6 +77,7 @@ __all__ = [
     "FulfillmentEnhanced",
     "FulfillmentLineItem",
     "FulfillmentOrder",
+    "FulfillmentOrderLineItem",
     "FulfillmentService",
     "GiftCard",
     "GiftCardTransaction",
@@ -91,6 +96,8 @@ __all__ = [
     "OrderFulfillment",
     "OrderLineItem",
     "OrderRefund",
+    "OrderRefundLineItem",
+    "OrderRefundTransaction",
     "OrderTransaction",
     "Payment",
     "Permission",
@@ -102,6 +109,9 @@ __all__ = [
     "ProductTag",
     "ProductVariant",
     "Refund",
+    "Return",
+    "ReturnLineItem",
+    "ScheduledTask",
     "SellingPlan",
     "SellingPlanGroup",
     "ShippingRate",

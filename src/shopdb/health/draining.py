@@ -52,7 +52,10 @@ class CloseConnectionsWhileDraining:
         self.draining = draining
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Not draining (nearly always): no wrapper around every message. A response started
+        # just before the drain began goes without the header; the client's next request on
+        # that connection gets it.
+        if scope["type"] != "http" or not self.draining.active:
             await self.app(scope, receive, send)
             return
 

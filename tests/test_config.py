@@ -318,6 +318,8 @@ class TestKeyLengths:
             "k1:",
             generate_key(),  # no key id
         ],
+        # Stable ids: the keys are random, and parallel runs must collect the same tests.
+        ids=["placeholder", "31-bytes", "35-bytes", "not-base64", "empty", "no-key-id"],
     )
     def test_pii_keys_must_be_32_bytes(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
@@ -328,7 +330,9 @@ class TestKeyLengths:
         with pytest.raises(ValidationError, match="SHOPDB_PII_KEYS"):
             Settings()
 
-    @pytest.mark.parametrize("value", ["REPLACE_ME", generate_key()[:-2], "***"])
+    @pytest.mark.parametrize(
+        "value", ["REPLACE_ME", generate_key()[:-2], "***"], ids=["placeholder", "31-bytes", "***"]
+    )
     def test_the_blind_index_key_must_be_at_least_32_bytes(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
     ) -> None:

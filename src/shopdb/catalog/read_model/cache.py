@@ -191,11 +191,20 @@ class CacheKind:
     channel: str  # the PostgreSQL notification channel of its lost invalidations
     listener_name: str  # its listening connection, as pg_stat_activity shows it
     log_name: str  # its log events: <log_name>.read_failed, ...
+    # Each worker's memory for the most recently used documents of this kind; the rest are
+    # read from Redis. Orders get less: read once or twice each, where a catalog's products
+    # are read over and over, and a worker must stay within its memory budget.
+    local_bytes: int = 32 << 20
 
 
 PRODUCTS = CacheKind("products", journal.PRODUCT, NOTIFY_CHANNEL, LISTENER_NAME, "product_cache")
 ORDERS = CacheKind(
-    "orders", journal.ORDER, "shopdb_order_cache", "shopdb order cache listener", "order_cache"
+    "orders",
+    journal.ORDER,
+    "shopdb_order_cache",
+    "shopdb order cache listener",
+    "order_cache",
+    local_bytes=8 << 20,
 )
 
 
@@ -898,7 +907,7 @@ def document_cache(
     SQLite, or with a TTL of 0. The wiring (shopdb.wiring) subscribes it to the journal."""
     if redis is None or ttl_seconds <= 0 or engine.dialect.name != "postgresql":
         return None
-    return DocumentCache(redis, engine, ttl_seconds, kind=kind)
+    return DocumentCache(redis, engine, ttl_seconds, kind=kind, local_bytes=kind.local_bytes)
 
 
 def product_cache(engine: AsyncEngine, redis: Any, ttl_seconds: int) -> DocumentCache | None:

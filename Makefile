@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+# Test processes (pytest-xdist): each runs whole files with its own SQLite and PostgreSQL
+# databases; more than the machine's cores only adds contention (PostgreSQL allows 100 clients).
+TEST_PROCESSES ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install run migrate seed test fuzz lint format bench bench-scale clean
@@ -37,7 +40,7 @@ run: seed ## Install, migrate, load demo data once, serve on http://$(HOST):$(PO
 
 test: install ## Layer contracts (lint-imports), then the whole test suite (SQLite; PostgreSQL and Redis too when their URLs are set)
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 fuzz: install ## Longer property-based fuzz of the whole API (schemathesis; SHOPDB_FUZZ_EXAMPLES, default 200)
 	SHOPDB_FUZZ_EXAMPLES=$${SHOPDB_FUZZ_EXAMPLES:-200} SHOPDB_FUZZ_RANDOM=1 $(BIN)/pytest -q tests/test_fuzz.py

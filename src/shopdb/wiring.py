@@ -39,6 +39,7 @@ from shopdb.gift_cards import codes as gift_card_codes
 from shopdb.jobs.runner import WorkerOptions
 from shopdb.keys import field_cipher, load_signing_keys
 from shopdb.kit.journal import ORDER, PRODUCT, Journal
+from shopdb.notifications import outbox as notifications_outbox
 from shopdb.orders.changes import note_flushed_orders
 from shopdb.services import Services
 from shopdb.storage import Storage, storage_from_settings
@@ -89,6 +90,8 @@ def build_services(
     journal = _wire_journal(database, cache, orders)
     # Checkout's gift card lookups hash codes with the process's key (gift_cards/codes.py).
     gift_card_codes.use_key(field_cipher(settings).blind_index_key)
+    # Gift card codes in job payloads are sealed with the process's keys (notifications/outbox.py).
+    notifications_outbox.use_cipher(field_cipher(settings))
     # Buckets in Redis are shared by every worker; without it each keeps its own.
     rate_limiter, login_throttle = build_limits(settings, client)
 

@@ -57,10 +57,13 @@ async def run_worker(
 ) -> None:
     """Run until SIGTERM or SIGINT; the jobs and periodic runs in hand are finished first."""
     from shopdb.keys import field_cipher
+    from shopdb.notifications import outbox as notifications_outbox
     from shopdb.storage import storage_from_settings
     from shopdb.webhooks.sender import SenderOptions, WebhookSender
     from shopdb.wiring import command_database
 
+    # Gift card codes in job payloads open with this process's keys (notifications/outbox.py).
+    notifications_outbox.use_cipher(field_cipher(settings))
     # Its commits invalidate the servers' product cache (through Redis), as the API's do.
     async with command_database(settings) as database:
         worker = Worker(

@@ -62,6 +62,15 @@ def _changes(
     return changes
 
 
+# What each move does to a level, per unit: (available, committed). The functions below and
+# a StockMove (several kinds in one change) use the same table.
+COMMIT = (-1, +1)  # commit_stock: an order is placed
+RELEASE = (+1, -1)  # release_committed: an unfulfilled line is cancelled
+FULFIL = (0, -1)  # fulfill_committed: a line ships (on hand drops with it)
+UNFULFIL = (0, +1)  # unfulfill_committed: a fulfillment is cancelled
+RESTOCK_RETURNED = (+1, 0)  # restock_returned: shipped units come back on sale
+
+
 async def commit_stock(
     session: AsyncSession,
     lines: Iterable[StockLine],
@@ -75,7 +84,7 @@ async def commit_stock(
     `deny` variants (tracked) are refused below zero available; `continue` variants and
     untracked items are not. Results are in the order of `lines`.
     """
-    return await change_levels(session, _changes(lines, -1, +1, reason, note), actor=actor)
+    return await change_levels(session, _changes(lines, *COMMIT, reason, note), actor=actor)
 
 
 async def release_committed(
@@ -88,7 +97,7 @@ async def release_committed(
 ) -> list[LevelRow]:
     """An unfulfilled line is cancelled: its units move back from committed to available
     (Shopify's restock type `cancel`). Releasing more than is committed is refused."""
-    return await change_levels(session, _changes(lines, +1, -1, reason, note), actor=actor)
+    return await change_levels(session, _changes(lines, *RELEASE, reason, note), actor=actor)
 
 
 async def fulfill_committed(
@@ -101,7 +110,7 @@ async def fulfill_committed(
 ) -> list[LevelRow]:
     """A line is fulfilled: its committed units leave the location (on hand drops by as
     many; available does not move). Fulfilling more than is committed is refused."""
-    return await change_levels(session, _changes(lines, 0, -1, reason, note), actor=actor)
+    return await change_levels(session, _changes(lines, *FULFIL, reason, note), actor=actor)
 
 
 async def unfulfill_committed(
@@ -115,7 +124,7 @@ async def unfulfill_committed(
     """A fulfillment is cancelled: its units are back at the location, committed to the
     order again (the inverse of fulfill_committed: on hand and committed rise by as many;
     available does not move)."""
-    return await change_levels(session, _changes(lines, 0, +1, reason, note), actor=actor)
+    return await change_levels(session, _changes(lines, *UNFULFIL, reason, note), actor=actor)
 
 
 async def restock_returned(
@@ -130,7 +139,8 @@ async def restock_returned(
     available +q, and on hand with it (they had left it when fulfilled); committed does not
     move, nothing of theirs is committed any more. The level must exist (the item stocked at
     that location)."""
-    return await change_levels(session, _changes(lines, +1, 0, reason, note), actor=actor)
+    changes = _changes(lines, *RESTOCK_RETURNED, reason, note)
+    return await change_levels(session, changes, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -143,12 +153,6 @@ class StockMove:
     committed: int
     reason: str = "restock"
     note: str | None = None
-
-
-# Each move of the functions above, as a StockMove's deltas per unit.
-RELEASE = (+1, -1)  # release_committed
-FULFIL = (0, -1)  # fulfill_committed
-RESTOCK_RETURNED = (+1, 0)  # restock_returned
 
 
 async def move_stock(

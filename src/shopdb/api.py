@@ -15,6 +15,8 @@ from shopdb.catalog.variants.endpoints import product_variants_router
 from shopdb.catalog.variants.endpoints import router as variants_router
 from shopdb.checkouts.endpoints import router as checkouts_router
 from shopdb.collections.endpoints import router as collections_router
+from shopdb.companies.endpoints import router as companies_router
+from shopdb.compliance.endpoints import compliance_router, retention_router
 from shopdb.customers.endpoints import groups_router as customer_groups_router
 from shopdb.customers.endpoints import router as customers_router
 from shopdb.discounts.endpoints import router as discount_codes_router
@@ -23,6 +25,7 @@ from shopdb.gift_cards.endpoints import router as gift_cards_router
 from shopdb.inventory.endpoints import items_router, levels_router, locations_router
 from shopdb.jobs.endpoints import router as jobs_router
 from shopdb.kit.routing import PrefixedRouter, UnitOfWorkRoute
+from shopdb.markets.endpoints import currency_settings_router, markets_router
 from shopdb.metafields.endpoints import definitions_router
 from shopdb.metafields.endpoints import router as metafields_router
 from shopdb.orders.actions.endpoints import router as order_actions_router
@@ -35,6 +38,9 @@ from shopdb.orders.fulfillments.endpoints import router as fulfillments_router
 from shopdb.orders.refunds.endpoints import router as refunds_router
 from shopdb.orders.returns.endpoints import router as returns_router
 from shopdb.orders.transactions.endpoints import router as order_transactions_router
+from shopdb.privacy.endpoints import router as privacy_router
+from shopdb.selling_plans.endpoints import contracts_router as subscription_contracts_router
+from shopdb.selling_plans.endpoints import router as selling_plan_groups_router
 from shopdb.shipping.endpoints import shipping_quotes_router, shipping_zones_router
 from shopdb.tax.endpoints import tax_rates_router
 from shopdb.users.endpoints import permissions_router
@@ -60,7 +66,9 @@ for router in (
     users_router,
     permissions_router,
     customers_router,
+    privacy_router,
     customer_groups_router,
+    companies_router,
     discount_codes_router,
     gift_cards_router,
     jobs_router,
@@ -74,9 +82,15 @@ for router in (
     fulfillment_services_router,
     returns_router,
     checkouts_router,
+    selling_plan_groups_router,
+    subscription_contracts_router,
     shipping_zones_router,
     shipping_quotes_router,
     tax_rates_router,
+    markets_router,
+    currency_settings_router,
     webhooks_router,
+    compliance_router,
+    retention_router,
 ):
     api_router.include_router(router)

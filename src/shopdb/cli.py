@@ -13,6 +13,7 @@ import typer
 
 from shopdb.bench.cli import bench_app
 from shopdb.catalog.imports.cli import products_app
+from shopdb.compliance.cli import retention_app
 from shopdb.config import Environment, Settings, get_settings
 
 app = typer.Typer(help="shopdb: a self-hosted, Shopify-compatible commerce backend.")
@@ -20,6 +21,7 @@ user_app = typer.Typer(help="Manage staff users.")
 app.add_typer(user_app, name="user")
 app.add_typer(bench_app, name="bench")
 app.add_typer(products_app, name="products")
+app.add_typer(retention_app, name="retention")
 
 T = TypeVar("T")
 

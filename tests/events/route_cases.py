@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from tests.catalog.test_csv import MUG, csv_text
 from tests.catalog.test_images import png
@@ -336,6 +337,16 @@ async def _disable(shop: Shop) -> Call:
     return Call("POST", f"/customers/{(await shop.customer())['id']}/disable")
 
 
+@case("POST", "/customers/{customer_id}/data-request")
+async def _data_request(shop: Shop) -> Call:
+    return Call("POST", f"/customers/{(await shop.customer())['id']}/data-request")
+
+
+@case("POST", "/customers/{customer_id}/redact")
+async def _redact(shop: Shop) -> Call:
+    return Call("POST", f"/customers/{(await shop.customer())['id']}/redact")
+
+
 @case("POST", "/customers/{customer_id}/addresses")
 async def _create_address(shop: Shop) -> Call:
     customer = await shop.customer()
@@ -496,6 +507,160 @@ async def _update_tax_rate(shop: Shop) -> Call:
 @case("DELETE", "/tax-rates/{tax_rate_id}")
 async def _delete_tax_rate(shop: Shop) -> Call:
     return Call("DELETE", f"/tax-rates/{(await shop.tax_rate())['id']}")
+
+
+# --- markets ----------------------------------------------------------------------------------
+
+
+async def _market(shop: Shop) -> dict[str, Any]:
+    body = {"name": "Europe", "primaryLocale": "de", "regions": [{"countryCode": "DE"}]}
+    return await shop.post("/markets", body)
+
+
+async def _currency_settings(shop: Shop) -> dict[str, Any]:
+    return await shop.post("/currency-settings", {"currency": "EUR", "exchangeRate": "0.92"})
+
+
+@case("POST", "/markets")
+async def _create_market(shop: Shop) -> Call:
+    body = {"name": "Nordics", "primaryLocale": "sv", "regions": [{"countryCode": "SE"}]}
+    return Call("POST", "/markets", body)
+
+
+@case("PUT", "/markets/{market_id}")
+async def _update_market(shop: Shop) -> Call:
+    return Call("PUT", f"/markets/{(await _market(shop))['id']}", {"taxInclusivePricing": True})
+
+
+@case("DELETE", "/markets/{market_id}")
+async def _delete_market(shop: Shop) -> Call:
+    return Call("DELETE", f"/markets/{(await _market(shop))['id']}")
+
+
+@case("POST", "/markets/{market_id}/regions")
+async def _create_market_region(shop: Shop) -> Call:
+    return Call("POST", f"/markets/{(await _market(shop))['id']}/regions", {"countryCode": "AT"})
+
+
+@case("PUT", "/markets/{market_id}/regions/{region_id}")
+async def _update_market_region(shop: Shop) -> Call:
+    market = await _market(shop)
+    region = market["regions"][0]
+    return Call(
+        "PUT",
+        f"/markets/{market['id']}/regions/{region['id']}",
+        {"taxInclusivePricing": True},
+    )
+
+
+@case("DELETE", "/markets/{market_id}/regions/{region_id}")
+async def _delete_market_region(shop: Shop) -> Call:
+    market = await _market(shop)
+    return Call("DELETE", f"/markets/{market['id']}/regions/{market['regions'][0]['id']}")
+
+
+@case("POST", "/currency-settings")
+async def _create_currency_settings(shop: Shop) -> Call:
+    body = {"currency": "GBP", "exchangeRate": "0.79", "roundingRule": "up_to_0_99"}
+    return Call("POST", "/currency-settings", body)
+
+
+@case("PUT", "/currency-settings/{settings_id}")
+async def _update_currency_settings(shop: Shop) -> Call:
+    settings = await _currency_settings(shop)
+    return Call("PUT", f"/currency-settings/{settings['id']}", {"exchangeRate": "0.93"})
+
+
+@case("DELETE", "/currency-settings/{settings_id}")
+async def _delete_currency_settings(shop: Shop) -> Call:
+    return Call("DELETE", f"/currency-settings/{(await _currency_settings(shop))['id']}")
+
+
+# --- B2B companies and payment terms ----------------------------------------------------------
+
+
+async def _company(shop: Shop) -> dict[str, Any]:
+    return await shop.post("/companies", {"companyName": shop.unique("Acme"), "creditLimit": "100"})
+
+
+@case("POST", "/companies")
+async def _create_company(shop: Shop) -> Call:
+    return Call("POST", "/companies", {"companyName": "Acme", "creditLimit": "500.00"})
+
+
+@case("PUT", "/companies/{company_id}")
+async def _update_company(shop: Shop) -> Call:
+    return Call("PUT", f"/companies/{(await _company(shop))['id']}", {"creditLimit": "900"})
+
+
+@case("DELETE", "/companies/{company_id}")
+async def _delete_company(shop: Shop) -> Call:
+    return Call("DELETE", f"/companies/{(await _company(shop))['id']}")
+
+
+@case("POST", "/companies/{company_id}/payment-terms")
+async def _create_payment_term(shop: Shop) -> Call:
+    company = await _company(shop)
+    return Call("POST", f"/companies/{company['id']}/payment-terms", {"netDays": 30})
+
+
+@case("PUT", "/companies/{company_id}/payment-terms/{term_id}")
+async def _update_payment_term(shop: Shop) -> Call:
+    company = await _company(shop)
+    term = await shop.post(f"/companies/{company['id']}/payment-terms", {"netDays": 30})
+    return Call("PUT", f"/companies/{company['id']}/payment-terms/{term['id']}", {"netDays": 45})
+
+
+@case("DELETE", "/companies/{company_id}/payment-terms/{term_id}")
+async def _delete_payment_term(shop: Shop) -> Call:
+    company = await _company(shop)
+    term = await shop.post(f"/companies/{company['id']}/payment-terms", {"netDays": 30})
+    return Call("DELETE", f"/companies/{company['id']}/payment-terms/{term['id']}")
+
+
+# --- compliance and data retention ------------------------------------------------------------
+
+_COMPLIANCE = {
+    "entityType": "customer",
+    "entityId": 1,
+    "complianceType": "gdpr",
+    "status": "pending",
+}
+_RETENTION = {"entityType": "events", "retentionPeriodDays": 30, "deletionPolicy": "hard_delete"}
+
+
+@case("POST", "/compliance-data")
+async def _create_compliance_record(shop: Shop) -> Call:
+    return Call("POST", "/compliance-data", _COMPLIANCE)
+
+
+@case("PUT", "/compliance-data/{record_id}")
+async def _update_compliance_record(shop: Shop) -> Call:
+    record = await shop.post("/compliance-data", _COMPLIANCE)
+    return Call("PUT", f"/compliance-data/{record['id']}", {"status": "compliant"})
+
+
+@case("DELETE", "/compliance-data/{record_id}")
+async def _delete_compliance_record(shop: Shop) -> Call:
+    record = await shop.post("/compliance-data", _COMPLIANCE)
+    return Call("DELETE", f"/compliance-data/{record['id']}")
+
+
+@case("POST", "/data-retention-policies")
+async def _create_retention_policy(shop: Shop) -> Call:
+    return Call("POST", "/data-retention-policies", _RETENTION)
+
+
+@case("PUT", "/data-retention-policies/{policy_id}")
+async def _update_retention_policy(shop: Shop) -> Call:
+    policy = await shop.post("/data-retention-policies", _RETENTION)
+    return Call("PUT", f"/data-retention-policies/{policy['id']}", {"retentionPeriodDays": 60})
+
+
+@case("DELETE", "/data-retention-policies/{policy_id}")
+async def _delete_retention_policy(shop: Shop) -> Call:
+    policy = await shop.post("/data-retention-policies", _RETENTION)
+    return Call("DELETE", f"/data-retention-policies/{policy['id']}")
 
 
 # --- checkouts --------------------------------------------------------------------------------
@@ -696,6 +861,113 @@ async def _delete_webhook(shop: Shop) -> Call:
 async def _redeliver(shop: Shop) -> Call:
     webhook_id, delivery_id = await shop.abandoned_delivery()
     return Call("POST", f"/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")
+
+
+# --- selling plans and subscription contracts (issue 16) ---------------------------------------
+
+
+async def _plan_shop(shop: Shop) -> Any:
+    from tests.selling_plans.helpers import make_shop
+
+    return await make_shop(shop.client, shop.headers, shop.database)
+
+
+async def _contract(shop: Shop) -> int:
+    from tests.selling_plans.helpers import subscription_order
+
+    plans = await _plan_shop(shop)
+    order = await shop.post("/orders", subscription_order(plans, plans.plan("Monthly, 10% off")))
+    found = await shop.get(f"/subscription-contracts?customerId={order['customerId']}")
+    return int(found["items"][0]["id"])
+
+
+_PLAN = {
+    "name": "Monthly",
+    "billingPolicy": {"interval": "month"},
+    "deliveryPolicy": {"interval": "month"},
+    "pricingPolicy": {"adjustmentType": "percentage", "adjustmentValue": "10"},
+}
+
+
+@case("POST", "/selling-plan-groups")
+async def _create_plan_group(shop: Shop) -> Call:
+    return Call("POST", "/selling-plan-groups", {"name": "Subscribe", "plans": [_PLAN]})
+
+
+@case("PUT", "/selling-plan-groups/{group_id}")
+async def _update_plan_group(shop: Shop) -> Call:
+    group = await shop.post("/selling-plan-groups", {"name": "G", "plans": [_PLAN]})
+    return Call("PUT", f"/selling-plan-groups/{group['id']}", {"name": "Renamed"})
+
+
+@case("DELETE", "/selling-plan-groups/{group_id}")
+async def _delete_plan_group(shop: Shop) -> Call:
+    group = await shop.post("/selling-plan-groups", {"name": "G", "plans": [_PLAN]})
+    return Call("DELETE", f"/selling-plan-groups/{group['id']}")
+
+
+@case("POST", "/selling-plan-groups/{group_id}/plans")
+async def _create_plan(shop: Shop) -> Call:
+    group = await shop.post("/selling-plan-groups", {"name": "G"})
+    return Call("POST", f"/selling-plan-groups/{group['id']}/plans", _PLAN)
+
+
+@case("PUT", "/selling-plan-groups/{group_id}/plans/{plan_id}")
+async def _update_plan(shop: Shop) -> Call:
+    group = await shop.post("/selling-plan-groups", {"name": "G", "plans": [_PLAN]})
+    plan_id = group["plans"][0]["id"]
+    return Call("PUT", f"/selling-plan-groups/{group['id']}/plans/{plan_id}", {"name": "Weekly"})
+
+
+@case("DELETE", "/selling-plan-groups/{group_id}/plans/{plan_id}")
+async def _delete_plan(shop: Shop) -> Call:
+    group = await shop.post("/selling-plan-groups", {"name": "G", "plans": [_PLAN]})
+    return Call("DELETE", f"/selling-plan-groups/{group['id']}/plans/{group['plans'][0]['id']}")
+
+
+@case("POST", "/selling-plan-groups/{group_id}/products")
+async def _attach_plan_products(shop: Shop) -> Call:
+    group = await shop.post("/selling-plan-groups", {"name": "G", "plans": [_PLAN]})
+    product = await shop.product()
+    return Call(
+        "POST", f"/selling-plan-groups/{group['id']}/products", {"productIds": [product["id"]]}
+    )
+
+
+@case("DELETE", "/selling-plan-groups/{group_id}/products")
+async def _detach_plan_products(shop: Shop) -> Call:
+    plans = await _plan_shop(shop)
+    return Call(
+        "DELETE",
+        f"/selling-plan-groups/{plans.group['id']}/products",
+        {"productIds": [plans.product_id]},
+    )
+
+
+@case("POST", "/subscription-contracts/{contract_id}/pause")
+async def _pause_contract(shop: Shop) -> Call:
+    return Call("POST", f"/subscription-contracts/{await _contract(shop)}/pause")
+
+
+@case("POST", "/subscription-contracts/{contract_id}/resume")
+async def _resume_contract(shop: Shop) -> Call:
+    contract_id = await _contract(shop)
+    await shop.post(f"/subscription-contracts/{contract_id}/pause", status=200)
+    return Call("POST", f"/subscription-contracts/{contract_id}/resume")
+
+
+@case("POST", "/subscription-contracts/{contract_id}/cancel")
+async def _cancel_contract(shop: Shop) -> Call:
+    return Call("POST", f"/subscription-contracts/{await _contract(shop)}/cancel")
+
+
+@case("PUT", "/subscription-contracts/{contract_id}/payment-method")
+async def _contract_payment_method(shop: Shop) -> Call:
+    return Call(
+        "PUT",
+        f"/subscription-contracts/{await _contract(shop)}/payment-method",
+        {"gateway": "test", "token": APPROVE},
+    )
 
 
 # --- routes that change nothing: driven too, and must write nothing -----------------------------

@@ -161,7 +161,7 @@ class TestTheWorkerProcess:
             deadline = time.monotonic() + 60
             while True:
                 rows = await scheduled(database)
-                if len(rows) == 2 and all(r.runs == 1 for r in rows.values()):
+                if len(rows) == 4 and all(r.runs == 1 for r in rows.values()):
                     break
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, (rows, log.read_text())
@@ -178,6 +178,8 @@ class TestTheWorkerProcess:
         assert {name: (r.runs, r.last_outcome, r.locked_by) for name, r in rows.items()} == {
             "checkouts/sweep_abandoned": (1, "completed", None),
             "idempotency_keys/purge": (1, "completed", None),
+            "subscriptions/bill_due": (1, "completed", None),
+            "data_retention/run": (1, "completed", None),
         }
         assert rows["idempotency_keys/purge"].last_result == {"deleted": 1}
         async with database.sessionmaker() as session:

@@ -191,7 +191,12 @@ class TestTheWorkersTasks:
     def test_the_worker_runs_the_sweeps(self, backend: Backend) -> None:
         names = {task.name: task.interval_seconds for task in periodic_tasks(backend.settings)}
 
-        assert names == {"checkouts/sweep_abandoned": 300.0, "idempotency_keys/purge": 3600.0}
+        assert names == {
+            "checkouts/sweep_abandoned": 300.0,
+            "idempotency_keys/purge": 3600.0,
+            "subscriptions/bill_due": 300.0,
+            "data_retention/run": 3600.0,
+        }
 
 
 # --- on a database whose sessions really commit, with workers running at once -------------------

@@ -26,7 +26,7 @@ from shopdb.models.fulfillments import FulfillmentOrderLineItem
 from shopdb.models.identity import ApiKey, Permission, User, UserPermission
 from shopdb.models.inventory import InventoryAdjustment, InventoryItem, InventoryLevel, Location
 from shopdb.models.jobs import Job
-from shopdb.models.markets import Market, MarketRegion
+from shopdb.models.markets import CurrencySettings, Market, MarketRegion
 from shopdb.models.metafields import (
     CollectionProduct,
     Metafield,
@@ -51,7 +51,12 @@ from shopdb.models.payments import Payment, Refund, Transaction
 from shopdb.models.refunds import OrderRefundLineItem, OrderRefundTransaction
 from shopdb.models.returns import Return, ReturnLineItem
 from shopdb.models.schedule import ScheduledTask
-from shopdb.models.selling_plans import ProductSellingPlan, SellingPlan, SellingPlanGroup
+from shopdb.models.selling_plans import (
+    ProductSellingPlan,
+    SellingPlan,
+    SellingPlanGroup,
+    SubscriptionContract,
+)
 from shopdb.models.shipping import ShippingRate, ShippingZone
 from shopdb.models.shop import Shop
 from shopdb.models.tax import TaxRate
@@ -66,6 +71,7 @@ __all__ = [
     "CollectionProduct",
     "Company",
     "ComplianceRecord",
+    "CurrencySettings",
     "Customer",
     "CustomerAddress",
     "CustomerGroup",
@@ -118,6 +124,7 @@ __all__ = [
     "ShippingZone",
     "Shop",
     "SmartCollection",
+    "SubscriptionContract",
     "TaxRate",
     "Transaction",
     "TransactionEnhanced",

@@ -1,4 +1,9 @@
-"""B2B companies and their negotiated payment terms."""
+"""B2B companies and their negotiated payment terms.
+
+`companies.outstanding_balance` (not in the seed) is what the company's unpaid orders on
+payment terms still owe: the sum of their `orders.credit_held`. It moves only by guarded
+UPDATEs (shopdb.companies.terms), never above `credit_limit` when an order is placed.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,15 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shopdb.kit.models import Base, IdMixin, TimestampMixin
+from shopdb.kit.models import Base, IdMixin, TimestampMixin, VersionMixin
 from shopdb.kit.types import BigIntId, JSONType, Money
 
 
-class Company(IdMixin, TimestampMixin, Base):
+class Company(IdMixin, TimestampMixin, VersionMixin, Base):
     __tablename__ = "companies"
     __table_args__ = (
         CheckConstraint("credit_limit >= 0", name="credit_limit"),
+        CheckConstraint("outstanding_balance >= 0", name="outstanding_balance"),
         Index("ix_companies_company_name", "company_name"),
         Index("ix_companies_tax_id", "tax_id"),
         Index("ix_companies_status", "status"),
@@ -33,6 +39,10 @@ class Company(IdMixin, TimestampMixin, Base):
     contact_phone: Mapped[str | None] = mapped_column(String(50), nullable=True)
     status: Mapped[str] = mapped_column(
         String(50), nullable=False, default="active", server_default="active"
+    )
+    # What its unpaid orders on payment terms owe (see the module docstring).
+    outstanding_balance: Mapped[Decimal] = mapped_column(
+        Money(15, 2), nullable=False, default=Decimal("0"), server_default="0"
     )
 
     b2b_payment_terms: Mapped[list[B2BPaymentTerm]] = relationship(

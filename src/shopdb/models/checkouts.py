@@ -25,6 +25,7 @@ CHECKOUT_GIFT_CARD_CODES = "checkouts.gift_card_codes"
 
 # Checkouts the abandonment job still has to look at: neither completed nor abandoned.
 PENDING_ROWS = sa.text("completed_at IS NULL AND abandoned_at IS NULL")
+NOT_COMPLETED = sa.text("completed_at IS NULL")
 
 
 class Checkout(IdMixin, TimestampMixin, VersionMixin, Base):
@@ -38,6 +39,14 @@ class Checkout(IdMixin, TimestampMixin, VersionMixin, Base):
             "updated_at",
             postgresql_where=PENDING_ROWS,
             sqlite_where=PENDING_ROWS,
+        ),
+        # A retention run's checkouts (never completed, oldest first; migration 0030).
+        Index(
+            "ix_checkouts_created_at_id",
+            "created_at",
+            "id",
+            postgresql_where=NOT_COMPLETED,
+            sqlite_where=NOT_COMPLETED,
         ),
     )
 

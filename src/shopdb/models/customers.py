@@ -136,6 +136,9 @@ class Customer(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     tax_exemptions: Mapped[list[str]] = mapped_column(
         JSONType, nullable=False, default=list, server_default=sa.text("'[]'")
     )
+    # When the customer's personal data was erased (shopdb.privacy, migration 0031): the row
+    # stays, as its orders' customer, with no name, phone, address or findable email.
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     addresses: Mapped[list[CustomerAddress]] = relationship(
         back_populates="customer",

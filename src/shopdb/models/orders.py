@@ -83,6 +83,17 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
             postgresql_where=sa.text("idempotency_token IS NOT NULL"),
             sqlite_where=sa.text("idempotency_token IS NOT NULL"),
         ),
+        # Orders on payment terms only (most orders have no company): a company's orders and
+        # balance, and the foreign keys' ON DELETE SET NULL, read these.
+        *(
+            Index(
+                f"ix_orders_{c}",
+                c,
+                postgresql_where=sa.text(f"{c} IS NOT NULL"),
+                sqlite_where=sa.text(f"{c} IS NOT NULL"),
+            )
+            for c in ("company_id", "payment_terms_id")
+        ),
     )
 
     customer_id: Mapped[int | None] = mapped_column(
@@ -129,6 +140,20 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         Boolean, nullable=False, default=False, server_default=sa.false()
     )
     tax_lines: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    # Priced in a market's currency (shopdb.markets.pricing): the same order in the currency
+    # the buyer saw, at `presentment_exchange_rate` (units per unit of `currency`). The
+    # amounts add up as the shop's do: presentment_subtotal_price - presentment_total_discounts
+    # + presentment_total_shipping (+ presentment_total_tax unless taxes_included) =
+    # presentment_total_price. All null for an order priced in the shop's currency only.
+    presentment_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    presentment_exchange_rate: Mapped[Decimal | None] = mapped_column(
+        sa.Numeric(18, 8), nullable=True
+    )
+    presentment_subtotal_price: Mapped[Decimal | None] = mapped_column(Money(14, 2), nullable=True)
+    presentment_total_discounts: Mapped[Decimal | None] = mapped_column(Money(14, 2), nullable=True)
+    presentment_total_shipping: Mapped[Decimal | None] = mapped_column(Money(14, 2), nullable=True)
+    presentment_total_tax: Mapped[Decimal | None] = mapped_column(Money(14, 2), nullable=True)
+    presentment_total_price: Mapped[Decimal | None] = mapped_column(Money(14, 2), nullable=True)
     discount_code: Mapped[str | None] = mapped_column(String(255), nullable=True)
     discount_code_id: Mapped[int | None] = mapped_column(
         BigIntId, ForeignKey("discount_codes.id", ondelete="SET NULL"), nullable=True
@@ -149,6 +174,29 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
     # that a retry whose key's stored response was lost finds this order instead of placing
     # a second one (orders.placement). Unique where set (ux_orders_idempotency_token).
     idempotency_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # B2B payment terms (shopdb.companies.terms): the company the order was placed for on
+    # terms, the term chosen and what it said then (`payment_terms`: netDays,
+    # discountPercentage, earlyPaymentDiscountDays, latePaymentFeePercentage), when payment
+    # is due, and how much of the company's credit the order still holds (zero once paid,
+    # cancelled or refunded). An early-payment discount granted, or a late fee charged, when
+    # the order is paid changes what is due: total_price - early_payment_discount + late_fee.
+    company_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("companies.id", ondelete="SET NULL"), nullable=True
+    )
+    payment_terms_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("b2b_payment_terms.id", ondelete="SET NULL"), nullable=True
+    )
+    payment_terms: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    payment_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    credit_held: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    early_payment_discount: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
+    late_fee: Mapped[Decimal] = mapped_column(
+        Money(10, 2), nullable=False, default=Decimal("0"), server_default="0"
+    )
 
     line_items: Mapped[list[OrderLineItem]] = relationship(
         back_populates="order",
@@ -196,6 +244,7 @@ class OrderLineItem(IdMixin, TimestampMixin, Base):
         Index("ix_order_line_items_order_id", "order_id"),
         Index("ix_order_line_items_product_variant_id", "product_variant_id"),
         Index("ix_order_line_items_sku", "sku"),
+        Index("ix_order_line_items_selling_plan_id", "selling_plan_id"),
     )
 
     order_id: Mapped[int] = mapped_column(
@@ -229,12 +278,20 @@ class OrderLineItem(IdMixin, TimestampMixin, Base):
         Boolean, nullable=False, default=True, server_default=sa.true()
     )
     grams: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # The unit price and the discount share in the order's presentment currency (null when
+    # the order has none): price converted at the order's rate and rounded by its rule.
+    presentment_price: Mapped[Decimal | None] = mapped_column(Money(14, 2), nullable=True)
+    presentment_total_discount: Mapped[Decimal | None] = mapped_column(Money(14, 2), nullable=True)
     # Where the line's units were committed (null: an untracked item, nothing committed).
     inventory_item_id: Mapped[int | None] = mapped_column(
         BigIntId, ForeignKey("inventory_items.id", ondelete="SET NULL"), nullable=True
     )
     location_id: Mapped[int | None] = mapped_column(
         BigIntId, ForeignKey("locations.id", ondelete="SET NULL"), nullable=True
+    )
+    # The selling plan the line was sold under (its price set by the plan's pricing policy).
+    selling_plan_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("selling_plans.id", ondelete="SET NULL"), nullable=True
     )
 
     order: Mapped[Order] = relationship(back_populates="line_items", lazy="raise")

@@ -39,6 +39,7 @@ from shopdb.notifications.errors import DeliveryRefused
 from shopdb.notifications.mail import mailer_from_settings
 from shopdb.notifications.rendering import build_email, render, render_sms
 from shopdb.notifications.sms import SmsMessage, sms_from_settings
+from shopdb.privacy.rules import is_placeholder
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +65,10 @@ async def send_notification(
     if isinstance(found, service.Skipped):
         log.info("notification_skipped", job_id=job.id, kind=job.kind, reason=found.reason)
         return {"sent": False, "skipped": found.reason}
+    if is_placeholder(found.to):
+        # Queued before the recipient's personal data was erased (shopdb.privacy).
+        log.info("notification_skipped", job_id=job.id, kind=job.kind, reason="redacted")
+        return {"sent": False, "skipped": "recipient redacted"}
     rendered = render(found.name, found.context)
     key = f"{found.name}.{job.id}"
     message = build_email(rendered, to=found.to, sender=settings.email_from, key=key)

@@ -19,6 +19,7 @@ from shopdb.orders.gates import placed_response, placement_for, placement_gate
 from shopdb.orders.keyed import request_token
 from shopdb.orders.placement import place_order
 from shopdb.orders.schemas import OrderCreate, OrderDetail, OrderListQuery, OrderSummary
+from shopdb.selling_plans.ordering import contract_opener
 
 router = domain_router("/orders", tags=["orders"])
 
@@ -37,7 +38,11 @@ async def create_order(
     a retry gets the order placed under the key, even if storing its response failed."""
     placement = await placement_for(request, session, services, subject.principal)
     placed = await place_order(
-        placement, data, idempotency_token=request_token(request, subject.principal)
+        placement,
+        data,
+        idempotency_token=request_token(request, subject.principal),
+        # A recurring selling plan's lines open subscription contracts with the order.
+        on_record=contract_opener(data, placement.cipher, subject.principal),
     )
     return placed_response(placed)
 

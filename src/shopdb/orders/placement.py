@@ -77,6 +77,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.companies.terms import hold_credit, terms_for_order
 from shopdb.config import Settings
 from shopdb.customers.pii import CUSTOMER_EMAIL
 from shopdb.db import Database
@@ -89,6 +90,7 @@ from shopdb.jobs.kinds import ORDERS_CONFIRMATION_EMAIL, ORDERS_RELEASE_RESERVAT
 from shopdb.jobs.queue import enqueue
 from shopdb.kit.crypto import FieldCipher, normalise_email, seal_email
 from shopdb.kit.types import utcnow
+from shopdb.markets.pricing import apply_presentment
 from shopdb.models import Order, OrderLineItem, OrderTransaction
 from shopdb.models.orders import ORDER_EMAIL
 from shopdb.orders.errors import (
@@ -297,7 +299,15 @@ async def _place_at_once(
     quote = await quote_order(
         session, data, currency=currency, now=now, tax_exempt=buyer.tax_exempt
     )
-    if gateway is None and not data.gift_card_codes and quote.totals.total > 0:
+    # B2B: an order on a company's payment terms is paid later (companies/terms.py).
+    terms = await terms_for_order(
+        session,
+        company_id=data.company_id,
+        payment_terms_id=data.payment_terms_id,
+        paying=data.payment is not None,
+        gift_cards=bool(data.gift_card_codes),
+    )
+    if gateway is None and not data.gift_card_codes and quote.totals.total > 0 and not terms:
         raise ValidationFailed.on("payment", "is required")
     repository = OrderRepository(session)
     locations = await _allocate(repository, quote.lines, data.location_id, refuse_short=True)
@@ -305,7 +315,7 @@ async def _place_at_once(
     quote = await _redeemed(session, data, quote, buyer, now)
     capture = _captures(data)
     result = None
-    if not data.gift_card_codes:
+    if not data.gift_card_codes and terms is None:
         # Paid before the order is written, so that it is written once, with its status.
         key = numbered_payment_key(number, "sale" if capture else "authorize")
         result = await _pay_at_once(gateway, data, quote.totals.total, quote, key=key)
@@ -326,6 +336,8 @@ async def _place_at_once(
     if committed != locations:  # the first choice ran out meanwhile: written elsewhere
         _allocate_lines(reservation.lines, quote, committed)
         await session.flush()
+    if terms is not None:  # the company's row last, after the stock (companies/terms.py)
+        await hold_credit(session, order, terms)
     await open_fulfillment_orders(session, order, reservation.lines)
     if on_record is not None:
         await on_record(session, order)
@@ -450,11 +462,12 @@ async def _write_order(
     order.financial_status = status
     order.idempotency_token = idempotency_token
     lines = _new_lines(quote, locations)
+    apply_presentment(quote.presentment, order, lines)  # priced in a market's currency
     await repository.add(order, lines)
     reservation = _Reservation(order, lines)
     if data.gift_card_codes:
         await _debit_gift_cards(repository, data, reservation, now)
-    if reservation.amount_due > 0 and data.payment is None:
+    if reservation.amount_due > 0 and data.payment is None and data.company_id is None:
         raise ValidationFailed.on("payment", "is required: the gift cards do not cover the total")
     return reservation
 
@@ -668,6 +681,7 @@ def _new_lines(quote: Quote, locations: list[int | None]) -> list[OrderLineItem]
             grams=priced.line.grams,
             inventory_item_id=priced.line.inventory_item_id if location is not None else None,
             location_id=location,
+            selling_plan_id=priced.line.selling_plan_id,
         )
         for priced, location in zip(quote.totals.lines, locations, strict=True)
     ]

@@ -75,6 +75,8 @@ class CatalogLine:
     field: str  # the request field naming this line: lineItems[2]
     # The variant's inventory policy is `continue`: sold beyond its stock (`deny`: never).
     oversells: bool = False
+    # The selling plan the line is sold under (its price is the plan's: selling_plans).
+    selling_plan_id: int | None = None
 
     @property
     def line_total(self) -> Decimal:

@@ -8,7 +8,7 @@ tax-exempt customer, an order carries no tax.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.errors import ValidationFailed
+from shopdb.markets.pricing import Presentment, price_in_market
 from shopdb.orders.pricing import (
     ZERO,
     CatalogLine,
@@ -54,6 +55,8 @@ class Quote:
     discount: AppliedDiscount | None
     shipping: ShippingLine | None
     tax_lines: list[dict[str, Any]]
+    # The same order in the currency of the market it ships to (None: none prices it).
+    presentment: Presentment | None = None
 
 
 def tax_address(data: OrderCreate) -> AddressInput | None:
@@ -104,6 +107,10 @@ async def quote_order(
     if lines is None:
         requested = [LineRequest(i.variant_id, i.quantity) for i in data.line_items]
         lines = await load_catalog_lines(session, requested, currency)
+        if any(i.selling_plan_id is not None for i in data.line_items):
+            from shopdb.selling_plans.ordering import apply_selling_plans
+
+            lines = await apply_selling_plans(session, data, lines, currency)
     subtotal = sum((line.line_total for line in lines), ZERO)
     if discount is None:
         discount = await preview_discount(session, data, subtotal, currency, now)
@@ -115,7 +122,7 @@ async def quote_order(
     untaxed = compute_totals(lines, currency=currency, discount=amount, shipping=shipping_price)
     address = tax_address(data)
     if address is None or tax_exempt or (untaxed.taxable_amount <= 0 and shipping_price <= 0):
-        return Quote(lines, untaxed, discount, shipping, [])
+        return await _in_market(session, data, Quote(lines, untaxed, discount, shipping, []))
     from shopdb.tax.service import compute_tax
 
     country = address.country_for_rates
@@ -139,7 +146,25 @@ async def quote_order(
     tax_lines = [
         {"title": t.title, "rate": str(t.rate), "amount": str(t.amount)} for t in tax.lines
     ]
-    return Quote(lines, totals, discount, shipping, tax_lines)
+    return await _in_market(session, data, Quote(lines, totals, discount, shipping, tax_lines))
+
+
+async def _in_market(session: AsyncSession, data: OrderCreate, quote: Quote) -> Quote:
+    """`quote` with its prices in the currency of the market the order ships to, if any."""
+    address = tax_address(data)
+    if address is None:
+        return quote
+    presentment = await price_in_market(
+        session,
+        country=address.country_for_rates,
+        province=address.province_for_rates,
+        shop_currency=quote.totals.currency,
+        totals=quote.totals,
+        tax_lines=quote.tax_lines,
+    )
+    if presentment is None:
+        return quote
+    return replace(quote, presentment=presentment, tax_lines=presentment.tax_lines)
 
 
 async def _shipping(

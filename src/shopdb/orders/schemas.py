@@ -6,7 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shopdb.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from shopdb.kit.parameters import MAX_CURSOR_LENGTH, MAX_PAGE_NUMBER
@@ -37,6 +44,9 @@ SortDirection = Literal["asc", "desc"]
 class LineItemInput(InputModel):
     variant_id: int = Field(ge=1)
     quantity: int = Field(ge=1, le=100_000)
+    # A selling plan the variant's product offers: its pricing policy sets the line's price,
+    # and a recurring plan opens a subscription contract (shopdb.selling_plans).
+    selling_plan_id: int | None = Field(default=None, ge=1)
 
 
 class AddressInput(InputModel):
@@ -86,6 +96,20 @@ class OrderCreate(InputModel):
     note: str | None = Field(default=None, max_length=5000)
     tags: list[Text255] = Field(default_factory=list, max_length=250)
     location_id: int | None = Field(default=None, ge=1)
+    # B2B: placed on the company's payment terms (no payment now; shopdb.companies.terms).
+    company_id: int | None = Field(default=None, ge=1)
+    payment_terms_id: int | None = Field(default=None, ge=1)
+
+    @field_validator("company_id")
+    @classmethod
+    def _terms_are_paid_later(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Here, not in placement: a remote gateway's payment would place it in steps.
+        if value is not None and info.data.get("payment") is not None:
+            raise ValueError(
+                "places the order on payment terms: send no payment (pay it later through "
+                "POST /api/v1/orders/{id}/transactions)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _someone_to_tell(self) -> OrderCreate:
@@ -124,6 +148,8 @@ class TaxLineRead(CamelModel):
     title: str
     rate: Decimal
     amount: Decimal
+    # In the order's presentment currency (markets); null when it has none.
+    presentment_amount: Decimal | None = None
 
 
 class ShippingLineRead(CamelModel):
@@ -146,6 +172,10 @@ class LineItemRead(CamelModel):
     grams: int
     fulfilled_quantity: int
     location_id: int | None
+    # The unit price and discount share in the order's presentment currency (null: none).
+    presentment_price: Decimal | None = None
+    presentment_total_discount: Decimal | None = None
+    selling_plan_id: int | None = None
 
 
 class TransactionRead(CamelModel):
@@ -176,11 +206,25 @@ class OrderSummary(CamelModel):
     total_tax: Decimal
     total_price: Decimal
     taxes_included: bool
+    # Priced in a market's currency (shopdb.markets.pricing): the amounts the buyer saw, in
+    # `presentmentCurrency` at `presentmentExchangeRate`; all null for an order priced in
+    # the shop's currency only. The amounts above stay in `currency`.
+    presentment_currency: str | None = None
+    presentment_exchange_rate: Decimal | None = None
+    presentment_subtotal_price: Decimal | None = None
+    presentment_total_discounts: Decimal | None = None
+    presentment_total_shipping: Decimal | None = None
+    presentment_total_tax: Decimal | None = None
+    presentment_total_price: Decimal | None = None
     financial_status: str
     fulfillment_status: str
     status: str
     discount_code: str | None
     gateway: str | None
+    # B2B: the company and payment term an order on terms was placed on, and its due date.
+    company_id: int | None
+    payment_terms_id: int | None
+    payment_due_at: datetime | None
     note: str | None
     tags: list[str]
     processed_at: datetime | None

@@ -38,6 +38,8 @@ def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
     time, `interval` after its last run ended. Another domain's periodic work (a data
     retention sweep, say) adds its `PeriodicTask(name, interval_seconds, run)` here, with
     `async def run(context: JobContext) -> dict | None`, idempotent and batched."""
+    from shopdb.compliance.retention import PERIODIC_INTERVAL_SECONDS, apply_retention_policies
+    from shopdb.selling_plans.billing import SWEEP_SECONDS, bill_due_contracts
     from shopdb.worker.periodic import purge_idempotency_keys, sweep_abandoned_checkouts
 
     return [
@@ -49,6 +51,9 @@ def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
         PeriodicTask(
             "idempotency_keys/purge", settings.idempotency_purge_seconds, purge_idempotency_keys
         ),
+        # Due subscription contracts billed through the order placement (selling_plans).
+        PeriodicTask("subscriptions/bill_due", SWEEP_SECONDS, bill_due_contracts),
+        PeriodicTask("data_retention/run", PERIODIC_INTERVAL_SECONDS, apply_retention_policies),
     ]
 
 

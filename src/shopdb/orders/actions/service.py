@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.companies.terms import settle_payment_terms
 from shopdb.events.service import record_event
 from shopdb.models import Order
 from shopdb.orders.actions.errors import OrderAlreadyCancelled, OrderFulfilled
@@ -93,6 +94,7 @@ async def cancel_order(
     order.cancelled_at = now
     order.cancel_reason = data.reason
     order.updated_at = now
+    await settle_payment_terms(session, order)  # B2B terms: its credit is released
     body = {
         "id": order.id,
         "number": order.number,

@@ -124,11 +124,18 @@ class Ledger:
         """What a refund may name, newest first."""
         return [t for t in reversed(self.transactions) if self.refundable_of(t) > 0]
 
+    def due(self) -> Decimal:
+        """What the order is to be paid in all: its total, less an early-payment discount or
+        plus a late fee decided when an order on B2B payment terms was paid (both 0 for
+        any other order: shopdb.companies.terms)."""
+        order = self.order
+        return order.total_price - (order.early_payment_discount or ZERO) + (order.late_fee or ZERO)
+
     def outstanding(self) -> Decimal:
-        """What the order still has to be paid: its total less what was taken and what is
+        """What the order still has to be paid: what is due less what was taken and what is
         authorized (or pending) and may still be captured."""
         promised = _sum_of(self.capturable_of(t) for t in self.transactions)
-        return max(self.order.total_price - self.captured() - promised, ZERO)
+        return max(self.due() - self.captured() - promised, ZERO)
 
     def financial_status(self) -> str:
         """Shopify's financial status. The same as placement's for a just-placed order
@@ -138,7 +145,7 @@ class Ledger:
         refunded = self.refunded()
         if refunded > 0:
             return "refunded" if refunded >= captured else "partially_refunded"
-        total = self.order.total_price
+        total = self.due()
         if captured >= total and (captured > 0 or total <= 0):
             return "paid"  # a free order was never due anything, as placement says
         authorized = self.authorized_uncaptured()

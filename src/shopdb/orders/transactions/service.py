@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.companies.terms import price_terms_payment, settle_payment_terms
 from shopdb.events.service import record_event
 from shopdb.kit.types import round_money
 from shopdb.models import Order, OrderTransaction
@@ -274,6 +275,8 @@ async def create_transaction(
         _same_gateway(data, parent)
         await _refund(operation, parent, amount)
     else:
+        # B2B terms: an early-payment discount or a late fee changes what is due.
+        price_terms_payment(order, now)
         await _pay_requested(operation, ledger, data)
     await _settle(operation)
     (recorded,) = operation.recorded
@@ -566,6 +569,7 @@ async def _settle(operation: _Operation) -> None:
     if status != order.financial_status:
         order.financial_status = status
         order.updated_at = operation.now
+    await settle_payment_terms(operation.session, order)  # B2B terms: release paid credit
     body: dict[str, Any] = {
         "id": order.id,
         "number": order.number,

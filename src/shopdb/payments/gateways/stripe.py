@@ -178,15 +178,29 @@ class StripeGateway:
     async def aclose(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
+    # `customer`: the Stripe customer a saved payment method belongs to (a subscription's
+    # renewal, selling_plans.billing); Stripe charges such a method only with its customer.
     async def authorize(
-        self, *, amount: Decimal, currency: str, token: str, idempotency_key: str
+        self,
+        *,
+        amount: Decimal,
+        currency: str,
+        token: str,
+        idempotency_key: str,
+        customer: str | None = None,
     ) -> GatewayResult:
-        return await self._pay("authorize", amount, currency, token, idempotency_key)
+        return await self._pay("authorize", amount, currency, token, idempotency_key, customer)
 
     async def sale(
-        self, *, amount: Decimal, currency: str, token: str, idempotency_key: str
+        self,
+        *,
+        amount: Decimal,
+        currency: str,
+        token: str,
+        idempotency_key: str,
+        customer: str | None = None,
     ) -> GatewayResult:
-        return await self._pay("sale", amount, currency, token, idempotency_key)
+        return await self._pay("sale", amount, currency, token, idempotency_key, customer)
 
     async def capture(
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
@@ -259,6 +273,7 @@ class StripeGateway:
         currency: str,
         token: str,
         idempotency_key: str,
+        customer: str | None = None,
     ) -> GatewayResult:
         code, exponent = currency_code(currency), stripe_exponent(currency)
         units = to_minor_units(amount, exponent)
@@ -283,6 +298,8 @@ class StripeGateway:
                 "allowed_payment_method_types": ["card"],
                 "expand": ["payment_method"],
             }
+            if customer is not None:
+                params["customer"] = customer
             intent = await self._client.v1.payment_intents.create_async(
                 params, {"idempotency_key": idempotency_key}
             )

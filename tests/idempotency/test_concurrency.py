@@ -26,6 +26,7 @@ from shopdb.services import services_of
 from tests.fixtures import database as test_databases
 from tests.fixtures.catalog import product_body
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 from tests.fixtures.services import use_services
 from tests.idempotency.helpers import (
     ADJUST,
@@ -149,6 +150,29 @@ class TestConcurrentDuplicates:
             retried = await client.post(ADJUST, json=body, headers=keyed(headers, "held"))
             assert retried.status_code == 200, retried.text
             assert json.loads(retried.content)["available"] == 4
+
+    async def test_the_usual_claim_is_one_statement_and_a_held_lock_is_waited_for(
+        self, committing_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        database: Database = services_of(committing_app).database
+        claim = {"principal": "p", "method": "POST", "path": ADJUST, "request_hash": "0" * 64}
+        async with database.sessionmaker() as first:
+            with statements_sent(database.primary) as sent:
+                claimed = await idempotency.claim(first, key="one", **claim)
+            assert isinstance(claimed, idempotency.Claim)
+            assert len(sent) == 1, sent  # no lock_timeout round trips when nobody holds it
+
+            # Another key whose lock collides with the first's: it waits for that
+            # transaction to end (here: a commit), then claims its own key.
+            monkeypatch.setattr(idempotency, "advisory_lock", lambda *_: 42)
+            await idempotency.claim(first, key="two", **claim)
+            async with database.sessionmaker() as second:
+                waiting = asyncio.ensure_future(idempotency.claim(second, key="three", **claim))
+                await asyncio.sleep(0.2)
+                assert not waiting.done()
+                await first.commit()
+                assert isinstance(await waiting, idempotency.Claim)
+                await second.rollback()
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from shopdb.db import Database
 from shopdb.events.service import record_event
 from shopdb.kit.types import utcnow
 from shopdb.models import Event, WebhookDelivery
+from shopdb.webhooks.sender import Outcome
 from tests.fixtures.catalog import Headers, product_body
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 from tests.webhooks.conftest import WEBHOOKS, deliveries, make_sender, subscribe, webhook_row
 from tests.webhooks.receiver import Receiver
 
@@ -475,3 +477,87 @@ class TestStopping:
         [delivery] = await deliveries(db_session, hook["id"])
         assert (delivery.status, delivery.attempts) == ("succeeded", 1)
         assert [r.status for r in receiver.received] == [200]
+
+
+class TestBatchedOutcomes:
+    async def test_successes_finished_together_are_written_in_one_statement(
+        self,
+        client: httpx.AsyncClient,
+        headers: Headers,
+        receiver: Receiver,
+        backend: Backend,
+        database: Database,
+        db_session: AsyncSession,
+    ) -> None:
+        hooks = [await subscribe(client, headers, receiver, f"/{n}", "orders/create") for n in "ab"]
+        for n in range(6):
+            await order_event(database, n)
+        sender = make_sender(backend, database, per_subscription=10, concurrency=20)
+        claimed = await sender.claim(20)
+        assert len(claimed) == 12
+        # Another worker took one over meanwhile (its lease lapsed): that outcome is dropped.
+        stolen = claimed[0]
+        await db_session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == stolen.id)
+            .values(locked_by="another", attempts=WebhookDelivery.attempts + 1)
+        )
+        await db_session.commit()
+
+        with statements_sent(database.primary) as sent:
+            results = await asyncio.gather(
+                *(
+                    sender._record_success(c, Outcome(status_code=200, duration_ms=3))
+                    for c in claimed
+                )
+            )
+
+        assert results == ["lease_lost"] + ["succeeded"] * 11
+        writes = [s for s in sent if s.lstrip().upper().startswith("UPDATE WEBHOOK_DELIVERIES")]
+        assert len(writes) == (1 if backend.name == "postgresql" else 12)
+        rows = {d.id: d for h in hooks for d in await deliveries(db_session, h["id"])}
+        assert rows[stolen.id].status == "pending"
+        done = [rows[c.id] for c in claimed[1:]]
+        assert {(d.status, d.response_status, d.locked_by) for d in done} == {
+            ("succeeded", 200, None)
+        }
+        assert all(d.delivered_at is not None for d in done)
+        assert all(d.attempt_log[-1]["statusCode"] == 200 for d in done)
+
+
+class TestGuardAtSend:
+    async def test_a_private_address_is_refused_at_send_time_and_nothing_is_sent(
+        self,
+        client: httpx.AsyncClient,
+        headers: Headers,
+        receiver: Receiver,
+        backend: Backend,
+        database: Database,
+        db_session: AsyncSession,
+    ) -> None:
+        # Created while private addresses were allowed (the tests' settings); the production
+        # sender refuses them at each connection, by name or by number.
+        by_number = await subscribe(client, headers, receiver, "/n", "orders/create")
+        by_name = await client.post(
+            WEBHOOKS,
+            json={
+                "topic": "orders/create",
+                "address": receiver.url("/h").replace("127.0.0.1", "localhost"),
+            },
+            headers=headers,
+        )
+        assert by_name.status_code == 201, by_name.text
+        await order_event(database, 1)
+
+        sender = make_sender(backend, database, allow_private=False, concurrency=5)
+        async with sender._session_client():
+            claimed = await sender.claim(5)
+            assert len(claimed) == 2
+            assert [await sender.deliver(c) for c in claimed] == ["failed", "failed"]
+
+        assert receiver.received == []
+        for hook_id in (by_number["id"], by_name.json()["id"]):
+            [delivery] = await deliveries(db_session, hook_id)
+            assert delivery.status == "failed"
+            assert delivery.last_error is not None
+            assert "public addresses only" in delivery.last_error

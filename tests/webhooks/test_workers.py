@@ -136,13 +136,19 @@ async def test_two_workers_one_killed_deliver_everything_signed(
                 )
         receiver.fail_first["/b"] = 5
         for path in PATHS:
-            receiver.delay[path] = 0.03
+            # Slow enough that the first worker is still mid-batch when it is killed, however
+            # fast the sender (it sends up to 6 at once here).
+            receiver.delay[path] = 0.1
         await record_orders(database, 1, EVENTS_BEFORE)
         total = (EVENTS_BEFORE + EVENTS_DURING) * len(PATHS)
 
         doomed = start_worker(url, tmp_path, tmp_path / "doomed.log")
-        survivor = start_worker(url, tmp_path, tmp_path / "survivor.log")
+        survivor = None
         try:
+            # The doomed worker first: whichever process starts faster must not have sent
+            # everything before the other one holds anything.
+            await wait_for(lambda: leased_by(database, doomed.pid), 60, "the doomed worker")
+            survivor = start_worker(url, tmp_path, tmp_path / "survivor.log")
 
             async def first_deliveries() -> bool:
                 return len(receiver.accepted()) >= 30
@@ -156,7 +162,12 @@ async def test_two_workers_one_killed_deliver_everything_signed(
             # The receiver goes away for a while; events keep coming.
             receiver.down = True
             await record_orders(database, 1000, EVENTS_DURING)
-            await asyncio.sleep(0.5)
+
+            async def refused_some() -> bool:
+                return any(r.status == 503 for r in receiver.received)
+
+            await wait_for(refused_some, 30, "a delivery to the receiver while it is away")
+            await asyncio.sleep(0.3)
             receiver.down = False
 
             async def all_delivered() -> bool:
@@ -168,7 +179,7 @@ async def test_two_workers_one_killed_deliver_everything_signed(
             assert survivor.wait(15) == 0
         finally:
             for process in (doomed, survivor):
-                if process.poll() is None:
+                if process is not None and process.poll() is None:
                     process.kill()
                     process.wait(10)
 

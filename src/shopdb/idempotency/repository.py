@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,6 +64,51 @@ class IdempotencyKeyRepository:
         )
         found: int | None = (await self.session.execute(statement)).scalar_one_or_none()
         return found
+
+    async def insert_unheld(
+        self,
+        *,
+        lock: int,
+        principal: str,
+        key: str,
+        method: str,
+        path: str,
+        request_hash: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int | None:
+        """PostgreSQL: the new row's id, in one statement that never waits; None when the key
+        exists or another transaction holds `lock` (the key's advisory lock).
+
+        Every claim takes the key's transaction-scoped advisory lock before it writes the
+        row, so a transaction that obtains it at once knows no other one holds an
+        uncommitted row for the key, and its INSERT cannot wait on the unique index.
+        """
+        values = select(
+            literal(principal),
+            literal(key),
+            literal(method),
+            literal(path),
+            literal(request_hash),
+            literal(now, type_=IdempotencyKey.created_at.type),
+            literal(expires_at, type_=IdempotencyKey.expires_at.type),
+        ).where(func.pg_try_advisory_xact_lock(lock))
+        statement = (
+            postgresql.insert(IdempotencyKey)
+            .from_select(
+                ["principal", "key", "method", "path", "request_hash", "created_at", "expires_at"],
+                values,
+            )
+            .on_conflict_do_nothing(index_elements=["principal", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        found: int | None = (await self.session.execute(statement)).scalar_one_or_none()
+        return found
+
+    async def wait_for_holder(self, lock: int) -> None:
+        """PostgreSQL: take the key's advisory lock, waiting (up to `lock_timeout`) for the
+        transaction that holds it to end."""
+        await self.session.execute(select(func.pg_advisory_xact_lock(lock)))
 
     async def find(self, principal: str, key: str) -> StoredKey | None:
         row = (

@@ -4,10 +4,14 @@ Why the claim lives in the request's own transaction: the key row, the work and 
 response then commit together or not at all, so there is never a committed change without
 its stored response or the reverse, and an unfinished claim is never visible to anyone else.
 
-- PostgreSQL: a second request with the same key blocks on the unique index at its INSERT
-  until the first commits (it then finds the finished row and replays it) or rolls back (it
-  then claims the key itself). The wait is bounded by CLAIM_WAIT (`lock_timeout`, for the
-  claim only); past it the answer is 409 IDEMPOTENCY_KEY_IN_USE.
+- PostgreSQL: each claim holds the key's advisory lock (transaction-scoped, a 64-bit hash of
+  principal and key) from before it writes the row to the end of its transaction. The usual
+  claim is one statement: an INSERT that runs only if that lock is free at once, which then
+  cannot meet another transaction's uncommitted row. Otherwise (the key exists, or a request
+  with it is running) a second request waits for the lock until the first commits (it then
+  finds the finished row and replays it) or rolls back (it then claims the key itself). The
+  wait is bounded by CLAIM_WAIT (`lock_timeout`, for the claim only); past it the answer is
+  409 IDEMPOTENCY_KEY_IN_USE.
 - SQLite: every write transaction starts with BEGIN IMMEDIATE (db.py), so the second request
   waits for the first's commit before it even looks (busy_timeout), then replays.
 - A request that fails (any 4xx or 5xx, an exception, a failed commit) rolls its claim back
@@ -23,6 +27,7 @@ its stored response or the reverse, and an unfinished claim is never visible to 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +47,14 @@ LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired
 # The row can vanish between the INSERT that met it and the SELECT (a purge), or be taken
 # over by another request in between: look again, a few times.
 ATTEMPTS = 3
+MAX_PATH = 2048  # the column's length
+
+
+def advisory_lock(principal: str, key: str) -> int:
+    """The key's PostgreSQL advisory lock: a signed 64-bit hash of principal and key. Two keys
+    that collide only make one wait for the other's transaction, never share a row."""
+    digest = hashlib.blake2b(f"{principal}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,21 @@ async def claim(
     postgres = keys.dialect == "postgresql"
     try:
         if postgres:
+            lock = advisory_lock(principal, key)
+            inserted = await keys.insert_unheld(
+                lock=lock,
+                principal=principal,
+                key=key,
+                method=method,
+                path=path[:MAX_PATH],
+                request_hash=request_hash,
+                now=now,
+                expires_at=now + TTL,
+            )
+            if inserted is not None:
+                return Claim(inserted)
             await keys.limit_lock_wait(CLAIM_WAIT)
+            await keys.wait_for_holder(lock)
         outcome = await _claim(keys, principal, key, method, path, request_hash, now)
         if postgres and isinstance(outcome, Claim):
             await keys.restore_lock_wait()  # the work itself waits as it always did
@@ -100,7 +127,7 @@ async def _claim(
     now: datetime,
 ) -> Claim | Finished:
     expires_at = now + TTL
-    row = {"method": method, "path": path[:2048], "request_hash": request_hash}
+    row = {"method": method, "path": path[:MAX_PATH], "request_hash": request_hash}
     for _ in range(ATTEMPTS):
         inserted = await keys.insert(
             principal=principal, key=key, now=now, expires_at=expires_at, **row

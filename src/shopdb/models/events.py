@@ -66,6 +66,9 @@ class Webhook(IdMixin, TimestampMixin, Base):
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+TO_SEND = sa.text("status IN ('pending', 'failed')")
+
+
 class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
     """The outbox: one row per (event, subscription), sent by the worker after commit.
 
@@ -84,6 +87,15 @@ class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
         Index("ix_webhook_deliveries_webhook_id", "webhook_id"),
         Index("ix_webhook_deliveries_event_id", "event_id"),
         Index("ux_webhook_deliveries_webhook_id_event_id", "webhook_id", "event_id", unique=True),
+        # The sender's claim: each subscription's deliveries still to send, oldest due first.
+        Index(
+            "ix_webhook_deliveries_to_send",
+            "webhook_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=TO_SEND,
+            sqlite_where=TO_SEND,
+        ),
     )
 
     webhook_id: Mapped[int] = mapped_column(

@@ -10,9 +10,18 @@ request elsewhere (shopdb.catalog.images.fetch).
 
 from __future__ import annotations
 
+import ipaddress
+
 import httpx
 
-from shopdb.catalog.images.fetch import REFUSED, FetchFailed, IpAddress, checked_addresses
+from shopdb.catalog.images.fetch import (
+    REFUSED,
+    FetchFailed,
+    IpAddress,
+    checked_addresses,
+    checked_host_addresses,
+    refused_address,
+)
 from shopdb.webhooks.errors import AddressRefused
 
 
@@ -35,12 +44,38 @@ async def allowed_addresses(url: httpx.URL, *, allow_private: bool) -> list[IpAd
     try:
         return await checked_addresses(url, allow_private=allow_private)
     except FetchFailed as exc:
-        if exc.code == REFUSED:
-            raise AddressRefused(
-                f"{url.host} resolves to a private, loopback, link-local, multicast or "
-                "reserved address; webhooks are delivered to public addresses only"
-            ) from exc
-        raise AddressRefused(f"The host {url.host} cannot be resolved") from exc
+        raise _refusal(url.host, exc) from exc
+
+
+def _refusal(host: str, exc: FetchFailed) -> AddressRefused:
+    if exc.code == REFUSED:
+        return AddressRefused(
+            f"{host} resolves to a private, loopback, link-local, multicast or "
+            "reserved address; webhooks are delivered to public addresses only"
+        )
+    return AddressRefused(f"The host {host} cannot be resolved")
+
+
+def check_literal(url: httpx.URL, *, allow_private: bool) -> None:
+    """Refuse `url` if its host is an IP address that is not allowed. A connection to an IP
+    literal resolves nothing, so the sender's resolver never sees it: this is its check."""
+    if allow_private:
+        return
+    try:
+        address = ipaddress.ip_address(url.host)
+    except ValueError:
+        return  # a name: the resolver checks each address it resolves to
+    if refused_address(address):
+        raise _refusal(url.host, FetchFailed(REFUSED, "refused"))
+
+
+async def allowed_host_addresses(host: str, port: int, *, allow_private: bool) -> list[IpAddress]:
+    """The addresses `host` resolves to, each allowed (the sender's resolver); AddressRefused
+    says why not."""
+    try:
+        return await checked_host_addresses(host, port, allow_private=allow_private)
+    except FetchFailed as exc:
+        raise _refusal(host, exc) from exc
 
 
 async def check_address(address: str, *, allow_private: bool) -> str:

@@ -19,10 +19,25 @@ Lease times use the database's clock on PostgreSQL (`clock_timestamp()`), as the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
+import orjson
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.kit.pagination import PageRequest, RowsPage, read_requested_page
@@ -32,6 +47,52 @@ from shopdb.models import Webhook, WebhookDelivery
 D = WebhookDelivery
 W = Webhook
 _DUE_STATUSES = ("pending", "failed")
+
+
+@dataclass(frozen=True)
+class SentOutcome:
+    """A successful attempt to write: the delivery, the attempt (the fence), the answer."""
+
+    id: int
+    attempt: int
+    status_code: int
+    duration_ms: int
+    attempt_log: list[dict[str, Any]]
+
+
+# PostgreSQL: every successful attempt of a batch in one UPDATE, from parallel arrays.
+_RECORD_SUCCESSES = text(
+    """
+    UPDATE webhook_deliveries AS d
+    SET status = 'succeeded',
+        delivered_at = clock_timestamp(),
+        last_attempt_at = clock_timestamp(),
+        next_attempt_at = NULL,
+        locked_by = NULL,
+        locked_until = NULL,
+        response_status = v.status_code,
+        duration_ms = v.duration_ms,
+        last_error = NULL,
+        attempt_log = CAST(v.attempt_log AS jsonb)
+    FROM unnest(
+        CAST(:ids AS bigint[]),
+        CAST(:attempts AS integer[]),
+        CAST(:statuses AS integer[]),
+        CAST(:durations AS integer[]),
+        CAST(:logs AS text[])
+    ) AS v(id, attempt, status_code, duration_ms, attempt_log)
+    WHERE d.id = v.id AND d.locked_by = :owner AND d.attempts = v.attempt
+    RETURNING d.id
+    """
+)
+
+
+def _share(room: Mapping[int, int], per_subscription: int, webhook_id: Any) -> Any:
+    """How many deliveries of the subscription `webhook_id` a claim may take: its `room`
+    (what the worker may still have in flight for it), else `per_subscription`."""
+    if not room:
+        return literal(per_subscription)
+    return case(dict(room), value=webhook_id, else_=per_subscription)
 
 
 class WebhookRepository:
@@ -153,25 +214,14 @@ class DeliveryRepository:
     ) -> list[Any]:
         """Lease up to `limit` due deliveries to `owner`: rows of (id, webhook_id, event_id,
         topic, payload, attempts, created_at, attempt_log)."""
-        turn = (
-            func.row_number()
-            .over(partition_by=D.webhook_id, order_by=(D.next_attempt_at, D.id))
-            .label("turn")
-        )
-        ranked = select(D.id, D.webhook_id, turn).where(self._sendable()).subquery()
-        share = (
-            case(dict(room), value=ranked.c.webhook_id, else_=per_subscription)
-            if room
-            else literal(per_subscription)
-        )
-        candidates = (
-            select(ranked.c.id)
-            .where(ranked.c.turn <= share)
-            .order_by(ranked.c.turn, ranked.c.id)
-            .limit(limit)
-        )
+        if self.postgres:
+            candidates = self._turns(_share(room, per_subscription, W.id))
+        else:
+            candidates = self._ranked(room, per_subscription)
         # Checked again on the rows themselves: another worker may have claimed one since.
-        locked = select(D.id).where(D.id.in_(candidates.scalar_subquery()), self._due())
+        locked = select(D.id).where(
+            D.id.in_(candidates.limit(limit).scalar_subquery()), self._due()
+        )
         if self.postgres:
             locked = locked.with_for_update(skip_locked=True)
         statement = (
@@ -195,6 +245,40 @@ class DeliveryRepository:
             .execution_options(synchronize_session=False)
         )
         return list((await self.session.execute(statement)).all())
+
+    def _turns(self, share: Any) -> Select[Any]:
+        """PostgreSQL: each active subscription's first `share` due deliveries (a LATERAL
+        read of the front of its range in ix_webhook_deliveries_to_send), taking turns."""
+        front = (
+            select(
+                D.id.label("id"),
+                func.row_number().over(order_by=(D.next_attempt_at, D.id)).label("turn"),
+            )
+            .where(D.webhook_id == W.id, self._due())
+            .order_by(D.next_attempt_at, D.id)
+            .limit(share)
+            .lateral("front")
+        )
+        return (
+            select(front.c.id)
+            .select_from(W)
+            .join(front, true())
+            .where(W.active.is_(True))
+            .order_by(front.c.turn, front.c.id)
+        )
+
+    def _ranked(self, room: Mapping[int, int], per_subscription: int) -> Select[Any]:
+        """SQLite (no LATERAL): every sendable delivery ranked within its subscription."""
+        turn = (
+            func.row_number()
+            .over(partition_by=D.webhook_id, order_by=(D.next_attempt_at, D.id))
+            .label("turn")
+        )
+        ranked = select(D.id, D.webhook_id, turn).where(self._sendable()).subquery()
+        share = _share(room, per_subscription, ranked.c.webhook_id)
+        return (
+            select(ranked.c.id).where(ranked.c.turn <= share).order_by(ranked.c.turn, ranked.c.id)
+        )
 
     async def subscriptions(self, webhook_ids: Sequence[int]) -> dict[int, Any]:
         rows = await self.session.execute(
@@ -221,6 +305,51 @@ class DeliveryRepository:
             .execution_options(synchronize_session=False)
         )
         return (await self.session.execute(statement)).first() is not None
+
+    async def record_successes(self, owner: str, sent: Sequence[SentOutcome]) -> set[int]:
+        """Write successful attempts and release their leases, fenced as `record` is; the ids
+        whose lease held. One statement on PostgreSQL, whatever the batch's size."""
+        if not self.postgres:
+            kept = set()
+            for one in sent:
+                if await self.record(
+                    one.id,
+                    owner,
+                    one.attempt,
+                    retry_in=None,
+                    status="succeeded",
+                    delivered_at=utcnow(),
+                    next_attempt_at=None,
+                    response_status=one.status_code,
+                    duration_ms=one.duration_ms,
+                    last_error=None,
+                    attempt_log=one.attempt_log,
+                ):
+                    kept.add(one.id)
+            return kept
+        rows = await self.session.execute(
+            _RECORD_SUCCESSES,
+            {
+                "owner": owner,
+                "ids": [one.id for one in sent],
+                "attempts": [one.attempt for one in sent],
+                "statuses": [one.status_code for one in sent],
+                "durations": [one.duration_ms for one in sent],
+                "logs": [orjson.dumps(one.attempt_log).decode() for one in sent],
+            },
+        )
+        return {row[0] for row in rows}
+
+    async def succeeded_all(self, webhook_ids: Sequence[int]) -> None:
+        """A success resets each subscription's run of failures (locking no row that has none)."""
+        if not webhook_ids:
+            return
+        await self.session.execute(
+            update(W)
+            .where(W.id.in_(list(webhook_ids)), W.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+            .execution_options(synchronize_session=False)
+        )
 
     async def succeeded(self, webhook_id: int) -> None:
         # Matches no row, and so locks none, unless a run of failures is to be reset.

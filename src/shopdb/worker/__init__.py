@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 from shopdb.config import Settings
 from shopdb.jobs.runner import JobContext, Registration, Worker, WorkerOptions
@@ -110,4 +111,15 @@ def main(concurrency: int | None = None, poll_seconds: float | None = None) -> N
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    asyncio.run(run_worker(settings, concurrency=concurrency, poll_seconds=poll_seconds))
+    # uvloop, as the API's processes use (uvicorn[standard] brings it): the webhook sender
+    # spends most of its time in the event loop and on sockets.
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(run_worker(settings, concurrency=concurrency, poll_seconds=poll_seconds))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
+        return None
+    return uvloop.new_event_loop

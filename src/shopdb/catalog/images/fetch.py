@@ -135,13 +135,18 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
 async def checked_addresses(url: httpx.URL, *, allow_private: bool) -> list[IpAddress]:
     """The addresses to connect to for `url`; every address of its host must be allowed."""
     port = url.port or (443 if url.scheme == "https" else 80)
-    addresses = await resolve(url.host, port)
+    return await checked_host_addresses(url.host, port, allow_private=allow_private)
+
+
+async def checked_host_addresses(host: str, port: int, *, allow_private: bool) -> list[IpAddress]:
+    """The addresses to connect to for `host`; every one of them must be allowed."""
+    addresses = await resolve(host, port)
     if not allow_private:
         for address in addresses:
             if refused_address(address):
                 raise FetchFailed(
                     REFUSED,
-                    f"{url.host} is a private, loopback, link-local, multicast or reserved "
+                    f"{host} is a private, loopback, link-local, multicast or reserved "
                     "address; images are downloaded from public addresses only",
                 )
     return addresses

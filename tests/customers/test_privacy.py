@@ -51,6 +51,14 @@ from tests.fixtures.catalog import Headers
 from tests.fixtures.database import Backend
 from tests.notifications.test_jobs import eml_path, forget, reread, run_notifications, the_job
 from tests.orders.helpers import APPROVE, make_locations, make_variant
+from tests.selling_plans.helpers import (
+    CONTRACTS,
+    MONTHLY_10,
+    contract_row,
+    contracts_of_order,
+    make_shop,
+    subscription_order,
+)
 
 CUSTOMERS = "/api/v1/customers"
 ORDERS = "/api/v1/orders"
@@ -379,6 +387,7 @@ class TestDataRequest:
             "checkouts",
             "abandonedCheckouts",
             "giftCards",
+            "subscriptionContracts",
             "metafields",
             "events",
         }
@@ -866,3 +875,48 @@ class TestRules:
         document = {"id": 7, "destination": 3, "lines": [{"title": "Tee"}]}
 
         assert scrub_json(document, self.NEEDLES, email="x@redacted.invalid") is document
+
+
+class TestSubscriptionContracts:
+    async def test_a_subscription_is_exported_then_ends_with_its_addresses_and_method_erased(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        database: Database,
+        db_session: AsyncSession,
+    ) -> None:
+        shopper = await make_shopper(app, client, admin, database)
+        shop = await make_shop(client, admin, database)
+        body = subscription_order(
+            shop,
+            shop.plan(MONTHLY_10["name"]),
+            customerId=shopper.customer_id,
+            shippingAddress=shopper.person.address(),
+            billingAddress=shopper.person.address(),
+        )
+        order = await _post(client, ORDERS, admin, body)
+        [contract] = await contracts_of_order(db_session, order["id"])
+
+        exported = await client.post(
+            f"{CUSTOMERS}/{shopper.customer_id}/data-request", headers=admin
+        )
+        assert exported.status_code == 200, exported.text
+        [shown] = exported.json()["subscriptionContracts"]
+        assert (shown["id"], shown["status"]) == (contract.id, "active")
+        assert shown["shippingAddress"]["address1"] == shopper.person.address1
+        assert shown["paymentMethod"] == {"gateway": "test", "kind": "token"}
+
+        redacted = await client.post(f"{CUSTOMERS}/{shopper.customer_id}/redact", headers=admin)
+        assert redacted.status_code == 200, redacted.text
+
+        after = await search_everywhere(db_session, cipher_of(app), shopper.person.values())
+        assert "\n".join(after.hits) == ""
+        read = await client.get(f"{CONTRACTS}/{contract.id}", headers=admin)
+        assert read.status_code == 200, read.text
+        assert read.json()["status"] == "cancelled"
+        assert read.json()["paymentMethod"] == {"gateway": "test", "kind": "none"}
+        row = await contract_row(db_session, contract.id)
+        assert row.shipping_address is not None
+        assert row.shipping_address.get("address1") is None
+        assert row.shipping_address.get("countryCode") == "CA"

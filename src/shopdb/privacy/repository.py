@@ -39,6 +39,7 @@ from shopdb.models import (
     Order,
     OrderRefund,
     Return,
+    SubscriptionContract,
     TransactionEnhanced,
     WebhookDelivery,
 )
@@ -143,6 +144,16 @@ class PrivacyRepository:
             select(GiftCard).where(GiftCard.customer_id == customer_id).order_by(GiftCard.id)
         )
         return await self._all(statement, lock=lock, of=GiftCard)
+
+    async def subscription_contracts(
+        self, customer_id: int, *, lock: bool
+    ) -> list[SubscriptionContract]:
+        statement = (
+            select(SubscriptionContract)
+            .where(SubscriptionContract.customer_id == customer_id)
+            .order_by(SubscriptionContract.id)
+        )
+        return await self._all(statement, lock=lock, of=SubscriptionContract)
 
     # --- what hangs off the orders -------------------------------------------------------------
 

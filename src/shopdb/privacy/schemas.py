@@ -10,6 +10,7 @@ from shopdb.customers.schemas import AddressRead, MarketingConsentRead
 from shopdb.events.schemas import EventRead
 from shopdb.kit.schemas import CamelModel
 from shopdb.orders.schemas import OrderDetail
+from shopdb.selling_plans.schemas import ContractRead
 
 
 class CustomerExport(CamelModel):
@@ -102,6 +103,14 @@ class MetafieldExport(CamelModel):
     updated_at: datetime
 
 
+class SubscriptionContractExport(ContractRead):
+    """A subscription contract as GET /api/v1/subscription-contracts/{id} shows it, with the
+    addresses its renewals ship to."""
+
+    shipping_address: dict[str, Any] | None = None
+    billing_address: dict[str, Any] | None = None
+
+
 class DataExport(CamelModel):
     """Everything held about one customer (POST /api/v1/customers/{id}/data-request)."""
 
@@ -112,6 +121,7 @@ class DataExport(CamelModel):
     checkouts: list[CheckoutExport]
     abandoned_checkouts: list[AbandonedCheckoutExport]
     gift_cards: list[GiftCardExport]
+    subscription_contracts: list[SubscriptionContractExport]
     # The customer's own and its orders' metafields.
     metafields: list[MetafieldExport]
     # Events about the customer, its orders (and their fulfillments, refunds, returns), its

@@ -44,6 +44,7 @@ from shopdb.models import (
     Customer,
     GiftCard,
     Order,
+    SubscriptionContract,
 )
 from shopdb.models.checkouts import CHECKOUT_EMAIL
 from shopdb.models.orders import ORDER_EMAIL
@@ -65,7 +66,10 @@ from shopdb.privacy.schemas import (
     GiftCardExport,
     MetafieldExport,
     RedactionRead,
+    SubscriptionContractExport,
 )
+from shopdb.selling_plans.contracts import contract_read
+from shopdb.selling_plans.ordering import open_payment_method, seal_payment_method
 
 DATA_REQUEST_TOPIC = "customers/data_request"
 REDACT_TOPIC = "customers/redact"
@@ -82,6 +86,7 @@ class Held:
     abandoned: list[AbandonedCheckoutEnhanced]
     mirrors: list[AbandonedCheckout]
     gift_cards: list[GiftCard]
+    contracts: list[SubscriptionContract]
 
     @property
     def order_ids(self) -> list[int]:
@@ -101,6 +106,7 @@ class Held:
             abandoned=new(self.abandoned, seen.abandoned),
             mirrors=new(self.mirrors, seen.mirrors),
             gift_cards=new(self.gift_cards, seen.gift_cards),
+            contracts=new(self.contracts, seen.contracts),
         )
 
 
@@ -117,6 +123,7 @@ async def _gather(repository: PrivacyRepository, customer: Customer, *, lock: bo
         mirrors=await repository.abandoned_mirrors(customer.id, hashes, lock=lock),
         # Never locked here (redact_customer's docstring says why).
         gift_cards=await repository.gift_cards(customer.id, lock=False),
+        contracts=await repository.subscription_contracts(customer.id, lock=lock),
     )
 
 
@@ -172,6 +179,7 @@ async def export_customer_data(
         checkouts=[_checkout_export(cipher, c) for c in held.checkouts],
         abandoned_checkouts=[_abandoned_export(cipher, a) for a in held.abandoned],
         gift_cards=[GiftCardExport.model_validate(g) for g in held.gift_cards],
+        subscription_contracts=[_contract_export(cipher, c) for c in held.contracts],
         metafields=[MetafieldExport.model_validate(m) for m in metafields],
         events=[EventRead.model_validate(e) for e in events],
     )
@@ -190,6 +198,16 @@ async def export_customer_data(
         actor=actor.principal,
     )
     return export
+
+
+def _contract_export(
+    cipher: FieldCipher, contract: SubscriptionContract
+) -> SubscriptionContractExport:
+    return SubscriptionContractExport(
+        **contract_read(cipher, contract).model_dump(),
+        shipping_address=contract.shipping_address,
+        billing_address=contract.billing_address,
+    )
 
 
 def _customer_export(customer: Customer, email: str, phone: str | None) -> CustomerExport:
@@ -299,6 +317,10 @@ def _needles(cipher: FieldCipher, held: Held) -> tuple[Needles, Needles]:
             others += address_values(address)
     for mirror in held.mirrors:
         emails.append(_mirror_email(cipher, mirror))
+    for contract in held.contracts:
+        for address in (contract.shipping_address, contract.billing_address):
+            others += address_values(address)
+            phones.append((address or {}).get("phone"))
     placeholder = placeholder_email(customer.id)
     emails = [e for e in emails if e is not None and normalise_email(e) != placeholder]
     identifying = Needles.of([*emails, *phones])
@@ -431,6 +453,16 @@ class _Erasure:
             if mirror.email_hash != placeholder_hash:
                 eraser.set(mirror, "email", cipher.encrypt(placeholder, context=MIRROR_EMAIL))
                 eraser.set(mirror, "email_hash", placeholder_hash)
+        for contract in held.contracts:
+            # A redacted customer is billed no more: the contract ends, its saved payment
+            # method and addresses go (the renewals it placed keep their amounts).
+            eraser.set(contract, "shipping_address", redact_address(contract.shipping_address))
+            eraser.set(contract, "billing_address", redact_address(contract.billing_address))
+            if open_payment_method(cipher, contract.payment_method):
+                eraser.set(contract, "payment_method", seal_payment_method(cipher, {}))
+            if contract.status != "cancelled":
+                eraser.set(contract, "status", "cancelled")
+                eraser.set(contract, "cancelled_at", utcnow())
         await _erase_order_parts(eraser, self.repository, held.order_ids, needles, placeholder)
 
     async def records(self) -> None:

@@ -33,7 +33,7 @@ from shopdb.selling_plans.schemas import ContractRead, PaymentMethodRead, Paymen
 
 def contract_read(cipher: FieldCipher, contract: SubscriptionContract) -> ContractRead:
     method = open_payment_method(cipher, contract.payment_method)
-    kind: Any = "stripe_customer" if "customerId" in method else "token"
+    kind: Any = "stripe_customer" if "customerId" in method else "token" if method else "none"
     return ContractRead(
         id=contract.id,
         status=contract.status,

@@ -153,10 +153,11 @@ class GroupRead(CamelModel):
 
 
 class PaymentMethodRead(CamelModel):
-    """What is saved, never the secret itself: the gateway and the kind of method."""
+    """What is saved, never the secret itself: the gateway and the kind of method (`none`:
+    erased, as a customer's redaction leaves it)."""
 
     gateway: str
-    kind: Literal["token", "stripe_customer"]
+    kind: Literal["token", "stripe_customer", "none"]
 
 
 class PaymentMethodUpdate(InputModel):

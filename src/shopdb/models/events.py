@@ -83,8 +83,16 @@ class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'abandoned')", name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
-        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
-        Index("ix_webhook_deliveries_webhook_id", "webhook_id"),
+        # The deliveries still to send, by due time (SQLite's claim, the any-due probe).
+        # Partial, as the one below: a delivered row leaves both, so the outbox's indexes stay
+        # the size of its backlog. A subscription's own rows are found through the unique
+        # (webhook_id, event_id) index.
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=TO_SEND,
+            sqlite_where=TO_SEND,
+        ),
         Index("ix_webhook_deliveries_event_id", "event_id"),
         Index("ux_webhook_deliveries_webhook_id_event_id", "webhook_id", "event_id", unique=True),
         # The sender's claim: each subscription's deliveries still to send, oldest due first.

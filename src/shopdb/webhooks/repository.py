@@ -21,12 +21,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Interval,
     Select,
+    String,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -38,6 +44,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.kit.pagination import PageRequest, RowsPage, read_requested_page
@@ -85,6 +92,78 @@ _RECORD_SUCCESSES = text(
     RETURNING d.id
     """
 )
+
+
+_CLAIMED = (
+    D.id,
+    D.webhook_id,
+    D.event_id,
+    D.topic,
+    D.payload,
+    D.attempts,
+    D.created_at,
+    D.attempt_log,
+)
+
+
+@cache
+def _postgres_claim() -> Any:
+    """PostgreSQL's claim: each active subscription's first due deliveries (a LATERAL read of
+    the front of its range in ix_webhook_deliveries_to_send), as many as its share (its
+    `room_shares` entry, else `per_subscription`), taking turns, `claim_limit` in all, each
+    locked SKIP LOCKED and leased to `owner` for `lease`."""
+    now = func.clock_timestamp()
+    due = and_(
+        D.status.in_(_DUE_STATUSES),
+        D.next_attempt_at <= now,
+        or_(D.locked_until.is_(None), D.locked_until < now),
+    )
+    # The worker's own limits per subscription: (webhook id, room) pairs, joined by id.
+    rooms = (
+        func.unnest(
+            bindparam("room_ids", type_=ARRAY(BigInteger)),
+            bindparam("room_shares", type_=ARRAY(Integer)),
+        )
+        .table_valued("id", "n")
+        .render_derived(name="rooms")
+    )
+    share = func.coalesce(rooms.c.n, bindparam("per_subscription", type_=Integer))
+    front = (
+        select(
+            D.id.label("id"),
+            func.row_number().over(order_by=(D.next_attempt_at, D.id)).label("turn"),
+        )
+        .where(D.webhook_id == W.id, due)
+        .order_by(D.next_attempt_at, D.id)
+        .limit(share)
+        .lateral("front")
+    )
+    candidates = (
+        select(front.c.id)
+        .select_from(W)
+        .outerjoin(rooms, rooms.c.id == W.id)
+        .join(front, true())
+        .where(W.active.is_(True))
+        .order_by(front.c.turn, front.c.id)
+        .limit(bindparam("claim_limit", type_=Integer))
+    )
+    # Checked again on the rows themselves: another worker may have claimed one since.
+    locked = (
+        select(D.id)
+        .where(D.id.in_(candidates.scalar_subquery()), due)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(D)
+        .where(D.id.in_(locked.scalar_subquery()))
+        .values(
+            locked_by=bindparam("owner", type_=String),
+            locked_until=now + bindparam("lease", type_=Interval),
+            attempts=D.attempts + 1,
+        )
+        .returning(*_CLAIMED)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _share(room: Mapping[int, int], per_subscription: int, webhook_id: Any) -> Any:
@@ -215,15 +294,25 @@ class DeliveryRepository:
         """Lease up to `limit` due deliveries to `owner`: rows of (id, webhook_id, event_id,
         topic, payload, attempts, created_at, attempt_log)."""
         if self.postgres:
-            candidates = self._turns(_share(room, per_subscription, W.id))
-        else:
-            candidates = self._ranked(room, per_subscription)
+            # One statement built once (bind parameters only), so it is compiled once too.
+            rooms = sorted(room.items())
+            result = await self.session.execute(
+                _postgres_claim(),
+                {
+                    "owner": owner,
+                    "claim_limit": limit,
+                    "per_subscription": per_subscription,
+                    "room_ids": [webhook_id for webhook_id, _ in rooms],
+                    "room_shares": [share for _, share in rooms],
+                    "lease": timedelta(seconds=lease_seconds),
+                },
+            )
+            return list(result.all())
+        candidates = self._ranked(room, per_subscription)
         # Checked again on the rows themselves: another worker may have claimed one since.
         locked = select(D.id).where(
             D.id.in_(candidates.limit(limit).scalar_subquery()), self._due()
         )
-        if self.postgres:
-            locked = locked.with_for_update(skip_locked=True)
         statement = (
             update(D)
             .where(D.id.in_(locked.scalar_subquery()))
@@ -232,40 +321,10 @@ class DeliveryRepository:
                 locked_until=self._after(lease_seconds),
                 attempts=D.attempts + 1,
             )
-            .returning(
-                D.id,
-                D.webhook_id,
-                D.event_id,
-                D.topic,
-                D.payload,
-                D.attempts,
-                D.created_at,
-                D.attempt_log,
-            )
+            .returning(*_CLAIMED)
             .execution_options(synchronize_session=False)
         )
         return list((await self.session.execute(statement)).all())
-
-    def _turns(self, share: Any) -> Select[Any]:
-        """PostgreSQL: each active subscription's first `share` due deliveries (a LATERAL
-        read of the front of its range in ix_webhook_deliveries_to_send), taking turns."""
-        front = (
-            select(
-                D.id.label("id"),
-                func.row_number().over(order_by=(D.next_attempt_at, D.id)).label("turn"),
-            )
-            .where(D.webhook_id == W.id, self._due())
-            .order_by(D.next_attempt_at, D.id)
-            .limit(share)
-            .lateral("front")
-        )
-        return (
-            select(front.c.id)
-            .select_from(W)
-            .join(front, true())
-            .where(W.active.is_(True))
-            .order_by(front.c.turn, front.c.id)
-        )
 
     def _ranked(self, room: Mapping[int, int], per_subscription: int) -> Select[Any]:
         """SQLite (no LATERAL): every sendable delivery ranked within its subscription."""

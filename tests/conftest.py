@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from shopdb.db import Database
     from tests.fixtures.database import Backend
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.catalog"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.catalog", "tests.fixtures.standby"]
 
 
 @pytest.fixture

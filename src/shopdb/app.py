@@ -33,6 +33,7 @@ from shopdb.observability import (
 )
 from shopdb.observability import router as metrics_router
 from shopdb.ratelimit import RateLimitMiddleware
+from shopdb.replicas import READ_AFTER_HEADER, ReadYourWritesMiddleware, cookie_seconds
 from shopdb.services import install_services, services_of
 from shopdb.wiring import build_services
 
@@ -90,6 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _document_error_envelope(app)
 
     app.add_middleware(SessionGuardMiddleware)
+    if settings.database_replica_urls:  # writes tell their writer what to read after
+        app.add_middleware(
+            ReadYourWritesMiddleware,
+            cookie_seconds=cookie_seconds(
+                settings.replica_max_lag_seconds, settings.replica_check_seconds
+            ),
+        )
     app.add_middleware(RateLimitMiddleware, identify=identify_caller, limiter=request_limiter)
     if settings.cors_origins:
         app.add_middleware(
@@ -102,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Content-Type",
                 "If-Match",
                 "Idempotency-Key",
+                READ_AFTER_HEADER,
             ],
             expose_headers=[
                 "ETag",
@@ -110,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-RateLimit-Limit",
                 "X-RateLimit-Remaining",
                 "Idempotent-Replayed",
+                READ_AFTER_HEADER,
             ],
         )
     app.add_middleware(MetricsMiddleware)

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     migrations_dir: Path = PROJECT_ROOT / "migrations"
     database_url: str = ""
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Read replicas (shopdb/replicas.py): one further behind the primary than this is skipped;
+    # each replica's state is checked at most once per replica_check_seconds, not per request.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    replica_check_seconds: float = Field(default=1.0, gt=0)
     database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     # SQLAlchemy's pre-ping: a query before each use of a pooled connection (three round

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shopdb import metrics
 from shopdb.config import Settings
 from shopdb.kit import journal
+from shopdb.replicas import CONNECT_TIMEOUT_SECONDS, UNREACHABLE, ReplicaSet, read_after
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,9 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
+def create_engine(
+    url: str, settings: Settings, *, connect_timeout: float | None = None
+) -> AsyncEngine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -70,6 +72,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=settings.database_pool_pre_ping,
+        # asyncpg waits 60 s by default; a replica's reads fall back to the primary sooner.
+        connect_args={} if connect_timeout is None else {"timeout": connect_timeout},
     )
     event.listen(engine.sync_engine.pool, "checkout", _discard_closed_connection)
     return engine
@@ -117,10 +121,13 @@ def _session_class() -> type[ShopdbSession]:
 
 @dataclass
 class Database:
-    """The primary engine for writes, and replicas (round-robin) for reads that may lag."""
+    """The primary engine for writes, and replicas for reads that may lag (replicas.py: the
+    usable ones, round-robin; the primary when none is)."""
 
     primary: AsyncEngine
     replicas: list[AsyncEngine] = field(default_factory=list)
+    replica_max_lag_seconds: float = 5.0
+    replica_check_seconds: float = 1.0
     # Run after every committed unit of work, before an HTTP response leaves (the change
     # journal's delivery); a hook must not raise for a change that is already committed.
     after_commit: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
@@ -131,8 +138,16 @@ class Database:
         self.session_class = _session_class()
         self._listeners: set[tuple[str, Callable[..., Any]]] = set()
         self.sessionmaker = self.make_sessionmaker(self.primary)
-        self._replica_makers = [self.make_sessionmaker(engine) for engine in self.replicas]
-        self._replica_cycle = itertools.cycle(self._replica_makers or [self.sessionmaker])
+        self.replica_set = ReplicaSet(
+            self.primary,
+            self.replicas,
+            max_lag_seconds=self.replica_max_lag_seconds,
+            check_seconds=self.replica_check_seconds,
+        )
+        self._replica_makers = {
+            id(replica): self.make_sessionmaker(replica.engine)
+            for replica in self.replica_set.replicas
+        }
         metrics.watch_pools(self.primary, self.replicas)
 
     def make_sessionmaker(
@@ -155,11 +170,26 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         return cls(
             primary=create_engine(settings.database_url, settings),
-            replicas=[create_engine(url, settings) for url in settings.database_replica_urls],
+            replicas=[
+                create_engine(url, settings, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+                for url in settings.database_replica_urls
+            ],
+            replica_max_lag_seconds=settings.replica_max_lag_seconds,
+            replica_check_seconds=settings.replica_check_seconds,
         )
 
-    def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
-        return next(self._replica_cycle)
+    def read_sessionmaker(self, read_after: int | None = None) -> async_sessionmaker[AsyncSession]:
+        """Sessions on a usable replica that has replayed `read_after` (a WAL position), else
+        on the primary: for a whole unit of reads that tolerates lag (an export)."""
+        replica = self.replica_set.choose(read_after)
+        return self.sessionmaker if replica is None else self._replica_makers[id(replica)]
+
+    def route_reads(self, session: AsyncSession, request: Request) -> None:
+        """Let `session`'s lag-tolerant reads (read_connection) use a replica, one that has
+        replayed what the request's client wrote last (replicas.read_after)."""
+        if self.replica_set:
+            position = read_after(request.headers, request.cookies)
+            session.info[_READS] = _ReadRouting(self.replica_set, position)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -193,6 +223,7 @@ class Database:
             await hook(session)
 
     async def dispose(self) -> None:
+        await self.replica_set.aclose()
         for engine in (self.primary, *self.replicas):
             await engine.dispose()
 
@@ -245,6 +276,17 @@ async def _close_leftover_sessions(state: Any, path: str) -> None:
 # below refuse any write through it from then on.
 
 _AUTOCOMMIT = "shopdb.autocommit"
+# session.info keys: how the session's lag-tolerant reads may be routed (Database.route_reads),
+# and which replica its reads went to.
+_READS = "shopdb.reads"
+REPLICA_READ = "shopdb.replica_read"
+_AUTOCOMMIT_OPTIONS = {"isolation_level": "AUTOCOMMIT"}
+
+
+@dataclass(frozen=True)
+class _ReadRouting:
+    replicas: ReplicaSet
+    read_after: int | None
 
 
 class AutocommitWriteRefused(RuntimeError):
@@ -272,12 +314,57 @@ async def read_connection(session: AsyncSession) -> AsyncConnection:
     autocommit: no BEGIN and COMMIT round trips around the reads. A session that has already
     begun (it may have written) keeps its transaction and sees its own writes. A write through
     the session after this raises AutocommitWriteRefused.
+
+    Such a read tolerates replication lag: if the session's reads may be routed
+    (Database.route_reads) and a replica is usable (replicas.py), the session is bound to the
+    replica from here on; a replica that cannot be reached is skipped and the primary read.
     """
     if not _autocommit_possible(session):
         await session.flush()  # Core statements do not autoflush; they must see pending rows
         return await session.connection()
     session.info[_AUTOCOMMIT] = True
-    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    routing: _ReadRouting | None = session.info.get(_READS)
+    if routing is not None:
+        connection = await _replica_connection(session, routing)
+        if connection is not None:
+            return connection
+    return await session.connection(execution_options=_AUTOCOMMIT_OPTIONS)
+
+
+async def _replica_connection(
+    session: AsyncSession, routing: _ReadRouting
+) -> AsyncConnection | None:
+    replica = routing.replicas.choose(routing.read_after)
+    if replica is None:
+        return None
+    primary = session.bind
+    _bind(session, replica.engine)
+    try:
+        connection = await session.connection(execution_options=_AUTOCOMMIT_OPTIONS)
+    except UNREACHABLE as exc:
+        routing.replicas.mark_down(replica, exc)
+        await session.rollback()
+        _bind(session, primary)
+        return None
+    session.info[REPLICA_READ] = replica.label
+    return connection
+
+
+def _bind(session: AsyncSession, engine: Any) -> None:
+    session.bind = engine
+    session.sync_session.bind = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+
+def use_primary(session: AsyncSession) -> None:
+    """`session`'s reads go to the primary, even those that tolerate lag: reads whose answer
+    is kept (the document caches: a replica's older answer stored under the current
+    generation would be served to everyone) or must be current."""
+    session.info.pop(_READS, None)
+
+
+def read_from_replica(session: AsyncSession) -> bool:
+    """Whether `session` is reading a replica (what it reads must not be cached)."""
+    return REPLICA_READ in session.info
 
 
 def _has_pending(session: Session) -> bool:

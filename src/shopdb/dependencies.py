@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.db import READ_SESSION_STATE, SESSION_STATE
+from shopdb.replicas import read_after
 from shopdb.services import Services, services_of
 
 
@@ -24,7 +25,9 @@ async def get_services(request: Request) -> Services:
 def _request_session(request: Request) -> AsyncSession:
     session: AsyncSession | None = getattr(request.state, SESSION_STATE, None)
     if session is None:
-        session = services_of(request.app).database.sessionmaker()
+        database = services_of(request.app).database
+        session = database.sessionmaker()
+        database.route_reads(session, request)  # replicas, if any, for reads that may lag
         setattr(request.state, SESSION_STATE, session)
     return session
 
@@ -38,13 +41,15 @@ async def get_read_session(request: Request) -> AsyncSession:
     """A session on a read replica, for reads that tolerate replication lag (exports, reports).
 
     Without replicas configured it is the request's primary session, so it sees its own writes.
+    With replicas, a usable one that has replayed the client's last write (replicas.py), else
+    the primary.
     """
     database = services_of(request.app).database
     if not database.replicas:
         return _request_session(request)
     session: AsyncSession | None = getattr(request.state, READ_SESSION_STATE, None)
     if session is None:
-        session = database.read_sessionmaker()()
+        session = database.read_sessionmaker(read_after(request.headers, request.cookies))()
         setattr(request.state, READ_SESSION_STATE, session)
     return session
 

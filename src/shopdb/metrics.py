@@ -7,6 +7,7 @@
     jobs_total{kind,result}                            job attempts, by outcome (jobs/runner.py)
     webhook_deliveries_total{result}                   webhook delivery attempts
     cache_requests_total{cache,level,result}           document cache lookups, per level
+                                                        (list pages as `<cache>_pages`)
     jobs_queue_depth{kind}, jobs_queue_oldest_age_seconds{kind}   read from the jobs table
                                                         when scraped (QueueBacklogRepository)
 
@@ -234,6 +235,12 @@ def count_cache_lookup(
     _inc(CACHE_REQUESTS.labels(cache, "memory", "miss"), memory_misses)
     _inc(CACHE_REQUESTS.labels(cache, "redis", "hit"), redis_hits)
     _inc(CACHE_REQUESTS.labels(cache, "redis", "miss"), memory_misses - redis_hits)
+
+
+def count_cache_redis(cache: str, *, hit: bool) -> None:
+    """One lookup of an entry kept in Redis only: a list page (`cache` is `<kind>_pages`, e.g.
+    `collections_pages`) or a settings value (`settings`)."""
+    CACHE_REQUESTS.labels(cache, "redis", "hit" if hit else "miss").inc()
 
 
 def _inc(counter: Any, amount: int) -> None:

@@ -68,6 +68,11 @@ class Services:
     # Placed orders' documents (orders/service.py), the product cache's machinery with its own
     # keys and journal kind: PostgreSQL + Redis only.
     order_cache: ProductDocumentCache | None = None
+    # The same machinery for inventory locations, smart collections' product pages and the
+    # shop's settings read per checkout (LOCATIONS, COLLECTIONS, SETTINGS in read_model/cache.py).
+    location_cache: ProductDocumentCache | None = None
+    collection_cache: ProductDocumentCache | None = None
+    settings_cache: ProductDocumentCache | None = None
     # (A mailer joins here later.)
 
     # What aclose() undoes: the hooks added to the database, and whether the database and
@@ -85,8 +90,8 @@ class Services:
             # Hears the invalidations other workers could not send to Redis (read_model/cache.py);
             # the cache is bypassed until it listens. Waits at most 2 s for PostgreSQL.
             await self.product_cache.start_listening()
-        if self.order_cache is not None:
-            await self.order_cache.start_listening()
+        for cache in self.document_caches(products=False):
+            await cache.start_listening()
         if self.database.primary.dialect.name == "postgresql":  # SQLite runs one writer anyway
 
             async def stock_changed(product_ids: set[int]) -> None:
@@ -114,8 +119,8 @@ class Services:
         await close_gateways()  # the Stripe client's connection pool
         if self.product_cache is not None:  # one last try for pending invalidations
             await self.product_cache.aclose(settle_seconds=settle_seconds)
-        if self.order_cache is not None:
-            await self.order_cache.aclose(settle_seconds=settle_seconds)
+        for cache in self.document_caches(products=False):
+            await cache.aclose(settle_seconds=settle_seconds)
         for hook in self._hooks:
             if hook in self.database.after_commit:
                 self.database.after_commit.remove(hook)
@@ -124,6 +129,17 @@ class Services:
             await self.redis.aclose()  # type: ignore[attr-defined]  # types-redis lags redis 8
         if self._owns_database:
             await self.database.dispose()
+
+    def document_caches(self, *, products: bool = True) -> list[ProductDocumentCache]:
+        """Every document cache built (`products`: the product cache too, first)."""
+        built = (
+            self.product_cache if products else None,
+            self.order_cache,
+            self.location_cache,
+            self.collection_cache,
+            self.settings_cache,
+        )
+        return [cache for cache in built if cache is not None]
 
     async def finish_unit_of_work(self, request: Request, *, success: bool) -> None:
         """Commit (or roll back) the request's sessions: UnitOfWorkRoute's step (kit/routing)."""

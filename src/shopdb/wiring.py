@@ -26,22 +26,34 @@ from shopdb.auth.invalidation import AccessInvalidation
 from shopdb.auth.limits import build_limits
 from shopdb.auth.tokens import TokenService
 from shopdb.catalog.read_model.cache import (
+    COLLECTIONS,
     COMMAND_SETTLE_SECONDS,
+    LOCATIONS,
     ORDERS,
+    SETTINGS,
     ProductDocumentCache,
     document_cache,
     product_cache,
 )
 from shopdb.catalog.read_model.changes import note_flushed_products
+from shopdb.collections.changes import (
+    collection_changes_of_products,
+    note_collection_statements,
+    note_flushed_collections,
+)
 from shopdb.config import Settings
 from shopdb.db import Database
 from shopdb.gift_cards import codes as gift_card_codes
+from shopdb.inventory.changes import note_flushed_locations
 from shopdb.jobs.runner import WorkerOptions
 from shopdb.keys import field_cipher, load_signing_keys
-from shopdb.kit.journal import ORDER, PRODUCT, Journal
+from shopdb.kit.journal import COLLECTION, LOCATION, ORDER, PRODUCT, Changes, Journal
+from shopdb.kit.journal import SETTINGS as SETTINGS_KIND
+from shopdb.kit.shared_reads import use_settings_cache
 from shopdb.notifications import outbox as notifications_outbox
 from shopdb.orders.changes import note_flushed_orders
 from shopdb.services import Services
+from shopdb.shop_settings import note_flushed_settings, note_settings_statements
 from shopdb.storage import Storage, storage_from_settings
 
 if TYPE_CHECKING:
@@ -87,7 +99,8 @@ def build_services(
         )
     cache = product_cache(database.primary, client, settings.product_cache_seconds)
     orders = document_cache(database.primary, client, settings.product_cache_seconds, ORDERS)
-    journal = _wire_journal(database, cache, orders)
+    others = _other_caches(database, client, settings)
+    journal = _wire_journal(database, cache, orders, others)
     # Checkout's gift card lookups hash codes with the process's key (gift_cards/codes.py).
     gift_card_codes.use_key(field_cipher(settings).blind_index_key)
     # Gift card codes in job payloads are sealed with the process's keys (notifications/outbox.py).
@@ -108,6 +121,9 @@ def build_services(
         journal=journal,
         product_cache=cache,
         order_cache=orders,
+        location_cache=others.get(LOCATION),
+        collection_cache=others.get(COLLECTION),
+        settings_cache=others.get(SETTINGS_KIND),
         storage=storage or storage_from_settings(settings),
         jobs=WorkerOptions.from_settings(settings),
         access_cache=access_cache or AccessCache(settings.auth_cache_seconds),
@@ -136,10 +152,25 @@ def _redis_from_settings(settings: Settings) -> Redis[bytes] | None:
     return client
 
 
+def _other_caches(
+    database: Database, redis: Redis[bytes] | None, settings: Settings
+) -> dict[str, ProductDocumentCache]:
+    """The caches of locations, collection pages and shop settings, by journal kind (none
+    without Redis, on SQLite, or with a TTL of 0)."""
+    built = {
+        kind.journal_kind: document_cache(
+            database.primary, redis, settings.product_cache_seconds, kind
+        )
+        for kind in (LOCATIONS, COLLECTIONS, SETTINGS)
+    }
+    return {kind: cache for kind, cache in built.items() if cache is not None}
+
+
 def _wire_journal(
     database: Database,
     cache: ProductDocumentCache | None,
     orders: ProductDocumentCache | None = None,
+    others: dict[str, ProductDocumentCache] | None = None,
 ) -> Journal:
     """The change journal of `database`'s sessions, with its writers and subscribers."""
 
@@ -149,11 +180,29 @@ def _wire_journal(
     database.listen("after_flush", note_flushed_products)
     # ... and flushed rows of placed orders' documents, under OrderRepository.lock_placed's note.
     database.listen("after_flush", note_flushed_orders)
+    # ... locations; what collections' pages show; the shop's settings.
+    database.listen("after_flush", note_flushed_locations)
+    database.listen("after_flush", note_flushed_collections)
+    database.listen("do_orm_execute", note_collection_statements)
+    database.listen("after_flush", note_flushed_settings)
+    database.listen("do_orm_execute", note_settings_statements)
     # Subscribers.
     if cache is not None:
         journal.subscribe(PRODUCT, cache.products_changed)
     if orders is not None:  # noted by OrderRepository.lock_placed
         journal.subscribe(ORDER, orders.changed)
+    for kind, other in (others or {}).items():
+        journal.subscribe(kind, other.changed)
+    # The settings are read deep inside checkouts: their cache hangs on the session class.
+    use_settings_cache(database.session_class, (others or {}).get(SETTINGS_KIND))
+    collections = (others or {}).get(COLLECTION)
+    if collections is not None:
+        # A written product may enter or leave any collection; a stock move, the pages of
+        # collections that depend on stock or sales (collections/changes.py).
+        async def products_changed(changes: Changes) -> None:
+            await collections.changed(collection_changes_of_products(changes))
+
+        journal.subscribe(PRODUCT, products_changed)
     return journal
 
 
@@ -172,13 +221,14 @@ async def command_database(settings: Settings) -> AsyncIterator[Database]:
     redis = _redis_from_settings(settings)
     cache = product_cache(database.primary, redis, settings.product_cache_seconds)
     orders = document_cache(database.primary, redis, settings.product_cache_seconds, ORDERS)
-    journal = _wire_journal(database, cache, orders)
+    others = _other_caches(database, redis, settings)
+    journal = _wire_journal(database, cache, orders, others)
     database.after_commit.append(journal.deliver)
     try:
         yield database
     finally:
         # Commands do not listen: only the pending invalidations.
-        for built in (cache, orders):
+        for built in (cache, orders, *others.values()):
             if built is not None:
                 await built.aclose(settle_seconds=COMMAND_SETTLE_SECONDS)
         if redis is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import Response
 
 from shopdb.catalog.auth import ProductsRead, ProductsWrite
@@ -14,9 +15,8 @@ from shopdb.collections.schemas import (
     ManualOrder,
     rule_out,
 )
-from shopdb.dependencies import SessionDep
+from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.kit.parameters import PageQuery
-from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.models import SmartCollection
@@ -105,15 +105,23 @@ async def list_collection_products(
     _: ProductsRead,
     collection_id: int,
     page: PageQuery,
+    services: ServicesDep,
 ) -> Response:
     """The products matching the rules now, in the collection's sort order (a cursor is
     refused once the collection's sort order has changed)."""
-    found = await service.collection_products(session, collection_id, page)
-    body = Page[ProductDetail](
-        items=found.rows,
-        total_count=found.total,
-        page=page.page,
-        page_size=page.page_size,
-        next_cursor=found.next_cursor,
+    found = await service.collection_product_documents(
+        session,
+        collection_id,
+        page,
+        cache=services.collection_cache,
+        product_cache=services.product_cache,
     )
-    return model_response(body, exclude={"items": {"__all__": {"metafields"}}})
+    # The items are product documents already (cached ones as they were stored).
+    envelope = {
+        "items": [orjson.Fragment(item) for item in found.items],
+        "totalCount": found.total,
+        "page": page.page,
+        "pageSize": page.page_size,
+        "nextCursor": found.next_cursor,
+    }
+    return Response(orjson.dumps(envelope), media_type="application/json")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.errors import HandleTaken
 from shopdb.catalog.read_model.schemas import ProductDetail
-from shopdb.catalog.read_model.service import products_in_order
+from shopdb.catalog.read_model.service import product_documents_in_order, products_in_order
 from shopdb.catalog.rules import raise_if, slugify
 from shopdb.collections.repository import CollectionRepository
 from shopdb.collections.rules import ConditionDefinition, check_rules, definition_ids
@@ -20,6 +23,10 @@ from shopdb.kit.pagination import PageRequest, RowsPage
 from shopdb.kit.types import utcnow
 from shopdb.metafields import service as metafields
 from shopdb.models import SmartCollection
+
+if TYPE_CHECKING:
+    # The type only: the caches are handed in by the endpoint (Services).
+    from shopdb.catalog.read_model.cache import DocumentCache
 
 
 def _plain(rule: Rule) -> dict[str, Any]:
@@ -214,9 +221,78 @@ async def collection_products(
     session: AsyncSession, collection_id: int, request: PageRequest
 ) -> RowsPage[ProductDetail]:
     collection = await get_collection(session, collection_id)
-    rules = collection.rules or []
-    found = await CollectionRepository(session).product_ids(
-        collection, await _definitions(session, rules), request
-    )
+    found = await _product_ids(session, collection, request)
     products = await products_in_order(session, found.rows)
     return RowsPage(products, found.next_cursor, found.total)
+
+
+async def _product_ids(
+    session: AsyncSession, collection: SmartCollection, request: PageRequest
+) -> RowsPage[int]:
+    rules = collection.rules or []
+    return await CollectionRepository(session).product_ids(
+        collection, await _definitions(session, rules), request
+    )
+
+
+# --- the product pages through the collection cache (Services.collection_cache) -------------
+#
+# With a cache (PostgreSQL + Redis, catalog/read_model/cache.py's machinery, kind COLLECTIONS)
+# a page is kept as its product ids under the collection cache's listing generations, and its
+# products are the product cache's documents: a page served from the caches touches no
+# database. collections/changes.py says what moves the generations; a page of a collection
+# sorted by sales, or whose rules look at stock, also depends on `lu`, which stock moves and
+# sales move too. Never stale: these pages have no staleness bound.
+
+
+def _volatile(collection: SmartCollection) -> bool:
+    """Whether the collection's pages depend on stock or units sold (moved by every order)."""
+    on_stock = any(rule.get("column") == "variant_inventory" for rule in collection.rules or [])
+    return on_stock or collection.sort_order == "best-selling"
+
+
+def _collection_document(collection: SmartCollection) -> bytes:
+    return orjson.dumps({"id": collection.id, "volatile": _volatile(collection)})
+
+
+@dataclass(frozen=True)
+class ProductDocuments:
+    items: list[bytes]  # ProductDetail JSON without metafields
+    total: int | None
+    next_cursor: str | None
+
+
+async def collection_product_documents(
+    session: AsyncSession,
+    collection_id: int,
+    request: PageRequest,
+    *,
+    cache: DocumentCache | None = None,
+    product_cache: DocumentCache | None = None,
+) -> ProductDocuments:
+    """A page of the products matching the collection now, in its sort order, as JSON."""
+    if cache is None or not cache.usable():
+        collection = await get_collection(session, collection_id)
+        found = await _product_ids(session, collection, request)
+        items = await product_documents_in_order(session, found.rows, product_cache)
+        return ProductDocuments(items, found.total, found.next_cursor)
+
+    async def build(_ids: list[int]) -> dict[int, tuple[bytes, int]]:
+        found = await CollectionRepository(session).get(collection_id)
+        return {} if found is None else {collection_id: (_collection_document(found), 0)}
+
+    described = (await cache.read_through(session, [collection_id], build)).get(collection_id)
+    if described is None:
+        raise NotFound.resource("Smart collection", collection_id)
+
+    async def read() -> tuple[Sequence[int], int | None, str | None]:
+        collection = await get_collection(session, collection_id)
+        found = await _product_ids(session, collection, request)
+        return found.rows, found.total, found.next_cursor
+
+    parts = (collection_id, request.page, request.page_size, request.cursor, request.with_total)
+    key = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    volatile = bool(orjson.loads(described[0])["volatile"])
+    page = await cache.page(session, key, read, by_update=volatile)
+    items = await product_documents_in_order(session, page.ids, product_cache)
+    return ProductDocuments(items, page.total, page.next_cursor)

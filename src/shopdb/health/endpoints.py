@@ -19,6 +19,8 @@ CHECK_TIMEOUT_SECONDS = 2.0
 # Redis is optional, so its check must answer within a kubelet's default probe timeout (1 s):
 # a hung Redis must leave the pod ready, not time the probe out.
 REDIS_CHECK_TIMEOUT_SECONDS = 0.5
+# Replicas likewise (reads fall back to the primary): past this, their last known state is told.
+REPLICA_CHECK_TIMEOUT_SECONDS = 0.5
 
 
 @router.get("/health")
@@ -33,7 +35,9 @@ async def readiness(request: Request) -> JSONResponse:
 
     Redis, when configured, is reported but not required: without it the product cache reads
     PostgreSQL and rate limits fall back to each worker, so the service still works, and taking
-    every pod out of the load balancer for it would turn a slower service into none.
+    every pod out of the load balancer for it would turn a slower service into none. Read
+    replicas likewise: one that is down or lags too far is reported `degraded` (its reads go
+    to the primary meanwhile), and the answer stays 200 while the primary answers.
 
     A process told to stop (SIGTERM, health/draining.py) is not ready, whatever its
     dependencies say: the balancer must stop sending it requests before it stops accepting.
@@ -53,10 +57,15 @@ async def readiness(request: Request) -> JSONResponse:
     probes = [_check(_ping_database(database), CHECK_TIMEOUT_SECONDS)]
     if redis is not None:
         probes.append(_check(redis.ping(), REDIS_CHECK_TIMEOUT_SECONDS))
+    replicas = database.replica_set
+    if replicas:  # checked at most once per replica_check_seconds, shared with the requests'
+        probes.append(_check(replicas.current(), REPLICA_CHECK_TIMEOUT_SECONDS))
     results = await asyncio.gather(*probes)  # concurrently: the slower one bounds the probe
     checks = {"database": "ok" if results[0] is None else f"unavailable: {results[0]}"}
     if redis is not None:
         checks["redis"] = "ok" if results[1] is None else f"degraded: {results[1]}"
+    for replica in replicas.replicas:  # as last known, if the check is still running
+        checks[replica.label] = replica.status()
     if checks["database"] != "ok":
         return JSONResponse(
             {

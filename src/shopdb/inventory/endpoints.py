@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import Query, Request, Response
 
 from shopdb.dependencies import ServicesDep, SessionDep
@@ -12,7 +13,7 @@ from shopdb.idempotency import idempotent, in_effect
 from shopdb.inventory import items, locations, service
 from shopdb.inventory.auth import InventoryRead, InventoryWrite
 from shopdb.inventory.batching import commit_adjustment_now
-from shopdb.inventory.repository import InventoryLevelRepository, LevelRow, LocationRepository
+from shopdb.inventory.repository import InventoryLevelRepository, LevelRow
 from shopdb.inventory.schemas import (
     AdjustInventory,
     ConnectInventory,
@@ -78,17 +79,22 @@ async def list_locations(
     session: SessionDep,
     _: InventoryRead,
     page: PageQuery,
+    services: ServicesDep,
     active: bool | None = None,
-) -> Page[LocationOut]:
+) -> Response:
     """By id."""
-    found = await LocationRepository(session).list(active=active, request=page)
-    return Page[LocationOut](
-        items=[LocationOut.model_validate(r) for r in found.rows],
-        total_count=found.total,
-        page=page.page,
-        page_size=page.page_size,
-        next_cursor=found.next_cursor,
+    found = await locations.list_location_documents(
+        session, active=active, request=page, cache=services.location_cache
     )
+    # The items are JSON documents already (cached ones as they were stored).
+    envelope = {
+        "items": [orjson.Fragment(item) for item in found.items],
+        "totalCount": found.total,
+        "page": page.page,
+        "pageSize": page.page_size,
+        "nextCursor": found.next_cursor,
+    }
+    return Response(orjson.dumps(envelope), media_type="application/json")
 
 
 @locations_router.post("", status_code=201, response_model=LocationOut)
@@ -100,8 +106,11 @@ async def create_location(
 
 
 @locations_router.get("/{location_id}", response_model=LocationOut)
-async def get_location(session: SessionDep, _: InventoryRead, location_id: int) -> LocationOut:
-    return LocationOut.model_validate(await locations.get_location(session, location_id))
+async def get_location(
+    session: SessionDep, _: InventoryRead, services: ServicesDep, location_id: int
+) -> Response:
+    document = await locations.location_document(session, location_id, services.location_cache)
+    return Response(document, media_type="application/json")
 
 
 @locations_router.put("/{location_id}", response_model=LocationOut)

@@ -131,6 +131,20 @@ class LocationRepository:
             self.session, statement, request, sort_column=Location.id, id_column=Location.id
         )
 
+    async def page_ids(self, *, active: bool | None, request: PageRequest) -> RowsPage[int]:
+        """list's page as ids (the cached path: documents come by id)."""
+        statement = select(Location.id)
+        if active is not None:
+            statement = statement.where(Location.active.is_(active))
+        return await read_requested_page(
+            self.session, statement, request, sort_column=Location.id, id_column=Location.id
+        )
+
+    async def many(self, ids: Sequence[int]) -> builtins.list[Location]:
+        if not ids:
+            return []
+        return list(await self.session.scalars(select(Location).where(Location.id.in_(ids))))
+
     async def first_active(self) -> Location | None:
         return await self.session.scalar(
             select(Location).where(Location.active.is_(True)).order_by(Location.id).limit(1)

@@ -40,6 +40,14 @@ PRODUCT = "product"  # a product's document (product, variants, options, images,
 # A placed order's document (the order, its lines, transactions, fulfillments, refunds):
 # noted by OrderRepository.lock_placed, which every change to a placed order takes first.
 ORDER = "order"
+# An inventory location (its row): noted by inventory's flush listener (shopdb.wiring).
+LOCATION = "location"
+# What smart collections' product pages show: a collection, its manual positions, metafields
+# rules match on (ids: collections; `membership`: any page), stock and units sold (`listing`
+# alone: the pages of collections sorted by sales or filtered by stock).
+COLLECTION = "collection"
+# The shop's settings read per checkout (ids: the settings families of kit.settings_cache).
+SETTINGS = "settings"
 
 _PENDING = "shopdb.journal.pending"  # this transaction's notes
 _COMMITTED = "shopdb.journal.committed"  # committed, not yet delivered

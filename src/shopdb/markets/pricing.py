@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.errors import ValidationFailed
+from shopdb.kit.shared_reads import cached_settings
 from shopdb.markets import rules
-from shopdb.markets.repository import MarketRepository
+from shopdb.markets.repository import MarketPricing, MarketRepository
 from shopdb.models import Order, OrderLineItem
 from shopdb.orders.pricing import ZERO, PricedLine, Totals, to_minor_units
 
@@ -65,7 +67,38 @@ async def price_in_market(
     if not country:
         return None
     country = country.strip().upper()
-    pricing = await MarketRepository(session).pricing_for(country, shop_currency)
+
+    async def read() -> bytes:
+        found = await MarketRepository(session).pricing_for(country, shop_currency)
+        if found is None:
+            return b"null"
+        return orjson.dumps(
+            {
+                "market_id": found.market_id,
+                "currency": found.currency,
+                "tax_inclusive": found.tax_inclusive,
+                "exchange_rate": None if found.exchange_rate is None else str(found.exchange_rate),
+                "rounding_rule": found.rounding_rule,
+            }
+        )
+
+    # The shop's settings, through the settings cache (kit/shared_reads.py) when there is one.
+    cached = orjson.loads(
+        await cached_settings(session, f"market-pricing:{country}:{shop_currency}", read)
+    )
+    pricing = (
+        None
+        if cached is None
+        else MarketPricing(
+            market_id=cached["market_id"],
+            currency=cached["currency"],
+            tax_inclusive=cached["tax_inclusive"],
+            exchange_rate=None
+            if cached["exchange_rate"] is None
+            else Decimal(cached["exchange_rate"]),
+            rounding_rule=cached["rounding_rule"],
+        )
+    )
     if pricing is None or pricing.exchange_rate is None or pricing.rounding_rule is None:
         return None
     converted = rules.convert(

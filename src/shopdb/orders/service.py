@@ -221,16 +221,29 @@ async def get_order_document(
         if found is None:
             raise OrderNotFound(order_id)
         return _opened(found, cipher)
-    lookup = await cache.lookup([order_id])
-    hit = lookup.hits.get(order_id)
-    if hit is not None:
-        return open_email(hit[0], cipher)
-    found = await documents.detail(order_id)
-    if found is None:
+
+    async def build(_ids: list[int]) -> dict[int, tuple[bytes, int]]:
+        found = await documents.detail(order_id)
+        if found is None:
+            return {}
+        if not found.sealed:  # a plaintext row (before `shopdb migrate` seals it): not cached
+            raise _Plaintext(found.document)
+        return {order_id: (found.document, found.version)}
+
+    # A miss is built once however many requests of this worker miss it together.
+    try:
+        cached = (await cache.read_through(session, [order_id], build)).get(order_id)
+    except _Plaintext as plain:
+        return plain.document
+    if cached is None:
         raise OrderNotFound(order_id)
-    if found.sealed:  # a plaintext row (before `shopdb migrate` seals it) is never cached
-        await cache.store(session, lookup, {order_id: (found.document, found.version)})
-    return _opened(found, cipher)
+    return open_email(cached[0], cipher)
+
+
+class _Plaintext(Exception):  # a document not to be cached, not an error
+    def __init__(self, document: bytes) -> None:
+        super().__init__("plaintext order document")
+        self.document = document
 
 
 def _opened(found: OrderDocument, cipher: FieldCipher) -> bytes:

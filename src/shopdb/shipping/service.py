@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.auth.dependencies import Subject
 from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.pagination import PageRequest, RowsPage
+from shopdb.kit.shared_reads import cached_settings
 from shopdb.models import ShippingRate, ShippingZone
 from shopdb.shipping import rules
 from shopdb.shipping.errors import (
@@ -222,9 +224,59 @@ async def delete_rate(session: AsyncSession, actor: Subject, zone_id: int, rate_
 # --- quotes ----------------------------------------------------------------------------------
 
 
+async def _countries_of_all(session: AsyncSession) -> list[tuple[int, list[str] | None]]:
+    """Every zone's codes, through the settings cache (kit/shared_reads.py) when there is one."""
+
+    async def read() -> bytes:
+        return orjson.dumps(await ShippingZoneRepository(session).countries_of_all())
+
+    cached = orjson.loads(await cached_settings(session, "shipping-zones", read))
+    return [(zone_id, codes) for zone_id, codes in cached]
+
+
+def _cached_rate(rate: ShippingRate) -> dict[str, Any]:
+    return {
+        "id": rate.id,
+        "shipping_zone_id": rate.shipping_zone_id,
+        "name": rate.name,
+        "price": str(rate.price),
+        "currency": rate.currency,
+        **{
+            name: None if getattr(rate, name) is None else str(getattr(rate, name))
+            for name in ("min_weight", "max_weight", "min_subtotal", "max_subtotal")
+        },
+    }
+
+
+def _rate_of(cached: dict[str, Any]) -> ShippingRate:
+    """A rate as cached, as a transient row (never added to a session)."""
+    decimals = ("price", "min_weight", "max_weight", "min_subtotal", "max_subtotal")
+    return ShippingRate(
+        **{
+            name: Decimal(value) if name in decimals and value is not None else value
+            for name, value in cached.items()
+        }
+    )
+
+
+async def _rates_in_zones(
+    session: AsyncSession, zone_ids: list[int], currency: str
+) -> list[ShippingRate]:
+    """The zones' rates in `currency`, cheapest first, through the settings cache."""
+    if not zone_ids:
+        return []
+
+    async def read() -> bytes:
+        found = await ShippingRateRepository(session).in_zones(zone_ids, currency)
+        return orjson.dumps([_cached_rate(rate) for rate in found])
+
+    key = f"shipping-rates:{currency}:{','.join(map(str, zone_ids))}"
+    return [_rate_of(cached) for cached in orjson.loads(await cached_settings(session, key, read))]
+
+
 async def _closest_zones(session: AsyncSession, country: str, province: str | None) -> list[int]:
     found: dict[rules.Match, list[int]] = {}
-    for zone_id, codes in await ShippingZoneRepository(session).countries_of_all():
+    for zone_id, codes in await _countries_of_all(session):
         closeness = rules.match(codes, country, province)
         if closeness is not None:
             found.setdefault(closeness, []).append(zone_id)
@@ -280,7 +332,7 @@ async def quote_rates(
     """The rates that apply to an address and a cart, cheapest first (then by id)."""
     country, province = _normalise(country, province)
     zone_ids = await _closest_zones(session, country, province)
-    rates = await ShippingRateRepository(session).in_zones(zone_ids, currency.upper())
+    rates = await _rates_in_zones(session, zone_ids, currency.upper())
     return [_quote(r) for r in rates if _bounds_problem(r, weight_grams, subtotal) is None]
 
 

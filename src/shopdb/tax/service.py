@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,7 @@ from shopdb.auth.dependencies import Subject
 from shopdb.errors import ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.pagination import PageRequest, RowsPage
+from shopdb.kit.shared_reads import cached_settings
 from shopdb.models import TaxRate
 from shopdb.tax import rules
 from shopdb.tax.errors import TaxRateExists, TaxRateNotFound
@@ -129,14 +131,22 @@ async def delete_tax_rate(session: AsyncSession, actor: Subject, tax_rate_id: in
     _event(session, actor, tax_rate_id, "delete", country=tax_rate.country)
 
 
-def _rule(tax_rate: TaxRate | None) -> rules.RateRule | None:
-    if tax_rate is None:
-        return None
+def _cached_rate(tax_rate: TaxRate) -> dict[str, Any]:
+    return {
+        "province": tax_rate.province,
+        "name": tax_rate.name,
+        "rate": str(tax_rate.rate),
+        "shipping_taxable": tax_rate.shipping_taxable,
+        "tax_type": tax_rate.tax_type,
+    }
+
+
+def _rule_of(cached: dict[str, Any]) -> rules.RateRule:
     return rules.RateRule(
-        name=tax_rate.name,
-        rate=tax_rate.rate,
-        shipping_taxable=tax_rate.shipping_taxable,
-        tax_type=tax_rate.tax_type,
+        name=cached["name"],
+        rate=Decimal(cached["rate"]),
+        shipping_taxable=cached["shipping_taxable"],
+        tax_type=cached["tax_type"],
     )
 
 
@@ -158,13 +168,24 @@ async def compute_tax(
     """
     country = country.strip().upper()
     province = (province or "").strip().upper() or None
-    found = await TaxRateRepository(session).for_address(country, province)
-    country_rate = next((r for r in found if r.province is None), None)
-    province_rate = next((r for r in found if r.province is not None), None)
-    included = await MarketRegionReader(session).tax_inclusive(country, currency.strip().upper())
+
+    async def read_rates() -> bytes:
+        found = await TaxRateRepository(session).for_address(country, province)
+        return orjson.dumps([_cached_rate(r) for r in found])
+
+    async def read_included() -> bytes:
+        reader = MarketRegionReader(session)
+        return b"1" if await reader.tax_inclusive(country, currency.strip().upper()) else b"0"
+
+    # The shop's settings, through the settings cache (kit/shared_reads.py) when there is one.
+    found = orjson.loads(await cached_settings(session, f"tax:{country}:{province}", read_rates))
+    country_rate = next((_rule_of(r) for r in found if r["province"] is None), None)
+    province_rate = next((_rule_of(r) for r in found if r["province"] is not None), None)
+    key = f"tax-inclusive:{country}:{currency.strip().upper()}"
+    included = await cached_settings(session, key, read_included) == b"1"
     return rules.compute(
-        _rule(country_rate),
-        _rule(province_rate),
+        country_rate,
+        province_rate,
         taxable_amount=taxable_amount,
         shipping_amount=shipping_amount,
         included=included,

@@ -18,6 +18,7 @@ from shopdb.errors import ValidationFailed
 from shopdb.idempotency import idempotent
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
+from shopdb.replicas import read_after
 from shopdb.services import services_of
 
 router = domain_router("/products", tags=["products import/export"])
@@ -38,10 +39,12 @@ async def export_products(
     database = services_of(request.app).database
     # Resolved before the body starts, so an unknown or deactivated location is a clean 4xx.
     location = await default_location(session, location_id)
+    # A replica when one is usable and has replayed the client's last write (replicas.py).
+    reads = database.read_sessionmaker(read_after(request.headers, request.cookies))
 
     async def stream() -> AsyncIterator[str]:
         # Its own session: the request's is committed and closed before the body streams.
-        async with database.read_sessionmaker()() as read_session:
+        async with reads() as read_session:
             async for chunk in export_csv(read_session, location_id=location):
                 yield chunk
 

@@ -1,8 +1,16 @@
 """Product documents and list pages cached in Redis and worker memory; documents never stale.
 
 The machinery is not the products' alone: a CacheKind names what a DocumentCache holds (its
-keys, journal kind, notification channel), and the wiring builds one for order documents too
-(ORDERS; only its documents, no pages). Everything below says "product" for the first kind.
+keys, journal kind, notification channel), and the wiring builds one per kind: ORDERS (order
+documents), LOCATIONS (location documents and list pages), COLLECTIONS (smart collections'
+product pages as ids, and each collection's description), SETTINGS (the shop's settings read per
+checkout, as whole values under the kind's `lg`: `value`). Everything below says "product" for
+the first kind; the other kinds' pages have no staleness bound (CacheKind.list_stale_seconds).
+
+Documents are read with `read_through`: a miss is built once however many requests of a worker
+miss it together (the followers await the first build of the same epoch and generation, which
+stores the entry before the flight ends), and a document the session itself changed is neither
+shared nor stored. Pages (`page`, `fill_page`) and values (`value`) do the same.
 
 Reading a product is one PostgreSQL statement that builds its JSON (documents.py); on a busy
 store the same products are read far more often than they change, so the finished bytes are
@@ -144,6 +152,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shopdb import metrics
 from shopdb.catalog.read_model.repository import IdPage
+from shopdb.db import read_from_replica, use_primary
 from shopdb.kit import journal
 
 log = structlog.get_logger(__name__)
@@ -195,6 +204,9 @@ class CacheKind:
     # read from Redis. Orders get less: read once or twice each, where a catalog's products
     # are read over and over, and a worker must stay within its memory budget.
     local_bytes: int = 32 << 20
+    # How long a page by update time may be served after a write moved its generation (the
+    # module docstring); 0: never, for the kinds whose pages must never be stale.
+    list_stale_seconds: float = LIST_STALE_SECONDS
 
 
 PRODUCTS = CacheKind("products", journal.PRODUCT, NOTIFY_CHANNEL, LISTENER_NAME, "product_cache")
@@ -205,6 +217,39 @@ ORDERS = CacheKind(
     "shopdb order cache listener",
     "order_cache",
     local_bytes=8 << 20,
+)
+# Inventory locations' documents and list pages (inventory/locations.py).
+LOCATIONS = CacheKind(
+    "locations",
+    journal.LOCATION,
+    "shopdb_location_cache",
+    "shopdb location cache listener",
+    "location_cache",
+    local_bytes=1 << 20,
+    list_stale_seconds=0.0,
+)
+# Smart collections' product pages, as ids (collections/service.py; the documents are the
+# product cache's). `lg` moves with every change of a collection or of what rules match on,
+# `lu` with stock and units sold, which only some collections' pages depend on.
+COLLECTIONS = CacheKind(
+    "collections",
+    journal.COLLECTION,
+    "shopdb_collection_cache",
+    "shopdb collection cache listener",
+    "collection_cache",
+    local_bytes=1 << 20,
+    list_stale_seconds=0.0,
+)
+# The shop's settings read on every checkout and order placement: tax rates, market pricing,
+# shipping zones and rates (one document per settings family, shopdb.kit.journal SETTINGS).
+SETTINGS = CacheKind(
+    "settings",
+    journal.SETTINGS,
+    "shopdb_settings_cache",
+    "shopdb settings cache listener",
+    "settings_cache",
+    local_bytes=4 << 20,
+    list_stale_seconds=0.0,
 )
 
 
@@ -219,6 +264,10 @@ class _Local:
     version: int
     document: bytes
     expires: float  # time.monotonic(); a bound even if an invalidation was lost
+
+
+# Documents by id, each with its version.
+Built = dict[int, tuple[bytes, int]]
 
 
 @dataclass
@@ -314,6 +363,10 @@ class DocumentCache:
         self._pending_listing = False
         # Pages being read after a miss in this worker, by (key, stamp): the followers' wait.
         self._flights: dict[tuple[str, bytes], asyncio.Future[IdPage | None]] = {}
+        # Values being read after a miss, by (key, stamp): value().
+        self._value_flights: dict[tuple[str, bytes], asyncio.Future[bytes | None]] = {}
+        # Documents being built after a miss, by (id, epoch, generation): read_through.
+        self._document_flights: dict[tuple[int, bytes, bytes], asyncio.Future[Built | None]] = {}
         self._recovery: asyncio.Task[None] | None = None
         # One attempt at a time: another one's rotation may still be in flight when this one
         # lands, and the cache is usable only once every kept invalidation has landed.
@@ -393,6 +446,7 @@ class DocumentCache:
                 found.epoch = started[0]
                 generations = (g or b"0" for g in started[1])
                 found.generations = dict(zip(product_ids, generations, strict=True))
+            metrics.count_cache_lookup(self.kind.namespace, product_ids, remote, found.hits)
             return found
         if epoch != self._epoch:
             self._enter_epoch(epoch)
@@ -456,7 +510,7 @@ class DocumentCache:
         back, no invalidation would ever follow them.
         """
         epoch = lookup.epoch
-        if epoch is None or self._bypassed:
+        if epoch is None or self._bypassed or read_from_replica(session):  # may be older
             return
         uncommitted = journal.uncommitted(session, self.kind.journal_kind).ids
         entries = {
@@ -479,6 +533,159 @@ class DocumentCache:
                     for product_id, entry in entries.items():
                         pipe.set(f"{prefix}d:{product_id}", entry, ex=self.ttl_seconds)
                     await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed(f"{self.kind.log_name}.write_failed", exc)
+
+    async def read_through(
+        self,
+        session: AsyncSession,
+        ids: Sequence[int],
+        build: Callable[[list[int]], Awaitable[Built]],
+    ) -> Built:
+        """The documents of `ids` that exist: current cached ones, and the others built by
+        `build` (the database) and stored. A miss is built once however many requests of this
+        worker miss it together (single flight): the followers of a document being built under
+        the same epoch and generation await that build instead of sending their own.
+
+        A document the session itself changed (uncommitted) is neither shared nor stored; a
+        build that fails leaves its followers to build for themselves, never shares its error.
+        """
+        use_primary(session)  # what is stored is read from the primary, never an older replica
+        lookup = await self.lookup(ids)
+        found: Built = dict(lookup.hits)
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if not missing:
+            return found
+        epoch = lookup.epoch
+        uncommitted = journal.uncommitted(session, self.kind.journal_kind).ids
+        waits: dict[int, asyncio.Future[Built | None]] = {}
+        mine: list[int] = []
+        led: dict[tuple[int, bytes, bytes], asyncio.Future[Built | None]] = {}
+        loop = asyncio.get_running_loop()
+        for i in missing:
+            generation = lookup.generations.get(i)
+            if epoch is None or generation is None or i in uncommitted:
+                mine.append(i)  # not to be stored, so not to be shared either
+                continue
+            flight = (i, epoch, generation)
+            running = self._document_flights.get(flight)
+            if running is not None:
+                waits[i] = running
+                continue
+            mine.append(i)
+            led[flight] = self._document_flights[flight] = loop.create_future()
+        built: Built | None = None
+        try:
+            built = await build(mine) if mine else {}
+            if built:
+                # Before the flight ends: a request that misses meanwhile finds the entry,
+                # not an empty flight table.
+                await self.store(session, lookup, built)
+        finally:
+            # Changed by the build's own autoflush: then not the committed document.
+            changed = journal.uncommitted(session, self.kind.journal_kind).ids
+            for flight, future in led.items():
+                shareable = built is not None and flight[0] not in changed
+                future.set_result(built if shareable else None)
+                if self._document_flights.get(flight) is future:
+                    del self._document_flights[flight]
+        assert built is not None  # the build raised otherwise
+        found.update(built)
+        for i, running in waits.items():
+            shared = await asyncio.shield(running)
+            if shared is None:  # the leader failed: build it here
+                shared = await build([i])
+            if i in shared:
+                found[i] = shared[i]
+        return found
+
+    async def page(
+        self,
+        session: AsyncSession,
+        key: str,
+        read: Callable[[], Awaitable[tuple[Sequence[int], int | None, str | None]]],
+        *,
+        by_update: bool = False,
+    ) -> IdPage:
+        """A list page as its ids (with its total and next cursor), for the domains whose lists
+        this cache holds: cached under the listing generations, else `read` once however many
+        requests miss it together (lookup_page, fill_page). `key`: everything that decides it."""
+        cached = await self.lookup_page(key, by_update=by_update)
+        if cached.generation is not None:
+            metrics.count_cache_redis(f"{self.kind.namespace}_pages", hit=cached.page is not None)
+        if cached.page is not None:
+            return cached.page
+
+        async def read_ids() -> IdPage:
+            ids, total, next_cursor = await read()
+            return IdPage(list(ids), total, next_cursor)
+
+        return await self.fill_page(session, key, cached, read_ids)
+
+    async def value(
+        self, session: AsyncSession, key: str, read: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """A small value (a settings family's JSON) cached whole under this kind's `lg`, which
+        every change of what it is read from moves: for reads keyed by something other than
+        one id (a country, a currency), where any write may change any of them.
+
+        The database is read when the cache is bypassed, or when `session` itself has
+        uncommitted changes of this kind (it must see them, and its reads are not shared); a
+        miss is read once however many requests of this worker miss it together.
+        """
+        if not self.usable() or self._listing_uncommitted(session):
+            return await read()
+        distrusts = self._failures
+        try:
+            prefix = await self.prefix()
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                epoch, membership, entry = await self.redis.mget(
+                    [f"{prefix}epoch", f"{prefix}lg", f"{prefix}v:{key}"]
+                )
+        except (RedisError, OSError) as exc:
+            self._failed(f"{self.kind.log_name}.read_failed", exc)
+            return await read()
+        if self._failures != distrusts:
+            return await read()
+        if epoch is None:
+            started = await self._start_epoch(prefix, [f"{prefix}lg"])
+            if started is None:
+                return await read()
+            (epoch, (membership,)), entry = started, None
+        stamp = _page_stamp(epoch, membership, None)
+        if entry is not None:
+            entry_stamp, _, stored = bytes(entry).partition(b" ")
+            if entry_stamp == stamp:
+                metrics.count_cache_redis(self.kind.namespace, hit=True)
+                return stored
+        metrics.count_cache_redis(self.kind.namespace, hit=False)
+        flight = (f"v:{key}", stamp)
+        running = self._value_flights.get(flight)
+        if running is not None:
+            shared = await asyncio.shield(running)
+            return shared if shared is not None else await read()
+        done: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._value_flights[flight] = done
+        found: bytes | None = None
+        shareable = False
+        try:
+            found = await read()
+            shareable = not self._listing_uncommitted(session)
+            if shareable and not self._bypassed:
+                # Before the flight ends: a request that misses meanwhile finds the entry.
+                await self._store_value(prefix, key, stamp, found)
+        finally:
+            done.set_result(found if shareable else None)
+            del self._value_flights[flight]
+        assert found is not None  # read() raised otherwise
+        return found
+
+    async def _store_value(self, prefix: str, key: str, stamp: bytes, value: bytes) -> None:
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                await self.redis.set(
+                    f"{prefix}v:{key}", b"%s %s" % (stamp, value), ex=self.ttl_seconds
+                )
         except (RedisError, OSError) as exc:
             self._failed(f"{self.kind.log_name}.write_failed", exc)
 
@@ -511,7 +718,8 @@ class DocumentCache:
             if entry_stamp == stamp:
                 return PageLookup(page, stamp, read_at)
             if (
-                _within_staleness_bound(entry_stamp, stamp)
+                self.list_stale_seconds > 0
+                and _within_staleness_bound(entry_stamp, stamp)
                 and read_at - entry_read_at <= self.list_stale_seconds
             ):
                 return PageLookup(page, stamp, read_at, stale=True)
@@ -526,6 +734,7 @@ class DocumentCache:
     ) -> IdPage:
         """The page `lookup` missed, read once however many requests miss it together (module
         docstring), and stored."""
+        use_primary(session)  # what is stored is read from the primary, never an older replica
         stamp = lookup.generation
         if stamp is None or self._bypassed or self._listing_uncommitted(session):
             return await read()
@@ -596,7 +805,12 @@ class DocumentCache:
         self, session: AsyncSession, key: str, lookup: PageLookup, page: IdPage
     ) -> None:
         """Keep a page read after a miss, under the listing generations seen before reading."""
-        if lookup.generation is None or self._bypassed or self._listing_uncommitted(session):
+        if (
+            lookup.generation is None
+            or self._bypassed
+            or self._listing_uncommitted(session)
+            or read_from_replica(session)  # may be older than the generation
+        ):
             return
         try:
             prefix = await self.prefix()
@@ -907,7 +1121,14 @@ def document_cache(
     SQLite, or with a TTL of 0. The wiring (shopdb.wiring) subscribes it to the journal."""
     if redis is None or ttl_seconds <= 0 or engine.dialect.name != "postgresql":
         return None
-    return DocumentCache(redis, engine, ttl_seconds, kind=kind, local_bytes=kind.local_bytes)
+    return DocumentCache(
+        redis,
+        engine,
+        ttl_seconds,
+        kind=kind,
+        local_bytes=kind.local_bytes,
+        list_stale_seconds=kind.list_stale_seconds,
+    )
 
 
 def product_cache(engine: AsyncEngine, redis: Any, ttl_seconds: int) -> DocumentCache | None:

@@ -50,14 +50,15 @@ async def get_product_document(
         if found is None:
             raise product_not_found(product_id)
         return found
-    lookup = await cache.lookup([product_id])
-    hit = lookup.hits.get(product_id)
-    if hit is not None:
-        return hit
-    found = await repository.get_document(product_id)
+
+    async def build(ids: list[int]) -> dict[int, tuple[bytes, int]]:
+        built = {i: await repository.get_document(i) for i in ids}
+        return {i: document for i, document in built.items() if document is not None}
+
+    # A miss is built once however many requests of this worker miss it together.
+    found = (await cache.read_through(session, [product_id], build)).get(product_id)
     if found is None:
         raise product_not_found(product_id)
-    await cache.store(session, lookup, {product_id: found})
     return found
 
 
@@ -157,10 +158,23 @@ async def list_products(
     page = cached.page
     if page is None:
         page = await cache.fill_page(session, key, cached, lambda: repository.page_ids(request))
-    lookup = await cache.lookup(page.ids)
-    built = await repository.documents([i for i in page.ids if i not in lookup.hits])
-    await cache.store(session, lookup, built)
-    return page.with_documents(lookup.hits | built)
+    return page.with_documents(await cache.read_through(session, page.ids, repository.documents))
+
+
+async def product_documents_in_order(
+    session: AsyncSession, product_ids: Sequence[int], cache: ProductDocumentCache | None = None
+) -> list[bytes]:
+    """The live products' documents (JSON, without metafields) in the order given; missing
+    ids are skipped. Through the cache when there is one (collections' pages use it)."""
+    repository = ProductReadRepository(session)
+    if not repository.builds_documents():
+        details = await repository.details_in_order(product_ids)
+        return [d.model_dump_json(by_alias=True, exclude={"metafields"}).encode() for d in details]
+    if cache is None or not cache.usable():
+        documents = await repository.documents(product_ids)
+    else:
+        documents = await cache.read_through(session, product_ids, repository.documents)
+    return [documents[i][0] for i in product_ids if i in documents]
 
 
 async def products_in_order(

@@ -44,7 +44,7 @@ from shopdb.notifications.rendering import (
 from shopdb.orders.fulfillments.service import get_fulfillment
 from shopdb.orders.refunds.service import get_refund
 from shopdb.orders.schemas import LineItemRead, OrderDetail
-from shopdb.orders.service import get_order
+from shopdb.orders.service import get_order_document
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,9 @@ def _order_totals(order: OrderDetail) -> Totals:
 async def _order_and_recipient(
     session: AsyncSession, cipher: FieldCipher, order_id: int
 ) -> tuple[OrderDetail, Recipient]:
-    order = await get_order(session, cipher, order_id)
+    # The order's document (one statement on PostgreSQL, the API's own JSON) rather than its
+    # rows: a confirmation email is sent for every order the worker sees.
+    order = OrderDetail.model_validate_json(await get_order_document(session, cipher, order_id))
     recipient = await _recipient(
         session, cipher, order.customer_id, order.billing_address, order.shipping_address
     )

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shopdb.kit.sqlite_schema import rewrite_table_sql
+
 revision: str = "0020_order_lifecycle_columns"
 down_revision: str | None = "0019_order_idempotency_token"
 branch_labels: str | Sequence[str] | None = None
@@ -39,6 +41,10 @@ PARENT_FK = (
 )
 END = r"\)\s*$"
 REMOVED_CHECK = f", CONSTRAINT ck_order_line_items_removed_quantity CHECK ({REMOVED_BOUND})"
+
+
+def _rewrite_sqlite_schema(table: str, pattern: str, replacement: str) -> None:
+    rewrite_table_sql(op.get_bind(), table, pattern, replacement)
 
 
 def upgrade() -> None:
@@ -87,25 +93,3 @@ def downgrade() -> None:
         # SQLite refuses to drop a column that is part of a foreign key.
         _rewrite_sqlite_schema("order_transactions", re.escape(PARENT_FK), "")
     op.drop_column("order_transactions", "parent_id")
-
-
-def _rewrite_sqlite_schema(table: str, pattern: str, replacement: str) -> None:
-    """Replace `pattern` (once) in `table`'s CREATE TABLE text; the stored rows are unchanged."""
-    bind = op.get_bind()
-    select_sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?"
-    sql = bind.exec_driver_sql(select_sql, (table,)).scalar_one()
-    changed, count = re.subn(pattern, lambda _: replacement, sql, count=1)
-    if count != 1:
-        raise RuntimeError(f"{pattern!r} is not in the schema of {table}: {sql}")
-    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
-    bind.exec_driver_sql("PRAGMA writable_schema = ON")
-    try:
-        bind.exec_driver_sql(
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (changed, table)
-        )
-        bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
-    finally:
-        bind.exec_driver_sql("PRAGMA writable_schema = OFF")
-    problems = bind.exec_driver_sql("PRAGMA integrity_check").scalars().all()
-    if problems != ["ok"]:
-        raise RuntimeError(f"integrity check after changing {table}: {problems}")

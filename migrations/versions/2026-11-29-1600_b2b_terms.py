@@ -30,6 +30,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import shopdb.kit.types
+from shopdb.kit.sqlite_schema import rewrite_table_sql
 
 revision: str = "0027_b2b_terms"
 down_revision: str | None = "0026_events_log"
@@ -51,6 +52,10 @@ def _fk_sql(column: str) -> str:
         f", CONSTRAINT fk_orders_{column} FOREIGN KEY({column})"
         f" REFERENCES {FOREIGN_KEYS[column]} (id) ON DELETE SET NULL"
     )
+
+
+def _rewrite_sqlite_schema(table: str, pattern: str, replacement: str) -> None:
+    rewrite_table_sql(op.get_bind(), table, pattern, replacement)
 
 
 def upgrade() -> None:
@@ -130,26 +135,3 @@ def downgrade() -> None:
         op.drop_constraint(op.f("ck_companies_outstanding_balance"), "companies", type_="check")
     op.drop_column("companies", "version")
     op.drop_column("companies", "outstanding_balance")
-
-
-def _rewrite_sqlite_schema(table: str, pattern: str, replacement: str) -> None:
-    """Replace `pattern` (once) in `table`'s CREATE TABLE text; the stored rows are unchanged
-    (as revision 0020 does)."""
-    bind = op.get_bind()
-    select_sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?"
-    sql = bind.exec_driver_sql(select_sql, (table,)).scalar_one()
-    changed, count = re.subn(pattern, lambda _: replacement, sql, count=1)
-    if count != 1:
-        raise RuntimeError(f"{pattern!r} is not in the schema of {table}: {sql}")
-    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
-    bind.exec_driver_sql("PRAGMA writable_schema = ON")
-    try:
-        bind.exec_driver_sql(
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (changed, table)
-        )
-        bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
-    finally:
-        bind.exec_driver_sql("PRAGMA writable_schema = OFF")
-    problems = bind.exec_driver_sql("PRAGMA integrity_check").scalars().all()
-    if problems != ["ok"]:
-        raise RuntimeError(f"integrity check after changing {table}: {problems}")

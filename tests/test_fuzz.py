@@ -42,6 +42,7 @@ from tests.fixtures.database import (
     create_postgres_database,
     drop_postgres_database,
     postgres_admin_url,
+    redis_url_for_tests,
 )
 
 EXAMPLES = int(os.environ.get("SHOPDB_FUZZ_EXAMPLES", "8"))
@@ -95,7 +96,7 @@ def fuzz_server(
         "SHOPDB_LOGIN_FAILURES_PER_EMAIL": "0",
         "SHOPDB_LOGIN_FAILURES_PER_ADDRESS": "0",
         "SHOPDB_LOG_LEVEL": "WARNING",
-        "SHOPDB_REDIS_URL": os.environ.get("SHOPDB_TEST_REDIS_URL", ""),
+        "SHOPDB_REDIS_URL": redis_url_for_tests() or "",
     }
     shopdb = str(Path(sys.executable).with_name("shopdb"))
     _run([shopdb, "migrate"], env)

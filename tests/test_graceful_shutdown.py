@@ -35,7 +35,11 @@ from shopdb.config import Settings
 from shopdb.db import create_engine
 from shopdb.health.draining import DRAINING, CloseConnectionsWhileDraining, Draining
 from shopdb.serving import DrainingServer, supports_reuse_port, uvicorn_options
-from tests.fixtures.database import create_postgres_database, drop_postgres_database
+from tests.fixtures.database import (
+    create_postgres_database,
+    drop_postgres_database,
+    redis_url_for_tests,
+)
 
 NEEDS_REUSE_PORT = pytest.mark.skipif(not supports_reuse_port(), reason="needs SO_REUSEPORT")
 
@@ -114,7 +118,7 @@ def server_env(database_url: str, var_dir: Path) -> dict[str, str]:
         "SHOPDB_DATABASE_URL": database_url,
         "SHOPDB_VAR_DIR": str(var_dir),
         # With PostgreSQL, Redis too when the suite has one: its pool must close as well.
-        "SHOPDB_REDIS_URL": (os.environ.get("SHOPDB_TEST_REDIS_URL", "") if postgres else ""),
+        "SHOPDB_REDIS_URL": (redis_url_for_tests() or "") if postgres else "",
         "SHOPDB_LOG_LEVEL": "INFO",
         "SHOPDB_LOG_JSON": "false",
         "SHOPDB_RATE_LIMIT_BURST": "0",

@@ -51,6 +51,7 @@ from shopdb.services import install_services, services_of
 from tests.fixtures.database import (
     create_postgres_database,
     drop_postgres_database,
+    redis_url_for_tests,
 )
 from tests.fixtures.database import (
     test_settings as settings_for,
@@ -288,7 +289,7 @@ class TestCaches:
     async def test_a_cached_document_is_filled_from_the_primary(
         self, replicated: Replicated
     ) -> None:
-        redis_url = os.environ.get("SHOPDB_TEST_REDIS_URL")
+        redis_url = redis_url_for_tests()
         if not redis_url:
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail("SHOPDB_TEST_REDIS_URL must be set under CI")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from sqlalchemy import event
 
 from shopdb.auth.access import AccessCache
 from shopdb.auth.invalidation import AccessInvalidation
@@ -50,8 +51,9 @@ from shopdb.keys import field_cipher, load_signing_keys
 from shopdb.kit.journal import COLLECTION, LOCATION, ORDER, PRODUCT, Changes, Journal
 from shopdb.kit.journal import SETTINGS as SETTINGS_KIND
 from shopdb.kit.shared_reads import use_settings_cache
+from shopdb.models import ProductVariant
 from shopdb.notifications import outbox as notifications_outbox
-from shopdb.orders.changes import note_flushed_orders
+from shopdb.orders.changes import note_flushed_orders, note_orders_of_deleted_variant
 from shopdb.services import Services
 from shopdb.shop_settings import note_flushed_settings, note_settings_statements
 from shopdb.storage import Storage, storage_from_settings
@@ -180,6 +182,10 @@ def _wire_journal(
     database.listen("after_flush", note_flushed_products)
     # ... and flushed rows of placed orders' documents, under OrderRepository.lock_placed's note.
     database.listen("after_flush", note_flushed_orders)
+    # ... and the orders whose lines name a variant being deleted (a mapper event: one per
+    # process, whatever the Database; it notes only sessions that keep a journal).
+    if not event.contains(ProductVariant, "before_delete", note_orders_of_deleted_variant):
+        event.listen(ProductVariant, "before_delete", note_orders_of_deleted_variant)
     # ... locations; what collections' pages show; the shop's settings.
     database.listen("after_flush", note_flushed_locations)
     database.listen("after_flush", note_flushed_collections)

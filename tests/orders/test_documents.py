@@ -521,6 +521,46 @@ class TestOrderCache:
 
         assert (await client.get(url, headers=admin)).json()["note"] == "changed without the lock"
 
+    async def test_deleting_a_variant_is_seen_by_the_orders_whose_lines_named_it(
+        self,
+        order_cache: DocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        database: Database,
+    ) -> None:
+        # Two variants, so the product keeps one; an order names the one that goes.
+        (loc,) = await make_locations(database, "Main")
+        small = (await make_variant(database, "10.00", {loc: 5}, title="Sized")).variant_id
+        product_id = (await client.get(f"/api/v1/variants/{small}", headers=admin)).json()[
+            "productId"
+        ]
+        second = await client.post(
+            f"/api/v1/products/{product_id}/variants",
+            json={"option1": "M", "price": "11.00"},
+            headers=admin,
+        )
+        assert second.status_code == 201, second.text
+        order = await client.post(ORDERS, json=order_body((small, 1)), headers=admin)
+        assert order.status_code == 201, order.text
+        url = f"{ORDERS}/{order.json()['id']}"
+        assert (await client.get(url, headers=admin)).json()["lineItems"][0]["variantId"] == small
+        assert order.json()["id"] in (await order_cache.lookup([order.json()["id"]])).hits
+
+        # Shipped: a variant holding committed units cannot go.
+        line_id = order.json()["lineItems"][0]["id"]
+        shipped = await client.post(
+            f"{url}/fulfillments",
+            json={"lineItems": [{"id": line_id, "quantity": 1}]},
+            headers=admin,
+        )
+        assert shipped.status_code == 201, shipped.text
+        assert (await client.get(url, headers=admin)).status_code == 200  # cached again
+
+        deleted = await client.delete(f"/api/v1/variants/{small}", headers=admin)
+        assert deleted.status_code == 204, deleted.text
+
+        assert (await client.get(url, headers=admin)).json()["lineItems"][0]["variantId"] is None
+
     async def test_what_a_transaction_locked_and_has_not_committed_is_not_stored(
         self,
         order_cache: DocumentCache,

@@ -7,6 +7,10 @@ document (orders/documents.py) notes its order even if its writer forgot the loc
 cache (Services.order_cache) still forgets it after the commit. Core statements are not seen;
 they run under the lock.
 
+Deleting a variant changes the documents of the orders whose lines name it (their
+`variantId` becomes null, by the database's ON DELETE SET NULL): note_orders_of_deleted_variant
+notes them just before the DELETE.
+
 New rows of an order's own placement (the order, its lines and transactions) are not noted: a
 reservation has no document to forget, and placing an order would otherwise cost an
 invalidation per step.
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapper, Session, UOWTransaction, object_session
 
 from shopdb.kit import journal
 from shopdb.models import (
@@ -25,6 +31,7 @@ from shopdb.models import (
     OrderLineItem,
     OrderRefund,
     OrderTransaction,
+    ProductVariant,
     TransactionEnhanced,
 )
 
@@ -52,3 +59,24 @@ def note_flushed_orders(session: Session, _flush: UOWTransaction) -> None:
             found.append(order_of(row))
     if any(order_id is not None for order_id in found):
         journal.note(session, journal.ORDER, found, listing=False)
+
+
+def note_orders_of_deleted_variant(
+    _mapper: Mapper[Any], connection: Connection, variant: ProductVariant
+) -> None:
+    """A "before_delete" listener of ProductVariant: the orders whose lines name the variant.
+
+    Deleting a variant sets those lines' `product_variant_id` to NULL (ON DELETE SET NULL),
+    which changes the orders' documents without any order row being flushed. Read just
+    before the DELETE, in its transaction: after it, the lines no longer name the variant."""
+    session = object_session(variant)
+    if session is None:
+        return
+    found = connection.execute(
+        select(OrderLineItem.order_id)
+        .where(OrderLineItem.product_variant_id == variant.id)
+        .distinct()
+    ).scalars()
+    orders = list(found)
+    if orders:
+        journal.note(session, journal.ORDER, orders, listing=False)

@@ -122,7 +122,7 @@ async def quote_order(
     untaxed = compute_totals(lines, currency=currency, discount=amount, shipping=shipping_price)
     address = tax_address(data)
     if address is None or tax_exempt or (untaxed.taxable_amount <= 0 and shipping_price <= 0):
-        return await _in_market(session, data, Quote(lines, untaxed, discount, shipping, []))
+        return await _in_market(session, address, Quote(lines, untaxed, discount, shipping, []))
     from shopdb.tax.service import compute_tax
 
     country = address.country_for_rates
@@ -146,12 +146,12 @@ async def quote_order(
     tax_lines = [
         {"title": t.title, "rate": str(t.rate), "amount": str(t.amount)} for t in tax.lines
     ]
-    return await _in_market(session, data, Quote(lines, totals, discount, shipping, tax_lines))
+    return await _in_market(session, address, Quote(lines, totals, discount, shipping, tax_lines))
 
 
-async def _in_market(session: AsyncSession, data: OrderCreate, quote: Quote) -> Quote:
-    """`quote` with its prices in the currency of the market the order ships to, if any."""
-    address = tax_address(data)
+async def _in_market(session: AsyncSession, address: AddressInput | None, quote: Quote) -> Quote:
+    """`quote` with its prices in the currency of the market `address` (the quote's tax
+    address) is in, if any."""
     if address is None:
         return quote
     presentment = await price_in_market(

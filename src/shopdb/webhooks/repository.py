@@ -166,14 +166,6 @@ def _postgres_claim() -> Any:
     )
 
 
-def _share(room: Mapping[int, int], per_subscription: int, webhook_id: Any) -> Any:
-    """How many deliveries of the subscription `webhook_id` a claim may take: its `room`
-    (what the worker may still have in flight for it), else `per_subscription`."""
-    if not room:
-        return literal(per_subscription)
-    return case(dict(room), value=webhook_id, else_=per_subscription)
-
-
 class WebhookRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -334,7 +326,12 @@ class DeliveryRepository:
             .label("turn")
         )
         ranked = select(D.id, D.webhook_id, turn).where(self._sendable()).subquery()
-        share = _share(room, per_subscription, ranked.c.webhook_id)
+        # What the worker may still have in flight for each subscription, else the default.
+        share = (
+            case(dict(room), value=ranked.c.webhook_id, else_=per_subscription)
+            if room
+            else literal(per_subscription)
+        )
         return (
             select(ranked.c.id).where(ranked.c.turn <= share).order_by(ranked.c.turn, ranked.c.id)
         )

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.auth.api_keys import prefix_of
 from shopdb.config import Settings
 from shopdb.db import Database, create_engine
 from shopdb.observability import configure_logging, redact
@@ -129,7 +130,9 @@ async def run_flows(
         "access token": token,
         "access token's signature": token.rsplit(".", 1)[1],
         "api key": api_key,
-        "api key's secret part": api_key.rsplit("_", 1)[1],
+        # The secret part follows the lookup prefix; it may itself hold "_"
+        # (URL-safe base64), so it is cut at the prefix, never at the last "_".
+        "api key's secret part": api_key.removeprefix(f"{prefix_of(api_key)}_"),
         "staff email": STAFF_EMAIL,
         "customer email": CUSTOMER_EMAIL,
         "buyer email": BUYER_EMAIL,

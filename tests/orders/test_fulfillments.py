@@ -523,11 +523,13 @@ class TestCancelling:
                     (second["id"], "cancelled", None, "T2", None),
                 ]
             )
+            # Back to partial: the transition's own event, and the change's.
             assert await order_events(session, order["id"]) == [
                 "orders/create",
                 "orders/paid",
                 "orders/partially_fulfilled",
                 "orders/fulfilled",
+                "orders/partially_fulfilled",
                 "orders/updated",
             ]
 

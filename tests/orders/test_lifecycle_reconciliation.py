@@ -7,7 +7,9 @@ same order are sent concurrently with each other. Each operation may be refused 
 documents (422 or 409). Afterwards, for every order, from the database: the transactions add
 up to its financial status, no line is over-fulfilled, over-refunded or over-returned, the
 stock that came back is the stock restocked (levels and adjustment log agree with the lines),
-and every mirror agrees with its source of truth."""
+every mirror agrees with its source of truth, every refund transaction (money refunds sent
+through /transactions too) belongs to exactly one refund, and the order's fulfillment-status
+events replay to its fulfillment status, each transition recording its own event once."""
 
 from __future__ import annotations
 
@@ -382,6 +384,7 @@ class TestLifecycleReconciliation:
             "stock": stock_problems(books, shop),
             "mirrors": mirror_problems(books),
             "returns": return_problems(books, every),
+            "fulfillment events": fulfillment_event_problems(books),
         }
         for kind, found in problems.items():
             print(f"{kind}: {len(found)} problem(s)", *found, sep="\n  ")  # shown on failure
@@ -411,6 +414,8 @@ class Books:
     levels: dict[tuple[int, int], tuple[int, int]]
     logged: dict[tuple[int, int, str], int]
     return_topics: Counter[str]
+    # (order id, topic, body) of the orders' fulfillment-status events, in the order recorded
+    fulfillment_events: list[tuple[int, str, Any]]
 
 
 async def read_books(live: Live, order_ids: list[int]) -> Books:
@@ -518,6 +523,15 @@ async def read_books(live: Live, order_ids: list[int]) -> Books:
             return_topics=Counter(
                 await rows(select(Event.topic).where(Event.topic.like("returns/%")))
             ),
+            fulfillment_events=await tuples(
+                select(Event.subject_id, Event.topic, Event.body)
+                .where(
+                    Event.subject_type == "Order",
+                    Event.subject_id.in_(order_ids),
+                    Event.topic.in_(TRANSITION_TOPICS.values()),
+                )
+                .order_by(Event.id)
+            ),
         )
 
 
@@ -593,6 +607,11 @@ def money_problems(books: Books) -> list[str]:
     for r in books.refunds:
         if r.amount != refunded_by[r.id]:
             problems.append(f"refund {r.id}: amount {r.amount}, transactions {refunded_by[r.id]}")
+    # Every refund transaction, whichever request made it, belongs to exactly one refund.
+    linked = Counter(transaction_id for _, transaction_id, _, _ in books.refund_links)
+    for t in books.transactions:
+        if t.kind == "refund" and linked[t.id] != 1:
+            problems.append(f"refund transaction {t.id} belongs to {linked[t.id]} refunds")
     return problems
 
 
@@ -726,6 +745,43 @@ def mirror_problems(books: Books) -> list[str]:
             (f.tracking_numbers or [None])[0],
         ):
             problems.append(f"fulfillment {f.id}: its mirror disagrees")
+    return problems
+
+
+# The event each fulfillment status is entered with (orders/updated: going back to unfulfilled).
+TRANSITION_TOPICS = {
+    "fulfilled": "orders/fulfilled",
+    "partial": "orders/partially_fulfilled",
+    "unfulfilled": "orders/updated",
+}
+
+
+def fulfillment_event_problems(books: Books) -> list[str]:
+    """Replayed in the order they were recorded (under each order's lock), the transition
+    events lead from `unfulfilled` to the order's fulfillment status, each from the status
+    the one before it left: whichever change moved the status (a shipment, a cancelled one, a
+    refund or cancellation taking the last unshipped units), it recorded the event of the
+    status it entered, once. Only a shipment records one without moving the status
+    (orders/partially_fulfilled, partial to partial)."""
+    problems: list[str] = []
+    status_of = dict.fromkeys(books.orders, "unfulfilled")
+    for order_id, topic, body in books.fulfillment_events:
+        if not isinstance(body, dict) or "previousFulfillmentStatus" not in body:
+            continue  # an orders/updated of another change
+        before, after = body["previousFulfillmentStatus"], body["fulfillmentStatus"]
+        if topic == "orders/updated" and after != "unfulfilled":
+            continue  # a cancelled shipment's own event, besides its transition's
+        if before != status_of[order_id]:
+            problems.append(f"order {order_id}: {topic} from {before}, was {status_of[order_id]}")
+        if TRANSITION_TOPICS[after] != topic or (before == after and after != "partial"):
+            problems.append(f"order {order_id}: {topic} for {before} -> {after}")
+        status_of[order_id] = after
+    for order_id, order in books.orders.items():
+        if status_of[order_id] != order.fulfillment_status:
+            problems.append(
+                f"order {order_id}: events end at {status_of[order_id]}, "
+                f"the order is {order.fulfillment_status}"
+            )
     return problems
 
 

@@ -259,7 +259,7 @@ async def create_fulfillment(
         body=read.model_dump(mode="json", by_alias=True),
         actor=actor,
     )
-    _order_status(session, order, now, actor, shipped=True)
+    follow_fulfillment_status(session, order, now, actor, shipped=True)
     if data.notify_customer:
         await _notify(session, order.id, fulfillment.id, actor)
     return read
@@ -340,7 +340,9 @@ async def cancel_fulfillment(
     )
     read = fulfillment_read(fulfillment)
     _fulfillment_updated(session, read, actor)
-    _order_status(session, order, now, actor, shipped=False)
+    previous = order.fulfillment_status
+    if follow_fulfillment_status(session, order, now, actor):
+        _status_went_back(session, order, previous, actor)
     return read
 
 
@@ -386,23 +388,32 @@ def _fulfillment_updated(session: AsyncSession, read: FulfillmentRead, actor: st
     )
 
 
-def _order_status(
-    session: AsyncSession, order: Order, now: datetime, actor: str | None, *, shipped: bool
-) -> None:
-    """The order's fulfillment status from its lines, with its event: a shipment records
-    orders/fulfilled or orders/partially_fulfilled (each one that leaves the order partly
-    shipped); a cancelled one that moves the status back records orders/updated."""
+def follow_fulfillment_status(
+    session: AsyncSession,
+    order: Order,
+    now: datetime,
+    actor: str | None,
+    *,
+    shipped: bool = False,
+) -> bool:
+    """The order's fulfillment status from its lines (the caller moved their units), with the
+    transition's event, whichever change moved it: a shipment, a cancelled shipment, or units
+    taken off unshipped (a refund, a return's refund, a cancellation) after the rest shipped.
+    Becoming `fulfilled` records orders/fulfilled, once per time it becomes so; becoming
+    `partial` records orders/partially_fulfilled, as does every shipment that leaves the
+    order partly shipped (`shipped`: the caller shipped units). True when the status moved.
+    Call it under the order's lock (OrderRepository.lock_placed)."""
     before = order.fulfillment_status
     after = fulfillment_status_of(list(order.line_items))
     if after != before:
         order.fulfillment_status = after
         order.updated_at = now
-    if shipped:
-        topic = "orders/fulfilled" if after == "fulfilled" else "orders/partially_fulfilled"
-    elif after != before:
-        topic = "orders/updated"
+    if after == "fulfilled" and before != "fulfilled":
+        topic = "orders/fulfilled"
+    elif after == "partial" and (before != "partial" or shipped):
+        topic = "orders/partially_fulfilled"
     else:
-        return
+        return after != before
     body: dict[str, Any] = {
         "id": order.id,
         "number": order.number,
@@ -411,6 +422,28 @@ def _order_status(
     }
     record_event(
         session, topic=topic, subject_type="Order", subject_id=order.id, body=body, actor=actor
+    )
+    return after != before
+
+
+def _status_went_back(
+    session: AsyncSession, order: Order, previous: str, actor: str | None
+) -> None:
+    """orders/updated for a cancelled shipment that moved the status back (besides the
+    transition's own event, if it has one)."""
+    body: dict[str, Any] = {
+        "id": order.id,
+        "number": order.number,
+        "fulfillmentStatus": order.fulfillment_status,
+        "previousFulfillmentStatus": previous,
+    }
+    record_event(
+        session,
+        topic="orders/updated",
+        subject_type="Order",
+        subject_id=order.id,
+        body=body,
+        actor=actor,
     )
 
 

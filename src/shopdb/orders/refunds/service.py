@@ -11,14 +11,18 @@ Making a refund, in the request's transaction (services never commit):
    added to the line's removed_quantity by a guarded UPDATE (fulfilled + removed <= quantity
    whatever else runs), and restocked (`cancel`: committed -> available, `return`: back on
    sale at the location, `no_restock` of unfulfilled units: committed leaves, as those units
-   will never ship); each is an inventory_adjustments row.
-4. The refund and its line items are written; only then is money moved
+   will never ship); each is an inventory_adjustments row. Units that leave nothing to
+   ship after the rest shipped make the order `fulfilled` (orders/fulfilled, recorded by
+   fulfillments.service.follow_fulfillment_status as for a shipment).
+4. The refund and its line items are written (transactions.refund_records.open_refund,
+   shared with a bare refund transaction); only then is money moved
    (transactions.service.refund_payments, through the gateway, under the order's lock), so
    that nothing after the gateway's answer can fail for a reason found earlier. If every
    refund transaction was declined (or failed) and none went through, 402 REFUND_FAILED and
    the whole request rolls back: nothing was refunded, so nothing is kept either.
 5. Each refund transaction is linked to the refund and mirrored as a payment-side `refunds`
-   row (order_refunds is the source of truth); `refunds/create` is recorded, and
+   row (order_refunds is the source of truth); `refunds/create` is recorded
+   (refund_records.close_refund), and
    `orders/updated` (by refund_payments when money moved, here when it did not).
 """
 
@@ -27,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,9 +48,8 @@ from shopdb.jobs.kinds import REFUNDS_NOTIFICATION_EMAIL
 from shopdb.jobs.queue import enqueue
 from shopdb.models import Order, OrderRefund, OrderRefundLineItem, OrderTransaction
 from shopdb.orders.errors import OrderNotFound
-from shopdb.orders.fulfillments.service import fulfillment_status_of, settle_fulfillment_orders
+from shopdb.orders.fulfillments.service import follow_fulfillment_status, settle_fulfillment_orders
 from shopdb.orders.payments import GatewayFor
-from shopdb.orders.pricing import quantum
 from shopdb.orders.refunds.calculation import PlannedLine, RefundPlan, plan_refund
 from shopdb.orders.refunds.errors import (
     RefundEmpty,
@@ -70,6 +72,7 @@ from shopdb.orders.refunds.schemas import (
 )
 from shopdb.orders.repository import OrderRepository
 from shopdb.orders.transactions.ledger import Ledger
+from shopdb.orders.transactions.refund_records import close_refund, new_refund, open_refund
 from shopdb.orders.transactions.service import (
     refund_payments,
     refundable_amount,
@@ -188,16 +191,14 @@ async def refund_locked(
     if not plan.lines and plan.shipping.amount == 0 and amount == 0 and not data.transactions:
         raise RefundEmpty
     await _take_units(repository, plan)
-    await _fulfillment_follows(session, order, plan, now)
+    await _fulfillment_follows(session, order, plan, now, actor)
     if move_stock:
         await _move_stock(session, plan, actor)
-    refund = OrderRefund(
-        order_id=order.id,
-        amount=ZERO,
-        currency=order.currency,
+    refund = new_refund(
+        order,
+        now=now,
         reason=data.reason,
         note=data.note,
-        processed_at=now,
         subtotal=plan.subtotal,
         total_tax=plan.total_tax,
         shipping_amount=plan.shipping.amount,
@@ -214,7 +215,7 @@ async def refund_locked(
         )
         for p in plan.lines
     ]
-    await repository.add(refund, lines)
+    await open_refund(session, refund, lines)
     transactions: list[OrderTransaction] = []
     if amount > 0:
         transactions = await refund_payments(
@@ -223,11 +224,9 @@ async def refund_locked(
         if not any(t.status in GOING_BACK for t in transactions):
             failed = transactions[0] if transactions else None
             raise RefundFailed(failed.error_code if failed else None, None)
-    refund.amount = sum((t.amount for t in transactions if t.status == "success"), ZERO).quantize(
-        quantum(order.currency)
-    )
-    await repository.link_transactions(refund, transactions, data.reason)
-    _record_events(session, order, refund, plan, transactions, now=now, actor=actor)
+    await close_refund(session, refund, lines, transactions, actor=actor)
+    if not transactions:
+        _lines_changed(session, order, refund, now=now, actor=actor)
     if data.notify:
         await enqueue(
             session,
@@ -311,21 +310,19 @@ async def _take_units(repository: RefundRepository, plan: RefundPlan) -> None:
 
 
 async def _fulfillment_follows(
-    session: AsyncSession, order: Order, plan: RefundPlan, now: datetime
+    session: AsyncSession, order: Order, plan: RefundPlan, now: datetime, actor: str | None
 ) -> None:
     """Units taken off unshipped change what is left to ship: the fulfillment orders of
     those lines close once nothing of them is left, and the order's fulfillment status
     follows its lines (the last unshipped units refunded after a partial fulfillment make
-    it `fulfilled`; an order none of whose units shipped stays `unfulfilled`, as Shopify
-    shows an order whose every item was restocked). _take_units refreshed the lines."""
+    it `fulfilled`, with orders/fulfilled as a shipment that completes it records; an order
+    none of whose units shipped stays `unfulfilled`, as Shopify shows an order whose every
+    item was restocked). _take_units refreshed the lines."""
     line_ids = sorted({p.line.id for p in plan.lines if p.removed > 0})
     if not line_ids:
         return
     await settle_fulfillment_orders(session, line_ids, now)
-    status = fulfillment_status_of(list(order.line_items))
-    if status != order.fulfillment_status:
-        order.fulfillment_status = status
-        order.updated_at = now
+    follow_fulfillment_status(session, order, now, actor)
 
 
 async def _move_stock(session: AsyncSession, plan: RefundPlan, actor: str | None) -> None:
@@ -353,52 +350,25 @@ async def _move_stock(session: AsyncSession, plan: RefundPlan, actor: str | None
         await move_stock(session, moves, actor=actor)
 
 
-def _record_events(
-    session: AsyncSession,
-    order: Order,
-    refund: OrderRefund,
-    plan: RefundPlan,
-    transactions: list[OrderTransaction],
-    *,
-    now: datetime,
-    actor: str | None,
+def _lines_changed(
+    session: AsyncSession, order: Order, refund: OrderRefund, *, now: datetime, actor: str | None
 ) -> None:
-    body: dict[str, Any] = {
-        "id": refund.id,
-        "orderId": order.id,
-        "amount": str(refund.amount),
-        "currency": refund.currency,
-        "refundLineItems": [
-            {"lineItemId": p.line.id, "quantity": p.quantity, "restockType": p.restock_type}
-            for p in plan.lines
-        ],
-        "transactions": [t.id for t in transactions],
-    }
+    """orders/updated for a refund that moved no money (refund_payments records it when money
+    moves): the order's lines changed all the same."""
+    order.updated_at = now
     record_event(
         session,
-        topic="refunds/create",
-        subject_type="Refund",
-        subject_id=refund.id,
-        body=body,
+        topic="orders/updated",
+        subject_type="Order",
+        subject_id=order.id,
+        body={
+            "id": order.id,
+            "number": order.number,
+            "refundId": refund.id,
+            "fulfillmentStatus": order.fulfillment_status,
+        },
         actor=actor,
     )
-    if not transactions:
-        # refund_payments records orders/updated when it moves money; here nothing did, but
-        # the order's lines did.
-        order.updated_at = now
-        record_event(
-            session,
-            topic="orders/updated",
-            subject_type="Order",
-            subject_id=order.id,
-            body={
-                "id": order.id,
-                "number": order.number,
-                "refundId": refund.id,
-                "fulfillmentStatus": order.fulfillment_status,
-            },
-            actor=actor,
-        )
 
 
 # --- read ------------------------------------------------------------------------------------

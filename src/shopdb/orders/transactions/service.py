@@ -25,8 +25,10 @@ the same key, as at placement (orders.payments.pay).
 
 A decline or a gateway error is recorded as the transaction (status failure or error, its
 error code and message) and the financial status does not move, as Shopify does. Each
-operation records one event: `orders/paid` when the order becomes paid, else
-`orders/updated`. Nothing here commits: the request does.
+operation records one order event: `orders/paid` when the order becomes paid, else
+`orders/updated`. A refund asked for here belongs to a refund of its own (no line items),
+written with the refunds' own code (refund_records.py), with its `refunds/create`. Nothing
+here commits: the request does.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.companies.terms import price_terms_payment, settle_payment_terms
 from shopdb.events.service import record_event
 from shopdb.kit.types import round_money
-from shopdb.models import Order, OrderTransaction
+from shopdb.models import Order, OrderRefund, OrderTransaction
 from shopdb.orders.errors import OrderNotFound
 from shopdb.orders.payments import GatewayFor
 from shopdb.orders.repository import OrderRepository
@@ -71,6 +73,7 @@ from shopdb.orders.transactions.ledger import (
     financial_status_of,
     refundable_amount,
 )
+from shopdb.orders.transactions.refund_records import close_refund, new_refund, open_refund
 from shopdb.orders.transactions.schemas import TransactionRead
 from shopdb.payments.gateways.amounts import iso_exponent
 from shopdb.payments.gateways.base import GatewayResult, PaymentGateway
@@ -264,6 +267,7 @@ async def create_transaction(
         data = replace(data, amount=_checked_amount(data.amount, order.currency))
     operation = _Operation(session, gateway_for, order, now, actor, [])
     ledger = Ledger(order)
+    refund: OrderRefund | None = None
     if data.kind == "capture":
         await _capture_requested(operation, ledger, data)
     elif data.kind == "void":
@@ -271,15 +275,15 @@ async def create_transaction(
         _same_gateway(data, authorization)
         await _void(operation, authorization)
     elif data.kind == "refund":
-        parent, amount = _refund_parent(ledger, data)
-        _same_gateway(data, parent)
-        await _refund(operation, parent, amount)
+        refund = await _refund_requested(operation, ledger, data)
     else:
         # B2B terms: an early-payment discount or a late fee changes what is due.
         price_terms_payment(order, now)
         await _pay_requested(operation, ledger, data)
     await _settle(operation)
     (recorded,) = operation.recorded
+    if refund is not None:
+        await close_refund(session, refund, [], [recorded.transaction], actor=actor)
     return recorded
 
 
@@ -434,6 +438,21 @@ def _refund_parent(ledger: Ledger, data: NewTransaction) -> tuple[OrderTransacti
     if refundable <= 0 or amount > refundable:
         raise RefundExceedsCaptured(amount, refundable)
     return parent, amount
+
+
+async def _refund_requested(
+    operation: _Operation, ledger: Ledger, data: NewTransaction
+) -> OrderRefund:
+    """A refund transaction asked for by itself belongs to a refund of its own, with no line
+    items (Shopify's Transaction API makes one), written as the refunds write theirs
+    (refund_records): the refund before the gateway call, closed after the order's event.
+    A declined one is linked too (its refund gave back 0.00)."""
+    parent, amount = _refund_parent(ledger, data)
+    _same_gateway(data, parent)
+    refund = new_refund(operation.order, now=operation.now)
+    await open_refund(operation.session, refund, [])
+    await _refund(operation, parent, amount)
+    return refund
 
 
 async def _refund(operation: _Operation, parent: OrderTransaction, amount: Decimal) -> None:

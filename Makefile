@@ -12,7 +12,7 @@ WORKERS ?= 2
 TEST_PROCESSES ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test fuzz lint format bench bench-scale clean
+.PHONY: help install run migrate seed test fuzz lint format bench bench-no-cache bench-scale clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ format: install ## Reformat and auto-fix
 
 bench: install ## Benchmark suite on PostgreSQL + Redis (~6 min; BENCH_ARGS="--duration 5" to shorten)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-no-cache: install ## Issue 15: the catalog scenarios without Redis (stored documents alone; ~3 min)
+	$(BIN)/python -m bench.run --no-cache $(BENCH_ARGS)
 
 bench-scale: install ## Issue 18: lists at 10k vs 300k products, cache off/on (~12 min; BENCH_SCALE_ARGS="--duration 5")
 	$(BIN)/python -m bench.scale $(BENCH_SCALE_ARGS)

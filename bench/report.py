@@ -452,6 +452,10 @@ def markdown(results: Results, results_path: str) -> str:
         f"httptools); wrk {config['connections']} connections, 1 thread, "
         f"{config['duration_s']} s per scenario ({config['mixed_s']} s mixed).",
         "",
+        "Cache: off (the server runs without Redis; documents come from the stored read model)."
+        if config.get("cache") == "off"
+        else "Cache: on (Redis).",
+        "",
         "| Scenario | req/s | p50 ms | p95 ms | p99 ms | errors | max worker RSS MiB "
         "| wrk CPU (cores) | server CPU (cores) | server CPU ms/req | other load (cores) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

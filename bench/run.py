@@ -99,6 +99,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--redis-db", type=int, default=0)
     parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md as is")
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="the catalog scenarios (or --scenarios) with the server run without Redis, so "
+        "without the cache: what the stored documents alone give; results labelled no-cache",
+    )
+    parser.add_argument(
         "--render",
         metavar="RESULTS_JSON",
         help="only re-evaluate a results file and redo the table",
@@ -138,11 +144,25 @@ def server_environment(database: str, var_dir: Path, redis_url: str | None) -> d
     return env
 
 
+# What `--no-cache` runs unless told otherwise: the catalog reads and their denominator.
+NO_CACHE_SCENARIOS = (
+    "ceiling",
+    "product_detail",
+    "product_list",
+    "cursor_first",
+    "cursor_deep",
+    "search",
+    "ceiling_repeat",
+)
+NO_CACHE_MARKS = ("<!-- bench:no-cache:start -->", "<!-- bench:no-cache:end -->")
+
+
 def server_env(args: argparse.Namespace) -> dict[str, str]:
+    redis_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{getattr(args, 'redis_db', 0)}"
     return server_environment(
         args.database,
         getattr(args, "var_dir", VAR_DIR),
-        f"redis://{REDIS_HOST}:{REDIS_PORT}/{getattr(args, 'redis_db', 0)}",
+        None if getattr(args, "no_cache", False) else redis_url,
     )
 
 
@@ -589,7 +609,8 @@ def render(path: Path, *, update: bool) -> int:
     report.write_results(results, path)
     table = report.markdown(results, str(path.resolve().relative_to(ROOT)))
     if update:
-        report.update_readme(README, table)
+        no_cache = results.get("config", {}).get("cache") == "off"
+        report.update_readme(README, table, *(NO_CACHE_MARKS if no_cache else ()))
     print(table)
     return 0
 
@@ -600,7 +621,11 @@ async def main_async(argv: list[str]) -> int:
         return render(Path(args.render), update=not args.no_readme)
     started_at = datetime.now(UTC)
     clock = time.monotonic()
-    scenarios = by_name([n for n in args.scenarios.split(",") if n])
+    chosen = [n for n in args.scenarios.split(",") if n]
+    if args.no_cache:
+        chosen = chosen or list(NO_CACHE_SCENARIOS)
+        args.label = args.label or "no-cache"
+    scenarios = by_name(chosen)
     machine.ensure_postgres(PG_HOST, PG_PORT)
     machine.ensure_redis(REDIS_HOST, REDIS_PORT)
     machine.ensure_tool("wrk", "wrk")
@@ -626,6 +651,7 @@ async def main_async(argv: list[str]) -> int:
             "connections": args.connections,
             "max_requests": args.max_requests,
             "workers": args.workers,
+            "cache": "off" if args.no_cache else "on",
         },
         "environment": await environment(),
     }
@@ -673,7 +699,7 @@ async def main_async(argv: list[str]) -> int:
     log(f"results in {shown}")
     table = report.markdown(results, shown)
     if not args.no_readme:
-        report.update_readme(README, table)
+        report.update_readme(README, table, *(NO_CACHE_MARKS if args.no_cache else ()))
         log(f"table updated in {README.relative_to(ROOT)}")
     print(table)
     return 0

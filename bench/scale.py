@@ -227,6 +227,7 @@ async def ensure_seeded(
     if not args.fresh and seeded_as(comment, spec) and (var_dir / CREDENTIALS_FILE).exists():
         log(f"reusing {database} ({comment})")
         machine.shopdb(["migrate"], env)  # the code may have moved on since the seed
+        machine.shopdb(["bench", "store-documents"], env)  # a store reads them after a load
         return {"reused": True}
     _make_dir(var_dir)
     done = await create_seeded_database(database, env, spec)

@@ -331,6 +331,12 @@ async def read_connection(session: AsyncSession) -> AsyncConnection:
     return await session.connection(execution_options=_AUTOCOMMIT_OPTIONS)
 
 
+def reads_in_autocommit_on_primary(session: AsyncSession) -> bool:
+    """Whether the session's reads (read_connection) run on the primary outside any
+    transaction: a statement run there commits by itself and holds no lock afterwards."""
+    return bool(session.info.get(_AUTOCOMMIT)) and REPLICA_READ not in session.info
+
+
 async def _replica_connection(
     session: AsyncSession, routing: _ReadRouting
 ) -> AsyncConnection | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -83,6 +83,7 @@ class Services:
 
     async def start(self) -> None:
         """Build and start the parts that need the running event loop (the lifespan)."""
+        from shopdb.catalog.read_model.stored import BUMP_ASYNCPG_SQL
         from shopdb.inventory.batching import SelfCommittingAdjustments
         from shopdb.kit.journal import PRODUCT, Changes
 
@@ -99,7 +100,13 @@ class Services:
                 # to the journal's subscribers directly. Stock moves no product list.
                 await self.journal.publish(PRODUCT, Changes(product_ids, listing=False))
 
-            self.adjustments = SelfCommittingAdjustments(self.database.primary, stock_changed)
+            async def stock_changing(connection: Any, product_ids: list[int]) -> None:
+                # Inside the batch's transaction: the stored documents' stamps move with it.
+                await connection.execute(BUMP_ASYNCPG_SQL, product_ids)
+
+            self.adjustments = SelfCommittingAdjustments(
+                self.database.primary, stock_changed, stock_changing
+            )
         # Cached user standings are forgotten after each commit that changed them, in this
         # worker and, through Redis pub/sub, in every other one (shopdb.auth.invalidation).
         self.access_invalidation.start()

@@ -37,6 +37,7 @@ from shopdb.catalog.read_model.cache import (
     product_cache,
 )
 from shopdb.catalog.read_model.changes import note_flushed_products
+from shopdb.catalog.read_model.stored import bump_changed_documents
 from shopdb.collections.changes import (
     collection_changes_of_products,
     note_collection_statements,
@@ -180,6 +181,8 @@ def _wire_journal(
     # Writers: flushed catalog rows, mapped to their products (the Core statements that move
     # stock note theirs themselves).
     database.listen("after_flush", note_flushed_products)
+    # ... whose stored documents' stamps each commit bumps (PostgreSQL; read_model/stored.py).
+    database.listen("before_commit", bump_changed_documents)
     # ... and flushed rows of placed orders' documents, under OrderRepository.lock_placed's note.
     database.listen("after_flush", note_flushed_orders)
     # ... and the orders whose lines name a variant being deleted (a mapper event: one per

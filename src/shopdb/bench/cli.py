@@ -52,6 +52,7 @@ def seed(
 
         async def work() -> SeedResult:
             from shopdb.bench.seed import seed_bench, vacuum_analyze
+            from shopdb.catalog.read_model.stored import store_all_documents
             from shopdb.db import create_engine
             from shopdb.keys import field_cipher
 
@@ -62,6 +63,7 @@ def seed(
                         connection, field_cipher(settings), spec, progress=bar.update
                     )
                 await vacuum_analyze(engine)
+                await store_all_documents(engine)  # as the catalog's first reads would
                 return result
             finally:
                 await engine.dispose()
@@ -82,3 +84,25 @@ def seed(
         f"in {time.perf_counter() - started:.1f} s (seed {seed})."
     )
     typer.echo(f"Bench admin {result.admin_email}: password in {credentials} (mode 0600).")
+
+
+@bench_app.command("store-documents")
+def store_documents() -> None:
+    """Build and store every product's document that is not current (PostgreSQL): what the
+    catalog's first reads after a bulk load or an upgrade would do one by one."""
+    from shopdb.catalog.read_model.stored import store_all_documents
+    from shopdb.config import get_settings
+    from shopdb.db import create_engine
+
+    settings = get_settings()
+
+    async def work() -> int:
+        engine = create_engine(settings.database_url, settings)
+        try:
+            return await store_all_documents(engine)
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    count = asyncio.run(work())
+    typer.echo(f"Read {count} products' documents in {time.perf_counter() - started:.1f} s.")

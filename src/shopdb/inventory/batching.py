@@ -13,10 +13,12 @@ one flusher: adjustments that arrive while a batch is in flight wait for it and 
 together, so at low load a batch is one adjustment and nothing waits for a timer.
 
 A batch runs the same compiled statement as a lone adjustment (statements.postgres_change),
-once per change, in one round trip and one implicit transaction (asyncpg's `fetchmany`: every
-Bind/Execute, then one Sync). So each change keeps its own guard (a refused change returns no
-row and writes nothing) and writes the same rows, log and event included. A batch holds at most
-one change per inventory item (another change of that item waits for the next batch), and
+once per change, in one round trip inside one transaction (asyncpg's `fetchmany`: every
+Bind/Execute, then one Sync; the transaction also holds `products_changing`, which bumps the
+changed products' stored documents before the commit). So each change keeps its own guard
+(a refused change returns no row and writes nothing) and writes the same rows, log and event
+included. A batch holds at most one change per inventory item (another change of that item
+waits for the next batch), and
 runs them in item order: each locks its level, then its item's variant, items ascending, the
 order every other inventory write follows (service.py), so no two transactions wait on each
 other in a cycle. (Two levels of one item in one batch would lock the variant between them.)
@@ -54,6 +56,9 @@ MAX_BATCH = 100
 # Told, after a batch committed and before any of its callers is answered, which products'
 # documents it changed (their variants' inventory quantity; lists do not move).
 ProductsChanged = Callable[[set[int]], Awaitable[None]]
+# Run inside a batch's transaction, just before it commits, with the asyncpg connection and
+# the products whose documents it changed (their stored documents' stamps are bumped there).
+ProductsChanging = Callable[[Any, list[int]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -92,10 +97,14 @@ class SelfCommittingAdjustments:
     or None if refused (then nothing was written)."""
 
     def __init__(
-        self, engine: AsyncEngine, products_changed: ProductsChanged | None = None
+        self,
+        engine: AsyncEngine,
+        products_changed: ProductsChanged | None = None,
+        products_changing: ProductsChanging | None = None,
     ) -> None:
         self.engine = engine
         self.products_changed = products_changed
+        self.products_changing = products_changing
         self._compiled = statements.postgres_change("change").compile(dialect=engine.dialect)
         self._order: Sequence[str] = self._compiled.positiontup or ()
         self._waiting: list[_Waiting] = []
@@ -190,7 +199,12 @@ class SelfCommittingAdjustments:
                 prepared = await raw.prepare(self._compiled.string)
                 self._prepared[raw] = prepared
             try:
-                rows: list[Any] = await prepared.fetchmany(args)
+                async with raw.transaction():
+                    rows: list[Any] = await prepared.fetchmany(args)
+                    if self.products_changing is not None:
+                        changed = sorted({row["product_id"] for row in rows if row["product_id"]})
+                        if changed:
+                            await self.products_changing(raw, changed)
             except Exception:
                 self._prepared.pop(raw, None)  # prepared again next time (a schema change)
                 raise

@@ -5,6 +5,7 @@ from shopdb.models.b2b import B2BPaymentTerm, Company
 from shopdb.models.catalog import (
     OptionValue,
     Product,
+    ProductDocument,
     ProductImage,
     ProductImageVariant,
     ProductOption,
@@ -108,6 +109,7 @@ __all__ = [
     "Payment",
     "Permission",
     "Product",
+    "ProductDocument",
     "ProductImage",
     "ProductImageVariant",
     "ProductOption",

@@ -357,3 +357,31 @@ class ProductImageVariant(IdMixin, Base):
     variant_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("product_variants.id", ondelete="CASCADE"), nullable=False
     )
+
+
+class ProductDocument(Base):
+    """Each product's finished detail document, kept between reads (not in the seed).
+
+    A derived table: PostgreSQL builds a product's JSON document (read_model/documents.py) on
+    the first read after a change and stores it here, so the next reads of that product, with
+    or without the cache, fetch one row instead of building ~30. `stamp` counts the committed
+    changes to the product's document: every transaction that changes a product, variant,
+    option, image or stock bumps it just before it commits (read_model/stored.py). A document
+    is current while `built_stamp` (the stamp it was built at) equals `stamp` and `version`
+    equals the product's; a reader stores what it built only if the stamp it read is still
+    the row's, so a document built from an older snapshot is never kept as current.
+
+    No foreign key to products, on purpose: a reader's first INSERT would take a key-share
+    lock on the product row and could deadlock with a writer holding it FOR UPDATE. Reads
+    join products (a deleted product's row is never served); the bump removes the rows of
+    products deleted for good. Unused on SQLite, whose documents are built in Python.
+    """
+
+    __tablename__ = "product_documents"
+    __table_args__ = (CheckConstraint("built_stamp <= stamp", name="built_stamp"),)
+
+    product_id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=False)
+    stamp: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, server_default="0")
+    built_stamp: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, server_default="0")
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    document: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -16,19 +16,15 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Numeric,
-    Select,
     Text,
-    any_,
-    bindparam,
     cast,
     func,
     literal_column,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from shopdb.catalog.read_model.schemas import ImageOut, OptionOut, ProductDetail, VariantOut
 from shopdb.kit.types import UTCDateTime
@@ -47,28 +43,6 @@ _EMPTY_ARRAY: ColumnElement[Any] = literal_column("'[]'::json")
 
 def supports_documents(dialect_name: str) -> bool:
     return dialect_name == "postgresql"
-
-
-@functools.cache
-def product_documents_statement() -> Select[int, int, str]:
-    """(id, version, document) of the live products `:ids`.
-
-    A page's ids are chosen first, without documents: PostgreSQL evaluates the select list
-    before sorting and skipping rows, so asking for documents in the paging query would build
-    one for every matching product."""
-    ids = bindparam("ids", type_=ARRAY(BigInteger()))
-    return select(Product.id, Product.version, product_document()).where(
-        Product.id == any_(ids), Product.deleted_at.is_(None)
-    )
-
-
-@functools.cache
-def live_product_document_statement() -> Select[int, str]:
-    """(version, document) of the live product `:product_id`; one statement object, reused,
-    so SQLAlchemy finds its compiled form without rebuilding anything."""
-    return select(Product.version, product_document()).where(
-        Product.id == bindparam("product_id"), Product.deleted_at.is_(None)
-    )
 
 
 def compact(document: str) -> bytes:

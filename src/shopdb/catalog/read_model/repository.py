@@ -23,15 +23,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.catalog.read_model.documents import (
-    compact,
-    live_product_document_statement,
-    product_documents_statement,
-    supports_documents,
-)
+from shopdb.catalog.read_model.documents import supports_documents
 from shopdb.catalog.read_model.reader import ProductReader, product_columns_select
 from shopdb.catalog.read_model.schemas import ProductDetail, SortBy
-from shopdb.db import read_connection
+from shopdb.catalog.read_model.stored import read_documents
+from shopdb.db import read_connection, reads_in_autocommit_on_primary
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -244,9 +240,10 @@ class ProductReadRepository:
         """{id: (ProductDetail JSON, version)} of the live products among `product_ids`."""
         if not product_ids:
             return {}
-        connection = await read_connection(self.session)  # Core: plain (id, version, text) rows
-        result = await connection.execute(product_documents_statement(), {"ids": product_ids})
-        return {row[0]: (compact(row[2]), row[1]) for row in result}
+        connection = await read_connection(self.session)  # Core: plain rows
+        return await read_documents(
+            connection, product_ids, store=reads_in_autocommit_on_primary(self.session)
+        )
 
     async def get_document(self, product_id: int) -> tuple[bytes, int] | None:
         """One live product's ProductDetail JSON and its version (for the ETag)."""
@@ -254,10 +251,7 @@ class ProductReadRepository:
         if supports_documents(self.session.get_bind().dialect.name):
             # Core, not ORM, execution: the row is two plain columns, and the ORM's per-statement
             # bookkeeping costs more than the query.
-            connection = await read_connection(self.session)
-            statement = live_product_document_statement()
-            row = (await connection.execute(statement, {"product_id": product_id})).one_or_none()
-            return None if row is None else (compact(row[1]), row[0])
+            return (await self.documents([product_id])).get(product_id)
         found = (
             await self.session.execute(
                 product_columns_select().add_columns(Product.version).where(*live)

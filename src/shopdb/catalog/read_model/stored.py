@@ -1,0 +1,185 @@
+"""Product documents kept in PostgreSQL between reads (the `product_documents` table).
+
+Building a document costs PostgreSQL ~30 rows across six tables and shopdb a compaction of
+the JSON it writes; a list page of 20 without the cache built 20 of them per request. Here a
+document is built once per change of its product and stored; every later read, whether or
+not Redis is configured, fetches one row per product.
+
+How a stored document stays exactly current (never stale, whatever the interleaving):
+
+- Writers: a transaction that changed a product's document (its product, variants, options,
+  images or stock: the change journal's PRODUCT notes, the same notes that invalidate the
+  cache) bumps the product's `stamp` just before it commits, in one statement, in product id
+  order (`bump_changed_documents`, a `before_commit` listener; the self-committing stock
+  batches bump in their own transaction). The doc rows are locked only from there to the
+  commit, always in id order: no lock cycle with other writers.
+- Readers: one statement returns each product's stored document when it is current
+  (`built_stamp = stamp` and the product's version), and builds the others, reading the
+  stamp in the same snapshot. A reader in autocommit on the primary then stores what it
+  built with `ON CONFLICT ... DO UPDATE ... WHERE stamp = <the stamp it read>`: if a writer
+  committed a bump since the reader's snapshot, or is committing one (the upsert waits for
+  its row lock, then re-checks), nothing is stored. So a document is stored as current only
+  if no change committed after the snapshot it was built from.
+- A reader inside a transaction (it may write, and its locks would last until its commit) or
+  on a replica does not store: it builds what is missing, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    null,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import Session
+
+from shopdb.catalog.read_model.documents import compact, product_document
+from shopdb.kit import journal
+from shopdb.models import Product, ProductDocument
+
+# Documents are stored only on PostgreSQL (documents.py builds them there).
+_POSTGRESQL = "postgresql"
+
+
+@functools.cache
+def stored_or_built_statement() -> Select[Any]:
+    """(id, version, stamp, stored, built) of the live products `:ids`: `stored` is the
+    current stored document, else NULL and `built` is one built now (CASE evaluates only the
+    branch it takes, so a current document costs one row read)."""
+    ids = bindparam("ids", type_=ARRAY(BigInteger()))
+    stored = ProductDocument.__table__
+    current = and_(
+        stored.c.built_stamp == stored.c.stamp,
+        stored.c.version == Product.version,
+        stored.c.document.is_not(None),
+    )
+    return (
+        select(
+            Product.id,
+            Product.version,
+            func.coalesce(stored.c.stamp, 0),
+            case((current, stored.c.document)),
+            case((current, null()), else_=product_document()),
+        )
+        .select_from(Product)
+        .outerjoin(stored, stored.c.product_id == Product.id)
+        .where(Product.id == any_(ids), Product.deleted_at.is_(None))
+    )
+
+
+# Keeps what a reader built unless the row's stamp moved since the reader's snapshot (a
+# writer committed, or is committing: the upsert waits for its row lock and re-checks).
+# Rows in id order, as the writers' bump takes them. The statement commits by itself without
+# waiting for the WAL flush (synchronous_commit off for its own transaction only): a GET must
+# not wait on a disk write, and a document lost in a crash is only built again.
+STORE = text(
+    """
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+    INSERT INTO product_documents AS d (product_id, stamp, built_stamp, version, document)
+    SELECT v.product_id, v.stamp, v.stamp, v.version, v.document
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:stamps AS bigint[]),
+        CAST(:versions AS integer[]), CAST(:documents AS text[])
+    ) AS v(product_id, stamp, version, document), relaxed
+    ORDER BY v.product_id
+    ON CONFLICT (product_id) DO UPDATE
+    SET built_stamp = excluded.built_stamp, version = excluded.version,
+        document = excluded.document
+    WHERE d.stamp = excluded.stamp
+    """
+)
+
+# A change to each live or soft-deleted product among :ids (sorted), and the rows of those
+# deleted for good removed (the table has no foreign key; see ProductDocument).
+_BUMP_SQL = """
+    WITH gone AS (
+        DELETE FROM product_documents AS d
+        WHERE d.product_id = ANY(CAST(:ids AS bigint[]))
+          AND NOT EXISTS (SELECT 1 FROM products AS p WHERE p.id = d.product_id)
+    )
+    INSERT INTO product_documents AS d (product_id, stamp)
+    SELECT p.id, 1 FROM products AS p
+    WHERE p.id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY p.id
+    ON CONFLICT (product_id) DO UPDATE SET stamp = d.stamp + 1
+"""
+BUMP = text(_BUMP_SQL)
+# The same for asyncpg's own statements (inventory.batching): the ids are its $1.
+BUMP_ASYNCPG_SQL = _BUMP_SQL.replace(":ids", "$1")
+
+
+async def read_documents(
+    connection: AsyncConnection, product_ids: Sequence[int], *, store: bool
+) -> dict[int, tuple[bytes, int]]:
+    """{id: (document, version)} of the live products among `product_ids`: stored ones as
+    they are, the others built (and stored, when `store`: autocommit on the primary)."""
+    result = await connection.execute(stored_or_built_statement(), {"ids": list(product_ids)})
+    found: dict[int, tuple[bytes, int]] = {}
+    built: list[tuple[int, int, int, bytes]] = []
+    for product_id, version, stamp, stored, fresh in result:
+        if stored is not None:
+            found[product_id] = (stored.encode(), version)
+        else:
+            document = compact(fresh)
+            found[product_id] = (document, version)
+            built.append((product_id, stamp, version, document))
+    if built and store:
+        await connection.execute(
+            STORE,
+            {
+                "ids": [b[0] for b in built],
+                "stamps": [b[1] for b in built],
+                "versions": [b[2] for b in built],
+                "documents": [b[3].decode() for b in built],
+            },
+        )
+    return found
+
+
+def bump_changed_documents(session: Session) -> None:
+    """A `before_commit` listener: the outermost commit of a transaction that changed
+    products' documents bumps their stamps first (see the module docstring)."""
+    if session.in_nested_transaction() or session.get_bind().dialect.name != _POSTGRESQL:
+        return
+    session.flush()  # the last changes are noted by the flush listeners, which commit runs later
+    changed = journal.uncommitted(session, journal.PRODUCT).ids
+    if changed:
+        session.connection().execute(BUMP, {"ids": sorted(changed)})
+
+
+async def store_all_documents(engine: AsyncEngine, batch: int = 500) -> int:
+    """Build and store every live product's document that is not current (PostgreSQL), in
+    batches by id; how many products were read. What the first reads after a bulk load
+    would do one by one (the benchmark seeds call it, so they measure a warmed store)."""
+    if engine.dialect.name != _POSTGRESQL:
+        return 0
+    seen, after = 0, 0
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        while True:
+            ids = list(
+                await autocommit.scalars(
+                    select(Product.id)
+                    .where(Product.id > after, Product.deleted_at.is_(None))
+                    .order_by(Product.id)
+                    .limit(batch)
+                )
+            )
+            if not ids:
+                return seen
+            await read_documents(autocommit, ids, store=True)
+            seen += len(ids)
+            after = ids[-1]

@@ -207,8 +207,9 @@ class Database:
             if session is None:
                 continue
             try:
-                # A session that never began a transaction has nothing to commit or roll back.
-                if session.in_transaction():
+                # A session that never began a transaction has nothing to commit or roll back;
+                # nor has one that only read in autocommit (read_connection refuses its writes).
+                if session.in_transaction() and not session.info.get(_AUTOCOMMIT):
                     if success and name == SESSION_STATE:
                         await session.commit()
                         await self.committed(session)
@@ -331,10 +332,16 @@ async def read_connection(session: AsyncSession) -> AsyncConnection:
     return await session.connection(execution_options=_AUTOCOMMIT_OPTIONS)
 
 
+def reads_in_autocommit(session: AsyncSession) -> bool:
+    """Whether the session's reads (read_connection) run outside any transaction, on the
+    primary or a replica."""
+    return bool(session.info.get(_AUTOCOMMIT))
+
+
 def reads_in_autocommit_on_primary(session: AsyncSession) -> bool:
     """Whether the session's reads (read_connection) run on the primary outside any
     transaction: a statement run there commits by itself and holds no lock afterwards."""
-    return bool(session.info.get(_AUTOCOMMIT)) and REPLICA_READ not in session.info
+    return reads_in_autocommit(session) and REPLICA_READ not in session.info
 
 
 async def _replica_connection(

@@ -27,7 +27,7 @@ from shopdb.catalog.read_model.documents import supports_documents
 from shopdb.catalog.read_model.reader import ProductReader, product_columns_select
 from shopdb.catalog.read_model.schemas import ProductDetail, SortBy
 from shopdb.catalog.read_model.stored import read_documents
-from shopdb.db import read_connection, reads_in_autocommit_on_primary
+from shopdb.db import read_connection, reads_in_autocommit, reads_in_autocommit_on_primary
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -167,7 +167,8 @@ class ProductReadRepository:
         if not filters.q:
             return filters
         matching = _sku_matches(contains_pattern(filters.q)).distinct()
-        found = (await self.session.scalars(matching.limit(MAX_NAMED_SKU_MATCHES + 1))).all()
+        connection = await read_connection(self.session)
+        found = (await connection.scalars(matching.limit(MAX_NAMED_SKU_MATCHES + 1))).all()
         if len(found) > MAX_NAMED_SKU_MATCHES:
             return filters
         return replace(filters, sku_product_ids=tuple(sorted(found)))
@@ -196,7 +197,10 @@ class ProductReadRepository:
         """
         filters = await self.resolved(request.filters)
         statement = self._page_statement(columns, request, filters)
-        rows, more = split_page((await self.session.execute(statement)).all(), request.page_size)
+        # Core execution: the rows are plain columns, and the ORM's per-statement work cost
+        # more than the index range scan.
+        connection = await read_connection(self.session)
+        rows, more = split_page((await connection.execute(statement)).all(), request.page_size)
         total = None
         if request.with_total:
             total = await count_rows(self.session, filters.apply(select(Product.id)))
@@ -242,16 +246,19 @@ class ProductReadRepository:
             return {}
         connection = await read_connection(self.session)  # Core: plain rows
         return await read_documents(
-            connection, product_ids, store=reads_in_autocommit_on_primary(self.session)
+            connection,
+            product_ids,
+            store=reads_in_autocommit_on_primary(self.session),
+            autocommit=reads_in_autocommit(self.session),
         )
 
     async def get_document(self, product_id: int) -> tuple[bytes, int] | None:
         """One live product's ProductDetail JSON and its version (for the ETag)."""
-        live = (Product.id == product_id, Product.deleted_at.is_(None))
         if supports_documents(self.session.get_bind().dialect.name):
-            # Core, not ORM, execution: the row is two plain columns, and the ORM's per-statement
-            # bookkeeping costs more than the query.
+            # Stored or built by PostgreSQL (stored.py), read through Core: plain columns, no
+            # ORM bookkeeping, and no statement built per request.
             return (await self.documents([product_id])).get(product_id)
+        live = (Product.id == product_id, Product.deleted_at.is_(None))
         found = (
             await self.session.execute(
                 product_columns_select().add_columns(Product.version).where(*live)

@@ -15,7 +15,7 @@ from shopdb.catalog.errors import (
     SkuTaken,
     VariantHasCommittedStock,
 )
-from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.repository import ProductRepository, StoredOption, StoredVariant
 from shopdb.catalog.products.schemas import OptionInput, VariantFields
 from shopdb.catalog.rules import (
     OptionSpec,
@@ -93,23 +93,45 @@ def apply_options(product: Product, specs: Sequence[OptionSpec]) -> None:
     product.options = replaced
 
 
+def options_unchanged(stored: Sequence[StoredOption], specs: Sequence[OptionSpec]) -> bool:
+    """Whether apply_options would leave the stored options (in their loaded order) and their
+    values as they are."""
+    if len(stored) != len(specs):
+        return False
+    for i, (option, spec) in enumerate(zip(stored, specs, strict=True)):
+        if option.name != spec.name or option.position != i + 1:
+            return False
+        wanted = {text: j + 1 for j, text in enumerate(spec.values)}
+        if len(wanted) != len(spec.values) or len(option.values) != len(spec.values):
+            return False
+        if dict(option.values) != wanted:
+            return False
+    return True
+
+
+def _requested(data: VariantFields, name: str, default: object) -> object:
+    """The value a request's `name` gives a variant (blank codes are none, a null flag or unit
+    is its default)."""
+    value = getattr(data, name)
+    if name in ("sku", "barcode"):
+        value = clean_optional(value)
+    if value is None and name in (
+        "weight_unit",
+        "inventory_policy",
+        "taxable",
+        "requires_shipping",
+    ):
+        value = default
+    return value
+
+
 def apply_variant_fields(
     variant: ProductVariant, data: VariantFields, combo: Combo, *, new: bool
 ) -> None:
     given = data.model_fields_set
     for name, default in VARIANT_DEFAULTS.items():
         if name in given:
-            value = getattr(data, name)
-            if name in ("sku", "barcode"):
-                value = clean_optional(value)
-            if value is None and name in (
-                "weight_unit",
-                "inventory_policy",
-                "taxable",
-                "requires_shipping",
-            ):
-                value = default
-            setattr(variant, name, value)
+            setattr(variant, name, _requested(data, name, default))
         elif new:
             setattr(variant, name, default)
     if "price" in given and data.price is not None:
@@ -121,6 +143,29 @@ def apply_variant_fields(
         item.sku = variant.sku
         if "cost" in given:
             item.cost = data.cost
+
+
+def variant_unchanged(
+    variant: StoredVariant, data: VariantFields, combo: Combo, position: int
+) -> bool:
+    """Whether apply_variant_fields (of a variant kept) and its new position would leave the
+    stored variant and its inventory item as they are (what the ORM would call unmodified:
+    values compared with ==)."""
+    given = data.model_fields_set
+    for name, default in VARIANT_DEFAULTS.items():
+        if name in given and _requested(data, name, default) != getattr(variant, name):
+            return False
+    if "price" in given and data.price is not None and data.price != variant.price:
+        return False
+    if combo != option_values(variant) or variant_title(combo) != variant.title:
+        return False
+    if variant.position != position:
+        return False
+    if variant.inventory_item_id is not None and (
+        variant.item_sku != variant.sku or ("cost" in given and data.cost != variant.item_cost)
+    ):
+        return False
+    return True
 
 
 def new_variant(data: VariantFields, combo: Combo, position: int) -> ProductVariant:

@@ -122,12 +122,13 @@ async def update_product(
     if_match: IfMatch = None,
 ) -> Response:
     """Replace fields; `variants`/`options` replace those sets. If-Match avoids lost updates."""
-    product = await service.update_product(
+    product = await service.replace_product(
         session, product_id, data, if_match=if_match, actor=subject.principal
     )
-    return model_response(
-        product_detail_of(product), headers={"ETag": etag(product.version)}, exclude=NO_METAFIELDS
-    )
+    # The product as GET shows it, read in this transaction (one statement on PostgreSQL):
+    # the service leaves the details it did not change unloaded.
+    document, version = await reads.get_product_document(session, product.id)
+    return Response(document, media_type="application/json", headers={"ETag": etag(version)})
 
 
 @router.delete("/{product_id}", status_code=204, response_class=Response)

@@ -20,9 +20,9 @@ from shopdb.catalog.products.building import (
     stock_variants,
 )
 from shopdb.catalog.products.publication import apply_published, requested_publication
-from shopdb.catalog.products.repository import ProductRepository
+from shopdb.catalog.products.repository import ProductRepository, StoredStructure
 from shopdb.catalog.products.schemas import ProductCreate, ProductUpdate
-from shopdb.catalog.products.structure import replace_structure
+from shopdb.catalog.products.structure import kept_as_stored, replace_structure
 from shopdb.catalog.rules import (
     RESERVED_ENDING,
     check_options,
@@ -40,7 +40,7 @@ from shopdb.catalog.rules import (
     slugify,
     tags_string,
 )
-from shopdb.errors import ValidationFailed
+from shopdb.errors import ShopdbError, ValidationFailed
 from shopdb.events.service import record_event
 from shopdb.kit.etags import check_if_match
 from shopdb.kit.types import utcnow
@@ -76,13 +76,13 @@ async def resolve_handle(
     return f"{base}-{suffix}"
 
 
-def _event_body(product: Product) -> dict[str, object]:
+def _event_body(product: Product, variant_ids: list[int]) -> dict[str, object]:
     return {
         "id": product.id,
         "title": product.title,
         "handle": product.handle,
         "status": product.status,
-        "variantIds": [v.id for v in product.variants],
+        "variantIds": variant_ids,
     }
 
 
@@ -149,7 +149,7 @@ async def create_product(
         topic="products/create",
         subject_type="Product",
         subject_id=product.id,
-        body=_event_body(product),
+        body=_event_body(product, [v.id for v in product.variants]),
         actor=actor,
     )
     return await get_product(session, product.id)
@@ -202,10 +202,51 @@ async def update_product(
     actor: str | None,
     published: bool | None = None,
 ) -> Product:
-    """Apply a PUT; one that changes nothing writes nothing (same version, no event).
+    """Apply a PUT (see `replace_product`); the product with its details (variants, options,
+    images, tags) loaded, as `get_product` gives it."""
+    product, detailed = await _replace(
+        session, product_id, data, if_match=if_match, actor=actor, published=published
+    )
+    return product if detailed else await get_product(session, product.id)
+
+
+async def replace_product(
+    session: AsyncSession,
+    product_id: int,
+    data: ProductUpdate,
+    *,
+    if_match: str | None,
+    actor: str | None,
+    published: bool | None = None,
+) -> Product:
+    """Apply a PUT; one that changes nothing writes nothing (same version, no event). The
+    product's row, written (its version is the new ETag); its details may not be loaded.
 
     `published` is the CSV's Published flag; the API's `published`/`publishedAt` fields
     win over it. Status and publication are separate: becoming active publishes nothing.
+    """
+    product, _ = await _replace(
+        session, product_id, data, if_match=if_match, actor=actor, published=published
+    )
+    return product
+
+
+async def _replace(
+    session: AsyncSession,
+    product_id: int,
+    data: ProductUpdate,
+    *,
+    if_match: str | None,
+    actor: str | None,
+    published: bool | None,
+) -> tuple[Product, bool]:
+    """(the product, whether its details are loaded and current).
+
+    Most PUTs send the product as GET showed it with a few of its own fields changed. Those
+    are decided on the product's row and its children read as plain rows: loading the whole
+    graph as ORM objects, and flushing a session that holds it, cost most of a PUT's time.
+    Anything that would change a variant, an option, an inventory item or the tag rows takes
+    the full path, which loads the graph and replaces the structure.
     """
     _not_null(data, "title", "handle", "status", "variants", "options", "published", "gift_card")
     publication = requested_publication(data.published, data.published_at, data.model_fields_set)
@@ -213,10 +254,16 @@ async def update_product(
         publication = (published, None)
     repository = ProductRepository(session)
     # Variants and images are counted, added and renumbered under this lock.
-    await repository.lock(product_id)
-    product = await get_product(session, product_id)
+    found = await repository.lock_with_structure(product_id)
+    if found is None:
+        raise product_not_found(product_id)
+    product, stored = found
     check_if_match(if_match, product.version)
     given = data.model_fields_set
+    kept_ids = _kept_as_stored(stored, data)
+    full = kept_ids is None
+    if full:
+        product = await get_product(session, product_id)  # the whole graph, to replace
     structure_written = False
     # Nothing reaches the database before the change check below, unless the structure
     # replacement had to write (which is a change in itself).
@@ -233,38 +280,72 @@ async def update_product(
         if "tags" in given:
             tags = normalise_tags(data.tags)
             product.tags = tags_string(tags)
-            current = {row.tag: row for row in product.tag_rows}
-            product.tag_rows = [current.get(tag) or ProductTag(tag=tag) for tag in tags]
-        if data.variants is not None or data.options is not None:
+            if full:
+                current = {row.tag: row for row in product.tag_rows}
+                product.tag_rows = [current.get(tag) or ProductTag(tag=tag) for tag in tags]
+        if full and (data.variants is not None or data.options is not None):
             structure_written = await replace_structure(
                 session, product, data.options, data.variants
             )
-        if not structure_written and not has_changes(session, product):
-            return product
-    await announce_update(session, product, actor=actor)
+        if full:
+            changed = structure_written or has_changes(session, product)
+            kept_ids = [v.id for v in product.variants]
+        else:
+            changed = session.is_modified(product)
+        if not changed:
+            return product, full
+    await announce_update(session, product, kept_ids, actor=actor)
     if structure_written:
         # The structure's statements (renumbered positions, removed rows) run partly in Core,
         # behind the ORM's back: read the product again as it now is.
-        return await get_product(session, product.id)
+        return await get_product(session, product.id), True
     # Only ORM changes of rows already loaded: the product in hand is the product as written
-    # (its version and update time included), no second read of its 8 tables needed.
-    return product
+    # (its version and update time included).
+    return product, full
 
 
-async def announce_update(session: AsyncSession, product: Product, *, actor: str | None) -> None:
+def _kept_as_stored(stored: StoredStructure, data: ProductUpdate) -> list[int] | None:
+    """The product's variant ids (in the order the request gives them) when the request would
+    leave its variants, options and tag rows as stored; None when it changes one of them, or
+    when that is not decided without the ORM graph (a request that is refused included)."""
+    if data.variants is not None:
+        kept = kept_as_stored(stored, data.options, data.variants)
+    elif data.options is None:
+        kept = [v.id for v in stored.variants]
+    else:
+        return None  # options alone: rare, and checked against the variants on the full path
+    if kept is not None and "tags" in data.model_fields_set:
+        try:
+            tags = normalise_tags(data.tags)
+        except ShopdbError:
+            return None
+        if set(tags) != set(stored.tags):
+            return None
+    return kept
+
+
+async def announce_update(
+    session: AsyncSession,
+    product: Product,
+    variant_ids: list[int] | None = None,
+    *,
+    actor: str | None,
+) -> None:
     """A change to the product or to anything below it (variants, their inventory items):
     the product row is written, so its version (the ETag) moves, and `products/update` is
-    recorded."""
+    recorded. `variant_ids` default to the loaded variants'."""
+    if variant_ids is None:
+        variant_ids = [v.id for v in product.variants]
     product.updated_at = utcnow()
-    await session.flush()
     record_event(
         session,
         topic="products/update",
         subject_type="Product",
         subject_id=product.id,
-        body=_event_body(product),
+        body=_event_body(product, variant_ids),
         actor=actor,
     )
+    await session.flush()  # the row and its event, in one flush
 
 
 async def delete_product(

@@ -263,10 +263,10 @@ class TestQueryCount:
             assert len(response.json()["items"]) == 12
         selects = [s for s in large if s.lstrip().upper().startswith("SELECT")]
         assert len(large) == len(small)
-        # First the products whose SKUs match the search (repository.search_condition), then:
+        # First the products whose SKUs match the search (repository._search), then:
         if backend.name == "postgresql":
-            # the page's ids, and those products' JSON documents
-            assert len(selects) == 3
+            # the page's ids with those products' JSON documents, stored or built (stored.py)
+            assert len(selects) == 2
         else:
             # the page, variants (with inventory item ids), options with values, images
             assert len(selects) == 5

@@ -7,33 +7,40 @@ never through ORM objects: a page of 250 products is about 3,000 rows.
 from __future__ import annotations
 
 import builtins
+import enum
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
+    any_,
+    bindparam,
     exists,
     func,
     literal_column,
     or_,
     select,
+    tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.read_model.documents import supports_documents
 from shopdb.catalog.read_model.reader import ProductReader, product_columns_select
 from shopdb.catalog.read_model.schemas import ProductDetail, SortBy
-from shopdb.catalog.read_model.stored import read_documents
+from shopdb.catalog.read_model.stored import read_documents, read_rows, with_documents
 from shopdb.db import read_connection, reads_in_autocommit, reads_in_autocommit_on_primary
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
     Direction,
     count_rows,
-    keyset_after,
     keyset_order,
     offset_for,
     split_page,
@@ -49,36 +56,151 @@ SORT_COLUMNS: dict[str, Any] = {
 }
 
 
+# A page's ids and sort keys; its products' columns; or its ids, sort keys and documents.
+_Columns = Literal["ids", "rows", "documents"]
+
+
+@functools.lru_cache(maxsize=1024)
+def _page_statement(
+    columns: _Columns,
+    shape: FilterShape,
+    sort_by: str,
+    direction: Direction,
+    after: bool,
+    postgres: bool,
+) -> AnySelect:
+    """A page's statement for one shape of request, built once and reused: its values are all
+    bound at execution (the filters', `after_key`/`after_id` or `skip`, and `take`). Building
+    the expression and its cache key on every request cost more than running it."""
+    if columns == "documents":
+        # The page's ids first, in a subquery: PostgreSQL evaluates a select list before it
+        # skips rows, so documents asked for beside OFFSET would be built for the skipped ones.
+        page = _page_statement("ids", shape, sort_by, direction, after, postgres).subquery()
+        key_column = page.c[SORT_COLUMNS[sort_by].key]
+        return with_documents(page, page.c.id, key_column).order_by(
+            *keyset_order(key_column, page.c.id, direction)
+        )
+    key = SORT_COLUMNS[sort_by]
+    chosen = select(Product.id, key) if columns == "ids" else product_columns_select()
+    statement = chosen.where(*_conditions(shape, None, arrays=postgres)).order_by(
+        *keyset_order(key, Product.id, direction)
+    )
+    if after:
+        row = tuple_(key, Product.id)
+        seen = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id"))
+        statement = statement.where(row > seen if direction == "asc" else row < seen)
+    else:
+        statement = statement.offset(bindparam("skip"))
+    return statement.limit(bindparam("take"))
+
+
 # A search reads the SKU matches first (few, as a rule: SKUs rarely hold the words of titles)
 # and names them to the main statement; past this many it names the subquery instead.
 MAX_NAMED_SKU_MATCHES = 1_000
 
 
-def _text_matches(pattern: str) -> ColumnElement[bool]:
+def _text_matches(pattern: Any) -> ColumnElement[bool]:
     return literal_column(PRODUCT_SEARCH_SQL).like(pattern, escape="\\")
 
 
-def _sku_matches(pattern: str) -> Select[int]:
+def _sku_matches(pattern: Any) -> Select[int]:
     return select(ProductVariant.product_id).where(
         literal_column(VARIANT_SKU_SEARCH_SQL).like(pattern, escape="\\")
     )
 
 
-def search_condition(q: str, sku_product_ids: Sequence[int] | None) -> ColumnElement[bool]:
-    """Title, vendor, tags or any variant's SKU contain `q` (case-insensitive).
+def _in_sku_ids(values: dict[str, Any] | None, *, arrays: bool) -> ColumnElement[bool]:
+    """The product is among the named SKU matches: `= ANY(array)` on PostgreSQL (one statement
+    text whatever their number, so one prepared statement), else an IN list expanded at
+    execution."""
+    if arrays:
+        value = None if values is None else values["sku_ids"]
+        return Product.id == any_(bindparam("sku_ids", value, type_=ARRAY(BigInteger())))
+    if values is None:
+        return Product.id.in_(bindparam("sku_ids", expanding=True))
+    return Product.id.in_(bindparam("sku_ids", values["sku_ids"], expanding=True))
 
-    With the SKU matches named (`sku_product_ids`, read beforehand), the condition is on the
-    products row alone, which leaves PostgreSQL both plans that never read the whole table: for
-    a common word, walk the list's sort index and stop after a page of matches; for a rare one,
-    a bitmap of the trigram index (OR the named ids). Without them (too many SKU matches), the
-    SKU arm is a subquery, hashed once.
+
+class _SearchMode(enum.Enum):
+    SKUS_UNREAD = "unread"  # too many SKU matches to name: a subquery
+    NO_SKUS = "none"
+    SKUS_NAMED = "named"
+
+    @classmethod
+    def of(cls, sku_product_ids: Sequence[int] | None) -> _SearchMode:
+        if sku_product_ids is None:
+            return cls.SKUS_UNREAD
+        return cls.SKUS_NAMED if sku_product_ids else cls.NO_SKUS
+
+
+def _search(
+    mode: _SearchMode, pattern: Any, in_sku_ids: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Title, vendor, tags or any variant's SKU contain the search (case-insensitive).
+
+    With the SKU matches named (read beforehand: ProductReadRepository.resolved), the condition
+    is on the products row alone, which leaves PostgreSQL both plans that never read the whole
+    table: for a common word, walk the list's sort index and stop after a page of matches; for
+    a rare one, a bitmap of the trigram index (OR the named ids). Without them (too many SKU
+    matches), the SKU arm is a subquery, hashed once.
     """
-    pattern = contains_pattern(q)
-    if sku_product_ids is None:
+    if mode is _SearchMode.SKUS_UNREAD:
         return or_(_text_matches(pattern), Product.id.in_(_sku_matches(pattern)))
-    if not sku_product_ids:
+    if mode is _SearchMode.NO_SKUS:
         return _text_matches(pattern)
-    return or_(_text_matches(pattern), Product.id.in_(sku_product_ids))
+    return or_(_text_matches(pattern), in_sku_ids)
+
+
+# Each filter: its condition on a bound value named after it (one statement per set of
+# filters, built once and reused: see _page_statement).
+_EQUALS: dict[str, Any] = {
+    "vendor": Product.vendor,
+    "product_type": Product.product_type,
+    "status": Product.status,
+}
+_RANGES: dict[str, tuple[Any, Any]] = {
+    "created_at_min": (Product.created_at, operator.ge),
+    "created_at_max": (Product.created_at, operator.le),
+    "updated_at_min": (Product.updated_at, operator.ge),
+    "updated_at_max": (Product.updated_at, operator.le),
+}
+
+
+def _conditions(
+    shape: FilterShape, values: dict[str, Any] | None, *, arrays: bool = False
+) -> list[ColumnElement[bool]]:
+    """The WHERE of a filter shape; with `values`, its binds carry them (an ad hoc statement),
+    else they are named only, to be given at execution (a cached statement). `arrays`: the
+    database takes array parameters (PostgreSQL)."""
+
+    def bound(name: str, type_: Any = None) -> Any:
+        if values is None:
+            return bindparam(name, type_=type_)
+        return bindparam(name, values[name], type_=type_)
+
+    conditions: list[ColumnElement[bool]] = [Product.deleted_at.is_(None)]
+    for name in shape.present:
+        if name in _EQUALS:
+            conditions.append(_EQUALS[name] == bound(name, _EQUALS[name].type))
+        elif name in _RANGES:
+            column, compare = _RANGES[name]
+            conditions.append(compare(column, bound(name, column.type)))
+        elif name == "tag":
+            conditions.append(
+                exists().where(ProductTag.product_id == Product.id, ProductTag.tag == bound("tag"))
+            )
+    if shape.search is not None:
+        in_sku_ids = _in_sku_ids(values, arrays=arrays)
+        conditions.append(_search(shape.search, bound("q_pattern"), in_sku_ids))
+    return conditions
+
+
+@dataclass(frozen=True)
+class FilterShape:
+    """Which filters a request uses (not their values): what its statement depends on."""
+
+    present: tuple[str, ...]
+    search: _SearchMode | None
 
 
 @dataclass(frozen=True)
@@ -96,29 +218,22 @@ class ProductFilter:
     # read, or too many to name. Not part of what a request asks: excluded from comparisons.
     sku_product_ids: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
-    def apply(self, statement: AnySelect) -> AnySelect:
-        conditions: list[ColumnElement[bool]] = [Product.deleted_at.is_(None)]
-        if self.vendor is not None:
-            conditions.append(Product.vendor == self.vendor)
-        if self.product_type is not None:
-            conditions.append(Product.product_type == self.product_type)
-        if self.status is not None:
-            conditions.append(Product.status == self.status)
-        if self.tag is not None:
-            conditions.append(
-                exists().where(ProductTag.product_id == Product.id, ProductTag.tag == self.tag)
-            )
+    def shape(self) -> FilterShape:
+        present = tuple(
+            name for name in (*_EQUALS, "tag", *_RANGES) if getattr(self, name) is not None
+        )
+        return FilterShape(present, _SearchMode.of(self.sku_product_ids) if self.q else None)
+
+    def values(self) -> dict[str, Any]:
+        """The bound values of shape()'s statement."""
+        found = {name: getattr(self, name) for name in self.shape().present}
         if self.q:
-            conditions.append(search_condition(self.q, self.sku_product_ids))
-        if self.created_at_min is not None:
-            conditions.append(Product.created_at >= self.created_at_min)
-        if self.created_at_max is not None:
-            conditions.append(Product.created_at <= self.created_at_max)
-        if self.updated_at_min is not None:
-            conditions.append(Product.updated_at >= self.updated_at_min)
-        if self.updated_at_max is not None:
-            conditions.append(Product.updated_at <= self.updated_at_max)
-        return statement.where(*conditions)
+            found["q_pattern"] = contains_pattern(self.q)
+            found["sku_ids"] = list(self.sku_product_ids or ())
+        return found
+
+    def apply(self, statement: AnySelect) -> AnySelect:
+        return statement.where(*_conditions(self.shape(), self.values()))
 
 
 @dataclass(frozen=True)
@@ -163,7 +278,7 @@ class ProductReadRepository:
         self.session = session
 
     async def resolved(self, filters: ProductFilter) -> ProductFilter:
-        """`filters` with the products whose SKUs match its search read (search_condition)."""
+        """`filters` with the products whose SKUs match its search read (_search)."""
         if not filters.q:
             return filters
         matching = _sku_matches(contains_pattern(filters.q)).distinct()
@@ -173,22 +288,8 @@ class ProductReadRepository:
             return filters
         return replace(filters, sku_product_ids=tuple(sorted(found)))
 
-    def _page_statement(
-        self, columns: AnySelect, request: ProductPageRequest, filters: ProductFilter
-    ) -> AnySelect:
-        key = SORT_COLUMNS[request.sort_by]
-        statement = filters.apply(columns).order_by(
-            *keyset_order(key, Product.id, request.direction)
-        )
-        if request.cursor is not None:
-            statement = statement.where(keyset_after(key, Product.id, request.cursor))
-        else:
-            statement = statement.offset(offset_for(request.page, request.page_size))
-        # One row more than the page tells whether there is a next page.
-        return statement.limit(request.page_size + 1)
-
     async def _page_rows(
-        self, columns: AnySelect, request: ProductPageRequest
+        self, columns: _Columns, request: ProductPageRequest
     ) -> tuple[int | None, Sequence[Any], str | None]:
         """(total matching when the request asks for it, the page's rows, the next cursor).
 
@@ -196,11 +297,26 @@ class ProductReadRepository:
         size; a total reads every matching row, so it is counted only on request.
         """
         filters = await self.resolved(request.filters)
-        statement = self._page_statement(columns, request, filters)
+        statement = _page_statement(
+            columns,
+            filters.shape(),
+            request.sort_by,
+            request.direction,
+            request.cursor is not None,
+            self.builds_documents(),
+        )
+        values = filters.values()
+        if request.cursor is not None:
+            values["after_key"] = request.cursor.key
+            values["after_id"] = request.cursor.id
+        else:
+            values["skip"] = offset_for(request.page, request.page_size)
+        values["take"] = request.page_size + 1  # one more tells whether a next page follows
         # Core execution: the rows are plain columns, and the ORM's per-statement work cost
         # more than the index range scan.
         connection = await read_connection(self.session)
-        rows, more = split_page((await connection.execute(statement)).all(), request.page_size)
+        result = await connection.execute(statement, values)
+        rows, more = split_page(result.all(), request.page_size)
         total = None
         if request.with_total:
             total = await count_rows(self.session, filters.apply(select(Product.id)))
@@ -212,7 +328,7 @@ class ProductReadRepository:
         return total, rows, next_cursor
 
     async def list(self, request: ProductPageRequest) -> ProductPage:
-        total, rows, next_cursor = await self._page_rows(product_columns_select(), request)
+        total, rows, next_cursor = await self._page_rows("rows", request)
         return ProductPage(await ProductReader(self.session).details(rows), total, next_cursor)
 
     def builds_documents(self) -> bool:
@@ -228,16 +344,21 @@ class ProductReadRepository:
                 for d in found.items
             ]
             return DocumentPage(items, found.total, found.next_cursor)
-        page = await self.page_ids(request)
-        documents = await self.documents(page.ids)
-        return page.with_documents(documents)
+        # One statement: the page's ids and their documents, stored or built (stored.py).
+        connection = await read_connection(self.session)
+        total, rows, next_cursor = await self._page_rows("documents", request)
+        documents = await read_rows(
+            connection,
+            (row[:1] + row[2:] for row in rows),
+            store=reads_in_autocommit_on_primary(self.session),
+        )
+        return IdPage([row.id for row in rows], total, next_cursor).with_documents(documents)
 
     async def page_ids(self, request: ProductPageRequest) -> IdPage:
         """The page's product ids, in order, without their documents (PostgreSQL)."""
         await read_connection(self.session)
         # Only what the sort's index holds: (key, id), all a page of ids and its cursor need.
-        columns = select(Product.id, SORT_COLUMNS[request.sort_by])
-        total, rows, next_cursor = await self._page_rows(columns, request)
+        total, rows, next_cursor = await self._page_rows("ids", request)
         return IdPage([row.id for row in rows], total, next_cursor)
 
     async def documents(self, product_ids: Sequence[int]) -> dict[int, tuple[bytes, int]]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -57,26 +57,44 @@ from shopdb.models import Product, ProductDocument
 _POSTGRESQL = "postgresql"
 
 
-@functools.cache
-def stored_or_built_statement() -> Select[Any]:
-    """(id, version, stamp, stored, built) of the live products `:ids`: `stored` is the
-    current stored document, else NULL and `built` is one built now (CASE evaluates only the
-    branch it takes, so a current document costs one row read)."""
-    ids = bindparam("ids", type_=ARRAY(BigInteger()))
+def _document_columns() -> list[Any]:
+    """(version, stamp, stored, built) of the `products` row of the enclosing query, joined to
+    its product_documents row: `stored` is the current stored document, else NULL and `built`
+    is one built now (CASE evaluates only the branch it takes, so a current document costs
+    one row read)."""
     stored = ProductDocument.__table__
     current = and_(
         stored.c.built_stamp == stored.c.stamp,
         stored.c.version == Product.version,
         stored.c.document.is_not(None),
     )
+    return [
+        Product.version,
+        func.coalesce(stored.c.stamp, literal_column("0")),
+        case((current, stored.c.document)),
+        case((current, null()), else_=product_document()),
+    ]
+
+
+def with_documents(page: Any, *columns: Any) -> Select[Any]:
+    """`columns` of a page of live products (`page`: a subquery with their `id`s) and their
+    documents: (*columns, version, stamp, stored, built), for read_rows."""
+    stored = ProductDocument.__table__
     return (
-        select(
-            Product.id,
-            Product.version,
-            func.coalesce(stored.c.stamp, literal_column("0")),
-            case((current, stored.c.document)),
-            case((current, null()), else_=product_document()),
-        )
+        select(*columns, *_document_columns())
+        .select_from(page)
+        .join(Product, Product.id == page.c.id)
+        .outerjoin(stored, stored.c.product_id == Product.id)
+    )
+
+
+@functools.cache
+def stored_or_built_statement() -> Select[Any]:
+    """(id, version, stamp, stored, built) of the live products `:ids` (see _document_columns)."""
+    ids = bindparam("ids", type_=ARRAY(BigInteger()))
+    stored = ProductDocument.__table__
+    return (
+        select(Product.id, *_document_columns())
         .select_from(Product)
         .outerjoin(stored, stored.c.product_id == Product.id)
         .where(Product.id == any_(ids), Product.deleted_at.is_(None))
@@ -176,6 +194,14 @@ async def read_documents(
     rows = await _stored_or_built_rows(
         connection, list(product_ids), autocommit=autocommit or store
     )
+    return await read_rows(connection, rows, store=store)
+
+
+async def read_rows(
+    connection: AsyncConnection, rows: Iterable[Sequence[Any]], *, store: bool
+) -> dict[int, tuple[bytes, int]]:
+    """{id: (document, version)} from (id, version, stamp, stored, built) rows; what was built
+    is stored when `store` (autocommit on the primary)."""
     found: dict[int, tuple[bytes, int]] = {}
     built: list[tuple[int, int, int, bytes]] = []
     for product_id, version, stamp, stored, fresh in rows:

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
@@ -56,6 +57,7 @@ from tests.fixtures.database import (
 from tests.fixtures.database import (
     test_settings as settings_for,
 )
+from tests.fixtures.queries import statements_sent
 from tests.fixtures.services import use_services
 from tests.fixtures.standby import Standby, wait_until_replayed
 
@@ -144,34 +146,26 @@ async def replicated(
 class Statements:
     """The SQL each engine ran while counting (the replica checks' own left out)."""
 
-    def __init__(self) -> None:
-        self.seen: dict[str, list[str]] = {"primary": [], "replica": []}
-
-    def on(self, label: str) -> Any:
-        def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if "pg_current_wal" not in statement and "pg_is_in_recovery" not in statement:
-                self.seen[label].append(statement)
-
-        return record
+    def __init__(self, primary: list[str], replica: list[str]) -> None:
+        self.seen: dict[str, list[str]] = {"primary": primary, "replica": replica}
 
     def touching(self, label: str, table: str) -> list[str]:
-        return [s for s in self.seen[label] if table in s]
+        return [
+            s
+            for s in self.seen[label]
+            if table in s and "pg_current_wal" not in s and "pg_is_in_recovery" not in s
+        ]
 
 
 @contextmanager
 def statements(setup: Replicated) -> Iterator[Statements]:
-    found = Statements()
-    listeners = [
-        (setup.database.primary.sync_engine, found.on("primary")),
-        (setup.replica.sync_engine, found.on("replica")),
-    ]
-    for engine, listener in listeners:
-        event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield found
-    finally:
-        for engine, listener in listeners:
-            event.remove(engine, "before_cursor_execute", listener)
+    """What each engine ran, through SQLAlchemy or asyncpg's own prepared statements
+    (tests/fixtures/queries.py)."""
+    with (
+        statements_sent(setup.database.primary) as primary,
+        statements_sent(setup.replica) as replica,
+    ):
+        yield Statements(primary, replica)
 
 
 async def create_product(
@@ -392,6 +386,43 @@ class TestSkippedReplicas:
         assert title in listed  # from the primary, not the paused standby
         assert ran.touching("replica", "products") == []
         await replicated.caught_up()  # and once replayed, usable again
+
+    @pytest.mark.parametrize("lost", [True, False], ids=["connection-lost", "statement-error"])
+    async def test_a_read_that_loses_its_standby_mid_query_runs_again_on_the_primary(
+        self, replicated: Replicated, lost: bool
+    ) -> None:
+        """The standby goes away under a read already running on it (not at connect time):
+        the GET runs once more, on the primary, and the standby is skipped until a check
+        finds it well. A statement's own error is not retried: it would fail again."""
+        await replicated.caught_up()
+        failed: list[str] = []
+
+        def fail_once(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "FROM products" in statement and not failed:
+                failed.append(statement)
+                cause = ConnectionResetError("the standby went away") if lost else ValueError()
+                raise OperationalError(statement, None, cause, connection_invalidated=lost)
+
+        replicas = replicated.database.replica_set
+        event.listen(replicated.replica.sync_engine, "before_cursor_execute", fail_once)
+        try:
+            async with replicated.client() as reader:
+                with statements(replicated) as ran:
+                    response = await reader.get("/api/v1/products", headers=replicated.headers)
+        finally:
+            event.remove(replicated.replica.sync_engine, "before_cursor_execute", fail_once)
+        assert failed  # the standby had the read
+        if lost:
+            assert response.status_code == 200, response.text
+            assert ran.touching("primary", "products")
+            assert not replicas.replicas[0].usable
+            assert str(replicas.replicas[0].problem).startswith("unavailable: ")
+        else:
+            assert response.status_code == 500
+            assert ran.touching("primary", "products") == []
+            assert replicas.replicas[0].usable
+        await replicas.refresh()  # the standby is well: the next tests read it again
+        assert replicas.replicas[0].usable
 
     async def test_reads_go_on_from_the_primary_when_the_standby_stops(
         self, replicated: Replicated

@@ -26,7 +26,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shopdb import metrics
 from shopdb.config import Settings
 from shopdb.kit import journal
-from shopdb.replicas import CONNECT_TIMEOUT_SECONDS, UNREACHABLE, ReplicaSet, read_after
+from shopdb.replicas import (
+    CONNECT_TIMEOUT_SECONDS,
+    UNREACHABLE,
+    ReplicaSet,
+    connection_lost,
+    read_after,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -218,6 +224,23 @@ class Database:
             finally:
                 await session.close()
                 setattr(request.state, name, None)
+
+    def read_failed_on_replica(self, request: Request, exc: BaseException) -> bool:
+        """Whether a read-only request failed because the replica its reads were on went away
+        (mid-query: a replica that cannot be reached at all is skipped when the read starts).
+        The replica is then marked down, and the request may run again, on the primary: a
+        GET answers the client instead of a 500 when a standby stops under load."""
+        if request.method not in ("GET", "HEAD") or not connection_lost(exc):
+            return False
+        for name in (SESSION_STATE, READ_SESSION_STATE):
+            session: AsyncSession | None = getattr(request.state, name, None)
+            label = None if session is None else session.info.get(REPLICA_READ)
+            replica = None if label is None else self.replica_set.by_label(label)
+            if replica is not None:
+                self.replica_set.mark_down(replica, exc)
+                log.warning("replicas.read_retried_on_primary", replica=label, error=repr(exc))
+                return True
+        return False
 
     async def committed(self, session: AsyncSession) -> None:
         for hook in self.after_commit:

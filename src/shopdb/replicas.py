@@ -67,6 +67,26 @@ STALE_CHECKS = 3
 UNREACHABLE = (OSError, DBAPIError, TimeoutError)
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# SQLSTATE classes of a connection that is gone: 08 (connection exception) and 57P (operator
+# intervention: the server shutting down, crashed, or not accepting connections yet).
+_GONE_STATES = ("08", "57P")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` says the connection (not the statement) failed: the server went away,
+    the socket broke, or a timeout. What a read on a replica may be retried on the primary
+    after; a statement's own error (a bad value, a constraint) never is."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+        exc = exc.__cause__ if getattr(exc, "sqlstate", None) is None and exc.__cause__ else exc
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_GONE_STATES)
+
+
 _PRIMARY_POSITION = text("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
 _PRIMARY_SAMPLE = text("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")
 _REPLICA_STATE = text(
@@ -157,6 +177,9 @@ class ReplicaSet:
             return None
         self._turn += 1
         return candidates[self._turn % len(candidates)]
+
+    def by_label(self, label: str) -> Replica | None:
+        return next((r for r in self.replicas if r.label == label), None)
 
     def mark_down(self, replica: Replica, exc: BaseException) -> None:
         """A read could not reach `replica`: skip it until a check finds it well again."""

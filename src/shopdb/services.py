@@ -152,6 +152,10 @@ class Services:
         """Commit (or roll back) the request's sessions: UnitOfWorkRoute's step (kit/routing)."""
         await self.database.finish_unit_of_work(request, success=success)
 
+    def read_failed_on_replica(self, request: Request, exc: BaseException) -> bool:
+        """UnitOfWorkRoute's retry test (kit/routing): see Database.read_failed_on_replica."""
+        return self.database.read_failed_on_replica(request, exc)
+
 
 # --- reaching the Services -----------------------------------------------------------------
 

@@ -35,6 +35,8 @@ class UnitOfWork(Protocol):
 
     async def finish_unit_of_work(self, request: Request, *, success: bool) -> None: ...
 
+    def read_failed_on_replica(self, request: Request, exc: BaseException) -> bool: ...
+
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
@@ -115,6 +117,10 @@ def _by_alias(field: Any) -> dict[str, Any]:
     return {field.alias: annotation}
 
 
+class _RunAgain(Exception):
+    """The request's first run failed in a way a second run may not (UnitOfWorkRoute)."""
+
+
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -125,10 +131,26 @@ class UnitOfWorkRoute(APIRoute):
             # None: an application without Services (a bare FastAPI app in a test).
             work: UnitOfWork | None = getattr(request.app.state, "services", None)
             try:
+                return await run(request, work, may_retry=True)
+            except _RunAgain:
+                # A read whose replica went away mid-query runs once more, on the primary
+                # (the replica is marked down, so the new session's reads skip it).
+                return await run(request, work, may_retry=False)
+
+        async def run(request: Request, work: UnitOfWork | None, *, may_retry: bool) -> Response:
+            try:
                 response = await handler(request)
-            except BaseException:
+            except BaseException as exc:
+                again = (
+                    may_retry
+                    and work is not None
+                    and isinstance(exc, Exception)
+                    and work.read_failed_on_replica(request, exc)
+                )
                 if work is not None:
                     await work.finish_unit_of_work(request, success=False)
+                if again:
+                    raise _RunAgain from exc
                 raise
             if work is not None:
                 await work.finish_unit_of_work(request, success=response.status_code < 400)

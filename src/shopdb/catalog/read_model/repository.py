@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.catalog.read_model.documents import supports_documents
 from shopdb.catalog.read_model.reader import ProductReader, product_columns_select
 from shopdb.catalog.read_model.schemas import ProductDetail, SortBy
-from shopdb.catalog.read_model.stored import read_documents, read_rows, with_documents
+from shopdb.catalog.read_model.stored import read_documents, with_stored_documents
 from shopdb.db import read_connection, reads_in_autocommit, reads_in_autocommit_on_primary
 from shopdb.kit.pagination import (
     AnySelect,
@@ -77,7 +77,7 @@ def _page_statement(
         # skips rows, so documents asked for beside OFFSET would be built for the skipped ones.
         page = _page_statement("ids", shape, sort_by, direction, after, postgres).subquery()
         key_column = page.c[SORT_COLUMNS[sort_by].key]
-        return with_documents(page, page.c.id, key_column).order_by(
+        return with_stored_documents(page, page.c.id, key_column).order_by(
             *keyset_order(key_column, page.c.id, direction)
         )
     key = SORT_COLUMNS[sort_by]
@@ -344,14 +344,13 @@ class ProductReadRepository:
                 for d in found.items
             ]
             return DocumentPage(items, found.total, found.next_cursor)
-        # One statement: the page's ids and their documents, stored or built (stored.py).
-        connection = await read_connection(self.session)
+        # One statement: the page's ids and their stored documents (stored.py); a second one
+        # builds those not stored, or changed since, if any.
         total, rows, next_cursor = await self._page_rows("documents", request)
-        documents = await read_rows(
-            connection,
-            (row[:1] + row[2:] for row in rows),
-            store=reads_in_autocommit_on_primary(self.session),
-        )
+        documents = {row[0]: (row[4].encode(), row[2]) for row in rows if row[4] is not None}
+        missing = [row[0] for row in rows if row[4] is None]
+        if missing:
+            documents.update(await self.documents(missing))
         return IdPage([row.id for row in rows], total, next_cursor).with_documents(documents)
 
     async def page_ids(self, request: ProductPageRequest) -> IdPage:

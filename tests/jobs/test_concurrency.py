@@ -143,3 +143,91 @@ class TestLeases:
 
         assert [r.status for r in rows] == ["completed"] * 6
         assert most == 3
+
+
+class TestCompletionWithTheNextClaim:
+    """In run(), a finished job is marked completed in the transaction of the next claim."""
+
+    async def test_the_handlers_result_is_recorded_and_the_slot_reused_at_once(
+        self, queue: Database, tmp_path: Path
+    ) -> None:
+        ids = await enqueue_many(queue, 5)
+        settings = make_settings("sqlite://", tmp_path)
+
+        async def handler(_context: JobContext, running: RunningJob) -> dict[str, int]:
+            return {"done": running.id}
+
+        worker = make_worker(queue, settings, registration(handler), concurrency=1)
+        task = asyncio.create_task(worker.run())
+        for _ in range(100):
+            rows = [await job(queue, i) for i in ids]
+            if all(r.status == "completed" for r in rows):
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await asyncio.wait_for(task, timeout=5)
+
+        assert [(r.status, r.result, r.locked_by) for r in rows] == [
+            ("completed", {"done": i}, None) for i in ids
+        ]
+        # One worker, one job at a time, 5 jobs: far less than a poll interval apart each.
+        assert all(r.finished_at is not None for r in rows)
+
+    async def test_a_lease_lost_before_the_completion_is_written_records_nothing(
+        self, queue: Database, tmp_path: Path
+    ) -> None:
+        (job_id,) = await enqueue_many(queue, 1)
+        settings = make_settings("sqlite://", tmp_path)
+        outcomes: list[str] = []
+
+        async def taken_over(_context: JobContext, _running: RunningJob) -> None:
+            # Another worker took the job over as this handler returned: the completion, written
+            # with the next claim, is fenced out.
+            async with queue.session() as session:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(locked_by="thief")
+                    .execution_options(synchronize_session=False)
+                )
+
+        worker = make_worker(queue, settings, registration(taken_over))
+        run_claimed = worker.run_claimed
+
+        async def recording(claimed: RunningJob) -> str:
+            outcome = await run_claimed(claimed)
+            outcomes.append(outcome)
+            return outcome
+
+        worker.run_claimed = recording  # type: ignore[method-assign]
+        task = asyncio.create_task(worker.run())
+        for _ in range(100):
+            if outcomes:
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await asyncio.wait_for(task, timeout=5)
+
+        row = await job(queue, job_id)
+        assert outcomes == ["lease_lost"]
+        assert (row.status, row.locked_by, row.finished_at) == ("running", "thief", None)
+
+    async def test_stopping_writes_the_completions_of_the_jobs_in_hand(
+        self, queue: Database, tmp_path: Path
+    ) -> None:
+        ids = await enqueue_many(queue, 2)
+        settings = make_settings("sqlite://", tmp_path)
+        started = asyncio.Event()
+
+        async def handler(_context: JobContext, _running: RunningJob) -> None:
+            started.set()
+            await asyncio.sleep(0.2)
+
+        worker = make_worker(queue, settings, registration(handler), concurrency=2)
+        task = asyncio.create_task(worker.run())
+        await asyncio.wait_for(started.wait(), timeout=5)
+        worker.stop()  # while both run: they finish, and their completions are written
+        await asyncio.wait_for(task, timeout=5)
+
+        rows = [await job(queue, i) for i in ids]
+        assert [r.status for r in rows] == ["completed", "completed"]

@@ -222,3 +222,76 @@ class TestBuildEmail:
 
         assert parsed["Bcc"] is None
         assert parsed["Subject"] == "Acme: order #1 Bcc: evil@x.example confirmed"
+
+
+def _standard_email(rendered: Any, *, to: str, sender: str, key: str) -> EmailMessage:
+    """The message as the email package builds it with its own default policy."""
+    message = EmailMessage()
+    message["Subject"] = rendered.subject
+    message["From"] = sender
+    message["To"] = to
+    message["Message-ID"] = f"<{key}@{sender.rpartition('@')[2].rstrip('>')}>"
+    message["X-Shopdb-Notification"] = rendered.name
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def _shape(data: bytes) -> list[Any]:
+    """Headers (but the Date and the random boundary) and each part's headers and content."""
+    parsed = email.message_from_bytes(data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    headers = [(k, str(v)) for k, v in parsed.items() if k not in ("Date", "Content-Type")]
+    parts = [
+        (sorted((k, str(v)) for k, v in part.items()), part.get_content())
+        for part in parsed.iter_parts()
+    ]
+    return [sorted(headers), parsed.get_content_type(), parts]
+
+
+class TestHeadersParsedOnce:
+    """build_email's policy parses a header value once and shares it between messages."""
+
+    @pytest.mark.parametrize(
+        ("sender", "to", "name"),
+        [
+            ("Acme <shop@acme.example>", "ann@example.com", "Ann"),
+            ("Café Ünïcode <shop@acme.example>", "zoe@example.com", "Zoë Ünïcode " + "x" * 90),
+        ],
+    )
+    def test_the_message_is_the_one_the_default_policy_builds(
+        self, sender: str, to: str, name: str
+    ) -> None:
+        context = {**CONTEXTS[ORDER_CONFIRMATION], "customer_name": name, "shop_name": name}
+        rendered = render(ORDER_CONFIRMATION, context)
+
+        ours = build_email(rendered, to=to, sender=sender, key="order_confirmation.9")
+        standard = _standard_email(rendered, to=to, sender=sender, key="order_confirmation.9")
+
+        assert _shape(ours.as_bytes()) == _shape(standard.as_bytes())
+
+    def test_messages_built_one_after_another_keep_their_own_headers(self) -> None:
+        first_context = {**CONTEXTS[ORDER_CONFIRMATION], "order_number": "#1"}
+        second_context = {**CONTEXTS[ORDER_CONFIRMATION], "order_number": "#2"}
+        sender = "Acme <shop@acme.example>"
+
+        first = build_email(
+            render(ORDER_CONFIRMATION, first_context), to="a@example.com", sender=sender, key="k.1"
+        )
+        second = build_email(
+            render(ORDER_CONFIRMATION, second_context), to="b@example.com", sender=sender, key="k.2"
+        )
+
+        one = email.message_from_bytes(first.as_bytes(), policy=policy.default)
+        two = email.message_from_bytes(second.as_bytes(), policy=policy.default)
+        assert (one["Subject"], one["To"], one["Message-ID"]) == (
+            "Acme: order #1 confirmed",
+            "a@example.com",
+            "<k.1@acme.example>",
+        )
+        assert (two["Subject"], two["To"], two["Message-ID"]) == (
+            "Acme: order #2 confirmed",
+            "b@example.com",
+            "<k.2@acme.example>",
+        )
+        assert one["From"] == two["From"] == sender

@@ -493,8 +493,13 @@ class TestBatchedOutcomes:
         for n in range(6):
             await order_event(database, n)
         sender = make_sender(backend, database, per_subscription=10, concurrency=20)
-        claimed = await sender.claim(20)
+        with statements_sent(database.primary) as claiming:
+            claimed = await sender.claim(20)
         assert len(claimed) == 12
+        # PostgreSQL leases them and reads their subscriptions in one statement.
+        reads = [s for s in claiming if "webhook" in s.lower()]
+        assert len(reads) == (1 if backend.name == "postgresql" else 3)
+        assert {c.address for c in claimed} == {receiver.url("/a"), receiver.url("/b")}
         # Another worker took one over meanwhile (its lease lapsed): that outcome is dropped.
         stolen = claimed[0]
         await db_session.execute(
@@ -513,8 +518,11 @@ class TestBatchedOutcomes:
             )
 
         assert results == ["lease_lost"] + ["succeeded"] * 11
-        writes = [s for s in sent if s.lstrip().upper().startswith("UPDATE WEBHOOK_DELIVERIES")]
+        writes = [s for s in sent if "UPDATE WEBHOOK_DELIVERIES" in s.upper()]
         assert len(writes) == (1 if backend.name == "postgresql" else 12)
+        # PostgreSQL resets the subscriptions' runs of failures in that same statement.
+        resets = [s for s in sent if s.lstrip().upper().startswith("UPDATE WEBHOOKS ")]
+        assert len(resets) == (0 if backend.name == "postgresql" else 1)
         rows = {d.id: d for h in hooks for d in await deliveries(db_session, h["id"])}
         assert rows[stolen.id].status == "pending"
         done = [rows[c.id] for c in claimed[1:]]

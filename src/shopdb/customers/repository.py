@@ -116,6 +116,18 @@ class CustomerRepository:
             statement = statement.with_for_update()
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def contact(self, customer_id: int) -> Any | None:
+        """A live customer's name, sealed email and phone and SMS consent, in one statement
+        (a row, no relationships): what a notification needs to address them."""
+        statement = select(
+            Customer.first_name,
+            Customer.last_name,
+            Customer.email,
+            Customer.phone,
+            Customer.sms_marketing_state,
+        ).where(Customer.id == customer_id, Customer.deleted_at.is_(None))
+        return (await self.session.execute(statement)).first()
+
     async def exists(self, customer_id: int) -> bool:
         found = await self.session.scalar(
             select(Customer.id).where(Customer.id == customer_id, Customer.deleted_at.is_(None))

@@ -26,9 +26,25 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Interval,
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.jobs.kinds import KINDS, JobKind
@@ -175,6 +191,90 @@ _RETURNED = (
 )
 
 
+# The statements every job runs (its claim, its completion) are built once, from the table
+# and bind parameters, and run as Core statements: building and compiling an ORM UPDATE per
+# call cost more CPU than the database's work. PostgreSQL reads its own clock in the
+# statement (`clock_timestamp()`); SQLite is given the time as `now`.
+_JOBS = cast(Table, Job.__table__)
+
+
+def _clock(postgres: bool) -> Any:
+    return func.clock_timestamp() if postgres else bindparam("now", type_=UTCDateTime())
+
+
+@cache
+def _claim_statement(postgres: bool) -> Any:
+    """Lease up to :claim_limit due jobs of :kinds to :owner (QueueRepository.claim)."""
+    jobs = _JOBS.c
+    now = _clock(postgres)
+    # PostgreSQL takes the kinds as one array parameter (`= ANY`, which is what it makes of an
+    # IN list anyway): an expanding IN list is rewritten into the SQL at every execution.
+    kinds = (
+        jobs.kind == func.any(bindparam("kinds", type_=ARRAY(String)))
+        if postgres
+        else jobs.kind.in_(bindparam("kinds", expanding=True))
+    )
+    due = and_(
+        kinds,
+        or_(
+            and_(jobs.status == "queued", jobs.run_after <= now),
+            and_(jobs.status == "running", jobs.locked_until < now),
+        ),
+    )
+    candidates = (
+        select(jobs.id)
+        .where(due)
+        .order_by(jobs.run_after, jobs.id)
+        .limit(bindparam("claim_limit", type_=Integer))
+    )
+    if postgres:
+        candidates = candidates.with_for_update(skip_locked=True)
+    lease_until = (
+        now + bindparam("lease", type_=Interval)
+        if postgres
+        else bindparam("lease_until", type_=UTCDateTime())
+    )
+    return (
+        update(_JOBS)
+        .where(jobs.id.in_(candidates.scalar_subquery()))
+        .values(
+            status="running",
+            locked_by=bindparam("owner", type_=String),
+            locked_until=lease_until,
+            attempts=jobs.attempts + 1,
+            started_at=func.coalesce(jobs.started_at, now),
+            updated_at=bindparam("updated_at", type_=UTCDateTime()),
+        )
+        .returning(*(_JOBS.c[column.key] for column in _RETURNED))
+    )
+
+
+def _fenced_where() -> Any:
+    jobs = _JOBS.c
+    return and_(
+        jobs.id == bindparam("job_id", type_=BigInteger),
+        jobs.status == "running",
+        jobs.locked_by == bindparam("owner", type_=String),
+        jobs.attempts == bindparam("attempt", type_=Integer),
+    )
+
+
+@cache
+def _complete_statement(postgres: bool, *, with_result: bool) -> Any:
+    """Completed, fenced as every write of a running job (QueueRepository.complete)."""
+    values: dict[str, Any] = {
+        "status": "completed",
+        "finished_at": _clock(postgres),
+        "locked_by": None,
+        "locked_until": None,
+        "error": None,
+        "updated_at": bindparam("updated_at", type_=UTCDateTime()),
+    }
+    if with_result:
+        values["result"] = bindparam("result", type_=_JOBS.c.result.type)
+    return update(_JOBS).where(_fenced_where()).values(**values).returning(_JOBS.c.id)
+
+
 class QueueRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -215,27 +315,22 @@ class QueueRepository:
         self, owner: str, kinds: Collection[str], limit: int, lease_seconds: float
     ) -> list[RunningJob]:
         """Lease up to `limit` due jobs of `kinds` to `owner`, oldest due first."""
-        candidates = (
-            select(Job.id).where(self._due(kinds)).order_by(Job.run_after, Job.id).limit(limit)
-        )
-        if self.postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        statement = (
-            update(Job)
-            .where(Job.id.in_(candidates.scalar_subquery()))
-            .values(
-                status="running",
-                locked_by=owner,
-                locked_until=self._after(lease_seconds),
-                attempts=Job.attempts + 1,
-                started_at=func.coalesce(Job.started_at, self._now()),
-                updated_at=utcnow(),
-            )
-            .returning(*_RETURNED)
-            .execution_options(synchronize_session=False)
-        )
-        rows = (await self.session.execute(statement)).all()
+        params: dict[str, Any] = {
+            "kinds": list(kinds),
+            "claim_limit": limit,
+            "owner": owner,
+            "updated_at": utcnow(),
+        }
+        params.update(self._lease_params(lease_seconds))
+        rows = (await self.session.execute(_claim_statement(self.postgres), params)).all()
         return sorted((_running_job(row, lease_seconds) for row in rows), key=lambda j: j.id)
+
+    def _lease_params(self, lease_seconds: float) -> dict[str, Any]:
+        """`now` and `lease` (PostgreSQL: the database's clock, which the statement reads)."""
+        if self.postgres:
+            return {"lease": timedelta(seconds=lease_seconds)}
+        now = utcnow()
+        return {"now": now, "lease_until": now + timedelta(seconds=lease_seconds)}
 
     async def insert_claimed(
         self,
@@ -299,17 +394,28 @@ class QueueRepository:
             raise LeaseLost(job.id)
 
     async def complete(self, job: RunningJob, result: Mapping[str, Any] | None) -> None:
-        values: dict[str, Any] = {
-            "status": "completed",
-            "finished_at": self._now(),
-            "locked_by": None,
-            "locked_until": None,
-            "error": None,
+        params: dict[str, Any] = {
+            "job_id": job.id,
+            "owner": job.owner,
+            "attempt": job.attempt,
+            "updated_at": utcnow(),
         }
+        if not self.postgres:
+            params["now"] = params["updated_at"]
         if result is not None:
-            values["result"] = dict(result)
-        if not await self._fenced_update(job, **values):
+            params["result"] = dict(result)
+        statement = _complete_statement(self.postgres, with_result=result is not None)
+        if (await self.session.execute(statement, params)).first() is None:
             raise LeaseLost(job.id)
+
+    async def complete_if_held(self, job: RunningJob, result: Mapping[str, Any] | None) -> bool:
+        """`complete`, False (and nothing written) where it would raise LeaseLost: for a
+        transaction that writes other jobs' outcomes too (Worker.claim)."""
+        try:
+            await self.complete(job, result)
+        except LeaseLost:
+            return False
+        return True
 
     async def retry(self, job: RunningJob, delay_seconds: float, last_error: str) -> bool:
         """Back to the queue, due after `delay_seconds`; False when the lease was lost."""

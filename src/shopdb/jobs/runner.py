@@ -20,6 +20,12 @@ failed without running again.
 `stop()` stops claiming; the jobs in hand run to their end, then `run()` returns. A worker
 killed outright loses nothing: its jobs' leases lapse and another worker claims them.
 
+Within `run()`, a job whose handler returned is marked completed in the transaction of the
+worker's next claim (one transaction, not two: the queue's own writes were most of a short
+job's CPU), which runs at once; the job's outcome is what that write found. Should the
+process die before it commits, the job runs again (handlers are idempotent), as it would
+had the process died a moment earlier.
+
 Each job attempt logs one line, `job`, with its id, kind, attempt, outcome and duration (and
 the traceback when it raised).
 """
@@ -127,6 +133,10 @@ class Worker:
         self.options = options or WorkerOptions()
         self.name = name or worker_name()
         self._stopping = asyncio.Event()
+        # Completions the run loop writes with its next claim (only while `run()` loops).
+        self._completions: list[_Completion] = []
+        self._looping = False
+        self._wake: asyncio.Future[None] | None = None
 
     @property
     def database(self) -> Database:
@@ -143,13 +153,34 @@ class Worker:
     # --- claiming -----------------------------------------------------------------------
 
     async def claim(self, limit: int) -> list[RunningJob]:
+        """Lease up to `limit` due jobs; the completions waiting for the loop are written in
+        the same transaction first."""
         kinds = list(self.registrations)
-        if self.database.primary.dialect.name == "sqlite" and not await self._any_due(kinds):
-            return []
-        async with self.database.session() as session:
-            return await QueueRepository(session).claim(
-                self.name, kinds, limit, self.options.lease_seconds
-            )
+        completions, self._completions = self._completions, []
+        try:
+            if (
+                self.database.primary.dialect.name == "sqlite"
+                and not completions
+                and not await self._any_due(kinds)
+            ):
+                return []
+            async with self.database.session() as session:
+                repository = QueueRepository(session)
+                kept = [await repository.complete_if_held(c.job, c.result) for c in completions]
+                claimed = (
+                    await repository.claim(self.name, kinds, limit, self.options.lease_seconds)
+                    if limit > 0
+                    else []
+                )
+        except BaseException as exc:
+            for completion in completions:
+                if not completion.written.done():
+                    completion.written.set_exception(exc)
+            raise
+        for completion, held in zip(completions, kept, strict=True):
+            if not completion.written.done():
+                completion.written.set_result(held)
+        return claimed
 
     async def _any_due(self, kinds: list[str]) -> bool:
         """A read before the claim on SQLite: the claim's IMMEDIATE transaction takes the
@@ -164,13 +195,16 @@ class Worker:
         running: set[asyncio.Task[str]] = set()
         stopped = asyncio.create_task(self._stopping.wait())
         log.info("worker_started", worker=self.name, kinds=sorted(self.registrations))
+        self._looping = True
         try:
             while not self.stopping:
                 claimed: list[RunningJob] = []
-                free = self.options.concurrency - len(running)
-                if free > 0:
+                # A job whose handler returned and whose completion waits for this claim
+                # no longer holds a slot.
+                free = self.options.concurrency - len(running) + len(self._completions)
+                if free > 0 or self._completions:
                     try:
-                        claimed = await self.claim(free)
+                        claimed = await self.claim(max(0, free))
                     except Exception:
                         # The database is away: keep polling, it usually comes back.
                         log.exception("job_claim_failed", worker=self.name)
@@ -178,17 +212,31 @@ class Worker:
                     task = asyncio.create_task(self.run_claimed(job))
                     running.add(task)
                     task.add_done_callback(running.discard)
-                if claimed and len(running) < self.options.concurrency:
-                    continue  # more may be due right away
+                if self._completions or (
+                    claimed and len(running) - len(self._completions) < self.options.concurrency
+                ):
+                    continue  # more may be due right away, or completions wait
+                wake = self._wake = asyncio.get_running_loop().create_future()
                 await asyncio.wait(
-                    {stopped, *running},
+                    {stopped, wake, *running},
                     timeout=self.options.poll_seconds,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
+                self._wake = None
+            # From here on a finishing job writes its own completion.
+            self._looping = False
+            if self._completions:
+                with contextlib.suppress(Exception):  # each job logs its own outcome
+                    await self.claim(0)
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
         finally:
+            self._looping = False
             stopped.cancel()
+            for completion in self._completions:
+                if not completion.written.done():
+                    completion.written.set_exception(RuntimeError("the worker loop ended"))
+            self._completions = []
         log.info("worker_stopped", worker=self.name)
 
     async def run_due(self, limit: int = 1000) -> int:
@@ -233,8 +281,7 @@ class Worker:
 
     async def _run_with_lease(self, job: RunningJob, registration: Registration) -> str:
         handler = asyncio.create_task(registration.run(self.context, job))
-        done = asyncio.Event()
-        heartbeat = asyncio.create_task(self._heartbeat(job, handler, done))
+        heartbeat = _Heartbeat(self, job, handler)
         try:
             result = await handler
         except LeaseLost:
@@ -249,10 +296,11 @@ class Worker:
         finally:
             # Stopped, not cancelled: a renewal in flight finishes, so its connection goes
             # back to the pool rather than being abandoned mid-statement.
-            done.set()
-            await heartbeat
+            await heartbeat.stop()
         if job.finished:
             return "completed"
+        if self._looping:
+            return await self._complete_with_next_claim(job, result)
         try:
             async with self.database.session() as session:
                 await job.complete(session, result)
@@ -260,32 +308,30 @@ class Worker:
             return "lease_lost"
         return "completed"
 
-    async def _heartbeat(
-        self, job: RunningJob, handler: asyncio.Task[Any], done: asyncio.Event
-    ) -> None:
-        interval = self.options.lease_seconds / 3
-        while not done.is_set():
-            wait = interval - (time.monotonic() - job.renewed_at)
-            if wait > 0:
-                # A checkpoint renewed the lease meanwhile: no write needed yet. (On SQLite this
-                # matters: the renewal would wait for the handler's own batch to commit.)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), wait)
-                continue
-            try:
-                async with self.database.session() as session:
-                    kept = await QueueRepository(session).renew(job)
-            except Exception:
-                # Renewal is retried next interval; if the database stays away the lease lapses
-                # and the job is another worker's, which this process then finds out.
-                log.warning("job_lease_renewal_failed", job_id=job.id, exc_info=True)
-                job.renewed_at = time.monotonic()  # try again in an interval
-                continue
-            if not kept:
-                job.lease_lost = True
-                handler.cancel()
-                return
-            job.renewed_at = time.monotonic()
+    async def _complete_with_next_claim(
+        self, job: RunningJob, result: Mapping[str, Any] | None
+    ) -> str:
+        completion = _Completion(job, result, asyncio.get_running_loop().create_future())
+        self._completions.append(completion)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        if not await completion.written:
+            return "lease_lost"
+        job.finished = True
+        if result is not None:
+            job.result = dict(result)
+        return "completed"
+
+    async def _renew(self, job: RunningJob) -> bool | None:
+        """Extend the job's lease: False when another worker has it, None when the renewal
+        failed (retried an interval later; if the database stays away the lease lapses and
+        the job is another worker's, which this process then finds out)."""
+        try:
+            async with self.database.session() as session:
+                return await QueueRepository(session).renew(job)
+        except Exception:
+            log.warning("job_lease_renewal_failed", job_id=job.id, exc_info=True)
+            return None
 
     async def _retry_or_fail(
         self, job: RunningJob, registration: Registration, exc: BaseException
@@ -348,3 +394,61 @@ class Worker:
             log.info("job", **fields)
         else:
             log.warning("job", **fields)
+
+
+@dataclass
+class _Completion:
+    """A job whose handler returned, waiting to be marked completed with the next claim;
+    `written` resolves to whether its lease still held."""
+
+    job: RunningJob
+    result: Mapping[str, Any] | None
+    written: asyncio.Future[bool]
+
+
+class _Heartbeat:
+    """Renews a running job's lease every third of `lease_seconds` while its handler runs:
+    a timer, and a renewal task only when one is due (most jobs end long before), rather
+    than a task per job waiting all along. A checkpoint renews the lease too; the next
+    renewal then counts from it. If renewing finds the job taken over, the handler is
+    cancelled."""
+
+    def __init__(self, worker: Worker, job: RunningJob, handler: asyncio.Task[Any]) -> None:
+        self.worker = worker
+        self.job = job
+        self.handler = handler
+        self.interval = worker.options.lease_seconds / 3
+        self.loop = asyncio.get_running_loop()
+        self.stopped = False
+        self.renewal: asyncio.Task[None] | None = None
+        self.timer = self.loop.call_later(self._wait(), self._due)
+
+    def _wait(self) -> float:
+        return max(0.0, self.interval - (time.monotonic() - self.job.renewed_at))
+
+    def _due(self) -> None:
+        if self.stopped:
+            return
+        wait = self._wait()
+        if wait > 0:
+            # A checkpoint renewed the lease meanwhile: no write needed yet. (On SQLite this
+            # matters: the renewal would wait for the handler's own batch to commit.)
+            self.timer = self.loop.call_later(wait, self._due)
+            return
+        self.renewal = asyncio.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        kept = await self.worker._renew(self.job)
+        if kept is False:
+            self.job.lease_lost = True
+            self.handler.cancel()
+            return
+        self.job.renewed_at = time.monotonic()  # renewed, or try again in an interval
+        if not self.stopped:
+            self.timer = self.loop.call_later(self._wait(), self._due)
+
+    async def stop(self) -> None:
+        self.stopped = True
+        self.timer.cancel()
+        if self.renewal is not None and not self.renewal.done():
+            await asyncio.gather(self.renewal, return_exceptions=True)

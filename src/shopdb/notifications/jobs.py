@@ -14,7 +14,8 @@ per Message-ID), keep one copy.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -49,13 +50,25 @@ Builder = Callable[
 ]
 
 
+@asynccontextmanager
+async def _read_session(context: JobContext) -> AsyncIterator[AsyncSession]:
+    """A session for the builder's reads, closed without a commit: builders only read. On
+    PostgreSQL the reads that can run in autocommit do (the order's document: no BEGIN and
+    COMMIT round trips); on SQLite the transaction is a deferred one, which takes no write
+    lock from the API."""
+    async with context.database.sessionmaker() as session:
+        if context.database.primary.dialect.name == "sqlite":
+            await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        yield session
+
+
 async def send_notification(
     context: JobContext, job: RunningJob, kind: JobKind, build: Builder
 ) -> Mapping[str, Any]:
     settings = context.settings
     cipher = field_cipher(settings)
     try:
-        async with context.database.session() as session:
+        async with _read_session(context) as session:
             found = await build(session, cipher, settings, job.payload)
     except ShopdbError as exc:
         if exc.status_code == 404:

@@ -25,11 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.checkouts.service import load_checkout
 from shopdb.checkouts.settings import CheckoutSettings
 from shopdb.config import Settings
-from shopdb.customers.errors import CustomerNotFound
-from shopdb.customers.service import load_customer, unseal
+from shopdb.customers.service import load_contact
 from shopdb.gift_cards.service import expires_on, load_gift_card
 from shopdb.kit.crypto import FieldCipher
-from shopdb.models import Customer
 from shopdb.models.checkouts import CHECKOUT_EMAIL
 from shopdb.notifications.outbox import open_gift_card_code
 from shopdb.notifications.rendering import (
@@ -75,32 +73,25 @@ def _name_in(address: dict[str, Any] | None) -> str:
     return " ".join(str(p).strip() for p in parts if p and str(p).strip())
 
 
-async def _customer(session: AsyncSession, customer_id: int | None) -> Customer | None:
-    if customer_id is None:
-        return None
-    try:
-        return await load_customer(session, customer_id)
-    except CustomerNotFound:
-        return None  # deleted (or redacted) since: the addresses may still name the buyer
-
-
 async def _recipient(
     session: AsyncSession,
     cipher: FieldCipher,
     customer_id: int | None,
     *addresses: dict[str, Any] | None,
 ) -> Recipient:
-    customer = await _customer(session, customer_id)
+    # The contact only (one row), not the customer's detail with its tags, groups and
+    # addresses: every order's confirmation reads it. None when the customer was deleted (or
+    # redacted) since: the addresses may still name the buyer.
+    contact = None if customer_id is None else await load_contact(session, cipher, customer_id)
     name = ""
     phone = email = None
-    if customer is not None:
-        parts = (customer.first_name, customer.last_name)
+    if contact is not None:
+        parts = (contact.first_name, contact.last_name)
         name = " ".join(p.strip() for p in parts if p and p.strip())
-        opened = unseal(cipher, customer, with_addresses=False)
-        email = opened.email
+        email = contact.email
         # Texts only to a customer who agreed to receive them.
-        if customer.sms_marketing_state == "subscribed":
-            phone = opened.phone
+        if contact.sms_marketing_state == "subscribed":
+            phone = contact.phone
     for address in addresses:
         if name:
             break

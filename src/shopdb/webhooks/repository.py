@@ -61,35 +61,45 @@ class SentOutcome:
     """A successful attempt to write: the delivery, the attempt (the fence), the answer."""
 
     id: int
+    webhook_id: int
     attempt: int
     status_code: int
     duration_ms: int
     attempt_log: list[dict[str, Any]]
 
 
-# PostgreSQL: every successful attempt of a batch in one UPDATE, from parallel arrays.
+# PostgreSQL: every successful attempt of a batch in one UPDATE, from parallel arrays; and, in
+# the same statement, a success resets its subscription's run of failures (locking no webhooks
+# row that has none to reset): one round trip per batch.
 _RECORD_SUCCESSES = text(
     """
-    UPDATE webhook_deliveries AS d
-    SET status = 'succeeded',
-        delivered_at = clock_timestamp(),
-        last_attempt_at = clock_timestamp(),
-        next_attempt_at = NULL,
-        locked_by = NULL,
-        locked_until = NULL,
-        response_status = v.status_code,
-        duration_ms = v.duration_ms,
-        last_error = NULL,
-        attempt_log = CAST(v.attempt_log AS jsonb)
-    FROM unnest(
-        CAST(:ids AS bigint[]),
-        CAST(:attempts AS integer[]),
-        CAST(:statuses AS integer[]),
-        CAST(:durations AS integer[]),
-        CAST(:logs AS text[])
-    ) AS v(id, attempt, status_code, duration_ms, attempt_log)
-    WHERE d.id = v.id AND d.locked_by = :owner AND d.attempts = v.attempt
-    RETURNING d.id
+    WITH done AS (
+        UPDATE webhook_deliveries AS d
+        SET status = 'succeeded',
+            delivered_at = clock_timestamp(),
+            last_attempt_at = clock_timestamp(),
+            next_attempt_at = NULL,
+            locked_by = NULL,
+            locked_until = NULL,
+            response_status = v.status_code,
+            duration_ms = v.duration_ms,
+            last_error = NULL,
+            attempt_log = CAST(v.attempt_log AS jsonb)
+        FROM unnest(
+            CAST(:ids AS bigint[]),
+            CAST(:attempts AS integer[]),
+            CAST(:statuses AS integer[]),
+            CAST(:durations AS integer[]),
+            CAST(:logs AS text[])
+        ) AS v(id, attempt, status_code, duration_ms, attempt_log)
+        WHERE d.id = v.id AND d.locked_by = :owner AND d.attempts = v.attempt
+        RETURNING d.id, d.webhook_id
+    ),
+    reset AS (
+        UPDATE webhooks SET consecutive_failures = 0
+        WHERE id IN (SELECT webhook_id FROM done) AND consecutive_failures <> 0
+    )
+    SELECT id FROM done
     """
 )
 
@@ -164,6 +174,31 @@ def _postgres_claim() -> Any:
         .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     )
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery just leased, with what its subscription says about sending it."""
+
+    id: int
+    webhook_id: int
+    event_id: int | None
+    topic: str
+    payload: Any
+    attempts: int
+    created_at: Any
+    attempt_log: Any
+    address: str
+    secret: str | None
+    fields: list[str] | None
+
+
+@cache
+def _postgres_claim_to_send() -> Any:
+    """`_postgres_claim`, returning each delivery with its subscription's address, secret and
+    fields: the claim and the read of the subscriptions in one round trip."""
+    claimed = _postgres_claim().cte("claimed")
+    return select(claimed, W.address, W.secret, W.fields).join(W, W.id == claimed.c.webhook_id)
 
 
 class WebhookRepository:
@@ -282,14 +317,14 @@ class DeliveryRepository:
         per_subscription: int,
         room: Mapping[int, int],
         lease_seconds: float,
-    ) -> list[Any]:
-        """Lease up to `limit` due deliveries to `owner`: rows of (id, webhook_id, event_id,
-        topic, payload, attempts, created_at, attempt_log)."""
+    ) -> list[ClaimedDelivery]:
+        """Lease up to `limit` due deliveries to `owner`, each with its subscription's
+        address, secret and fields (one statement on PostgreSQL)."""
         if self.postgres:
             # One statement built once (bind parameters only), so it is compiled once too.
             rooms = sorted(room.items())
             result = await self.session.execute(
-                _postgres_claim(),
+                _postgres_claim_to_send(),
                 {
                     "owner": owner,
                     "claim_limit": limit,
@@ -299,7 +334,7 @@ class DeliveryRepository:
                     "lease": timedelta(seconds=lease_seconds),
                 },
             )
-            return list(result.all())
+            return [ClaimedDelivery(**row._mapping) for row in result]
         candidates = self._ranked(room, per_subscription)
         # Checked again on the rows themselves: another worker may have claimed one since.
         locked = select(D.id).where(
@@ -316,7 +351,19 @@ class DeliveryRepository:
             .returning(*_CLAIMED)
             .execution_options(synchronize_session=False)
         )
-        return list((await self.session.execute(statement)).all())
+        rows = list((await self.session.execute(statement)).all())
+        if not rows:
+            return []
+        subscriptions = await self.subscriptions(sorted({r.webhook_id for r in rows}))
+        return [
+            ClaimedDelivery(
+                **row._mapping,
+                address=subscriptions[row.webhook_id].address,
+                secret=subscriptions[row.webhook_id].secret,
+                fields=subscriptions[row.webhook_id].fields,
+            )
+            for row in rows
+        ]
 
     def _ranked(self, room: Mapping[int, int], per_subscription: int) -> Select[Any]:
         """SQLite (no LATERAL): every sendable delivery ranked within its subscription."""
@@ -363,10 +410,11 @@ class DeliveryRepository:
         return (await self.session.execute(statement)).first() is not None
 
     async def record_successes(self, owner: str, sent: Sequence[SentOutcome]) -> set[int]:
-        """Write successful attempts and release their leases, fenced as `record` is; the ids
-        whose lease held. One statement on PostgreSQL, whatever the batch's size."""
+        """Write successful attempts and release their leases, fenced as `record` is, and
+        reset the run of failures of their subscriptions; the ids whose lease held. One
+        statement on PostgreSQL, whatever the batch's size."""
         if not self.postgres:
-            kept = set()
+            kept: dict[int, int] = {}
             for one in sent:
                 if await self.record(
                     one.id,
@@ -381,8 +429,9 @@ class DeliveryRepository:
                     last_error=None,
                     attempt_log=one.attempt_log,
                 ):
-                    kept.add(one.id)
-            return kept
+                    kept[one.id] = one.webhook_id
+            await self.succeeded_all(sorted(set(kept.values())))
+            return set(kept)
         rows = await self.session.execute(
             _RECORD_SUCCESSES,
             {

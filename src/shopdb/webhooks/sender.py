@@ -285,20 +285,15 @@ class WebhookSender:
         per = self.options.per_subscription
         room = {wid: max(0, per - n) for wid, n in self._in_flight.items() if n}
         async with self.database.session() as session:
-            repository = DeliveryRepository(session)
-            rows = await repository.claim(
+            rows = await DeliveryRepository(session).claim(
                 self.name,
                 limit=limit,
                 per_subscription=per,
                 room=room,
                 lease_seconds=self.options.lease,
             )
-            if not rows:
-                return []
-            subscriptions = await repository.subscriptions(sorted({r.webhook_id for r in rows}))
         claimed = []
         for row in sorted(rows, key=lambda r: r.id):
-            subscription = subscriptions[row.webhook_id]
             claimed.append(
                 Claimed(
                     id=row.id,
@@ -309,9 +304,9 @@ class WebhookSender:
                     attempt=row.attempts,
                     triggered_at=row.created_at,
                     attempt_log=list(row.attempt_log or []),
-                    address=subscription.address,
-                    sealed_secret=subscription.secret,
-                    fields=subscription.fields,
+                    address=row.address,
+                    sealed_secret=row.secret,
+                    fields=row.fields,
                 )
             )
             self._in_flight[row.webhook_id] = self._in_flight.get(row.webhook_id, 0) + 1
@@ -512,6 +507,7 @@ class WebhookSender:
         sent = [
             SentOutcome(
                 id=delivery.id,
+                webhook_id=delivery.webhook_id,
                 attempt=delivery.attempt,
                 status_code=outcome.status_code or 0,
                 duration_ms=outcome.duration_ms,
@@ -521,11 +517,7 @@ class WebhookSender:
         ]
         try:
             async with self.database.session() as session:
-                repository = DeliveryRepository(session)
-                kept = await repository.record_successes(self.name, sent)
-                await repository.succeeded_all(
-                    sorted({d.webhook_id for d, _, _ in items if d.id in kept})
-                )
+                kept = await DeliveryRepository(session).record_successes(self.name, sent)
         except Exception as exc:
             for _, _, future in items:
                 if not future.done():

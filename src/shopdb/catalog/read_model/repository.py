@@ -36,6 +36,7 @@ from shopdb.catalog.read_model.reader import ProductReader, product_columns_sele
 from shopdb.catalog.read_model.schemas import ProductDetail, SortBy
 from shopdb.catalog.read_model.stored import read_documents, with_stored_documents
 from shopdb.db import read_connection, reads_in_autocommit, reads_in_autocommit_on_primary
+from shopdb.kit import prepared
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -312,19 +313,22 @@ class ProductReadRepository:
         else:
             values["skip"] = offset_for(request.page, request.page_size)
         values["take"] = request.page_size + 1  # one more tells whether a next page follows
-        # Core execution: the rows are plain columns, and the ORM's per-statement work cost
-        # more than the index range scan.
+        # Not the ORM's execution, whose per-statement work cost more than the index range
+        # scan: Core, or asyncpg's own prepared statement in autocommit (kit.prepared).
         connection = await read_connection(self.session)
-        result = await connection.execute(statement, values)
-        rows, more = split_page(result.all(), request.page_size)
+        found = await prepared.fetch(
+            connection, statement, values, autocommit=reads_in_autocommit(self.session)
+        )
+        rows, more = split_page(found, request.page_size)
         total = None
         if request.with_total:
             total = await count_rows(self.session, filters.apply(select(Product.id)))
         next_cursor = None
         if more and rows:
             last = rows[-1]
-            last_key = getattr(last, SORT_COLUMNS[request.sort_by].key)
-            next_cursor = Cursor(request.sort_by, request.direction, last_key, last.id).encode()
+            last_key = prepared.field(last, SORT_COLUMNS[request.sort_by].key)
+            last_id = prepared.field(last, "id")
+            next_cursor = Cursor(request.sort_by, request.direction, last_key, last_id).encode()
         return total, rows, next_cursor
 
     async def list(self, request: ProductPageRequest) -> ProductPage:
@@ -351,14 +355,14 @@ class ProductReadRepository:
         missing = [row[0] for row in rows if row[4] is None]
         if missing:
             documents.update(await self.documents(missing))
-        return IdPage([row.id for row in rows], total, next_cursor).with_documents(documents)
+        return IdPage([row[0] for row in rows], total, next_cursor).with_documents(documents)
 
     async def page_ids(self, request: ProductPageRequest) -> IdPage:
         """The page's product ids, in order, without their documents (PostgreSQL)."""
         await read_connection(self.session)
         # Only what the sort's index holds: (key, id), all a page of ids and its cursor need.
         total, rows, next_cursor = await self._page_rows("ids", request)
-        return IdPage([row.id for row in rows], total, next_cursor)
+        return IdPage([row[0] for row in rows], total, next_cursor)
 
     async def documents(self, product_ids: Sequence[int]) -> dict[int, tuple[bytes, int]]:
         """{id: (ProductDetail JSON, version)} of the live products among `product_ids`."""

@@ -27,7 +27,6 @@ How a stored document stays exactly current (never stale, whatever the interleav
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -45,12 +44,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Session
 
 from shopdb.catalog.read_model.documents import compact, product_document
-from shopdb.kit import journal
+from shopdb.kit import journal, prepared
 from shopdb.models import Product, ProductDocument
 
 # Documents are stored only on PostgreSQL (documents.py builds them there).
@@ -155,45 +153,16 @@ BUMP = text(_BUMP_SQL)
 BUMP_ASYNCPG_SQL = _BUMP_SQL.replace(":ids", "$1")
 
 
-# The read's statements prepared once per pooled asyncpg connection (a WeakKeyDictionary:
-# they go with their connection), as inventory.batching does for stock.
-_PREPARED: weakref.WeakKeyDictionary[Any, dict[bool, Any]] = weakref.WeakKeyDictionary()
-
-
 async def _stored_or_built_rows(
     connection: AsyncConnection, product_ids: list[int], *, autocommit: bool
 ) -> Sequence[Any]:
-    """The rows of stored_or_built_statement. In autocommit on asyncpg, through asyncpg's own
-    prepared statement: SQLAlchemy's execution (compiled-cache lookup, parameter and result
-    processing, the adapter's cursor) cost ~2.5x the query's own client time on the hottest
-    read there is. Inside a transaction, through SQLAlchemy, whose adapter begins it."""
+    """The rows of stored_or_built_statement: through asyncpg's own prepared statement in
+    autocommit (kit.prepared), the hottest read there is."""
     one = len(product_ids) == 1
-    if not autocommit or connection.dialect.driver != "asyncpg":
-        values = {"product_id": product_ids[0]} if one else {"ids": product_ids}
-        result = await connection.execute(stored_or_built_statement(one), values)
-        every: Sequence[Any] = result.all()
-        return every
-    raw: Any = (await connection.get_raw_connection()).driver_connection
-    prepared = _PREPARED.setdefault(raw, {})
-    statement = prepared.get(one)
-    if statement is None:
-        statement = prepared[one] = await raw.prepare(_compiled(connection.dialect, one))
-    try:
-        rows: Sequence[Any] = await statement.fetch(product_ids[0] if one else product_ids)
-    except BaseException:
-        prepared.pop(one, None)  # prepared again next time (a schema change, a lost connection)
-        if not raw.is_closed() and raw.is_in_transaction():
-            await connection.invalidate()  # never hand the pool a connection left mid-way
-        raise
-    return rows
-
-
-@functools.cache
-def _compiled(dialect: Dialect, one: bool) -> str:
-    compiled = stored_or_built_statement(one).compile(dialect=dialect)
-    if list(compiled.positiontup or ()) != ["product_id" if one else "ids"]:
-        raise RuntimeError("the stored documents' read takes the ids alone")
-    return compiled.string
+    values = {"product_id": product_ids[0]} if one else {"ids": product_ids}
+    return await prepared.fetch(
+        connection, stored_or_built_statement(one), values, autocommit=autocommit
+    )
 
 
 async def read_documents(

@@ -81,11 +81,13 @@ def with_stored_documents(page: Any, *columns: Any) -> Select[Any]:
     documents costs PostgreSQL ~0.6 ms to plan, which a list page would pay on every request
     (its custom plan, for its OFFSET and filters, is the better one)."""
     stored = ProductDocument.__table__
+    current = and_(stored.c.built_stamp == stored.c.stamp, stored.c.document.is_not(None))
+    # The stamp alone decides (every change to a product bumps it); the detail's read also
+    # compares the product's version, which here would cost a second lookup of every row.
     return (
-        select(*columns, *_document_columns()[:3])
+        select(*columns, stored.c.version, stored.c.stamp, case((current, stored.c.document)))
         .select_from(page)
-        .join(Product, Product.id == page.c.id)
-        .outerjoin(stored, stored.c.product_id == Product.id)
+        .outerjoin(stored, stored.c.product_id == page.c.id)
     )
 
 

@@ -21,11 +21,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from asyncpg.prepared_stmt import PreparedStatement
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
@@ -389,28 +389,35 @@ class TestSkippedReplicas:
 
     @pytest.mark.parametrize("lost", [True, False], ids=["connection-lost", "statement-error"])
     async def test_a_read_that_loses_its_standby_mid_query_runs_again_on_the_primary(
-        self, replicated: Replicated, lost: bool
+        self, replicated: Replicated, lost: bool, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The standby goes away under a read already running on it (not at connect time):
         the GET runs once more, on the primary, and the standby is skipped until a check
         finds it well. A statement's own error is not retried: it would fail again."""
         await replicated.caught_up()
-        failed: list[str] = []
-
-        def fail_once(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if "FROM products" in statement and not failed:
-                failed.append(statement)
-                cause = ConnectionResetError("the standby went away") if lost else ValueError()
-                raise OperationalError(statement, None, cause, connection_invalidated=lost)
-
         replicas = replicated.database.replica_set
-        event.listen(replicated.replica.sync_engine, "before_cursor_execute", fail_once)
-        try:
-            async with replicated.client() as reader:
-                with statements(replicated) as ran:
-                    response = await reader.get("/api/v1/products", headers=replicated.headers)
-        finally:
-            event.remove(replicated.replica.sync_engine, "before_cursor_execute", fail_once)
+        replicas._checked_at = time.monotonic()  # a fresh check: the read picks the standby
+        failed: list[str] = []
+        run = PreparedStatement.fetch
+
+        async def fail_once(statement: Any, *args: Any, **kwargs: Any) -> Any:
+            # Every statement reaches the server through here, whether SQLAlchemy's adapter
+            # sends it or shopdb's own prepared statements (kit.prepared).
+            on_standby = statement._connection._addr[1] == replicated.standby.port
+            if on_standby and "FROM products" in statement.get_query() and not failed:
+                failed.append(statement.get_query())
+                if lost:
+                    raise asyncpg.exceptions.ConnectionDoesNotExistError(
+                        "connection was closed in the middle of operation"
+                    )
+                raise asyncpg.exceptions.DataError("a statement's own error")
+            return await run(statement, *args, **kwargs)
+
+        monkeypatch.setattr(PreparedStatement, "fetch", fail_once)
+        async with replicated.client() as reader:
+            with statements(replicated) as ran:
+                response = await reader.get("/api/v1/products", headers=replicated.headers)
+        monkeypatch.undo()
         assert failed  # the standby had the read
         if lost:
             assert response.status_code == 200, response.text

@@ -30,6 +30,7 @@ from shopdb.catalog.products.repository import ProductRepository, StoredStructur
 from shopdb.catalog.products.schemas import OptionInput, VariantReplace
 from shopdb.catalog.rules import (
     OptionSpec,
+    VariantOptions,
     check_options,
     check_variant_count,
     check_variants,
@@ -45,19 +46,13 @@ from shopdb.errors import ErrorDetail, ShopdbError, ValidationFailed
 from shopdb.models import Product, ProductVariant
 
 
-class KeptVariant(Protocol):
+class KeptVariant(VariantOptions, Protocol):
     """What planning reads of a stored variant: an ORM row, or a StoredVariant read in Core."""
 
     @property
     def id(self) -> int: ...
     @property
     def sku(self) -> str | None: ...
-    @property
-    def option1(self) -> str | None: ...
-    @property
-    def option2(self) -> str | None: ...
-    @property
-    def option3(self) -> str | None: ...
 
 
 V = TypeVar("V", bound=KeptVariant)

@@ -12,7 +12,7 @@ import structlog
 from fastapi import Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.util import greenlet_spawn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopdb import metrics
 from shopdb.config import Settings
-from shopdb.kit import journal
+from shopdb.kit import journal, prepared
 from shopdb.replicas import (
     CONNECT_TIMEOUT_SECONDS,
     UNREACHABLE,
@@ -78,6 +79,10 @@ def create_engine(
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=settings.database_pool_pre_ping,
+        # The connection returned last is handed out first: a few connections do the work of a
+        # light load, their PostgreSQL backends stay warm in the CPU's caches, and the others
+        # may idle out; a FIFO pool spreads every load over all of them.
+        pool_use_lifo=True,
         # asyncpg waits 60 s by default; a replica's reads fall back to the primary sooner.
         connect_args={} if connect_timeout is None else {"timeout": connect_timeout},
     )
@@ -365,6 +370,69 @@ def reads_in_autocommit_on_primary(session: AsyncSession) -> bool:
     """Whether the session's reads (read_connection) run on the primary outside any
     transaction: a statement run there commits by itself and holds no lock afterwards."""
     return reads_in_autocommit(session) and REPLICA_READ not in session.info
+
+
+# session.info key: where the session's autocommit_reads go (the primary or one replica).
+_READS_ENGINE = "shopdb.reads_engine"
+
+
+@asynccontextmanager
+async def autocommit_reads(session: AsyncSession) -> AsyncIterator[prepared.Reads]:
+    """Where a read-only request's statements go (kit.prepared.Reads).
+
+    On PostgreSQL through asyncpg, while the session has not begun a transaction: a pooled
+    connection of their own, outside any transaction, checked out for these statements and
+    returned right after. No BEGIN/COMMIT round trips, and none of the session's transaction
+    and connection objects, which cost a product's detail read more than its statement.
+    Lag-tolerant like read_connection's reads: a replica when the session's reads may be
+    routed and one is usable, and every later read of the session goes to the same place.
+    Otherwise (SQLite, a transaction already begun) the session's own connection.
+    """
+    primary = session.bind
+    if not (
+        _autocommit_possible(session)
+        and isinstance(primary, AsyncEngine)
+        and primary.dialect.driver == "asyncpg"
+    ):
+        connection = await read_connection(session)
+        yield prepared.ConnectionReads(
+            connection,
+            autocommit=reads_in_autocommit(session),
+            stores=reads_in_autocommit_on_primary(session),
+        )
+        return
+    pooled = await _pooled_read_connection(session, primary)
+    driver = pooled.driver_connection
+    try:
+        yield prepared.DriverReads(driver, primary.dialect, stores=REPLICA_READ not in session.info)
+    except BaseException as exc:
+        # Only a statement's own error leaves the connection as it was; after anything else
+        # (the connection lost, the request cancelled mid-statement) the pool drops it.
+        if not isinstance(exc, DBAPIError) or connection_lost(exc) or driver.is_closed():
+            await greenlet_spawn(pooled.invalidate)
+        raise
+    finally:
+        await greenlet_spawn(pooled.close)  # the pool's check-in may close the connection
+
+
+async def _pooled_read_connection(session: AsyncSession, primary: AsyncEngine) -> Any:
+    """A pooled connection (SQLAlchemy's pool proxy) for autocommit_reads."""
+    engine: AsyncEngine | None = session.info.get(_READS_ENGINE)
+    if engine is not None:
+        return await engine.raw_connection()
+    routing: _ReadRouting | None = session.info.get(_READS)
+    replica = None if routing is None else routing.replicas.choose(routing.read_after)
+    if routing is not None and replica is not None:
+        try:
+            pooled = await replica.engine.raw_connection()
+        except UNREACHABLE as exc:
+            routing.replicas.mark_down(replica, exc)
+        else:
+            session.info[_READS_ENGINE] = replica.engine
+            session.info[REPLICA_READ] = replica.label
+            return pooled
+    session.info[_READS_ENGINE] = primary
+    return await primary.raw_connection()
 
 
 async def _replica_connection(

@@ -130,6 +130,39 @@ class TestReads:
         await tamper(store.database, product["id"])
         assert await read(store, product["id"]) == {"stored": True}
 
+    async def test_a_stored_document_is_kept_uncompressed(self, store: Store) -> None:
+        """Read back as it is (migration 0035): PostgreSQL compresses values past ~2 kB, and a
+        list page decompressed every document it served."""
+        product = await create_product(store)
+        await read(store, product["id"])
+        async with store.database.session() as session:
+            size, compression = (
+                await session.execute(
+                    text(
+                        "SELECT octet_length(document), pg_column_compression(document)"
+                        " FROM product_documents WHERE product_id = :id"
+                    ),
+                    {"id": product["id"]},
+                )
+            ).one()
+        assert compression is None
+        # Long enough for PostgreSQL's default (a 2 kB row) to have compressed it.
+        long_document = "x" * 4000
+        async with store.database.session() as session:
+            await session.execute(
+                text("UPDATE product_documents SET document = :doc WHERE product_id = :id"),
+                {"doc": long_document, "id": product["id"]},
+            )
+        async with store.database.session() as session:
+            kept = await session.scalar(
+                text(
+                    "SELECT pg_column_compression(document) FROM product_documents"
+                    " WHERE product_id = :id"
+                ),
+                {"id": product["id"]},
+            )
+        assert (size > 0, kept) == (True, None)
+
     async def test_a_list_page_stores_and_serves_its_documents(self, store: Store) -> None:
         product = await create_product(store)
         path = f"/api/v1/products?q={product['title'].split()[-1]}"

@@ -28,6 +28,7 @@ from starlette.types import Scope
 
 from shopdb.errors import ValidationFailed
 from shopdb.kit.bounds import MAX_BIGINT, MIN_BIGINT, NUL_MESSAGE, bigint_message
+from shopdb.kit.query import QueryReader
 
 
 class UnitOfWork(Protocol):
@@ -58,6 +59,8 @@ class ParameterGuard:
         for dependant in _walk(route.dependant):
             for field in dependant.query_params:
                 query.update(_by_alias(field))
+            if isinstance(dependant.call, QueryReader):
+                query.update(dependant.call.aliases)
             for field in dependant.path_params:
                 path.update(_by_alias(field))
         self.query_names = frozenset(query)
@@ -121,7 +124,22 @@ class _RunAgain(Exception):
     """The request's first run failed in a way a second run may not (UnitOfWorkRoute)."""
 
 
+def _query_readers(dependant: Dependant) -> list[QueryReader]:
+    return [d.call for d in _walk(dependant) if isinstance(d.call, QueryReader)]
+
+
 class UnitOfWorkRoute(APIRoute):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A query string read by kit.query's reader is documented as FastAPI documents a
+        # `Query()` model: one parameter per field.
+        readers = _query_readers(self.dependant)
+        if readers:
+            extra = dict(self.openapi_extra or {})
+            documented = [p for reader in readers for p in reader.openapi_parameters()]
+            extra["parameters"] = [*extra.get("parameters", []), *documented]
+            self.openapi_extra = extra
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         guard = ParameterGuard(self)

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Text, any_, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.db import read_connection
+from shopdb.db import autocommit_reads
 from shopdb.kit.pagination import AnySelect
 from shopdb.models import Order
 from shopdb.orders.documents import compact, detail_document, summary_object, supports_documents
@@ -72,16 +72,16 @@ class OrderDocumentRepository:
         """The placed order's OrderDetail JSON, its email as stored (documents.open_email)."""
         # Core, not ORM, execution, in autocommit: one plain row, and no BEGIN/COMMIT round
         # trips around a read.
-        connection = await read_connection(self.session)
-        row = (await connection.execute(_detail_statement(), {"order_id": order_id})).one_or_none()
-        return None if row is None else OrderDocument(compact(row[2]), row[0], row[1])
+        async with autocommit_reads(self.session) as reads:
+            rows = await reads.fetch(_detail_statement(), {"order_id": order_id})
+        return OrderDocument(compact(rows[0][2]), rows[0][0], rows[0][1]) if rows else None
 
     async def summaries(self, order_ids: Sequence[int]) -> SummaryDocuments:
         """The OrderSummary JSON of the placed orders among `order_ids`, in their order."""
         if not order_ids:
             return SummaryDocuments(b"[]", [])
-        connection = await read_connection(self.session)
-        row = (await connection.execute(_summaries_statement(), {"ids": list(order_ids)})).one()
+        async with autocommit_reads(self.session) as reads:
+            [row] = await reads.fetch(_summaries_statement(), {"ids": list(order_ids)})
         if row[0] is None:  # none of them is a placed order (any longer)
             return SummaryDocuments(b"[]", [])
         return SummaryDocuments(row[0].encode(), list(row[1]))

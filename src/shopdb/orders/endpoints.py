@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import Query, Request, Response
+from fastapi import Request, Response
 
 from shopdb.dependencies import ServicesDep, SessionDep
 from shopdb.idempotency import idempotent
 from shopdb.keys import field_cipher
 from shopdb.kit.pagination import PageRequest
+from shopdb.kit.query import query_model
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
 from shopdb.orders import service
@@ -52,7 +53,7 @@ async def list_orders(
     session: SessionDep,
     _: OrdersRead,
     services: ServicesDep,
-    params: Annotated[OrderListQuery, Query()],
+    params: Annotated[OrderListQuery, query_model(OrderListQuery)],
 ) -> Response:
     """Placed orders, newest first by default; filter by `status`, `financialStatus`,
     `fulfillmentStatus`, `customerId`, `email`, `createdAtMin`/`createdAtMax`; sort by

@@ -23,6 +23,7 @@ from shopdb.errors import Forbidden, ValidationFailed
 from shopdb.idempotency import idempotent
 from shopdb.kit.etags import etag
 from shopdb.kit.parameters import IfMatch
+from shopdb.kit.query import query_model
 from shopdb.kit.responses import model_response
 from shopdb.kit.routing import domain_router
 from shopdb.kit.schemas import Page
@@ -45,7 +46,7 @@ async def list_products(
     session: SessionDep,
     _: ProductsRead,
     services: ServicesDep,
-    query: Annotated[ProductListQuery, Query()],
+    query: Annotated[ProductListQuery, query_model(ProductListQuery)],
 ) -> Response:
     """Products, filtered and sorted; page by `page` (the first 10,000) or by `cursor`.
     `totalCount` is null unless `withTotal=true`; GET /products/count counts cheaply."""
@@ -63,7 +64,9 @@ async def list_products(
 
 @router.get("/count", response_model=ProductCount)
 async def count_products(
-    session: SessionDep, _: ProductsRead, query: Annotated[ProductFilterQuery, Query()]
+    session: SessionDep,
+    _: ProductsRead,
+    query: Annotated[ProductFilterQuery, query_model(ProductFilterQuery)],
 ) -> ProductCount:
     """How many products match the list's filters: exact up to 10,000, then
     `{"count": 10000, "precision": "at_least"}` (as Shopify's productsCount)."""

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    LargeBinary,
     Select,
     and_,
     any_,
@@ -44,7 +45,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from shopdb.catalog.read_model.documents import compact, product_document
@@ -53,6 +54,12 @@ from shopdb.models import Product, ProductDocument
 
 # Documents are stored only on PostgreSQL (documents.py builds them there).
 _POSTGRESQL = "postgresql"
+
+
+def _as_bytes(document: Any) -> Any:
+    """The stored document as bytes: asyncpg hands bytea over as it came, where text would be
+    decoded to str and encoded again for the response (two copies of every document)."""
+    return func.convert_to(document, literal_column("'UTF8'"), type_=LargeBinary)
 
 
 def _document_columns() -> list[Any]:
@@ -69,7 +76,7 @@ def _document_columns() -> list[Any]:
     return [
         Product.version,
         func.coalesce(stored.c.stamp, literal_column("0")),
-        case((current, stored.c.document)),
+        case((current, _as_bytes(stored.c.document))),
         case((current, null()), else_=product_document()),
     ]
 
@@ -85,7 +92,12 @@ def with_stored_documents(page: Any, *columns: Any) -> Select[Any]:
     # The stamp alone decides (every change to a product bumps it); the detail's read also
     # compares the product's version, which here would cost a second lookup of every row.
     return (
-        select(*columns, stored.c.version, stored.c.stamp, case((current, stored.c.document)))
+        select(
+            *columns,
+            stored.c.version,
+            stored.c.stamp,
+            case((current, _as_bytes(stored.c.document))),
+        )
         .select_from(page)
         .outerjoin(stored, stored.c.product_id == page.c.id)
     )
@@ -155,50 +167,35 @@ BUMP = text(_BUMP_SQL)
 BUMP_ASYNCPG_SQL = _BUMP_SQL.replace(":ids", "$1")
 
 
-async def _stored_or_built_rows(
-    connection: AsyncConnection, product_ids: list[int], *, autocommit: bool
-) -> Sequence[Any]:
-    """The rows of stored_or_built_statement: through asyncpg's own prepared statement in
-    autocommit (kit.prepared), the hottest read there is."""
-    one = len(product_ids) == 1
-    values = {"product_id": product_ids[0]} if one else {"ids": product_ids}
-    return await prepared.fetch(
-        connection, stored_or_built_statement(one), values, autocommit=autocommit
-    )
-
-
 async def read_documents(
-    connection: AsyncConnection,
-    product_ids: Sequence[int],
-    *,
-    store: bool,
-    autocommit: bool = False,
+    reads: prepared.Reads, product_ids: Sequence[int]
 ) -> dict[int, tuple[bytes, int]]:
     """{id: (document, version)} of the live products among `product_ids`: stored ones as
-    they are, the others built (and stored, when `store`: autocommit on the primary).
-    `autocommit`: the connection runs in autocommit (primary or replica)."""
-    rows = await _stored_or_built_rows(
-        connection, list(product_ids), autocommit=autocommit or store
-    )
-    return await read_rows(connection, rows, store=store)
+    they are, the others built (and stored, when `reads.stores`: autocommit on the primary)."""
+    ids = list(product_ids)
+    # `id = $1` for one (see stored_or_built_statement), the hottest read there is.
+    one = len(ids) == 1
+    values = {"product_id": ids[0]} if one else {"ids": ids}
+    rows = await reads.fetch(stored_or_built_statement(one), values)
+    return await read_rows(reads, rows)
 
 
 async def read_rows(
-    connection: AsyncConnection, rows: Iterable[Sequence[Any]], *, store: bool
+    reads: prepared.Reads, rows: Iterable[Sequence[Any]]
 ) -> dict[int, tuple[bytes, int]]:
     """{id: (document, version)} from (id, version, stamp, stored, built) rows; what was built
-    is stored when `store` (autocommit on the primary)."""
+    is stored when `reads.stores` (autocommit on the primary)."""
     found: dict[int, tuple[bytes, int]] = {}
     built: list[tuple[int, int, int, bytes]] = []
     for product_id, version, stamp, stored, fresh in rows:
         if stored is not None:
-            found[product_id] = (stored.encode(), version)
+            found[product_id] = (stored, version)
         else:
             document = compact(fresh)
             found[product_id] = (document, version)
             built.append((product_id, stamp, version, document))
-    if built and store:
-        await connection.execute(
+    if built and reads.stores:
+        await reads.fetch(
             STORE,
             {
                 "ids": [b[0] for b in built],
@@ -241,6 +238,7 @@ async def store_all_documents(engine: AsyncEngine, batch: int = 500) -> int:
             )
             if not ids:
                 return seen
-            await read_documents(autocommit, ids, store=True, autocommit=True)
+            reads = prepared.ConnectionReads(autocommit, autocommit=True, stores=True)
+            await read_documents(reads, ids)
             seen += len(ids)
             after = ids[-1]

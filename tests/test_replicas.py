@@ -410,7 +410,7 @@ class TestSkippedReplicas:
                     raise asyncpg.exceptions.ConnectionDoesNotExistError(
                         "connection was closed in the middle of operation"
                     )
-                raise asyncpg.exceptions.DataError("a statement's own error")
+                raise asyncpg.exceptions.InternalServerError("a statement's own error")
             return await run(statement, *args, **kwargs)
 
         monkeypatch.setattr(PreparedStatement, "fetch", fail_once)

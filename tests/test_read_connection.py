@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Integer, bindparam, func, insert, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import QueuePool
 
 from shopdb.db import AutocommitWriteRefused, Database, autocommit_reads, read_connection
 from shopdb.kit.prepared import ConnectionReads, DriverReads
@@ -90,10 +91,16 @@ async def test_a_session_reading_in_autocommit_refuses_to_write(live_postgres: D
 PID = select(func.pg_backend_pid())
 
 
+def queue_pool(database: Database) -> QueuePool:
+    pool = database.primary.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    return pool
+
+
 async def test_reads_run_outside_any_transaction_and_give_the_connection_back(
     live_postgres: Database,
 ) -> None:
-    pool = live_postgres.primary.sync_engine.pool
+    pool = queue_pool(live_postgres)
     async with live_postgres.sessionmaker() as observer, live_postgres.sessionmaker() as session:
         await observer.execute(text("SELECT 1"))  # holds a connection of its own
         async with autocommit_reads(session) as reads:
@@ -135,11 +142,11 @@ async def test_a_statement_that_fails_leaves_a_usable_pool(live_postgres: Databa
         assert raised.value.orig.sqlstate == "22012"  # type: ignore[union-attr]
         async with autocommit_reads(session) as reads:
             assert [tuple(r) for r in await reads.fetch(select(literal_column("2")), {})] == [(2,)]
-    assert live_postgres.primary.sync_engine.pool.checkedout() == 0
+    assert queue_pool(live_postgres).checkedout() == 0
 
 
 async def test_a_connection_killed_mid_read_is_discarded(live_postgres: Database) -> None:
-    pool = live_postgres.primary.sync_engine.pool
+    pool = queue_pool(live_postgres)
     async with live_postgres.sessionmaker() as session:
         reading = autocommit_reads(session)
         reads = await reading.__aenter__()
@@ -173,7 +180,7 @@ async def test_a_read_cancelled_mid_statement_leaves_no_busy_connection(
 ) -> None:
     """A request cancelled while its statement runs (the client went away): the pool must not
     hand out the connection with the statement still in flight."""
-    pool = live_postgres.primary.sync_engine.pool
+    pool = queue_pool(live_postgres)
 
     async def slow_read() -> None:
         async with live_postgres.sessionmaker() as session:

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -155,7 +156,12 @@ class TestConcurrentDuplicates:
         self, committing_app: FastAPI, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         database: Database = services_of(committing_app).database
-        claim = {"principal": "p", "method": "POST", "path": ADJUST, "request_hash": "0" * 64}
+        claim: dict[str, Any] = {
+            "principal": "p",
+            "method": "POST",
+            "path": ADJUST,
+            "request_hash": "0" * 64,
+        }
         async with database.sessionmaker() as first:
             with statements_sent(database.primary) as sent:
                 claimed = await idempotency.claim(first, key="one", **claim)

@@ -199,7 +199,7 @@ class TestCompletionWithTheNextClaim:
             outcomes.append(outcome)
             return outcome
 
-        worker.run_claimed = recording  # type: ignore[method-assign]
+        worker.run_claimed = recording  # type: ignore[method-assign,assignment]
         task = asyncio.create_task(worker.run())
         for _ in range(100):
             if outcomes:

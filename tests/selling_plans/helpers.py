@@ -25,7 +25,7 @@ GROUPS = "/api/v1/selling-plan-groups"
 CONTRACTS = "/api/v1/subscription-contracts"
 ORDERS = "/api/v1/orders"
 
-MONTHLY_10 = {
+MONTHLY_10: dict[str, Any] = {
     "name": "Monthly, 10% off",
     "billingPolicy": {"interval": "month", "intervalCount": 1},
     "deliveryPolicy": {"interval": "month", "intervalCount": 1},

@@ -530,7 +530,7 @@ class TestBatchedOutcomes:
             ("succeeded", 200, None)
         }
         assert all(d.delivered_at is not None for d in done)
-        assert all(d.attempt_log[-1]["statusCode"] == 200 for d in done)
+        assert all(d.attempt_log and d.attempt_log[-1]["statusCode"] == 200 for d in done)
 
 
 class TestGuardAtSend:

@@ -12,7 +12,7 @@ from shopdb.db import Database
 from shopdb.jobs import RunningJob, enqueue
 from shopdb.jobs.kinds import FILES_DELETE
 from shopdb.jobs.queue import QueueRepository
-from shopdb.jobs.runner import JobContext, Registration
+from shopdb.jobs.runner import JobContext, Registration, Worker
 from shopdb.models import Job
 from tests.fixtures.database import test_settings as make_settings
 from tests.jobs.helpers import make_worker
@@ -59,6 +59,19 @@ class TestConcurrentClaims:
         everything = [job_id for owner in taken for job_id in taken[owner]]
         assert sorted(everything) == ids  # each job exactly once
         assert sum(1 for owner in taken if taken[owner]) >= 2  # and really shared
+
+
+async def run_until_completed(database: Database, worker: Worker, ids: list[int]) -> list[Job]:
+    """Run `worker` until the jobs `ids` are completed (or 5 s pass), stop it; their rows."""
+    task = asyncio.create_task(worker.run())
+    for _ in range(100):
+        rows = [await job(database, i) for i in ids]
+        if all(r.status == "completed" for r in rows):
+            break
+        await asyncio.sleep(0.05)
+    worker.stop()
+    await asyncio.wait_for(task, timeout=5)
+    return rows
 
 
 def registration(handler: object) -> list[Registration]:
@@ -132,14 +145,7 @@ class TestLeases:
             at_once -= 1
 
         worker = make_worker(queue, settings, registration(handler), concurrency=3)
-        task = asyncio.create_task(worker.run())
-        for _ in range(100):
-            rows = [await job(queue, i) for i in ids]
-            if all(r.status == "completed" for r in rows):
-                break
-            await asyncio.sleep(0.05)
-        worker.stop()
-        await asyncio.wait_for(task, timeout=5)
+        rows = await run_until_completed(queue, worker, ids)
 
         assert [r.status for r in rows] == ["completed"] * 6
         assert most == 3
@@ -158,14 +164,7 @@ class TestCompletionWithTheNextClaim:
             return {"done": running.id}
 
         worker = make_worker(queue, settings, registration(handler), concurrency=1)
-        task = asyncio.create_task(worker.run())
-        for _ in range(100):
-            rows = [await job(queue, i) for i in ids]
-            if all(r.status == "completed" for r in rows):
-                break
-            await asyncio.sleep(0.05)
-        worker.stop()
-        await asyncio.wait_for(task, timeout=5)
+        rows = await run_until_completed(queue, worker, ids)
 
         assert [(r.status, r.result, r.locked_by) for r in rows] == [
             ("completed", {"done": i}, None) for i in ids

@@ -16,6 +16,7 @@ aliases from the dependency's QueryReader).
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Sequence
 from typing import Any
@@ -31,9 +32,14 @@ def _is_sequence(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (list, set, tuple, frozenset, Sequence):
         return True
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+    if origin in (typing.Union, types.UnionType):
         return any(_is_sequence(arg) for arg in typing.get_args(annotation))
     return False
+
+
+def query_aliases(model: type[BaseModel]) -> dict[str, Any]:
+    """{parameter name: type} of a query model: its fields by alias (camelCase)."""
+    return {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
 
 
 def query_model(model: type[BaseModel]) -> Any:
@@ -44,10 +50,7 @@ def query_model(model: type[BaseModel]) -> Any:
 class QueryReader:
     def __init__(self, model: type[BaseModel]) -> None:
         self.model = model
-        # {parameter name: type}, the names being the fields' aliases (camelCase)
-        self.aliases = {
-            (field.alias or name): field.annotation for name, field in model.model_fields.items()
-        }
+        self.aliases = query_aliases(model)
         self.repeated = frozenset(a for a, t in self.aliases.items() if _is_sequence(t))
 
     async def __call__(self, request: Request) -> Any:

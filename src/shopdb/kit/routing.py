@@ -28,7 +28,7 @@ from starlette.types import Scope
 
 from shopdb.errors import ValidationFailed
 from shopdb.kit.bounds import MAX_BIGINT, MIN_BIGINT, NUL_MESSAGE, bigint_message
-from shopdb.kit.query import QueryReader
+from shopdb.kit.query import QueryReader, query_aliases
 
 
 class UnitOfWork(Protocol):
@@ -114,9 +114,7 @@ def _by_alias(field: Any) -> dict[str, Any]:
     Query()]`) is read field by field, by each field's alias."""
     annotation = field.field_info.annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return {
-            info.alias or name: info.annotation for name, info in annotation.model_fields.items()
-        }
+        return query_aliases(annotation)
     return {field.alias: annotation}
 
 

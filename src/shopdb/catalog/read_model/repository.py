@@ -91,28 +91,31 @@ def _page_statement(
         return with_stored_documents(page, page.c.id, key_column).order_by(
             *keyset_order(key_column, page.c.id, direction)
         )
-    key = SORT_COLUMNS[sort_by]
     if "tag" in shape.present:
-        return _tag_page_statement(columns, shape, sort_by, direction, after, postgres, take)
-    chosen = select(Product.id, key) if columns == "ids" else product_columns_select()
-    statement = chosen.where(*_conditions(shape, None, arrays=postgres)).order_by(
-        *keyset_order(key, Product.id, direction)
-    )
-    return _paged(statement, key, Product.id, direction, after, take)
+        statement, key, id_column = _tag_rows(columns, shape, sort_by, postgres)
+    else:
+        key, id_column = SORT_COLUMNS[sort_by], Product.id
+        chosen = select(Product.id, key) if columns == "ids" else product_columns_select()
+        statement = chosen.where(*_conditions(shape, None, arrays=postgres))
+    statement = statement.order_by(*keyset_order(key, id_column, direction))
+    if after:
+        row = tuple_(key, id_column)
+        seen = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id"))
+        statement = statement.where(row > seen if direction == "asc" else row < seen)
+    else:
+        statement = statement.offset(bindparam("skip"))
+    if take is None:
+        return statement.limit(bindparam("take"))
+    return statement.limit(literal_column(str(int(take))))
 
 
-def _tag_page_statement(
-    columns: _Columns,
-    shape: FilterShape,
-    sort_by: str,
-    direction: Direction,
-    after: bool,
-    postgres: bool,
-    take: int | None,
-) -> AnySelect:
-    """A page of one tag's products: a range of the tag's index for the sort, on the sort keys
-    its rows carry (ProductTag); the products themselves are read only when another filter
-    needs their columns, or the page needs them."""
+def _tag_rows(
+    columns: _Columns, shape: FilterShape, sort_by: str, postgres: bool
+) -> tuple[AnySelect, Any, Any]:
+    """(the rows of one tag's products, not yet ordered; their sort key; their id) for
+    _page_statement: a range of the tag's index for the sort, on the sort keys its rows carry
+    (ProductTag); the products themselves are read only when another filter needs their
+    columns, or the page needs them."""
     key = SORT_COLUMNS[sort_by]
     tag_key = TAG_SORT_COLUMNS[sort_by]
     on_tag = [
@@ -132,31 +135,7 @@ def _tag_page_statement(
             .select_from(ProductTag)
             .join(Product, Product.id == ProductTag.product_id)
         )
-    statement = chosen.where(*on_tag, *others).order_by(
-        *keyset_order(tag_key, ProductTag.product_id, direction)
-    )
-    return _paged(statement, tag_key, ProductTag.product_id, direction, after, take)
-
-
-def _paged(
-    statement: AnySelect,
-    key: Any,
-    id_column: Any,
-    direction: Direction,
-    after: bool,
-    take: int | None,
-) -> AnySelect:
-    """`take` (or `:take`) rows of `statement`, from the row after `:after_key`/`:after_id`
-    or past `:skip`."""
-    if after:
-        row = tuple_(key, id_column)
-        seen = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id"))
-        statement = statement.where(row > seen if direction == "asc" else row < seen)
-    else:
-        statement = statement.offset(bindparam("skip"))
-    if take is None:
-        return statement.limit(bindparam("take"))
-    return statement.limit(literal_column(str(int(take))))
+    return chosen.where(*on_tag, *others), tag_key, ProductTag.product_id
 
 
 # A search reads the SKU matches first (few, as a rule: SKUs rarely hold the words of titles)

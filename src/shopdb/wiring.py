@@ -55,6 +55,7 @@ from shopdb.kit.shared_reads import use_settings_cache
 from shopdb.models import ProductVariant
 from shopdb.notifications import outbox as notifications_outbox
 from shopdb.orders.changes import note_flushed_orders, note_orders_of_deleted_variant
+from shopdb.orders.stored import bump_changed_order_documents
 from shopdb.services import Services
 from shopdb.shop_settings import note_flushed_settings, note_settings_statements
 from shopdb.storage import Storage, storage_from_settings
@@ -185,6 +186,8 @@ def _wire_journal(
     database.listen("before_commit", bump_changed_documents)
     # ... and flushed rows of placed orders' documents, under OrderRepository.lock_placed's note.
     database.listen("after_flush", note_flushed_orders)
+    # ... whose stored documents' stamps each commit bumps too (PostgreSQL; orders/stored.py).
+    database.listen("before_commit", bump_changed_order_documents)
     # ... and the orders whose lines name a variant being deleted (a mapper event: one per
     # process, whatever the Database; it notes only sessions that keep a journal).
     if not event.contains(ProductVariant, "before_delete", note_orders_of_deleted_variant):

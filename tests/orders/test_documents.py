@@ -349,7 +349,7 @@ class TestOrderDocument:
         summaries = open_emails(found.documents, found.sealed, cipher)
         assert [s["id"] for s in orjson.loads(summaries)] == [ids[3], ids[0], ids[2]]
         assert await OrderDocumentRepository(db_session).detail(gone) is None
-        assert (await OrderDocumentRepository(db_session).summaries([gone])).documents == b"[]"
+        assert (await OrderDocumentRepository(db_session).summaries([gone])).documents == []
 
 
 class TestReadingThroughTheApi:
@@ -448,6 +448,12 @@ async def renote_behind_the_cache(session: AsyncSession, order_id: int, note: st
     await session.execute(update(Order).where(Order.id == order_id).values(note=note))
 
 
+async def read_until_cached(client: httpx.AsyncClient, admin: Headers, url: str) -> None:
+    """Two reads: the order cache admits an order from its second read (admit_from_read)."""
+    for _ in range(2):
+        assert (await client.get(url, headers=admin)).status_code == 200
+
+
 class TestOrderCache:
     """GET /orders/{id} through the order cache (the product cache's machinery, ORDERS)."""
 
@@ -461,6 +467,7 @@ class TestOrderCache:
     ) -> None:
         order = placed["gift_card_and_card"]
         url = f"{ORDERS}/{order['id']}"
+        await client.get(url, headers=admin)  # a first read is not cached (admit_from_read)
         first = await client.get(url, headers=admin)
         await renote_behind_the_cache(db_session, order["id"], "changed in SQL")
 
@@ -478,6 +485,25 @@ class TestOrderCache:
         assert fresh.json()["note"] == "changed in SQL"
         assert fresh.json()["email"] == order["email"]
 
+    async def test_an_order_is_cached_from_its_second_read(
+        self,
+        order_cache: DocumentCache,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        placed: dict[str, dict[str, Any]],
+    ) -> None:
+        order = placed["manual_payment"]
+        url = f"{ORDERS}/{order['id']}"
+        entry = f"{await order_cache.prefix()}d:{order['id']}"
+
+        assert (await client.get(url, headers=admin)).json() == order
+        assert await order_cache.redis.get(entry) is None  # most orders are read once
+        assert order["id"] not in (await order_cache.lookup([order["id"]])).hits
+
+        assert (await client.get(url, headers=admin)).json() == order
+        assert await order_cache.redis.get(entry) is not None
+        assert (await client.get(url, headers=admin)).json() == order
+
     async def test_a_change_under_the_order_lock_is_never_served_stale(
         self,
         order_cache: DocumentCache,
@@ -488,7 +514,7 @@ class TestOrderCache:
     ) -> None:
         order = placed["discounted_shipped_taxed"]
         url = f"{ORDERS}/{order['id']}"
-        await client.get(url, headers=admin)
+        await read_until_cached(client, admin, url)
         assert order["id"] in (await order_cache.lookup([order["id"]])).hits
 
         async with database.session() as session:  # commits, then tells the journal
@@ -511,7 +537,7 @@ class TestOrderCache:
     ) -> None:
         order = placed["gift_card_and_card"]
         url = f"{ORDERS}/{order['id']}"
-        await client.get(url, headers=admin)
+        await read_until_cached(client, admin, url)
         assert order["id"] in (await order_cache.lookup([order["id"]])).hits
 
         async with database.session() as session:  # orders/changes.py, not lock_placed
@@ -543,6 +569,7 @@ class TestOrderCache:
         order = await client.post(ORDERS, json=order_body((small, 1)), headers=admin)
         assert order.status_code == 201, order.text
         url = f"{ORDERS}/{order.json()['id']}"
+        await read_until_cached(client, admin, url)
         assert (await client.get(url, headers=admin)).json()["lineItems"][0]["variantId"] == small
         assert order.json()["id"] in (await order_cache.lookup([order.json()["id"]])).hits
 

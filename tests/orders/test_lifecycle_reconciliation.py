@@ -22,9 +22,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import func, select
 
+from shopdb.keys import field_cipher
 from shopdb.models import (
     Event,
     FulfillmentEnhanced,
@@ -45,6 +47,9 @@ from shopdb.models import (
     Transaction,
     TransactionEnhanced,
 )
+from shopdb.orders.schemas import OrderSummary
+from shopdb.orders.service import get_order
+from shopdb.services import services_of
 from tests.fixtures.database import Backend
 from tests.orders.conftest import Live
 from tests.orders.helpers import ORDERS, make_locations, make_variant, order_body
@@ -284,11 +289,20 @@ async def drive(client: httpx.AsyncClient, headers: dict[str, str], driven: Driv
     weights = [w for _, w in OPERATIONS]
     for _ in range(STEPS):
         first = driven.rng.choices(operations, weights)[0]
+        # A read beside each step: its document (stored.py) is stored while the order changes.
+        read = read_order(client, headers, driven.id)
         if driven.rng.random() < 0.25:
             second = driven.rng.choices(operations, weights)[0]
-            await asyncio.gather(first(client, headers, driven), second(client, headers, driven))
+            await asyncio.gather(
+                first(client, headers, driven), second(client, headers, driven), read
+            )
         else:
-            await first(client, headers, driven)
+            await asyncio.gather(first(client, headers, driven), read)
+
+
+async def read_order(client: httpx.AsyncClient, headers: dict[str, str], order_id: int) -> None:
+    answer = await client.get(f"{ORDERS}/{order_id}", headers=headers)
+    assert answer.status_code == 200, answer.text
 
 
 # --- the shop and its orders ------------------------------------------------------------------
@@ -379,6 +393,7 @@ class TestLifecycleReconciliation:
             return f"order {order_id}: " + " | ".join(told)
 
         problems = {
+            "documents": await document_problems(live, [d.id for d in driven]),
             "money": money_problems(books),
             "lines": line_problems(books, story),
             "stock": stock_problems(books, shop),
@@ -389,6 +404,29 @@ class TestLifecycleReconciliation:
         for kind, found in problems.items():
             print(f"{kind}: {len(found)} problem(s)", *found, sep="\n  ")  # shown on failure
         assert {kind: len(found) for kind, found in problems.items()} == dict.fromkeys(problems, 0)
+
+
+async def document_problems(live: Live, order_ids: list[int]) -> list[str]:
+    """Each order as GET and the list answer it (stored documents, orders/stored.py), against
+    the order built from its rows now by the models: never a document older than the order."""
+    found: list[str] = []
+    cipher = field_cipher(services_of(live.app).settings)
+    async with live.database.session() as session:
+        built = {i: await get_order(session, cipher, i) for i in order_ids}
+    for order_id, detail in built.items():
+        answer = await live.client.get(f"{ORDERS}/{order_id}", headers=live.headers)
+        if answer.content != detail.model_dump_json(by_alias=True).encode():
+            found.append(f"order {order_id}: GET answered {answer.text}")
+    listed = await live.client.get(
+        ORDERS, params={"pageSize": 250, "sortBy": "updatedAt"}, headers=live.headers
+    )
+    summaries = {s["id"]: s for s in listed.json()["items"]}
+    assert set(built) <= set(summaries)
+    for order_id, detail in built.items():
+        summary = OrderSummary.model_validate(detail.model_dump())
+        if summaries[order_id] != orjson.loads(summary.model_dump_json(by_alias=True)):
+            found.append(f"order {order_id}: the list answered {summaries[order_id]}")
+    return found
 
 
 # --- the books --------------------------------------------------------------------------------

@@ -32,7 +32,17 @@ CASES = [
     (OrderFilters(), "createdAt", "ix_orders_created_at_id"),
     (OrderFilters(), "updatedAt", "ix_orders_updated_at_id"),
     (OrderFilters(), "totalPrice", "ix_orders_total_price_id"),
-    (OrderFilters(status="open"), "createdAt", "ix_orders_created_at_id"),
+    (OrderFilters(), "number", "ix_orders_order_number_id"),
+    # Each status has its own index (a status is two nullable timestamps).
+    (OrderFilters(status="open"), "createdAt", "ix_orders_open_created_at_id"),
+    (OrderFilters(status="closed"), "createdAt", "ix_orders_closed_created_at_id"),
+    (OrderFilters(status="cancelled"), "createdAt", "ix_orders_cancelled_created_at_id"),
+    # A filter beside another sort: the sort's index, which carries the filters' columns.
+    (
+        OrderFilters(status="open", financial_status="paid"),
+        "totalPrice",
+        "ix_orders_total_price_id",
+    ),
 ]
 
 

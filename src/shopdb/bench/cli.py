@@ -55,6 +55,7 @@ def seed(
             from shopdb.catalog.read_model.stored import store_all_documents
             from shopdb.db import create_engine
             from shopdb.keys import field_cipher
+            from shopdb.orders.stored import store_all_order_documents
 
             engine = create_engine(settings.database_url, settings)
             try:
@@ -63,7 +64,9 @@ def seed(
                         connection, field_cipher(settings), spec, progress=bar.update
                     )
                 await vacuum_analyze(engine)
-                await store_all_documents(engine)  # as the catalog's first reads would
+                # As the first reads of the catalog and of the orders would.
+                await store_all_documents(engine)
+                await store_all_order_documents(engine)
                 return result
             finally:
                 await engine.dispose()
@@ -88,21 +91,26 @@ def seed(
 
 @bench_app.command("store-documents")
 def store_documents() -> None:
-    """Build and store every product's document that is not current (PostgreSQL): what the
-    catalog's first reads after a bulk load or an upgrade would do one by one."""
+    """Build and store every product's and every placed order's documents that are not
+    current (PostgreSQL): what the first reads after a bulk load or an upgrade would do one by
+    one."""
     from shopdb.catalog.read_model.stored import store_all_documents
     from shopdb.config import get_settings
     from shopdb.db import create_engine
+    from shopdb.orders.stored import store_all_order_documents
 
     settings = get_settings()
 
-    async def work() -> int:
+    async def work() -> tuple[int, int]:
         engine = create_engine(settings.database_url, settings)
         try:
-            return await store_all_documents(engine)
+            return await store_all_documents(engine), await store_all_order_documents(engine)
         finally:
             await engine.dispose()
 
     started = time.perf_counter()
-    count = asyncio.run(work())
-    typer.echo(f"Read {count} products' documents in {time.perf_counter() - started:.1f} s.")
+    products, orders = asyncio.run(work())
+    typer.echo(
+        f"Read {products} products' and {orders} orders' documents in "
+        f"{time.perf_counter() - started:.1f} s."
+    )

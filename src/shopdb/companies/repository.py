@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from shopdb.kit import journal
 from shopdb.kit.pagination import Direction, PageRequest, RowsPage, read_requested_page
 from shopdb.models import B2BPaymentTerm, Company, Order
 
@@ -22,6 +23,15 @@ SORT_COLUMNS: dict[str, tuple[Any, type | tuple[type, ...]]] = {
     "updatedAt": (Company.updated_at, datetime),
     "creditLimit": (Company.credit_limit, (Decimal, int)),
 }
+
+
+async def _note_orders_linked(session: AsyncSession, link: ColumnElement[bool]) -> None:
+    """The orders whose link a DELETE is about to set null (ON DELETE SET NULL): their
+    documents show it (companyId, paymentTermsId), so their cached and stored documents must
+    go once it commits. Read before the DELETE, in its transaction."""
+    linked = list(await session.scalars(select(Order.id).where(link)))
+    if linked:
+        journal.note(session, journal.ORDER, linked, listing=False)
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class CompanyRepository:
     async def delete_settled(self, company_id: int) -> bool:
         """Delete the company if nothing is outstanding on its terms, in one guarded DELETE
         (a placement holding its row commits or rolls back first); False if refused."""
+        await _note_orders_linked(self.session, Order.company_id == company_id)
         result = await self.session.execute(
             delete(Company)
             .where(Company.id == company_id, Company.outstanding_balance == 0)
@@ -165,6 +176,7 @@ class PaymentTermRepository:
 
     async def delete(self, term_id: int) -> None:
         # Orders placed on it keep what it said (orders.payment_terms); their link goes null.
+        await _note_orders_linked(self.session, Order.payment_terms_id == term_id)
         await self.session.execute(delete(B2BPaymentTerm).where(B2BPaymentTerm.id == term_id))
 
 

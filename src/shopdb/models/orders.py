@@ -29,6 +29,7 @@ from shopdb.kit.models import (
     VersionMixin,
 )
 from shopdb.kit.types import BigIntId, JSONType, Money, UTCDateTime
+from shopdb.models.catalog import DOCUMENT_ROW_TARGET
 from shopdb.models.customers import ENCRYPTED_EMAIL_LENGTH
 
 # The cipher context of orders.email (bound into the ciphertext as associated data).
@@ -49,6 +50,26 @@ FIRST_ORDER_NUMBER = 1001
 # default sort: every filter + createdAt sort walks one index range, newest first or last.
 ORDER_SORT_COLUMNS = ("created_at", "updated_at", "total_price")
 ORDER_FILTER_COLUMNS = ("customer_id", "email_hash", "financial_status", "fulfillment_status")
+# The status filter's rows (OrderRepository._filtered), each with its own (created_at, id)
+# index: a status is a pair of nullable timestamps, which no index above can filter on, so a
+# deep page of cancelled orders read every order newer than it, row by row from the table.
+ORDER_STATUS_ROWS = {
+    "open": "closed_at IS NULL AND cancelled_at IS NULL",
+    "closed": "closed_at IS NOT NULL",
+    "cancelled": "cancelled_at IS NOT NULL",
+}
+
+# The filters' columns, carried by each sort's index (PostgreSQL): a filter beside another sort
+# than createdAt is checked on the index's entries, not on rows read from the table. An open,
+# paid page by price read ~13,000 rows to find its 50 (24 ms; 1-3 ms on the index alone).
+FILTERED_IN_INDEX: dict[str, Any] = {
+    "postgresql_include": ["financial_status", "fulfillment_status", "closed_at", "cancelled_at"]
+}
+
+
+def _placed_and(condition: str) -> dict[str, Any]:
+    where = f"reserved_until IS NULL AND deleted_at IS NULL AND {condition}"
+    return {"postgresql_where": sa.text(where), "sqlite_where": sa.text(where)}
 
 
 class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
@@ -64,10 +85,22 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         Index("ix_orders_processed_at", "processed_at"),
         Index("ix_orders_created_at", "created_at"),
         Index("ux_orders_order_number", "order_number", unique=True),
-        *(Index(f"ix_orders_{c}_id", c, "id", **PLACED_ROWS) for c in ORDER_SORT_COLUMNS),
+        *(
+            Index(f"ix_orders_{c}_id", c, "id", **PLACED_ROWS, **FILTERED_IN_INDEX)
+            for c in ORDER_SORT_COLUMNS
+        ),
         *(
             Index(f"ix_orders_{c}_created_at_id", c, "created_at", "id", **PLACED_ROWS)
             for c in ORDER_FILTER_COLUMNS
+        ),
+        *(
+            Index(f"ix_orders_{status}_created_at_id", "created_at", "id", **_placed_and(rows))
+            for status, rows in ORDER_STATUS_ROWS.items()
+        ),
+        # The `number` sort: ux_orders_order_number holds reservations too, whose rows a page
+        # had to read from the table to leave out.
+        Index(
+            "ix_orders_order_number_id", "order_number", "id", **PLACED_ROWS, **FILTERED_IN_INDEX
         ),
         # The release job finds expired reservations without reading placed orders.
         Index(
@@ -226,6 +259,42 @@ class Order(IdMixin, TimestampMixin, SoftDeleteMixin, VersionMixin, Base):
         passive_deletes=True,
         lazy="raise",
     )
+
+
+class OrderDocumentStore(Base):
+    """Each placed order's finished JSON, its list summary and its detail, kept between reads
+    (not in the seed): what catalog.ProductDocument is for products, and kept current the
+    same way (orders/stored.py).
+
+    PostgreSQL builds a summary from ~35 columns (timestamps formatted, tags split) and a
+    detail from six tables; a list page of 50 built 50 summaries per request. Here each is
+    built once per change of its order and stored. `stamp` counts the committed changes to
+    the order: every transaction that changes a placed order (the change journal's ORDER
+    notes, the same that invalidate the order cache) bumps it just before it commits. A
+    summary is current while `summary_stamp` equals `stamp`, a detail while `detail_stamp`
+    equals it and `version` is the order's: each is stored on its first read after a change,
+    and only if the stamp its reader read is still the row's.
+
+    No foreign key to orders, as for product documents: a reader's INSERT would take a
+    key-share lock on the order row that a lifecycle change holds FOR UPDATE. Reads join
+    orders (a deleted order's row is never served); the bump removes the rows of orders
+    deleted for good. Only documents whose email is sealed are stored. Unused on SQLite.
+    """
+
+    __tablename__ = "order_documents"
+    __table_args__ = (
+        CheckConstraint("summary_stamp <= stamp", name="summary_stamp"),
+        CheckConstraint("detail_stamp <= stamp", name="detail_stamp"),
+        {"postgresql_with": {"toast_tuple_target": DOCUMENT_ROW_TARGET}},
+    )
+
+    order_id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=False)
+    stamp: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    summary_stamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail_stamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the detail's order's
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class OrderLineItem(IdMixin, TimestampMixin, Base):

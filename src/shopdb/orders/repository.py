@@ -14,7 +14,15 @@ from sqlalchemy.orm import selectinload
 
 from shopdb.db import read_connection
 from shopdb.kit import journal
-from shopdb.kit.pagination import AnySelect, Cursor, Direction, PageRequest, RowsPage, read_page
+from shopdb.kit.pagination import (
+    AnySelect,
+    Cursor,
+    Direction,
+    PageRequest,
+    RowsPage,
+    count_rows,
+    read_page,
+)
 from shopdb.models import (
     Customer,
     InventoryItem,
@@ -113,6 +121,18 @@ def _placed() -> list[ColumnElement[bool]]:
 def placed_conditions() -> list[ColumnElement[bool]]:
     """What makes an `orders` row a placed order (document_repository.py reads them too)."""
     return _placed()
+
+
+def status_conditions(status: str) -> list[ColumnElement[bool]]:
+    """The `status` filter (open, closed, cancelled; anything else: any), as the status
+    indexes' predicates (models.orders.ORDER_STATUS_ROWS) spell it."""
+    if status == "open":
+        return [Order.closed_at.is_(None), Order.cancelled_at.is_(None)]
+    if status == "closed":
+        return [Order.closed_at.is_not(None)]
+    if status == "cancelled":
+        return [Order.cancelled_at.is_not(None)]
+    return []
 
 
 # The test gateway's payments are test transactions (Shopify's `test`); the other gateways'
@@ -449,12 +469,7 @@ class OrderRepository:
 
     def _filtered(self, filters: OrderFilters, *columns: Any) -> AnySelect:
         statement: AnySelect = select(*(columns or (Order,))).where(*_placed())
-        if filters.status == "open":
-            statement = statement.where(Order.closed_at.is_(None), Order.cancelled_at.is_(None))
-        elif filters.status == "closed":
-            statement = statement.where(Order.closed_at.is_not(None))
-        elif filters.status == "cancelled":
-            statement = statement.where(Order.cancelled_at.is_not(None))
+        statement = statement.where(*status_conditions(filters.status))
         for column, value in (
             (Order.financial_status, filters.financial_status),
             (Order.fulfillment_status, filters.fulfillment_status),
@@ -520,6 +535,11 @@ class OrderRepository:
             with_total=page.with_total,
             nulls_last=sort == "number",
         )
+
+    async def count(self, filters: OrderFilters) -> int:
+        """How many placed orders match (a list's totalCount)."""
+        await read_connection(self.session)
+        return await count_rows(self.session, self._filtered(filters, Order.id))
 
     async def customer_stats(self, customer_ids: Collection[int]) -> dict[int, CustomerStats]:
         """orders_count and total_spent per customer, in one GROUP BY over the

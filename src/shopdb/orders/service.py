@@ -18,7 +18,7 @@ from shopdb.kit.crypto import FieldCipher, normalise_email
 from shopdb.kit.pagination import Cursor, Direction, PageRequest, RowsPage, decode_cursor
 from shopdb.models import Order, OrderLineItem, OrderTransaction
 from shopdb.models.orders import ORDER_EMAIL
-from shopdb.orders.document_repository import OrderDocument, OrderDocumentRepository
+from shopdb.orders.document_repository import OrderDocumentRepository
 from shopdb.orders.documents import open_email, open_emails
 from shopdb.orders.errors import OrderNotFound
 from shopdb.orders.fulfillments.schemas import FulfillmentRead
@@ -35,6 +35,7 @@ from shopdb.orders.schemas import (
     TaxLineRead,
     TransactionRead,
 )
+from shopdb.orders.stored import FoundDocument
 
 if TYPE_CHECKING:
     # The type only: the cache is handed in by the endpoint (Services.order_cache).
@@ -216,8 +217,12 @@ async def get_order_document(
     documents = OrderDocumentRepository(session)
     if not documents.builds_documents():
         return _json(await get_order(session, cipher, order_id))
-    if cache is None or not cache.usable():
-        found = await documents.detail(order_id)
+    if cache is None or not cache.usable() or not cache.admits(order_id):
+        # Without the cache, or a first read (CacheKind.admit_from_read): the stored document.
+        if cache is None:
+            found = await documents.detail(order_id)
+        else:
+            found = await cache.first_read(order_id, lambda: documents.detail(order_id))
         if found is None:
             raise OrderNotFound(order_id)
         return _opened(found, cipher)
@@ -246,7 +251,7 @@ class _Plaintext(Exception):  # a document not to be cached, not an error
         self.document = document
 
 
-def _opened(found: OrderDocument, cipher: FieldCipher) -> bytes:
+def _opened(found: FoundDocument, cipher: FieldCipher) -> bytes:
     # A plaintext row from before sealing (see email_of) is already in the clear.
     return open_email(found.document, cipher) if found.sealed else found.document
 
@@ -265,22 +270,31 @@ class DocumentPage:
 async def list_order_documents(
     session: AsyncSession, cipher: FieldCipher, query: OrderQuery, page: PageRequest
 ) -> DocumentPage:
-    """list_orders as one JSON array: on PostgreSQL a page of ids (one index range), then
-    their documents, built by PostgreSQL in one statement."""
+    """list_orders as one JSON array: on PostgreSQL one index range of ids and their stored
+    summaries (stored.py), in one statement."""
     documents = OrderDocumentRepository(session)
     if not documents.builds_documents():
         listed = await list_orders(session, cipher, query, page)
         items = b"[" + b",".join(_json(s) for s in listed.rows) + b"]"
         return DocumentPage(items, listed.next_cursor, listed.total)
     filters, direction, cursor = _page_of(cipher, query, page)
-    ids = await OrderRepository(session).page_ids(
-        filters, sort=query.sort, direction=direction, page=page, cursor=cursor
-    )
-    # An order deleted between the two statements is left out rather than failing the page.
-    found = await documents.summaries(ids.rows)
-    return DocumentPage(
-        open_emails(found.documents, found.sealed, cipher), ids.next_cursor, ids.total
-    )
+    if query.sort == "number":  # null keys last: two ranges (OrderDocumentRepository.page)
+        ids = await OrderRepository(session).page_ids(
+            filters, sort=query.sort, direction=direction, page=page, cursor=cursor
+        )
+        found = await documents.summaries(ids.rows)
+        next_cursor, total = ids.next_cursor, ids.total
+    else:
+        found, next_cursor = await documents.page(
+            filters,
+            sort=query.sort,
+            direction=direction,
+            page=page.page,
+            page_size=page.page_size,
+            cursor=cursor,
+        )
+        total = await OrderRepository(session).count(filters) if page.with_total else None
+    return DocumentPage(open_emails(found.documents, found.sealed, cipher), next_cursor, total)
 
 
 def _page_of(

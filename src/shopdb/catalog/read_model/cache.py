@@ -142,7 +142,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -183,6 +183,11 @@ LISTENER_NAME = "shopdb product cache listener"  # as pg_stat_activity shows it
 FLIGHT_LOCK_MS = 2_000
 FLIGHT_WAIT_SECONDS = 0.25
 FLIGHT_POLL_SECONDS = 0.002
+T = TypeVar("T")
+
+# How many ids a worker remembers having read, for the kinds admitted from a later read
+# (CacheKind.admit_from_read): about a megabyte.
+SEEN_LIMIT = 20_000
 # Pages by update time (the default sort) may be served this long after they were read while
 # writes move their generation (module docstring): under a steady stream of writes each such
 # page is read at most about once per bound, not once per write.
@@ -207,6 +212,11 @@ class CacheKind:
     # How long a page by update time may be served after a write moved its generation (the
     # module docstring); 0: never, for the kinds whose pages must never be stale.
     list_stale_seconds: float = LIST_STALE_SECONDS
+    # The read of a document from which the worker goes through the cache for it (`admits`):
+    # 1, from the first. A kind whose documents are stored in PostgreSQL and mostly read once
+    # (orders) starts at the second: a first read costs the stored row alone, where going
+    # through the cache would add a Redis lookup and a Redis write that no read may ever use.
+    admit_from_read: int = 1
 
 
 PRODUCTS = CacheKind("products", journal.PRODUCT, NOTIFY_CHANNEL, LISTENER_NAME, "product_cache")
@@ -217,6 +227,7 @@ ORDERS = CacheKind(
     "shopdb order cache listener",
     "order_cache",
     local_bytes=8 << 20,
+    admit_from_read=2,
 )
 # Inventory locations' documents and list pages (inventory/locations.py).
 LOCATIONS = CacheKind(
@@ -367,6 +378,10 @@ class DocumentCache:
         self._value_flights: dict[tuple[str, bytes], asyncio.Future[bytes | None]] = {}
         # Documents being built after a miss, by (id, epoch, generation): read_through.
         self._document_flights: dict[tuple[int, bytes, bytes], asyncio.Future[Built | None]] = {}
+        # Kinds admitted from a later read (CacheKind.admit_from_read): the ids this worker has
+        # read, the least recent dropped beyond SEEN_LIMIT; and their first reads in flight.
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._first_reads: dict[int, asyncio.Future[None]] = {}
         self._recovery: asyncio.Task[None] | None = None
         # One attempt at a time: another one's rotation may still be in flight when this one
         # lands, and the cache is usable only once every kept invalidation has landed.
@@ -536,6 +551,34 @@ class DocumentCache:
         except (RedisError, OSError) as exc:
             self._failed(f"{self.kind.log_name}.write_failed", exc)
 
+    def admits(self, key: int) -> bool:
+        """Whether this read of `key` goes through the cache (CacheKind.admit_from_read): for
+        a kind admitted from its second read, not the first read of this worker."""
+        if self.kind.admit_from_read <= 1 or key in self._local:
+            return True
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return True
+        self._seen[key] = None
+        if len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return False
+
+    async def first_read(self, key: int, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()` of a document the cache did not admit (`admits`). The reads of the same
+        key that arrive meanwhile go through the cache, and their single flight waits for
+        this read to end first (read_through): it leaves the document stored in PostgreSQL
+        for them to read rather than build again. Nothing of this read is shared: they read
+        what is current when they read it."""
+        settled = asyncio.get_running_loop().create_future()
+        self._first_reads[key] = settled
+        try:
+            return await read()
+        finally:
+            if self._first_reads.get(key) is settled:
+                del self._first_reads[key]
+            settled.set_result(None)
+
     async def read_through(
         self,
         session: AsyncSession,
@@ -551,6 +594,9 @@ class DocumentCache:
         build that fails leaves its followers to build for themselves, never shares its error.
         """
         use_primary(session)  # what is stored is read from the primary, never an older replica
+        if self._first_reads:  # first_read's, then their documents are stored to read
+            for first in [self._first_reads[i] for i in ids if i in self._first_reads]:
+                await asyncio.shield(first)
         lookup = await self.lookup(ids)
         found: Built = dict(lookup.hits)
         missing = [i for i in dict.fromkeys(ids) if i not in found]

@@ -423,7 +423,7 @@ class ProductReadRepository:
         documents = {row[0]: (row[4], row[2]) for row in rows if row[4] is not None}
         missing = [row[0] for row in rows if row[4] is None]
         if missing:
-            documents.update(await self.documents(missing))
+            documents.update(await self.documents(missing, none_stored=True))
         return IdPage([row[0] for row in rows], total, next_cursor).with_documents(documents)
 
     async def page_ids(self, request: ProductPageRequest) -> IdPage:
@@ -432,12 +432,15 @@ class ProductReadRepository:
         total, rows, next_cursor = await self._page_rows("ids", request)
         return IdPage([row[0] for row in rows], total, next_cursor)
 
-    async def documents(self, product_ids: Sequence[int]) -> dict[int, tuple[bytes, int]]:
-        """{id: (ProductDetail JSON, version)} of the live products among `product_ids`."""
+    async def documents(
+        self, product_ids: Sequence[int], *, none_stored: bool = False
+    ) -> dict[int, tuple[bytes, int]]:
+        """{id: (ProductDetail JSON, version)} of the live products among `product_ids`
+        (`none_stored`: their stored documents were just found missing or not current)."""
         if not product_ids:
             return {}
         async with autocommit_reads(self.session) as reads:  # Core: plain rows
-            return await read_documents(reads, product_ids)
+            return await read_documents(reads, product_ids, none_stored=none_stored)
 
     async def get_document(self, product_id: int) -> tuple[bytes, int] | None:
         """One live product's ProductDetail JSON and its version (for the ETag)."""

@@ -126,6 +126,34 @@ def stored_or_built_statement(one: bool = False) -> Select[Any]:
     )
 
 
+@functools.cache
+def stored_statement(one: bool = False) -> Select[Any]:
+    """(id, version, stored) of the live products `:ids` (or with `one`, `:product_id`) whose
+    stored document is current.
+
+    Apart from stored_or_built_statement, which builds: PostgreSQL sets up every node of a
+    plan on each execution, taken branch or not, and the builder's ~300 nodes cost a stored
+    read about half its time."""
+    stored = ProductDocument.__table__
+    chosen = (
+        Product.id == bindparam("product_id")
+        if one
+        else Product.id == any_(bindparam("ids", type_=ARRAY(BigInteger())))
+    )
+    return (
+        select(Product.id, Product.version, _as_bytes(stored.c.document))
+        .select_from(Product)
+        .join(stored, stored.c.product_id == Product.id)
+        .where(
+            chosen,
+            Product.deleted_at.is_(None),
+            stored.c.built_stamp == stored.c.stamp,
+            stored.c.version == Product.version,
+            stored.c.document.is_not(None),
+        )
+    )
+
+
 # Keeps what a reader built unless the row's stamp moved since the reader's snapshot (a
 # writer committed, or is committing: the upsert waits for its row lock and re-checks).
 # Rows in id order, as the writers' bump takes them. The statement commits by itself without
@@ -168,16 +196,26 @@ BUMP_ASYNCPG_SQL = _BUMP_SQL.replace(":ids", "$1")
 
 
 async def read_documents(
-    reads: prepared.Reads, product_ids: Sequence[int]
+    reads: prepared.Reads, product_ids: Sequence[int], *, none_stored: bool = False
 ) -> dict[int, tuple[bytes, int]]:
     """{id: (document, version)} of the live products among `product_ids`: stored ones as
-    they are, the others built (and stored, when `reads.stores`: autocommit on the primary)."""
+    they are, the others built (and stored, when `reads.stores`: autocommit on the primary).
+    `none_stored`: the caller just found none of them stored and current (a list page)."""
     ids = list(product_ids)
-    # `id = $1` for one (see stored_or_built_statement), the hottest read there is.
-    one = len(ids) == 1
-    values = {"product_id": ids[0]} if one else {"ids": ids}
-    rows = await reads.fetch(stored_or_built_statement(one), values)
-    return await read_rows(reads, rows)
+    found: dict[int, tuple[bytes, int]] = {}
+    if not none_stored:
+        # `id = $1` for one (see stored_or_built_statement), the hottest read there is.
+        one = len(ids) == 1
+        values: dict[str, Any] = {"product_id": ids[0]} if one else {"ids": ids}
+        rows = await reads.fetch(stored_statement(one), values)
+        found = {row[0]: (row[2], row[1]) for row in rows}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        one = len(missing) == 1
+        values = {"product_id": missing[0]} if one else {"ids": missing}
+        rows = await reads.fetch(stored_or_built_statement(one), values)
+        found.update(await read_rows(reads, rows))
+    return found
 
 
 async def read_rows(

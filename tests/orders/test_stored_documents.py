@@ -33,8 +33,8 @@ def live_postgres_only(live: Live) -> Live:
 async def placed_order(live: Live, **fields: Any) -> dict[str, Any]:
     [location] = await make_locations(live.database, f"Stored {uuid.uuid4().hex[:6]}")
     stocked = await make_variant(live.database, "12.00", {location: 5})
-    email = f"stored-{uuid.uuid4().hex[:8]}@example.com"
-    body = order_body((stocked.variant_id, 1), email=email, **fields)
+    fields.setdefault("email", f"stored-{uuid.uuid4().hex[:8]}@example.com")
+    body = order_body((stocked.variant_id, 1), **fields)
     answer = await place(live.client, live.headers, body)
     assert answer.status_code == 201, answer.text
     placed: dict[str, Any] = answer.json()
@@ -96,6 +96,32 @@ class TestStoredOrderDocuments:
         again = await stored_row(live, order["id"])
         assert again is not None
         assert again.detail_stamp == again.summary_stamp == again.stamp == changed.stamp
+
+    @pytest.mark.parametrize("sort", ["createdAt", "number", "totalPrice"])
+    async def test_a_page_mixes_stored_and_built_summaries_in_its_order(
+        self, live_postgres_only: Live, sort: str
+    ) -> None:
+        live = live_postgres_only
+        email = f"mixed-{uuid.uuid4().hex[:8]}@example.com"
+        orders = [await placed_order(live, email=email) for _ in range(3)]
+        await read(live, orders[1]["id"])
+        await listed(live, email)  # all three summaries stored
+        closed = await live.client.post(f"{ORDERS}/{orders[2]['id']}/close", headers=live.headers)
+        assert closed.status_code == 200, closed.text  # its summary is not current now
+
+        asked = {"email": email, "sortBy": sort, "sortDirection": "asc", "pageSize": 2}
+        answer = await live.client.get(ORDERS, params=asked, headers=live.headers)
+        assert answer.status_code == 200, answer.text
+        cursor = answer.json()["nextCursor"]
+        rest = await live.client.get(
+            ORDERS, params={**asked, "cursor": cursor}, headers=live.headers
+        )
+        assert rest.status_code == 200, rest.text
+
+        items = answer.json()["items"] + rest.json()["items"]
+        assert [o["id"] for o in items] == [o["id"] for o in orders]
+        assert [o["status"] for o in items] == ["open", "open", "closed"]
+        assert {o["email"] for o in items} == {email}
 
     async def test_what_a_reader_built_before_a_change_is_never_stored_as_current(
         self, live_postgres_only: Live

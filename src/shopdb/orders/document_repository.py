@@ -123,7 +123,7 @@ class OrderDocumentRepository:
             sealed = dict.fromkeys(documents, True)  # only sealed documents are stored
             missing = [row[0] for row in rows if row[2] is None]
             if missing:
-                built = await read_summaries(reads, missing)
+                built = await read_summaries(reads, missing, none_stored=True)
                 documents.update(built.documents)
                 sealed.update(built.sealed)
         next_cursor = None

@@ -136,6 +136,23 @@ def with_stored_summaries(page: Subquery, *columns: Any) -> Select[Any]:
 
 
 @functools.cache
+def _stored_summaries_statement() -> Select[Any]:
+    """(id, stored) of the placed orders among `:ids` whose stored summary is current (apart
+    from the builder's statement, as _stored_detail_statement)."""
+    return (
+        select(Order.id, _as_bytes(_STORED.c.summary))
+        .select_from(Order)
+        .join(_STORED, _STORED.c.order_id == Order.id)
+        .where(
+            Order.id == any_(bindparam("ids", type_=ARRAY(BigInteger()))),
+            *placed_conditions(),
+            _STORED.c.summary_stamp == _STORED.c.stamp,
+            _STORED.c.summary.is_not(None),
+        )
+    )
+
+
+@functools.cache
 def _summaries_statement() -> Select[Any]:
     """(id, sealed, stamp, stored, built) of the placed orders among `:ids`, as
     _detail_statement for summaries."""
@@ -238,11 +255,24 @@ class FoundSummaries:
     sealed: dict[int, bool]
 
 
-async def read_summaries(reads: prepared.Reads, order_ids: Sequence[int]) -> FoundSummaries:
+async def read_summaries(
+    reads: prepared.Reads, order_ids: Sequence[int], *, none_stored: bool = False
+) -> FoundSummaries:
     """The summaries of the placed orders among `order_ids`: stored, or built (and stored,
-    when `reads.stores`)."""
-    rows = await reads.fetch(_summaries_statement(), {"ids": list(order_ids)})
-    return await stored_or_built(reads, rows)
+    when `reads.stores`). `none_stored`: the caller just found none of them stored and
+    current (a list page's statement)."""
+    found = FoundSummaries({}, {})
+    missing = list(order_ids)
+    if not none_stored:
+        rows = await reads.fetch(_stored_summaries_statement(), {"ids": missing})
+        found = FoundSummaries({r[0]: r[1] for r in rows}, {r[0]: True for r in rows})
+        missing = [i for i in missing if i not in found.documents]
+    if missing:
+        rows = await reads.fetch(_summaries_statement(), {"ids": missing})
+        built = await stored_or_built(reads, rows)
+        found.documents.update(built.documents)
+        found.sealed.update(built.sealed)
+    return found
 
 
 async def stored_or_built(reads: prepared.Reads, rows: Sequence[Any]) -> FoundSummaries:

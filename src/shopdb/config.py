@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # How long a product document may sit in Redis (catalog/read_model/cache.py); 0 turns it off.
     product_cache_seconds: int = Field(default=600, ge=0)
+    # The read of an order, in a worker, from which its document goes through the Redis cache
+    # (CacheKind.admit_from_read): before it, the stored document alone serves it.
+    order_cache_from_read: int = Field(default=4, ge=1)
 
     # Identity (issue 3 builds on these).
     jwt_issuer: str = "shopdb"

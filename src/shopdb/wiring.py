@@ -13,6 +13,7 @@ it can import every part at the top without making a cycle.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from shopdb.catalog.read_model.cache import (
     LOCATIONS,
     ORDERS,
     SETTINGS,
+    CacheKind,
     ProductDocumentCache,
     document_cache,
     product_cache,
@@ -75,6 +77,11 @@ class _FromSettings:
 FROM_SETTINGS = _FromSettings()
 
 
+def order_kind(settings: Settings) -> CacheKind:
+    """ORDERS, admitted from the read the settings say (SHOPDB_ORDER_CACHE_FROM_READ)."""
+    return dataclasses.replace(ORDERS, admit_from_read=settings.order_cache_from_read)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -102,7 +109,9 @@ def build_services(
             ttl_seconds=settings.jwt_ttl_seconds,
         )
     cache = product_cache(database.primary, client, settings.product_cache_seconds)
-    orders = document_cache(database.primary, client, settings.product_cache_seconds, ORDERS)
+    orders = document_cache(
+        database.primary, client, settings.product_cache_seconds, order_kind(settings)
+    )
     others = _other_caches(database, client, settings)
     journal = _wire_journal(database, cache, orders, others)
     # Checkout's gift card lookups hash codes with the process's key (gift_cards/codes.py).
@@ -232,7 +241,9 @@ async def command_database(settings: Settings) -> AsyncIterator[Database]:
     database = Database.from_settings(settings)
     redis = _redis_from_settings(settings)
     cache = product_cache(database.primary, redis, settings.product_cache_seconds)
-    orders = document_cache(database.primary, redis, settings.product_cache_seconds, ORDERS)
+    orders = document_cache(
+        database.primary, redis, settings.product_cache_seconds, order_kind(settings)
+    )
     others = _other_caches(database, redis, settings)
     journal = _wire_journal(database, cache, orders, others)
     database.after_commit.append(journal.deliver)

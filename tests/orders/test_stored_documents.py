@@ -41,6 +41,16 @@ async def placed_order(live: Live, **fields: Any) -> dict[str, Any]:
     return placed
 
 
+async def new_company(live: Live) -> int:
+    name = f"Stored Co {uuid.uuid4().hex[:6]}"
+    company = await live.client.post(
+        "/api/v1/companies", json={"companyName": name}, headers=live.headers
+    )
+    assert company.status_code == 201, company.text
+    company_id: int = company.json()["id"]
+    return company_id
+
+
 async def stored_row(live: Live, order_id: int) -> OrderDocumentStore | None:
     async with live.database.session() as session:
         return await session.get(OrderDocumentStore, order_id)
@@ -109,7 +119,12 @@ class TestStoredOrderDocuments:
         closed = await live.client.post(f"{ORDERS}/{orders[2]['id']}/close", headers=live.headers)
         assert closed.status_code == 200, closed.text  # its summary is not current now
 
-        asked = {"email": email, "sortBy": sort, "sortDirection": "asc", "pageSize": 2}
+        asked: dict[str, str | int] = {
+            "email": email,
+            "sortBy": sort,
+            "sortDirection": "asc",
+            "pageSize": 2,
+        }
         answer = await live.client.get(ORDERS, params=asked, headers=live.headers)
         assert answer.status_code == 200, answer.text
         cursor = answer.json()["nextCursor"]
@@ -172,13 +187,7 @@ class TestStoredOrderDocuments:
     ) -> None:
         live = live_postgres_only
         order = await placed_order(live)
-        company = await live.client.post(
-            "/api/v1/companies",
-            json={"companyName": f"Stored Co {uuid.uuid4().hex[:6]}"},
-            headers=live.headers,
-        )
-        assert company.status_code == 201, company.text
-        company_id = company.json()["id"]
+        company_id = await new_company(live)
         async with live.database.session() as session:  # before any read: nothing stored
             await session.execute(
                 update(Order).where(Order.id == order["id"]).values(company_id=company_id)
@@ -197,13 +206,7 @@ class TestStoredOrderDocuments:
     ) -> None:
         live = live_postgres_only
         order = await placed_order(live)
-        company = await live.client.post(
-            "/api/v1/companies",
-            json={"companyName": f"Termed Co {uuid.uuid4().hex[:6]}"},
-            headers=live.headers,
-        )
-        assert company.status_code == 201, company.text
-        terms = f"/api/v1/companies/{company.json()['id']}/payment-terms"
+        terms = f"/api/v1/companies/{await new_company(live)}/payment-terms"
         term = await live.client.post(terms, json={"netDays": 30}, headers=live.headers)
         assert term.status_code == 201, term.text
         async with live.database.session() as session:  # before any read: nothing stored

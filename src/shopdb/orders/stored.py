@@ -32,7 +32,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    LargeBinary,
     Select,
     Text,
     and_,
@@ -48,21 +47,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import Subquery
 
 from shopdb.kit import journal, prepared
+from shopdb.kit.stamps import POSTGRESQL, as_bytes, stamp_bumper
 from shopdb.models import Order, OrderDocumentStore
 from shopdb.orders.documents import compact, detail_document, summary_object
 from shopdb.orders.repository import placed_conditions
 
-_POSTGRESQL = "postgresql"
 _STORED = OrderDocumentStore.__table__
-
-
-def _as_bytes(document: Any) -> Any:
-    """A stored document as bytes: asyncpg hands bytea over as it came (no str round trip)."""
-    return func.convert_to(document, literal_column("'UTF8'"), type_=LargeBinary)
 
 
 def _sealed() -> Any:
@@ -86,7 +79,7 @@ def _stored_detail_statement() -> Select[Any]:
     each execution, taken branch or not, and the builder's ~300 cost a stored read half its
     time (0.22 vs 0.12 ms a read)."""
     return (
-        select(Order.version, _as_bytes(_STORED.c.detail))
+        select(Order.version, as_bytes(_STORED.c.detail))
         .select_from(Order)
         .join(_STORED, _STORED.c.order_id == Order.id)
         .where(
@@ -114,7 +107,7 @@ def _detail_statement() -> Select[Any]:
             Order.version,
             _sealed(),
             func.coalesce(_STORED.c.stamp, literal_column("0")),
-            case((current, _as_bytes(_STORED.c.detail))),
+            case((current, as_bytes(_STORED.c.detail))),
             case((current, null()), else_=detail_document()),
         )
         .select_from(Order)
@@ -129,7 +122,7 @@ def with_stored_summaries(page: Subquery, *columns: Any) -> Select[Any]:
     (`summaries` builds those). Nothing is built here, so the page's plan stays small."""
     current = and_(_STORED.c.summary_stamp == _STORED.c.stamp, _STORED.c.summary.is_not(None))
     return (
-        select(*columns, case((current, _as_bytes(_STORED.c.summary))))
+        select(*columns, case((current, as_bytes(_STORED.c.summary))))
         .select_from(page)
         .outerjoin(_STORED, _STORED.c.order_id == page.c.id)
     )
@@ -140,7 +133,7 @@ def _stored_summaries_statement() -> Select[Any]:
     """(id, stored) of the placed orders among `:ids` whose stored summary is current (apart
     from the builder's statement, as _stored_detail_statement)."""
     return (
-        select(Order.id, _as_bytes(_STORED.c.summary))
+        select(Order.id, as_bytes(_STORED.c.summary))
         .select_from(Order)
         .join(_STORED, _STORED.c.order_id == Order.id)
         .where(
@@ -162,7 +155,7 @@ def _summaries_statement() -> Select[Any]:
             Order.id,
             _sealed(),
             func.coalesce(_STORED.c.stamp, literal_column("0")),
-            case((current, _as_bytes(_STORED.c.summary))),
+            case((current, as_bytes(_STORED.c.summary))),
             case((current, null()), else_=cast(summary_object(), Text)),
         )
         .select_from(Order)
@@ -301,22 +294,16 @@ async def stored_or_built(reads: prepared.Reads, rows: Sequence[Any]) -> FoundSu
     return FoundSummaries(documents, sealed)
 
 
-def bump_changed_order_documents(session: Session) -> None:
-    """A `before_commit` listener: the outermost commit of a transaction that changed placed
-    orders bumps their stamps first (see the module docstring)."""
-    if session.in_nested_transaction() or session.get_bind().dialect.name != _POSTGRESQL:
-        return
-    session.flush()  # the last changes are noted by the flush listeners, which commit runs later
-    changed = journal.uncommitted(session, journal.ORDER).ids
-    if changed:
-        session.connection().execute(BUMP, {"ids": sorted(changed)})
+# A `before_commit` listener (wiring.py): the outermost commit of a transaction that changed
+# placed orders bumps their stamps first (see the module docstring).
+bump_changed_order_documents = stamp_bumper(journal.ORDER, BUMP)
 
 
 async def store_all_order_documents(engine: AsyncEngine, batch: int = 500) -> int:
     """Build and store every placed order's summary and detail that is not current
     (PostgreSQL), in batches by id; how many orders were read. What the first reads after a
     bulk load would do one by one (the benchmark seeds call it)."""
-    if engine.dialect.name != _POSTGRESQL:
+    if engine.dialect.name != POSTGRESQL:
         return 0
     seen, after = 0, 0
     async with engine.connect() as connection:

@@ -32,7 +32,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    LargeBinary,
     Select,
     and_,
     any_,
@@ -46,20 +45,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
 
 from shopdb.catalog.read_model.documents import compact, product_document
 from shopdb.kit import journal, prepared
+from shopdb.kit.stamps import POSTGRESQL, as_bytes, stamp_bumper
 from shopdb.models import Product, ProductDocument
-
-# Documents are stored only on PostgreSQL (documents.py builds them there).
-_POSTGRESQL = "postgresql"
-
-
-def _as_bytes(document: Any) -> Any:
-    """The stored document as bytes: asyncpg hands bytea over as it came, where text would be
-    decoded to str and encoded again for the response (two copies of every document)."""
-    return func.convert_to(document, literal_column("'UTF8'"), type_=LargeBinary)
 
 
 def _document_columns() -> list[Any]:
@@ -76,7 +66,7 @@ def _document_columns() -> list[Any]:
     return [
         Product.version,
         func.coalesce(stored.c.stamp, literal_column("0")),
-        case((current, _as_bytes(stored.c.document))),
+        case((current, as_bytes(stored.c.document))),
         case((current, null()), else_=product_document()),
     ]
 
@@ -96,11 +86,18 @@ def with_stored_documents(page: Any, *columns: Any) -> Select[Any]:
             *columns,
             stored.c.version,
             stored.c.stamp,
-            case((current, _as_bytes(stored.c.document))),
+            case((current, as_bytes(stored.c.document))),
         )
         .select_from(page)
         .outerjoin(stored, stored.c.product_id == page.c.id)
     )
+
+
+def _chosen(one: bool) -> Any:
+    """The product `:product_id`, or with `one` false, the products `:ids`."""
+    if one:
+        return Product.id == bindparam("product_id")
+    return Product.id == any_(bindparam("ids", type_=ARRAY(BigInteger())))
 
 
 @functools.cache
@@ -113,11 +110,7 @@ def stored_or_built_statement(one: bool = False) -> Select[Any]:
     generic plan, priced for several ids, looks dearer than a custom plan for one), while
     `id = $1` settles on its generic plan after five runs: 0.9 -> 0.2 ms a detail."""
     stored = ProductDocument.__table__
-    chosen = (
-        Product.id == bindparam("product_id")
-        if one
-        else Product.id == any_(bindparam("ids", type_=ARRAY(BigInteger())))
-    )
+    chosen = _chosen(one)
     return (
         select(Product.id, *_document_columns())
         .select_from(Product)
@@ -135,13 +128,9 @@ def stored_statement(one: bool = False) -> Select[Any]:
     plan on each execution, taken branch or not, and the builder's ~300 nodes cost a stored
     read about half its time."""
     stored = ProductDocument.__table__
-    chosen = (
-        Product.id == bindparam("product_id")
-        if one
-        else Product.id == any_(bindparam("ids", type_=ARRAY(BigInteger())))
-    )
+    chosen = _chosen(one)
     return (
-        select(Product.id, Product.version, _as_bytes(stored.c.document))
+        select(Product.id, Product.version, as_bytes(stored.c.document))
         .select_from(Product)
         .join(stored, stored.c.product_id == Product.id)
         .where(
@@ -245,22 +234,16 @@ async def read_rows(
     return found
 
 
-def bump_changed_documents(session: Session) -> None:
-    """A `before_commit` listener: the outermost commit of a transaction that changed
-    products' documents bumps their stamps first (see the module docstring)."""
-    if session.in_nested_transaction() or session.get_bind().dialect.name != _POSTGRESQL:
-        return
-    session.flush()  # the last changes are noted by the flush listeners, which commit runs later
-    changed = journal.uncommitted(session, journal.PRODUCT).ids
-    if changed:
-        session.connection().execute(BUMP, {"ids": sorted(changed)})
+# A `before_commit` listener (wiring.py): the outermost commit of a transaction that changed
+# products' documents bumps their stamps first (see the module docstring).
+bump_changed_documents = stamp_bumper(journal.PRODUCT, BUMP)
 
 
 async def store_all_documents(engine: AsyncEngine, batch: int = 500) -> int:
     """Build and store every live product's document that is not current (PostgreSQL), in
     batches by id; how many products were read. What the first reads after a bulk load
     would do one by one (the benchmark seeds call it, so they measure a warmed store)."""
-    if engine.dialect.name != _POSTGRESQL:
+    if engine.dialect.name != POSTGRESQL:
         return 0
     seen, after = 0, 0
     async with engine.connect() as connection:

@@ -1,0 +1,45 @@
+"""What stored documents (catalog/read_model/stored.py, orders/stored.py) share: the listener
+that bumps the stamps of what a transaction changed before it commits, and reading a stored
+document as bytes.
+
+Each kind keeps its own table and statements; the rule is the same for all: a transaction
+that changed things of a journal kind bumps their stamps in one statement, in id order, just
+before its outermost commit, and a reader stores what it built only if the stamp it read is
+still the row's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import LargeBinary, TextClause, func, literal_column
+from sqlalchemy.orm import Session
+
+from shopdb.kit import journal
+
+# Documents are stored only on PostgreSQL, which builds them.
+POSTGRESQL = "postgresql"
+
+
+def as_bytes(document: Any) -> Any:
+    """A stored document as bytes: asyncpg hands bytea over as it came, where text would be
+    decoded to str and encoded again for the response (two copies of every document)."""
+    return func.convert_to(document, literal_column("'UTF8'"), type_=LargeBinary)
+
+
+def stamp_bumper(kind: str, bump: TextClause) -> Callable[[Session], None]:
+    """A `before_commit` listener: the outermost commit of a transaction that changed things
+    of the journal's `kind` runs `bump` (its `:ids`, sorted) first. Not in a savepoint, not on
+    SQLite (which stores no documents)."""
+
+    def bump_changed(session: Session) -> None:
+        if session.in_nested_transaction() or session.get_bind().dialect.name != POSTGRESQL:
+            return
+        session.flush()  # the last changes are noted by flush listeners, which commit runs later
+        changed = journal.uncommitted(session, kind).ids
+        if changed:
+            session.connection().execute(bump, {"ids": sorted(changed)})
+
+    bump_changed.__name__ = f"bump_changed_{kind}_documents"
+    return bump_changed

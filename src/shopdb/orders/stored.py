@@ -13,9 +13,9 @@ docstring has the argument):
   listener of orders/changes.py) bumps their `stamp` just before it commits, in order id
   order (`bump_changed_order_documents`, a `before_commit` listener). Placing an order notes
   nothing: a reservation has no document, and its first read as a placed order builds one.
-- Readers: one statement returns each order's stored document where it is current and builds
-  the others, reading the stamp in the same snapshot; a reader in autocommit on the primary
-  then stores what it built only if the row's stamp is still the one it read.
+- Readers: a statement reads the current stored documents; another builds the rest, reading
+  each order's stamp in the same snapshot, and a reader in autocommit on the primary then
+  stores what it built only if the row's stamp is still the one it read.
 
 Only documents whose email is sealed are stored (a plaintext row from before sealing is
 built on every read until `shopdb migrate` seals it, which changes the document). The summary
@@ -76,8 +76,8 @@ def _stored_detail_statement() -> Select[Any]:
     """(version, stored) of the placed order `:order_id` if its stored detail is current.
 
     Apart from _detail_statement, which builds: PostgreSQL sets up every node of a plan on
-    each execution, taken branch or not, and the builder's ~300 cost a stored read half its
-    time (0.22 vs 0.12 ms a read)."""
+    each execution, taken branch or not, and the builder's ~300 nodes cost a stored read half
+    its time (0.22 vs 0.12 ms a read)."""
     return (
         select(Order.version, as_bytes(_STORED.c.detail))
         .select_from(Order)
@@ -119,7 +119,7 @@ def _detail_statement() -> Select[Any]:
 def with_stored_summaries(page: Subquery, *columns: Any) -> Select[Any]:
     """`columns` of a page of placed orders (`page`: a subquery with their `id`s) and their
     current stored summaries: (*columns, stored), `stored` NULL where there is none
-    (`summaries` builds those). Nothing is built here, so the page's plan stays small."""
+    (read_summaries builds those). Nothing is built here, so the page's plan stays small."""
     current = and_(_STORED.c.summary_stamp == _STORED.c.stamp, _STORED.c.summary.is_not(None))
     return (
         select(*columns, case((current, as_bytes(_STORED.c.summary))))
@@ -262,13 +262,13 @@ async def read_summaries(
         missing = [i for i in missing if i not in found.documents]
     if missing:
         rows = await reads.fetch(_summaries_statement(), {"ids": missing})
-        built = await stored_or_built(reads, rows)
+        built = await _stored_or_built(reads, rows)
         found.documents.update(built.documents)
         found.sealed.update(built.sealed)
     return found
 
 
-async def stored_or_built(reads: prepared.Reads, rows: Sequence[Any]) -> FoundSummaries:
+async def _stored_or_built(reads: prepared.Reads, rows: Sequence[Any]) -> FoundSummaries:
     """FoundSummaries of (id, sealed, stamp, stored, built) rows; what was built is stored
     when `reads.stores` (autocommit on the primary) and its email is sealed."""
     documents: dict[int, bytes] = {}

@@ -28,6 +28,29 @@ def as_bytes(document: Any) -> Any:
     return func.convert_to(document, literal_column("'UTF8'"), type_=LargeBinary)
 
 
+_BUMP_SQL = """
+    WITH gone AS (
+        DELETE FROM {documents} AS d
+        WHERE d.{key} = ANY(CAST(:ids AS bigint[]))
+          AND NOT EXISTS (SELECT 1 FROM {rows} AS r WHERE r.id = d.{key})
+    )
+    INSERT INTO {documents} AS d ({key}, stamp)
+    SELECT r.id, 1 FROM {rows} AS r
+    WHERE r.id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY r.id
+    ON CONFLICT ({key}) DO UPDATE SET stamp = d.stamp + 1
+"""
+
+
+def bump_sql(documents: str, key: str, rows: str) -> str:
+    """The bump of the stamps of `documents`' rows for the `rows` (a table with an `id`) among
+    `:ids` (sorted by the caller), in id order: a row for each that exists (stamp 1 if new,
+    else one more), and the rows of those deleted for good removed (the documents' tables have
+    no foreign key, so that a reader's first INSERT takes no lock on the row it describes).
+    The names are the callers' constants, never input."""
+    return _BUMP_SQL.format(documents=documents, key=key, rows=rows)
+
+
 def stamp_bumper(kind: str, bump: TextClause) -> Callable[[Session], None]:
     """A `before_commit` listener: the outermost commit of a transaction that changed things
     of the journal's `kind` runs `bump` (its `:ids`, sorted) first. Not in a savepoint, not on

@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.selectable import Subquery
 
 from shopdb.kit import journal, prepared
-from shopdb.kit.stamps import POSTGRESQL, as_bytes, stamp_bumper
+from shopdb.kit.stamps import POSTGRESQL, as_bytes, bump_sql, stamp_bumper
 from shopdb.models import Order, OrderDocumentStore
 from shopdb.orders.documents import compact, detail_document, summary_object
 from shopdb.orders.repository import placed_conditions
@@ -203,20 +203,7 @@ STORE_DETAILS = text(
 
 # A change to each order among :ids (sorted) that still exists, and the rows of those deleted
 # for good removed (the table has no foreign key; see OrderDocumentStore).
-BUMP = text(
-    """
-    WITH gone AS (
-        DELETE FROM order_documents AS d
-        WHERE d.order_id = ANY(CAST(:ids AS bigint[]))
-          AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.id = d.order_id)
-    )
-    INSERT INTO order_documents AS d (order_id, stamp)
-    SELECT o.id, 1 FROM orders AS o
-    WHERE o.id = ANY(CAST(:ids AS bigint[]))
-    ORDER BY o.id
-    ON CONFLICT (order_id) DO UPDATE SET stamp = d.stamp + 1
-    """
-)
+BUMP = text(bump_sql("order_documents", "order_id", "orders"))
 
 
 async def read_detail(reads: prepared.Reads, order_id: int) -> FoundDocument | None:

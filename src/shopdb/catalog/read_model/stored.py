@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shopdb.catalog.read_model.documents import compact, product_document
 from shopdb.kit import journal, prepared
-from shopdb.kit.stamps import POSTGRESQL, as_bytes, stamp_bumper
+from shopdb.kit.stamps import POSTGRESQL, as_bytes, bump_sql, stamp_bumper
 from shopdb.models import Product, ProductDocument
 
 
@@ -167,18 +167,7 @@ STORE = text(
 
 # A change to each live or soft-deleted product among :ids (sorted), and the rows of those
 # deleted for good removed (the table has no foreign key; see ProductDocument).
-_BUMP_SQL = """
-    WITH gone AS (
-        DELETE FROM product_documents AS d
-        WHERE d.product_id = ANY(CAST(:ids AS bigint[]))
-          AND NOT EXISTS (SELECT 1 FROM products AS p WHERE p.id = d.product_id)
-    )
-    INSERT INTO product_documents AS d (product_id, stamp)
-    SELECT p.id, 1 FROM products AS p
-    WHERE p.id = ANY(CAST(:ids AS bigint[]))
-    ORDER BY p.id
-    ON CONFLICT (product_id) DO UPDATE SET stamp = d.stamp + 1
-"""
+_BUMP_SQL = bump_sql("product_documents", "product_id", "products")
 BUMP = text(_BUMP_SQL)
 # The same for asyncpg's own statements (inventory.batching): the ids are its $1.
 BUMP_ASYNCPG_SQL = _BUMP_SQL.replace(":ids", "$1")

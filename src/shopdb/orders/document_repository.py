@@ -29,6 +29,7 @@ from shopdb.kit.pagination import (
 from shopdb.models import Order
 from shopdb.orders.documents import supports_documents
 from shopdb.orders.repository import (
+    FILTER_CONDITIONS,
     SORT_COLUMNS,
     OrderFilters,
     placed_conditions,
@@ -41,18 +42,6 @@ from shopdb.orders.stored import (
     read_summaries,
     with_stored_summaries,
 )
-
-# OrderFilters' fields compared for equality, and its creation-time bounds.
-_EQUALS: dict[str, Any] = {
-    "financial_status": Order.financial_status,
-    "fulfillment_status": Order.fulfillment_status,
-    "customer_id": Order.customer_id,
-    "email_hash": Order.email_hash,
-}
-_BOUNDS: dict[str, Any] = {
-    "created_at_min": lambda value: Order.created_at >= value,
-    "created_at_max": lambda value: Order.created_at <= value,
-}
 
 
 @dataclass(frozen=True)
@@ -144,12 +133,8 @@ def _page_statement(
     skips rows. The LIMIT is written in, so PostgreSQL keeps one plan for the statement."""
     key = SORT_COLUMNS[sort]
     conditions: list[ColumnElement[bool]] = [*placed_conditions(), *status_conditions(status)]
-    for name in present:
-        if name in _EQUALS:
-            column = _EQUALS[name]
-            conditions.append(column == bindparam(name, type_=column.type))
-        else:
-            conditions.append(_BOUNDS[name](bindparam(name, type_=Order.created_at.type)))
+    # Each compared with a column, a bind parameter takes that column's type.
+    conditions += [FILTER_CONDITIONS[name](bindparam(name)) for name in present]
     if after:
         row = tuple_(key, Order.id)
         seen = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -121,6 +121,18 @@ def _placed() -> list[ColumnElement[bool]]:
 def placed_conditions() -> list[ColumnElement[bool]]:
     """What makes an `orders` row a placed order (document_repository.py reads them too)."""
     return _placed()
+
+
+# OrderFilters' fields beside `status`, each one's condition on its value (a value, or a bind
+# parameter in a statement built once: document_repository.py).
+FILTER_CONDITIONS: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+    "financial_status": lambda value: Order.financial_status == value,
+    "fulfillment_status": lambda value: Order.fulfillment_status == value,
+    "customer_id": lambda value: Order.customer_id == value,
+    "email_hash": lambda value: Order.email_hash == value,
+    "created_at_min": lambda value: Order.created_at >= value,
+    "created_at_max": lambda value: Order.created_at <= value,
+}
 
 
 def status_conditions(status: str) -> list[ColumnElement[bool]]:
@@ -470,18 +482,10 @@ class OrderRepository:
     def _filtered(self, filters: OrderFilters, *columns: Any) -> AnySelect:
         statement: AnySelect = select(*(columns or (Order,))).where(*_placed())
         statement = statement.where(*status_conditions(filters.status))
-        for column, value in (
-            (Order.financial_status, filters.financial_status),
-            (Order.fulfillment_status, filters.fulfillment_status),
-            (Order.customer_id, filters.customer_id),
-            (Order.email_hash, filters.email_hash),
-        ):
+        for name, condition in FILTER_CONDITIONS.items():
+            value = getattr(filters, name)
             if value is not None:
-                statement = statement.where(column == value)
-        if filters.created_at_min is not None:
-            statement = statement.where(Order.created_at >= filters.created_at_min)
-        if filters.created_at_max is not None:
-            statement = statement.where(Order.created_at <= filters.created_at_max)
+                statement = statement.where(condition(value))
         return statement
 
     async def page(

@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.selectable import Subquery
 
 from shopdb.kit import journal, prepared
-from shopdb.kit.stamps import POSTGRESQL, as_bytes, bump_sql, stamp_bumper
+from shopdb.kit.stamps import as_bytes, bump_sql, stamp_bumper, store_in_batches
 from shopdb.models import Order, OrderDocumentStore
 from shopdb.orders.documents import compact, detail_document, summary_object
 from shopdb.orders.repository import placed_conditions
@@ -288,27 +288,11 @@ bump_changed_order_documents = stamp_bumper(journal.ORDER, BUMP)
 
 async def store_all_order_documents(engine: AsyncEngine, batch: int = 500) -> int:
     """Build and store every placed order's summary and detail that is not current
-    (PostgreSQL), in batches by id; how many orders were read. What the first reads after a
-    bulk load would do one by one (the benchmark seeds call it)."""
-    if engine.dialect.name != POSTGRESQL:
-        return 0
-    seen, after = 0, 0
-    async with engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        while True:
-            ids = list(
-                await autocommit.scalars(
-                    select(Order.id)
-                    .where(Order.id > after, *placed_conditions())
-                    .order_by(Order.id)
-                    .limit(batch)
-                )
-            )
-            if not ids:
-                return seen
-            reads = prepared.ConnectionReads(autocommit, autocommit=True, stores=True)
-            await read_summaries(reads, ids)
-            for order_id in ids:
-                await read_detail(reads, order_id)
-            seen += len(ids)
-            after = ids[-1]
+    (PostgreSQL); how many orders were read (kit.stamps.store_in_batches)."""
+
+    async def store(reads: prepared.Reads, ids: Sequence[int]) -> None:
+        await read_summaries(reads, ids)
+        for order_id in ids:
+            await read_detail(reads, order_id)
+
+    return await store_in_batches(engine, Order.id, placed_conditions(), store, batch)

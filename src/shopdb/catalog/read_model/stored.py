@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shopdb.catalog.read_model.documents import compact, product_document
 from shopdb.kit import journal, prepared
-from shopdb.kit.stamps import POSTGRESQL, as_bytes, bump_sql, stamp_bumper
+from shopdb.kit.stamps import as_bytes, bump_sql, stamp_bumper, store_in_batches
 from shopdb.models import Product, ProductDocument
 
 
@@ -182,18 +182,23 @@ async def read_documents(
     ids = list(product_ids)
     found: dict[int, tuple[bytes, int]] = {}
     if not none_stored:
-        # `id = $1` for one (see stored_or_built_statement), the hottest read there is.
-        one = len(ids) == 1
-        values: dict[str, Any] = {"product_id": ids[0]} if one else {"ids": ids}
+        one, values = _chosen_values(ids)
         rows = await reads.fetch(stored_statement(one), values)
         found = {row[0]: (row[2], row[1]) for row in rows}
     missing = [i for i in ids if i not in found]
     if missing:
-        one = len(missing) == 1
-        values = {"product_id": missing[0]} if one else {"ids": missing}
+        one, values = _chosen_values(missing)
         rows = await reads.fetch(stored_or_built_statement(one), values)
         found.update(await read_rows(reads, rows))
     return found
+
+
+def _chosen_values(ids: list[int]) -> tuple[bool, dict[str, Any]]:
+    """(one, values) of _chosen's statements for `ids`: `id = $1` for one (see
+    stored_or_built_statement), the hottest read there is."""
+    if len(ids) == 1:
+        return True, {"product_id": ids[0]}
+    return False, {"ids": ids}
 
 
 async def read_rows(
@@ -229,26 +234,7 @@ bump_changed_documents = stamp_bumper(journal.PRODUCT, BUMP)
 
 
 async def store_all_documents(engine: AsyncEngine, batch: int = 500) -> int:
-    """Build and store every live product's document that is not current (PostgreSQL), in
-    batches by id; how many products were read. What the first reads after a bulk load
-    would do one by one (the benchmark seeds call it, so they measure a warmed store)."""
-    if engine.dialect.name != POSTGRESQL:
-        return 0
-    seen, after = 0, 0
-    async with engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        while True:
-            ids = list(
-                await autocommit.scalars(
-                    select(Product.id)
-                    .where(Product.id > after, Product.deleted_at.is_(None))
-                    .order_by(Product.id)
-                    .limit(batch)
-                )
-            )
-            if not ids:
-                return seen
-            reads = prepared.ConnectionReads(autocommit, autocommit=True, stores=True)
-            await read_documents(reads, ids)
-            seen += len(ids)
-            after = ids[-1]
+    """Build and store every live product's document that is not current (PostgreSQL); how
+    many products were read (kit.stamps.store_in_batches)."""
+    live = [Product.deleted_at.is_(None)]
+    return await store_in_batches(engine, Product.id, live, read_documents, batch)

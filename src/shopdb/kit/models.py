@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Identity, Integer, MetaData, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy import Identity, Integer, MetaData, func, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    declared_attr,
+    make_transient_to_detached,
+    mapped_column,
+)
 
 from shopdb.kit.types import BigIntId, UTCDateTime, utcnow
 
@@ -71,3 +79,15 @@ class VersionMixin:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, object]:
         return {"version_id_col": cls.version}
+
+
+def attach_inserted(session: Session | AsyncSession, row: Base) -> None:
+    """Make `row`, written by a Core INSERT (its primary key set from RETURNING), a persistent
+    object of `session`, as if it had been flushed: later changes to it are UPDATEs, and
+    nothing inserts it again. Its columns never set stay None rather than expired (an expired
+    attribute would be loaded on access, which an async session cannot do implicitly)."""
+    for column in inspect(type(row)).column_attrs:
+        if column.key not in row.__dict__:
+            setattr(row, column.key, None)
+    make_transient_to_detached(row)
+    session.add(row)

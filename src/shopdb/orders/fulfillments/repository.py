@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -47,16 +58,27 @@ def _manual_service_id() -> Any:
     )
 
 
-def _service_for(location_id: int | None) -> Any:
-    """The service of the location (the first by id, if several name it), else `manual`."""
-    if location_id is None:
-        return _manual_service_id()
+def _service_of_location() -> Any:
+    """The service of the row's location (the first by id, if several name it), else
+    `manual`: a SQL expression of the row's `service_location_id` parameter (the column's
+    own parameter name is reserved for its VALUES)."""
     located = (
         select(func.min(FulfillmentService.id))
-        .where(FulfillmentService.location_id == location_id)
+        .where(FulfillmentService.location_id == bindparam("service_location_id"))
         .scalar_subquery()
     )
     return func.coalesce(located, _manual_service_id())
+
+
+# Built once and run with a list of rows (one statement on both databases, insertmanyvalues):
+# a multi-row .values() would be compiled again for every order.
+_FULFILLMENT_ORDERS = cast(Table, FulfillmentOrder.__table__)
+_OPEN_FULFILLMENT_ORDERS = (
+    insert(_FULFILLMENT_ORDERS)
+    .values(fulfillment_service_id=_service_of_location())
+    .returning(_FULFILLMENT_ORDERS.c.id, _FULFILLMENT_ORDERS.c.assigned_location_id)
+)
+_OPEN_FULFILLMENT_ORDER_LINES = insert(cast(Table, FulfillmentOrderLineItem.__table__))
 
 
 class FulfillmentRepository:
@@ -210,8 +232,8 @@ class FulfillmentRepository:
         rows = [
             {
                 "order_id": order_id,
-                "fulfillment_service_id": _service_for(group.location_id),
                 "assigned_location_id": group.location_id,
+                "service_location_id": group.location_id,
                 "status": "open",
                 "request_status": "unsubmitted",
                 "destination": destination,
@@ -220,26 +242,21 @@ class FulfillmentRepository:
             }
             for group in groups
         ]
-        written = await self.session.execute(
-            insert(FulfillmentOrder)
-            .values(rows)
-            .returning(FulfillmentOrder.id, FulfillmentOrder.assigned_location_id)
-        )
+        written = await self.session.execute(_OPEN_FULFILLMENT_ORDERS, rows)
         # Each group has its own location (at most one has none), so the location says
         # which row is whose whatever order RETURNING gives them in.
         ids = {location_id: fo_id for fo_id, location_id in written}
         await self.session.execute(
-            insert(FulfillmentOrderLineItem).values(
-                [
-                    {
-                        "fulfillment_order_id": ids[group.location_id],
-                        "line_item_id": line_id,
-                        "quantity": quantity,
-                    }
-                    for group in groups
-                    for line_id, quantity in group.lines.items()
-                ]
-            )
+            _OPEN_FULFILLMENT_ORDER_LINES,
+            [
+                {
+                    "fulfillment_order_id": ids[group.location_id],
+                    "line_item_id": line_id,
+                    "quantity": quantity,
+                }
+                for group in groups
+                for line_id, quantity in group.lines.items()
+            ],
         )
 
     async def covered_lines(self, line_ids: Collection[int]) -> set[int]:

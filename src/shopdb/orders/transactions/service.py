@@ -573,9 +573,9 @@ async def _record(
     payment_method = (
         "gift_card" if gateway == GIFT_CARD_GATEWAY else "card" if last4 is not None else gateway
     )
-    await repository.add_transaction(transaction, payment_method=payment_method)
-    if result.message:
-        await repository.set_transaction_message(transaction, result.message)
+    await repository.add_transaction(
+        transaction, payment_method=payment_method, message=result.message or None
+    )
     order.transactions.append(transaction)
     operation.recorded.append(RecordedTransaction(transaction, result.message))
 

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, literal, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.kit import prepared
 from shopdb.models import IdempotencyKey
 
 
@@ -20,6 +31,35 @@ class StoredKey:
     response_status: int | None
     response_body: Any
     expires_at: datetime
+
+
+# Built once: every keyed request runs them.
+_KEYS = cast(Table, IdempotencyKey.__table__)
+_CLAIM_UNHELD = (
+    postgresql.insert(_KEYS)
+    .from_select(
+        ["principal", "key", "method", "path", "request_hash", "created_at", "expires_at"],
+        select(
+            bindparam("principal", type_=_KEYS.c.principal.type),
+            bindparam("key", type_=_KEYS.c.key.type),
+            bindparam("method", type_=_KEYS.c.method.type),
+            bindparam("path", type_=_KEYS.c.path.type),
+            bindparam("request_hash", type_=_KEYS.c.request_hash.type),
+            bindparam("now", type_=_KEYS.c.created_at.type),
+            bindparam("expires_at", type_=_KEYS.c.expires_at.type),
+        ).where(func.pg_try_advisory_xact_lock(bindparam("lock", type_=BigInteger))),
+    )
+    .on_conflict_do_nothing(index_elements=["principal", "key"])
+    .returning(_KEYS.c.id)
+)
+_COMPLETE = (
+    update(_KEYS)
+    .where(_KEYS.c.id == bindparam("key_id", type_=_KEYS.c.id.type))
+    .values(
+        response_status=bindparam("status", type_=_KEYS.c.response_status.type),
+        response_body=bindparam("body", type_=_KEYS.c.response_body.type),
+    )
+)
 
 
 class IdempotencyKeyRepository:
@@ -84,25 +124,21 @@ class IdempotencyKeyRepository:
         row, so a transaction that obtains it at once knows no other one holds an
         uncommitted row for the key, and its INSERT cannot wait on the unique index.
         """
-        values = select(
-            literal(principal),
-            literal(key),
-            literal(method),
-            literal(path),
-            literal(request_hash),
-            literal(now, type_=IdempotencyKey.created_at.type),
-            literal(expires_at, type_=IdempotencyKey.expires_at.type),
-        ).where(func.pg_try_advisory_xact_lock(lock))
-        statement = (
-            postgresql.insert(IdempotencyKey)
-            .from_select(
-                ["principal", "key", "method", "path", "request_hash", "created_at", "expires_at"],
-                values,
+        found: int | None = (
+            await self.session.execute(
+                _CLAIM_UNHELD,
+                {
+                    "lock": lock,
+                    "principal": principal,
+                    "key": key,
+                    "method": method,
+                    "path": path,
+                    "request_hash": request_hash,
+                    "now": now,
+                    "expires_at": expires_at,
+                },
             )
-            .on_conflict_do_nothing(index_elements=["principal", "key"])
-            .returning(IdempotencyKey.id)
-        )
-        found: int | None = (await self.session.execute(statement)).scalar_one_or_none()
+        ).scalar_one_or_none()
         return found
 
     async def wait_for_holder(self, lock: int) -> None:
@@ -160,11 +196,9 @@ class IdempotencyKeyRepository:
         return (await self.session.execute(statement)).scalar_one_or_none() is not None
 
     async def complete(self, key_id: int, status: int, body: dict[str, Any]) -> None:
-        await self.session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == key_id)
-            .values(response_status=status, response_body=body)
-            .execution_options(synchronize_session=False)
+        # In every keyed request, after its work: asyncpg's prepared statement (kit.prepared).
+        await prepared.fetch_in_transaction(
+            self.session, _COMPLETE, {"key_id": key_id, "status": status, "body": body}
         )
 
     async def purge_expired(self, now: datetime, limit: int) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.inventory import statements
 from shopdb.inventory.errors import InventoryLimitExceeded
-from shopdb.kit import journal
+from shopdb.kit import journal, prepared
 from shopdb.kit.pagination import AnySelect, PageRequest, RowsPage, read_requested_page
 from shopdb.kit.types import utcnow
 from shopdb.models import (
@@ -376,10 +376,10 @@ class InventoryLevelRepository:
         # per-statement bookkeeping cost more CPU than the statement's round trip. Core does
         # not autoflush, so pending rows (a level just added, an event) are flushed first.
         await self.session.flush()
-        connection = await self.session.connection()
         try:
             statement = statements.postgres_change(kind, states)
-            return (await connection.execute(statement, params)).first()
+            rows = await prepared.fetch_in_transaction(self.session, statement, params)
+            return rows[0] if rows else None
         except DBAPIError as exc:
             # The guard read the variant's total from the statement's snapshot; a concurrent
             # change of another location can still push it past INTEGER before this one's

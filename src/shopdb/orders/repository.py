@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from shopdb.db import read_connection
-from shopdb.kit import journal
-from shopdb.kit.models import attach_inserted
+from shopdb.kit import journal, prepared
+from shopdb.kit.models import attach_inserted, insert_rows
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -24,6 +35,7 @@ from shopdb.kit.pagination import (
     count_rows,
     read_page,
 )
+from shopdb.kit.sql import one_of
 from shopdb.kit.types import utcnow
 from shopdb.models import (
     Customer,
@@ -276,6 +288,60 @@ def _transaction_values(
     }
 
 
+# What placing reads, built once (kit.prepared runs them in the placement's transaction).
+@functools.cache
+def _catalog_rows(postgresql: bool) -> AnySelect:
+    return (
+        select(
+            ProductVariant.id,
+            ProductVariant.product_id,
+            Product.title,
+            ProductVariant.title,
+            ProductVariant.sku,
+            ProductVariant.price,
+            ProductVariant.weight,
+            ProductVariant.weight_unit,
+            ProductVariant.taxable,
+            ProductVariant.requires_shipping,
+            InventoryItem.id,
+            InventoryItem.tracked,
+            ProductVariant.inventory_policy,
+        )
+        .join(Product, Product.id == ProductVariant.product_id)
+        .outerjoin(InventoryItem, InventoryItem.product_variant_id == ProductVariant.id)
+        .where(
+            one_of(ProductVariant.id, "variant_ids", postgresql=postgresql),
+            Product.deleted_at.is_(None),
+        )
+    )
+
+
+@functools.cache
+def _stock_candidates(postgresql: bool, at_location: bool) -> AnySelect:
+    statement: AnySelect = (
+        select(
+            InventoryLevel.inventory_item_id,
+            InventoryLevel.location_id,
+            InventoryLevel.available,
+        )
+        .join(Location, Location.id == InventoryLevel.location_id)
+        .where(
+            one_of(InventoryLevel.inventory_item_id, "item_ids", postgresql=postgresql),
+            Location.active,
+        )
+        .order_by(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
+    )
+    if at_location:
+        statement = statement.where(InventoryLevel.location_id == bindparam("location_id"))
+    return statement
+
+
+_CUSTOMER_FACTS = select(Customer.email, Customer.email_hash, Customer.tax_exempt).where(
+    Customer.id == bindparam("customer_id")
+)
+_NEXT_ORDER_NUMBER = text(f"SELECT nextval('{ORDER_NUMBER_SEQUENCE}')")
+
+
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -291,27 +357,11 @@ class OrderRepository:
         live variant, in one query."""
         if not variant_ids:
             return {}
-        statement = (
-            select(
-                ProductVariant.id,
-                ProductVariant.product_id,
-                Product.title,
-                ProductVariant.title,
-                ProductVariant.sku,
-                ProductVariant.price,
-                ProductVariant.weight,
-                ProductVariant.weight_unit,
-                ProductVariant.taxable,
-                ProductVariant.requires_shipping,
-                InventoryItem.id,
-                InventoryItem.tracked,
-                ProductVariant.inventory_policy,
-            )
-            .join(Product, Product.id == ProductVariant.product_id)
-            .outerjoin(InventoryItem, InventoryItem.product_variant_id == ProductVariant.id)
-            .where(ProductVariant.id.in_(sorted(variant_ids)), Product.deleted_at.is_(None))
+        rows = await prepared.fetch_in_transaction(
+            self.session,
+            _catalog_rows(self._dialect == "postgresql"),
+            {"variant_ids": sorted(variant_ids)},
         )
-        rows = await self.session.execute(statement)
         found: dict[int, CatalogRow] = {}
         for row in rows:
             values: tuple[Any, ...] = tuple(row)
@@ -319,14 +369,10 @@ class OrderRepository:
         return found
 
     async def customer_facts(self, customer_id: int) -> CustomerFacts | None:
-        row = (
-            await self.session.execute(
-                select(Customer.email, Customer.email_hash, Customer.tax_exempt).where(
-                    Customer.id == customer_id
-                )
-            )
-        ).one_or_none()
-        return None if row is None else CustomerFacts(*row)
+        rows = await prepared.fetch_in_transaction(
+            self.session, _CUSTOMER_FACTS, {"customer_id": customer_id}
+        )
+        return CustomerFacts(*rows[0]) if rows else None
 
     async def stock_candidates(
         self, item_ids: Collection[int], location_id: int | None
@@ -334,19 +380,11 @@ class OrderRepository:
         """The items' levels at active locations, in (item, location) order."""
         if not item_ids:
             return []
-        statement = (
-            select(
-                InventoryLevel.inventory_item_id,
-                InventoryLevel.location_id,
-                InventoryLevel.available,
-            )
-            .join(Location, Location.id == InventoryLevel.location_id)
-            .where(InventoryLevel.inventory_item_id.in_(sorted(item_ids)), Location.active)
-            .order_by(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
+        statement = _stock_candidates(self._dialect == "postgresql", location_id is not None)
+        rows = await prepared.fetch_in_transaction(
+            self.session, statement, {"item_ids": sorted(item_ids), "location_id": location_id}
         )
-        if location_id is not None:
-            statement = statement.where(InventoryLevel.location_id == location_id)
-        return [StockCandidate(*row) for row in await self.session.execute(statement)]
+        return [StockCandidate(*row) for row in rows]
 
     async def location_active(self, location_id: int) -> bool | None:
         found: bool | None = await self.session.scalar(
@@ -359,7 +397,8 @@ class OrderRepository:
     async def next_order_number(self) -> int:
         """The next order number; unique and increasing under concurrency (see models)."""
         if self._dialect == "postgresql":
-            value = await self.session.scalar(text(f"SELECT nextval('{ORDER_NUMBER_SEQUENCE}')"))
+            (row,) = await prepared.fetch_in_transaction(self.session, _NEXT_ORDER_NUMBER, {})
+            value = row[0]
         else:
             value = await self.session.scalar(
                 update(OrderNumberCounter)
@@ -372,12 +411,12 @@ class OrderRepository:
         return int(value)
 
     async def add(self, order: Order, lines: Sequence[OrderLineItem]) -> Order:
-        self.session.add(order)
-        await self.session.flush()
+        """The new order and its lines, persistent with their ids (two INSERTs, by Core:
+        kit.models.insert_rows)."""
+        await insert_rows(self.session, [order])
         for line in lines:
             line.order_id = order.id
-        self.session.add_all(lines)
-        await self.session.flush()
+        await insert_rows(self.session, lines)
         return order
 
     async def add_transaction(
@@ -400,7 +439,8 @@ class OrderRepository:
             transaction.created_at = utcnow()
         if self._dialect == "postgresql":
             values = _transaction_values(transaction, payment_method, message)
-            transaction.id = (await self.session.execute(_WITH_MIRRORS, values)).scalar_one()
+            (written,) = await prepared.fetch_in_transaction(self.session, _WITH_MIRRORS, values)
+            transaction.id = written[0]
             attach_inserted(self.session, transaction)
             return transaction
         self.session.add(transaction)

@@ -1,0 +1,151 @@
+"""The hot writes' helpers: kit.models.insert_rows (rows written by Core, then persistent as
+if flushed) and kit.prepared.fetch_in_transaction (asyncpg's prepared statement inside the
+session's transaction, SQLAlchemy's execution before it begins, on SQLite, or while the
+engine's statements are watched), with kit.sql.one_of's list parameter. On both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopdb.kit import prepared
+from shopdb.kit.models import insert_rows
+from shopdb.kit.sql import one_of
+from shopdb.models import Job, Location
+from tests.fixtures.database import Backend
+
+_LOCATION_NAMES = select(Location.name).where(Location.id == text(":location_id"))
+
+
+def _job(kind: str, **columns: Any) -> Job:
+    return Job(kind=kind, payload={"orderId": 7, "note": 'a "quoted" word'}, **columns)
+
+
+async def _begin(session: AsyncSession) -> None:
+    # The transaction begins on the server with the session's first statement.
+    await session.execute(text("SELECT 1"))
+
+
+async def test_inserted_rows_hold_what_the_database_holds(db_session: AsyncSession) -> None:
+    await _begin(db_session)
+    first, second = _job("orders.confirmation_email"), _job("orders.confirmation_email")
+
+    await insert_rows(db_session, [first, second])
+
+    assert first.id < second.id  # in the order given
+    # Python defaults (run_after, attempts) and the JSON value, as a flush writes them.
+    assert (first.status, first.attempts, first.max_attempts) == ("queued", 0, 5)
+    assert first.run_after.tzinfo is not None
+    assert first.payload == {"orderId": 7, "note": 'a "quoted" word'}
+    assert inspect(first).persistent
+    assert await db_session.get(Job, first.id) is first  # the session's own object
+
+
+async def test_an_inserted_row_changed_later_is_updated_not_inserted_again(
+    db_session: AsyncSession,
+) -> None:
+    await _begin(db_session)
+    job = _job("orders.confirmation_email", run_after=datetime(2031, 1, 2, tzinfo=UTC))
+    await insert_rows(db_session, [job])
+
+    job.status = "running"
+    await db_session.flush()
+
+    rows = (
+        await db_session.execute(select(Job.status, Job.run_after).where(Job.id == job.id))
+    ).all()
+    assert rows == [("running", datetime(2031, 1, 2, tzinfo=UTC))]
+
+
+async def test_rows_with_different_columns_are_each_written(db_session: AsyncSession) -> None:
+    await _begin(db_session)
+    plain, with_actor = _job("orders.confirmation_email"), _job("orders.confirmation_email")
+    with_actor.error = "kept"  # a column without a default, set on one row only
+
+    await insert_rows(db_session, [plain, with_actor])
+
+    written = await db_session.execute(
+        select(Job.id, Job.error).where(Job.id.in_([plain.id, with_actor.id])).order_by(Job.id)
+    )
+    assert written.all() == [(plain.id, None), (with_actor.id, "kept")]
+
+
+async def test_a_statement_in_the_transaction_runs_prepared_on_postgresql(
+    backend: Backend, db_session: AsyncSession
+) -> None:
+    location = Location(name="Depot")
+    db_session.add(location)
+    await db_session.flush()
+
+    rows = await prepared.fetch_in_transaction(
+        db_session, _LOCATION_NAMES, {"location_id": location.id}
+    )
+
+    assert [row.name for row in rows] == ["Depot"]
+    assert isinstance(rows[0], prepared.Record) is (backend.name == "postgresql")
+
+
+@pytest.fixture
+def watched(backend: Backend) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def executed(*args: Any) -> None:
+        seen.append(args[2])
+
+    engine = backend.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", executed)
+    yield seen
+    event.remove(engine, "before_cursor_execute", executed)
+
+
+async def test_a_watched_engine_sees_every_statement(
+    db_session: AsyncSession, watched: list[str]
+) -> None:
+    await _begin(db_session)
+
+    rows = await prepared.fetch_in_transaction(db_session, _LOCATION_NAMES, {"location_id": 0})
+
+    assert rows == []
+    assert any("FROM locations" in statement for statement in watched)
+
+
+async def test_a_refused_prepared_write_raises_as_sqlalchemy_would(
+    db_session: AsyncSession,
+) -> None:
+    job = _job("orders.confirmation_email")
+    await _begin(db_session)
+    await insert_rows(db_session, [job])
+    duplicate = _job("orders.confirmation_email", id=job.id)
+
+    savepoint = await db_session.begin_nested()
+    with pytest.raises(IntegrityError):
+        await insert_rows(db_session, [duplicate])
+    await savepoint.rollback()
+
+    # The transaction goes on after the savepoint's rollback.
+    assert await db_session.scalar(select(Job.kind).where(Job.id == job.id)) == job.kind
+
+
+async def test_one_of_takes_a_list_of_any_length(
+    backend: Backend, db_session: AsyncSession
+) -> None:
+    await _begin(db_session)
+    depots = [Location(name=f"Depot {n}") for n in range(3)]
+    db_session.add_all(depots)
+    await db_session.flush()
+    statement = (
+        select(Location.name)
+        .where(one_of(Location.id, "ids", postgresql=backend.name == "postgresql"))
+        .order_by(Location.id)
+    )
+
+    for chosen in ([depots[0].id], [d.id for d in depots], []):
+        rows = await prepared.fetch_in_transaction(db_session, statement, {"ids": chosen})
+        names = {d.id: d.name for d in depots}
+        assert [row[0] for row in rows] == [names[i] for i in chosen]

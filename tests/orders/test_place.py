@@ -3,7 +3,11 @@ paid, recorded together; refused and declined orders leave nothing behind."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -11,6 +15,7 @@ from shopdb.db import Database
 from shopdb.jobs.kinds import ORDERS_CONFIRMATION_EMAIL, ORDERS_RELEASE_RESERVATION
 from shopdb.keys import field_cipher
 from shopdb.models import Job, Order, OrderLineItem
+from shopdb.orders.repository import OrderRepository, StockCandidate
 from shopdb.services import services_of
 from tests.fixtures.catalog import Headers, TokenFactory
 from tests.orders.helpers import (
@@ -168,6 +173,47 @@ class TestPlacing:
         async with database.session() as session:
             assert await level(session, tee.item_id, first) == (1, 0)
             assert await level(session, tee.item_id, second) == (2, 3)
+
+    async def test_a_line_whose_first_choice_ran_out_meanwhile_ships_from_the_next(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        first, second = await make_locations(database, "First", "Second")
+        tee = await make_variant(database, "10.00", {first: 1, second: 5})
+        read = OrderRepository.stock_candidates
+        stale: list[bool] = []
+
+        async def read_before_another_order_took_it(
+            repository: OrderRepository, item_ids: Any, location_id: int | None
+        ) -> list[StockCandidate]:
+            found = await read(repository, item_ids, location_id)
+            if stale:
+                return found
+            stale.append(True)  # the first read saw 5 at the first location
+            return [replace(c, available=5) if c.location_id == first else c for c in found]
+
+        monkeypatch.setattr(OrderRepository, "stock_candidates", read_before_another_order_took_it)
+
+        response = await place(client, admin, order_body((tee.variant_id, 3)))
+
+        assert response.status_code == 201, response.text
+        (line,) = response.json()["lineItems"]
+        assert line["locationId"] == second
+        async with database.session() as session:
+            assert await level(session, tee.item_id, first) == (1, 0)
+            assert await level(session, tee.item_id, second) == (2, 3)
+        # Its fulfillment order was opened again where the units are.
+        opened = await client.get(
+            f"/api/v1/orders/{response.json()['id']}/fulfillment-orders", headers=admin
+        )
+        ((fulfillment_order),) = opened.json()["items"]
+        assert fulfillment_order["assignedLocationId"] == second
+        assert [(i["lineItemId"], i["quantity"]) for i in fulfillment_order["lineItems"]] == [
+            (line["id"], 3)
+        ]
 
     async def test_the_requested_location_is_used(
         self, client: httpx.AsyncClient, admin: Headers, database: Database

@@ -13,6 +13,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     insert,
     or_,
@@ -257,6 +258,12 @@ class FulfillmentRepository:
                 for group in groups
                 for line_id, quantity in group.lines.items()
             ],
+        )
+
+    async def delete_fulfillment_orders(self, order_id: int) -> None:
+        """Every fulfillment order of the order, with their line items (ON DELETE CASCADE)."""
+        await self.session.execute(
+            delete(FulfillmentOrder).where(FulfillmentOrder.order_id == order_id)
         )
 
     async def covered_lines(self, line_ids: Collection[int]) -> set[int]:

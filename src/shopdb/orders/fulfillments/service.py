@@ -149,6 +149,16 @@ async def open_fulfillment_orders(
     )
 
 
+async def reopen_fulfillment_orders(
+    session: AsyncSession, order: Order, lines: list[OrderLineItem]
+) -> None:
+    """The just placed order's fulfillment orders opened again, after its lines moved to other
+    locations than those they were opened for (its stock ran out at the first choice while
+    it was placed): nothing has happened to them yet."""
+    await FulfillmentRepository(session).delete_fulfillment_orders(order.id)
+    await open_fulfillment_orders(session, order, lines)
+
+
 # --- fulfilling ----------------------------------------------------------------------------
 
 

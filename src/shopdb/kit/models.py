@@ -18,6 +18,7 @@ from sqlalchemy.orm import (
     make_transient_to_detached,
     mapped_column,
 )
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from shopdb.kit import prepared
@@ -181,3 +182,32 @@ def _insert_values(row: Base, columns: Sequence[tuple[str, Column[Any]]]) -> dic
                 continue
         values[column.key] = value
     return values
+
+
+def attach_loaded(session: Session | AsyncSession, model: type[Base], record: Any) -> Any:
+    """The persistent object of `model` for a row read by Core (`select(table)`: every column
+    in the table's order), as the ORM's load with `populate_existing` gives it: the session's
+    own object for that identity if it has one (its columns overwritten by the row's), else a
+    new one. Its relationships are left unloaded; the caller sets those it read
+    (`set_committed_value`).
+
+    For the hottest reads only (the order every lifecycle operation locks): the ORM's load
+    costs several times the statement. The row's values must need no result processing
+    beyond the driver's own (asyncpg's codecs): tests compare the objects with the ORM's."""
+    mapper = inspect(model)
+    columns = _columns(mapper)
+    identity = mapper.identity_key_from_primary_key(
+        tuple(record[index] for index, (_key, column) in enumerate(columns) if column.primary_key)
+    )
+    found = session.identity_map.get(identity)
+    if found is not None:
+        for (key, _column), value in zip(columns, record, strict=True):
+            set_committed_value(found, key, value)
+        return found
+    row = mapper.class_manager.new_instance()
+    loaded = row.__dict__
+    for (key, _column), value in zip(columns, record, strict=True):
+        loaded[key] = value
+    make_transient_to_detached(row)
+    session.add(row)
+    return row

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import Table, bindparam, event, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,3 +149,26 @@ async def test_one_of_takes_a_list_of_any_length(
         rows = await prepared.fetch_in_transaction(db_session, statement, {"ids": chosen})
         names = {d.id: d.name for d in depots}
         assert [row[0] for row in rows] == [names[i] for i in chosen]
+
+
+async def test_a_statement_whose_defaults_sqlalchemy_computes_runs_through_it(
+    db_session: AsyncSession,
+) -> None:
+    # locations.updated_at has a Python `onupdate`: only SQLAlchemy's execution sets it.
+    depot = Location(name="Depot")
+    db_session.add(depot)
+    await db_session.flush()
+    before = depot.updated_at
+    locations = cast(Table, Location.__table__)
+    rename = (
+        update(locations)
+        .where(locations.c.id == bindparam("location_id"))
+        .values(name=bindparam("new_name"))
+        .returning(locations.c.updated_at)
+    )
+
+    rows = await prepared.fetch_in_transaction(
+        db_session, rename, {"location_id": depot.id, "new_name": "Renamed"}
+    )
+
+    assert rows[0][0] > before

@@ -53,10 +53,18 @@ class _Compiled(NamedTuple):
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(statement: Any, dialect: Dialect) -> _Compiled | None:
-    """The statement compiled for asyncpg, or None when parameters expand at execution."""
+    """The statement compiled for asyncpg, or None when SQLAlchemy must run it: parameters
+    that expand at execution, or columns whose Python defaults it computes then (an
+    `onupdate` timestamp the statement does not set itself)."""
     compiled = statement.compile(dialect=dialect)
-    if getattr(compiled, "post_compile_params", None) or getattr(
-        compiled, "literal_execute_params", None
+    if any(
+        getattr(compiled, name, None)
+        for name in (
+            "post_compile_params",
+            "literal_execute_params",
+            "insert_prefetch",
+            "update_prefetch",
+        )
     ):
         return None
     names: Sequence[str] = getattr(compiled, "positiontup", None) or ()

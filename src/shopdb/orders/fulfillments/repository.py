@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from shopdb.kit import prepared
+from shopdb.kit.models import attach_loaded
+from shopdb.kit.sql import one_of
+from shopdb.kit.types import utcnow
 from shopdb.models import (
     FulfillmentEnhanced,
     FulfillmentOrder,
@@ -82,9 +87,82 @@ _OPEN_FULFILLMENT_ORDERS = (
 _OPEN_FULFILLMENT_ORDER_LINES = insert(cast(Table, FulfillmentOrderLineItem.__table__))
 
 
+# The statements every fulfillment runs, built once (kit.prepared runs them in the
+# request's transaction; rows read whole come back as the session's objects: attach_loaded).
+_LINES = cast(Table, OrderLineItem.__table__)
+_ADD_FULFILLED = (
+    update(_LINES)
+    .where(
+        _LINES.c.id == bindparam("line_id"),
+        _LINES.c.fulfilled_quantity + _LINES.c.removed_quantity + bindparam("units")
+        <= _LINES.c.quantity,
+    )
+    .values(
+        fulfilled_quantity=_LINES.c.fulfilled_quantity + bindparam("units"),
+        updated_at=bindparam("changed_at"),
+    )
+    .returning(*_LINES.c)
+)
+_REMOVE_FULFILLED = (
+    update(_LINES)
+    .where(
+        _LINES.c.id == bindparam("line_id"),
+        _LINES.c.fulfilled_quantity >= bindparam("units"),
+    )
+    .values(
+        fulfilled_quantity=_LINES.c.fulfilled_quantity - bindparam("units"),
+        updated_at=bindparam("changed_at"),
+    )
+    .returning(*_LINES.c)
+)
+_LOCATION_EXISTS = select(Location.id).where(Location.id == bindparam("location_id"))
+_FULFILLMENT_COUNT = (
+    select(func.count())
+    .select_from(FulfillmentEnhanced)
+    .where(FulfillmentEnhanced.order_id == bindparam("order_id"))
+)
+
+
+@functools.cache
+def _covered_lines(postgresql: bool) -> Any:
+    return (
+        select(FulfillmentOrderLineItem.line_item_id)
+        .join(
+            FulfillmentOrder, FulfillmentOrder.id == FulfillmentOrderLineItem.fulfillment_order_id
+        )
+        .where(
+            one_of(FulfillmentOrderLineItem.line_item_id, "line_ids", postgresql=postgresql),
+            FulfillmentOrder.status.in_(ACTIVE_STATUSES),
+        )
+    )
+
+
+@functools.cache
+def _fulfillment_orders_handling(postgresql: bool) -> Any:
+    handling = select(FulfillmentOrderLineItem.fulfillment_order_id).where(
+        one_of(FulfillmentOrderLineItem.line_item_id, "line_ids", postgresql=postgresql)
+    )
+    return (
+        select(_FULFILLMENT_ORDERS)
+        .where(
+            _FULFILLMENT_ORDERS.c.id.in_(handling),
+            _FULFILLMENT_ORDERS.c.status.in_(ACTIVE_STATUSES)
+            | (
+                (_FULFILLMENT_ORDERS.c.status == "closed")
+                & _FULFILLMENT_ORDERS.c.fulfilled_at.is_not(None)
+            ),
+        )
+        .order_by(_FULFILLMENT_ORDERS.c.id)
+    )
+
+
 class FulfillmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    @property
+    def _postgresql(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
 
     # --- orders and their lines ----------------------------------------------------------
 
@@ -99,29 +177,21 @@ class FulfillmentRepository:
     async def add_fulfilled(self, line_id: int, quantity: int) -> OrderLineItem | None:
         """Guarded: None (nothing written) if the line has fewer than `quantity` units left
         to fulfil. The caller's loaded line is refreshed from the row."""
-        statement = (
-            update(OrderLineItem)
-            .where(
-                OrderLineItem.id == line_id,
-                OrderLineItem.fulfilled_quantity + OrderLineItem.removed_quantity + quantity
-                <= OrderLineItem.quantity,
-            )
-            .values(fulfilled_quantity=OrderLineItem.fulfilled_quantity + quantity)
-            .returning(OrderLineItem)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        return (await self.session.scalars(statement)).one_or_none()
+        return await self._changed_line(_ADD_FULFILLED, line_id, quantity)
 
     async def remove_fulfilled(self, line_id: int, quantity: int) -> OrderLineItem | None:
         """Guarded: None if fewer than `quantity` units of the line are fulfilled."""
-        statement = (
-            update(OrderLineItem)
-            .where(OrderLineItem.id == line_id, OrderLineItem.fulfilled_quantity >= quantity)
-            .values(fulfilled_quantity=OrderLineItem.fulfilled_quantity - quantity)
-            .returning(OrderLineItem)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        return await self._changed_line(_REMOVE_FULFILLED, line_id, quantity)
+
+    async def _changed_line(
+        self, statement: Any, line_id: int, quantity: int
+    ) -> OrderLineItem | None:
+        # asyncpg's prepared statement in the transaction; the session's line refreshed.
+        await self.session.flush()
+        rows = await prepared.fetch_in_transaction(
+            self.session, statement, {"line_id": line_id, "units": quantity, "changed_at": utcnow()}
         )
-        return (await self.session.scalars(statement)).one_or_none()
+        return attach_loaded(self.session, OrderLineItem, rows[0]) if rows else None
 
     async def shipped_units_taken(self, line_ids: Collection[int]) -> dict[int, int]:
         """Shipped units of each line that something took back since: refunded after they
@@ -162,18 +232,19 @@ class FulfillmentRepository:
         return taken
 
     async def location_exists(self, location_id: int) -> bool:
-        found = await self.session.scalar(select(Location.id).where(Location.id == location_id))
-        return found is not None
+        rows = await prepared.fetch_in_transaction(
+            self.session, _LOCATION_EXISTS, {"location_id": location_id}
+        )
+        return bool(rows)
 
     # --- fulfillments ----------------------------------------------------------------------
 
     async def fulfillment_count(self, order_id: int) -> int:
-        found = await self.session.scalar(
-            select(func.count())
-            .select_from(FulfillmentEnhanced)
-            .where(FulfillmentEnhanced.order_id == order_id)
+        await self.session.flush()
+        rows = await prepared.fetch_in_transaction(
+            self.session, _FULFILLMENT_COUNT, {"order_id": order_id}
         )
-        return int(found or 0)
+        return int(rows[0][0] or 0)
 
     async def add_fulfillment(
         self, fulfillment: FulfillmentEnhanced, mirror: OrderFulfillment
@@ -270,18 +341,11 @@ class FulfillmentRepository:
         """Which of these order lines an open or in-progress fulfillment order handles."""
         if not line_ids:
             return set()
-        rows = await self.session.scalars(
-            select(FulfillmentOrderLineItem.line_item_id)
-            .join(
-                FulfillmentOrder,
-                FulfillmentOrder.id == FulfillmentOrderLineItem.fulfillment_order_id,
-            )
-            .where(
-                FulfillmentOrderLineItem.line_item_id.in_(sorted(line_ids)),
-                FulfillmentOrder.status.in_(ACTIVE_STATUSES),
-            )
+        await self.session.flush()
+        rows = await prepared.fetch_in_transaction(
+            self.session, _covered_lines(self._postgresql), {"line_ids": sorted(line_ids)}
         )
-        return set(rows)
+        return {row[0] for row in rows}
 
     async def fulfillment_orders_handling(
         self, line_ids: Collection[int]
@@ -291,23 +355,13 @@ class FulfillmentRepository:
         (fulfilled_at set) that a cancelled fulfillment reopens."""
         if not line_ids:
             return []
-        handling = select(FulfillmentOrderLineItem.fulfillment_order_id).where(
-            FulfillmentOrderLineItem.line_item_id.in_(sorted(line_ids))
+        await self.session.flush()
+        rows = await prepared.fetch_in_transaction(
+            self.session,
+            _fulfillment_orders_handling(self._postgresql),
+            {"line_ids": sorted(line_ids)},
         )
-        rows = await self.session.scalars(
-            select(FulfillmentOrder)
-            .where(
-                FulfillmentOrder.id.in_(handling),
-                FulfillmentOrder.status.in_(ACTIVE_STATUSES)
-                | (
-                    (FulfillmentOrder.status == "closed")
-                    & FulfillmentOrder.fulfilled_at.is_not(None)
-                ),
-            )
-            .order_by(FulfillmentOrder.id)
-            .execution_options(populate_existing=True)
-        )
-        return list(rows)
+        return [attach_loaded(self.session, FulfillmentOrder, row) for row in rows]
 
     async def cancel_active_fulfillment_orders(self, order_id: int, now: datetime) -> None:
         await self.session.execute(

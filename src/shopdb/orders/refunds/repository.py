@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.kit import prepared
 from shopdb.models import (
     Order,
     OrderLineItem,
@@ -50,6 +51,43 @@ class StoredRefund:
     prices: dict[int, Decimal]  # order line id -> its unit price
 
 
+# What an order's refunds took so far (RefundRepository.history), built once: every refund
+# reads it (kit.prepared runs them in the request's transaction).
+_REFUNDED_UNITS = (
+    select(
+        OrderRefundLineItem.line_item_id,
+        func.sum(OrderRefundLineItem.quantity),
+        func.sum(OrderRefundLineItem.removed_quantity),
+    )
+    .join(OrderRefund, OrderRefund.id == OrderRefundLineItem.order_refund_id)
+    .where(OrderRefund.order_id == bindparam("order_id"))
+    .group_by(OrderRefundLineItem.line_item_id)
+)
+_REFUNDED_SHIPPING = select(func.coalesce(func.sum(OrderRefund.shipping_amount), ZERO)).where(
+    OrderRefund.order_id == bindparam("order_id")
+)
+_IN_RETURNS = (
+    select(
+        ReturnLineItem.line_item_id,
+        func.sum(
+            case(
+                (Return.status == "open", ReturnLineItem.quantity),
+                else_=ReturnLineItem.received_quantity,
+            )
+        ),
+    )
+    .join(Return, Return.id == ReturnLineItem.return_id)
+    .where(
+        Return.order_id == bindparam("order_id"),
+        or_(
+            Return.status == "open",
+            and_(Return.status == "closed", Return.refund_id.is_(None)),
+        ),
+    )
+    .group_by(ReturnLineItem.line_item_id)
+)
+
+
 class RefundRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -57,40 +95,14 @@ class RefundRepository:
     async def history(self, order_id: int) -> RefundHistory:
         """What the order's refunds took so far. Read under the order's lock: no other refund
         of it can commit meanwhile, so these sums stay true until this transaction ends."""
-        rows = await self.session.execute(
-            select(
-                OrderRefundLineItem.line_item_id,
-                func.sum(OrderRefundLineItem.quantity),
-                func.sum(OrderRefundLineItem.removed_quantity),
-            )
-            .join(OrderRefund, OrderRefund.id == OrderRefundLineItem.order_refund_id)
-            .where(OrderRefund.order_id == order_id)
-            .group_by(OrderRefundLineItem.line_item_id)
-        )
+        await self.session.flush()  # Core does not autoflush
+        values = {"order_id": order_id}
+        rows = await prepared.fetch_in_transaction(self.session, _REFUNDED_UNITS, values)
         lines = {row[0]: LineRefunded(int(row[1] or 0), int(row[2] or 0)) for row in rows}
-        shipping = await self.session.scalar(
-            select(func.coalesce(func.sum(OrderRefund.shipping_amount), ZERO)).where(
-                OrderRefund.order_id == order_id
-            )
-        )
-        taken = case(
-            (Return.status == "open", ReturnLineItem.quantity),
-            else_=ReturnLineItem.received_quantity,
-        )
-        returned = await self.session.execute(
-            select(ReturnLineItem.line_item_id, func.sum(taken))
-            .join(Return, Return.id == ReturnLineItem.return_id)
-            .where(
-                Return.order_id == order_id,
-                or_(
-                    Return.status == "open",
-                    and_(Return.status == "closed", Return.refund_id.is_(None)),
-                ),
-            )
-            .group_by(ReturnLineItem.line_item_id)
-        )
+        (shipping,) = await prepared.fetch_in_transaction(self.session, _REFUNDED_SHIPPING, values)
+        returned = await prepared.fetch_in_transaction(self.session, _IN_RETURNS, values)
         in_returns = {int(row[0]): int(row[1] or 0) for row in returned}
-        return RefundHistory(lines, Decimal(shipping or 0), in_returns)
+        return RefundHistory(lines, Decimal(shipping[0] or 0), in_returns)
 
     async def remove_units(self, line_id: int, quantity: int) -> OrderLineItem | None:
         """Take `quantity` unfulfilled units off a line; None (and nothing changed) when the

@@ -4,11 +4,16 @@ and the refunds, because both write a refund (see refund_records.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.kit import prepared
+from shopdb.kit.models import insert_rows
+from shopdb.kit.sql import one_of
 from shopdb.models import (
     OrderRefund,
     OrderRefundLineItem,
@@ -24,12 +29,12 @@ class RefundRecordRepository:
         self.session = session
 
     async def add(self, refund: OrderRefund, lines: Sequence[OrderRefundLineItem]) -> OrderRefund:
-        self.session.add(refund)
-        await self.session.flush()
+        """The refund and its line items, persistent with their ids (by Core: every refund
+        writes them; kit.models.insert_rows)."""
+        await insert_rows(self.session, [refund])
         for line in lines:
             line.order_refund_id = refund.id
-        self.session.add_all(lines)
-        await self.session.flush()
+        await insert_rows(self.session, lines)
         return refund
 
     async def link_transactions(
@@ -42,11 +47,11 @@ class RefundRecordRepository:
         if not transactions:
             return
         payments = await self._payments_of({t.parent_id for t in transactions if t.parent_id})
+        mirrors: dict[int, Refund] = {}
         for transaction in transactions:
             payment_id = payments.get(transaction.parent_id) if transaction.parent_id else None
-            mirror = None
             if payment_id is not None:
-                mirror = Refund(
+                mirrors[transaction.id] = Refund(
                     payment_id=payment_id,
                     amount=transaction.amount,
                     currency=transaction.currency,
@@ -54,25 +59,31 @@ class RefundRecordRepository:
                     status=transaction.status,
                     processed_at=transaction.processed_at,
                 )
-                self.session.add(mirror)
-                await self.session.flush()
-            self.session.add(
-                OrderRefundTransaction(
-                    order_refund_id=refund.id,
-                    order_transaction_id=transaction.id,
-                    refund_id=None if mirror is None else mirror.id,
-                )
+        await insert_rows(self.session, list(mirrors.values()))
+        links = [
+            OrderRefundTransaction(
+                order_refund_id=refund.id,
+                order_transaction_id=transaction.id,
+                refund_id=mirrors[transaction.id].id if transaction.id in mirrors else None,
             )
-        await self.session.flush()
+            for transaction in transactions
+        ]
+        await insert_rows(self.session, links)
 
     async def _payments_of(self, transaction_ids: Collection[int]) -> dict[int, int]:
         """The `payments` row each order transaction was mirrored as (its one `transactions`
         row names it)."""
         if not transaction_ids:
             return {}
-        rows = await self.session.execute(
-            select(Transaction.order_transaction_id, Transaction.payment_id).where(
-                Transaction.order_transaction_id.in_(sorted(transaction_ids))
-            )
+        postgresql = self.session.get_bind().dialect.name == "postgresql"
+        rows = await prepared.fetch_in_transaction(
+            self.session, _payments_of(postgresql), {"ids": sorted(transaction_ids)}
         )
         return {row[0]: row[1] for row in rows if row[0] is not None}
+
+
+@functools.cache
+def _payments_of(postgresql: bool) -> Any:
+    return select(Transaction.order_transaction_id, Transaction.payment_id).where(
+        one_of(Transaction.order_transaction_id, "ids", postgresql=postgresql)
+    )

@@ -82,6 +82,9 @@ class Record(asyncpg.Record):  # type: ignore[misc]  # asyncpg has no type hints
     """A row read through a prepared statement: by index, by column name, or as an
     attribute (`row.id`), as SQLAlchemy's rows are read."""
 
+    # What `field` asks a row first: a Record has no mapping of its own (read by name).
+    _mapping = None
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]

@@ -160,6 +160,11 @@ def _columns(mapper: Any) -> list[tuple[str, Column[Any]]]:
     return [(by_column[column], column) for column in mapper.local_table.c]
 
 
+def column_values(row: Base) -> dict[str, Any]:
+    """Every column of `row` by column name, as the object holds it (None where unset)."""
+    return {column.key: row.__dict__.get(key) for key, column in _columns(inspect(type(row)))}
+
+
 # Every table written by insert_rows has its id first (IdMixin's sort order).
 _ID = 0
 

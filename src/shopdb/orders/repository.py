@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from shopdb.db import read_connection
 from shopdb.kit import journal, prepared
-from shopdb.kit.models import attach_inserted, attach_loaded, insert_rows
+from shopdb.kit.models import attach_inserted, attach_loaded, column_values, insert_rows
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -267,22 +267,8 @@ _WITH_MIRRORS = text(
 def _transaction_values(
     transaction: OrderTransaction, payment_method: str, message: str | None
 ) -> dict[str, Any]:
-    return {
-        "order_id": transaction.order_id,
-        "kind": transaction.kind,
-        "gateway": transaction.gateway,
-        "status": transaction.status,
-        "amount": transaction.amount,
-        "currency": transaction.currency,
-        "parent_id": transaction.parent_id,
-        "authorization_code": transaction.authorization_code,
-        "transaction_id": transaction.transaction_id,
-        "processed_at": transaction.processed_at,
-        "error_code": transaction.error_code,
-        "card_brand": transaction.card_brand,
-        "card_last4": transaction.card_last4,
-        "gift_card_id": transaction.gift_card_id,
-        "created_at": transaction.created_at,
+    """_WITH_MIRRORS' parameters: every column of the order transaction, and the mirrors' own."""
+    return column_values(transaction) | {
         "payment_method": payment_method,
         "test": transaction.gateway == TEST_GATEWAY,
         "message": message,

@@ -172,3 +172,28 @@ async def test_a_statement_whose_defaults_sqlalchemy_computes_runs_through_it(
     )
 
     assert rows[0][0] > before
+
+
+async def test_statements_run_prepared_again_once_the_listener_is_gone(
+    backend: Backend, db_session: AsyncSession
+) -> None:
+    def executed(*_args: Any) -> None:
+        return None
+
+    engine = backend.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", executed)
+    await _begin(db_session)
+    watched = await prepared.fetch_in_transaction(db_session, _LOCATION_NAMES, {"location_id": 0})
+    event.remove(engine, "before_cursor_execute", executed)
+    await db_session.execute(text("SELECT 1"))
+
+    depot = Location(name="Depot")
+    db_session.add(depot)
+    await db_session.flush()
+    rows = await prepared.fetch_in_transaction(
+        db_session, _LOCATION_NAMES, {"location_id": depot.id}
+    )
+
+    assert watched == []
+    # SQLAlchemy's own flag stays set after a removal; only the listeners count.
+    assert isinstance(rows[0], prepared.Record) is (backend.name == "postgresql")

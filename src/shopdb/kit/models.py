@@ -105,9 +105,10 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Base]) -> None:
     a flush would: every column comes back by RETURNING (defaults included), so the objects
     hold what the database holds.
 
-    For the hottest writes only (an order and its lines, in every placement): the ORM's
-    flush of an object costs several times its INSERT. Relationships are not followed; the
-    caller sets the foreign keys."""
+    For the hottest writes only (an order and its lines, a refund's rows): the ORM's flush of
+    an object costs several times its INSERT. Relationships are not followed; the caller sets
+    the foreign keys. The rows come back in the order given: their identities are drawn row
+    by row in VALUES order."""
     if not rows:
         return
     mapper = inspect(type(rows[0]))
@@ -119,8 +120,8 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Base]) -> None:
             await insert_rows(session, [row])
         return
     keys = tuple(values[0])
-    # asyncpg's prepared statement, in the transaction. The identities are drawn row by
-    # row in VALUES order, so the returned rows sorted by id are the rows in that order.
+    # asyncpg's prepared statement, in the transaction; RETURNING promises no order, the
+    # identities do.
     written = await prepared.fetch_in_transaction(
         session,
         _rows_insert(table, keys, len(values)),
@@ -131,7 +132,7 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Base]) -> None:
         },
     )
     if len(written) > 1:
-        written = sorted(written, key=itemgetter(_ID))
+        written = sorted(written, key=itemgetter(_identity_index(mapper)))
     for row, record in zip(rows, written, strict=True):
         # Straight into the object's dict: it is transient until attached, and what the
         # database returned is its committed state, not a change to write.
@@ -165,8 +166,12 @@ def column_values(row: Base) -> dict[str, Any]:
     return {column.key: row.__dict__.get(key) for key, column in _columns(inspect(type(row)))}
 
 
-# Every table written by insert_rows has its id first (IdMixin's sort order).
-_ID = 0
+@functools.cache
+def _identity_index(mapper: Any) -> int:
+    """Where the table's one identity column is among its columns (insert_rows sorts the
+    returned rows by it)."""
+    (index,) = (i for i, (_key, column) in enumerate(_columns(mapper)) if column.primary_key)
+    return index
 
 
 def _insert_values(row: Base, columns: Sequence[tuple[str, Column[Any]]]) -> dict[str, Any]:

@@ -1,15 +1,19 @@
-"""Hot reads run through asyncpg's own prepared statements, when the connection is in autocommit.
+"""Hot statements run through asyncpg's own prepared statements: reads in autocommit, and the
+writing requests' statements inside their transaction once it has begun.
 
 SQLAlchemy's execution of a statement (its compiled-cache lookup, parameter and result
 processing, the adapter's cursor) costs about 2.5 times the client time of the query itself on
-the hottest reads there are (a product's document, a list page's ids). For statements built
-once and reused (module-level, `functools.cache`), `fetch` compiles each once per dialect,
-prepares it once per pooled asyncpg connection and runs it with positional arguments taken from
-the named values. Rows are asyncpg Records: index them, or by column name (`row["id"]`).
+the hottest reads there are (a product's document, a list page's ids), and 2-4 times on an
+order's writes. For statements built once and reused (module-level, `functools.cache`), they
+are compiled once per dialect, prepared once per pooled asyncpg connection and run with
+positional arguments taken from the named values (through the statement's bind processors).
+Rows are `Record`s: index them, or by column name (`row["id"]`, `row.id`).
 
-Only in autocommit: inside a transaction SQLAlchemy's adapter begins it lazily with its own
-first statement, which a statement sent past it would run outside of. Elsewhere (SQLite, a
-transaction, a statement whose parameters expand at execution) it is SQLAlchemy's execution.
+`fetch` runs only in autocommit: inside a transaction SQLAlchemy's adapter begins it lazily
+with its own first statement, which a statement sent past it would run outside of.
+`fetch_in_transaction` runs inside one once the server says it has begun. Elsewhere (SQLite, a
+statement whose parameters expand at execution or whose defaults SQLAlchemy computes, an
+engine whose statements something listens to) it is SQLAlchemy's execution.
 
 `Reads` is where a read-only request's statements go (db.autocommit_reads): on PostgreSQL
 outside any transaction, a pooled asyncpg connection of its own (`DriverReads`), without the
@@ -120,10 +124,10 @@ async def fetch_in_transaction(
 ) -> Sequence[Any]:
     """All rows of a reused `statement` with `values`, in the session's transaction: through
     asyncpg's prepared statement once the transaction has begun on the server (the session's
-    first statement begins it), else by SQLAlchemy's execution. For the hottest writes
-    (placing an order, its payment): SQLAlchemy's execution costs a few times the client
-    time of the statement itself. Nothing is autoflushed: the caller flushes the pending
-    rows the statement depends on. Rows read by index, name or attribute.
+    first statement begins it), else by SQLAlchemy's execution. For the hottest statements
+    of the writing requests (placing an order, capturing, fulfilling, refunding it).
+    Nothing is autoflushed: the caller flushes the pending rows the statement depends on.
+    Rows read by index, name or attribute.
 
     While anything listens to the engine's statements (a tracer, a test watching what a
     request writes) every statement goes through SQLAlchemy, so that none is missed."""
@@ -138,9 +142,19 @@ async def fetch_in_transaction(
 
 
 def _watched(connection: AsyncConnection) -> bool:
-    # SQLAlchemy's own test before it dispatches a statement's events.
+    """Whether anything listens to the connection's statements (its engine's listeners
+    included). Not SQLAlchemy's own `_has_events`, which stays set once a listener was ever
+    added, removed or not."""
     sync = connection.sync_connection
-    return bool(sync is not None and (sync._has_events or sync.engine._has_events))
+    if sync is None:
+        return False
+    dispatch = sync.dispatch
+    return bool(
+        dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or dispatch.before_execute
+        or dispatch.after_execute
+    )
 
 
 async def _run_prepared(driver: Any, sql: str, arguments: Sequence[Any]) -> Sequence[Any]:

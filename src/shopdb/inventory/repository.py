@@ -373,9 +373,8 @@ class InventoryLevelRepository:
         states: statements.Moved = ("available",),
     ) -> Row[Any] | None:
         # Core, not ORM, execution: the statement touches no mapped objects, and the ORM's
-        # per-statement bookkeeping cost more CPU than the statement's round trip. Core does
-        # not autoflush, so pending rows (a level just added, an event) are flushed first.
-        await self.session.flush()
+        # per-statement bookkeeping cost more CPU than the statement's round trip (pending
+        # rows, a level just added, an event, are flushed first: fetch_in_transaction).
         try:
             statement = statements.postgres_change(kind, states)
             rows = await prepared.fetch_in_transaction(self.session, statement, params)

@@ -93,11 +93,19 @@ def attach_inserted(session: Session | AsyncSession, row: Base) -> None:
     object of `session`, as if it had been flushed: later changes to it are UPDATEs, and
     nothing inserts it again. Its columns never set stay None rather than expired (an expired
     attribute would be loaded on access, which an async session cannot do implicitly)."""
-    for column in inspect(type(row)).column_attrs:
-        if column.key not in row.__dict__:
-            setattr(row, column.key, None)
+    for key, _column in _columns(inspect(type(row))):
+        if key not in row.__dict__:
+            setattr(row, key, None)
     make_transient_to_detached(row)
     session.add(row)
+
+
+def _load(row: Base, columns: Sequence[tuple[str, Column[Any]]], record: Any) -> None:
+    """A returned row's values straight into the object's dict: it is transient until
+    attached, and what the database holds is its committed state, not a change to write."""
+    loaded = row.__dict__
+    for (key, _column), value in zip(columns, record, strict=True):
+        loaded[key] = value
 
 
 async def insert_rows(session: AsyncSession, rows: Sequence[Base]) -> None:
@@ -134,12 +142,9 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Base]) -> None:
     if len(written) > 1:
         written = sorted(written, key=itemgetter(_identity_index(mapper)))
     for row, record in zip(rows, written, strict=True):
-        # Straight into the object's dict: it is transient until attached, and what the
-        # database returned is its committed state, not a change to write.
-        loaded = row.__dict__
-        for (key, _column), value in zip(columns, record, strict=True):
-            loaded[key] = value
-        attach_inserted(session, row)
+        _load(row, columns, record)
+        make_transient_to_detached(row)
+        session.add(row)
 
 
 @functools.cache
@@ -215,9 +220,7 @@ def attach_loaded(session: Session | AsyncSession, model: type[Base], record: An
             set_committed_value(found, key, value)
         return found
     row = mapper.class_manager.new_instance()
-    loaded = row.__dict__
-    for (key, _column), value in zip(columns, record, strict=True):
-        loaded[key] = value
+    _load(row, columns, record)
     make_transient_to_detached(row)
     session.add(row)
     return row

@@ -126,11 +126,13 @@ async def fetch_in_transaction(
     asyncpg's prepared statement once the transaction has begun on the server (the session's
     first statement begins it), else by SQLAlchemy's execution. For the hottest statements
     of the writing requests (placing an order, capturing, fulfilling, refunding it).
-    Nothing is autoflushed: the caller flushes the pending rows the statement depends on.
-    Rows read by index, name or attribute.
+    Pending ORM changes are flushed first, as SQLAlchemy's own execution would (the
+    statement sees them). Rows read by index, name or attribute.
 
     While anything listens to the engine's statements (a tracer, a test watching what a
     request writes) every statement goes through SQLAlchemy, so that none is missed."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
     connection = await session.connection()
     if connection.dialect.driver == "asyncpg" and not _watched(connection):
         compiled = _compiled(statement, connection.dialect)

@@ -610,7 +610,6 @@ class OrderRepository:
         its lines, its transactions) through asyncpg's prepared statements, the objects made
         as the ORM's load makes them (kit.models.attach_loaded). Every lifecycle operation
         runs it; the ORM's load cost three times as much."""
-        await self.session.flush()  # what the reads must see (Core does not autoflush)
         values = {"order_id": order_id}
         found = await prepared.fetch_in_transaction(self.session, _LOCK_PLACED, values)
         if not found:

@@ -187,7 +187,6 @@ class FulfillmentRepository:
         self, statement: Any, line_id: int, quantity: int
     ) -> OrderLineItem | None:
         # asyncpg's prepared statement in the transaction; the session's line refreshed.
-        await self.session.flush()
         rows = await prepared.fetch_in_transaction(
             self.session, statement, {"line_id": line_id, "units": quantity, "changed_at": utcnow()}
         )
@@ -240,7 +239,6 @@ class FulfillmentRepository:
     # --- fulfillments ----------------------------------------------------------------------
 
     async def fulfillment_count(self, order_id: int) -> int:
-        await self.session.flush()
         rows = await prepared.fetch_in_transaction(
             self.session, _FULFILLMENT_COUNT, {"order_id": order_id}
         )
@@ -341,7 +339,6 @@ class FulfillmentRepository:
         """Which of these order lines an open or in-progress fulfillment order handles."""
         if not line_ids:
             return set()
-        await self.session.flush()
         rows = await prepared.fetch_in_transaction(
             self.session, _covered_lines(self._postgresql), {"line_ids": sorted(line_ids)}
         )
@@ -355,7 +352,6 @@ class FulfillmentRepository:
         (fulfilled_at set) that a cancelled fulfillment reopens."""
         if not line_ids:
             return []
-        await self.session.flush()
         rows = await prepared.fetch_in_transaction(
             self.session,
             _fulfillment_orders_handling(self._postgresql),

@@ -95,7 +95,6 @@ class RefundRepository:
     async def history(self, order_id: int) -> RefundHistory:
         """What the order's refunds took so far. Read under the order's lock: no other refund
         of it can commit meanwhile, so these sums stay true until this transaction ends."""
-        await self.session.flush()  # Core does not autoflush
         values = {"order_id": order_id}
         rows = await prepared.fetch_in_transaction(self.session, _REFUNDED_UNITS, values)
         lines = {row[0]: LineRefunded(int(row[1] or 0), int(row[2] or 0)) for row in rows}

@@ -203,6 +203,14 @@ class Database:
             session.info[_READS] = _ReadRouting(self.replica_set, position)
 
     @asynccontextmanager
+    async def autocommit_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection of the primary for a unit of work that is one statement, run with
+        kit.prepared.fetch_alone: a pooled one in autocommit (no BEGIN and COMMIT round trips,
+        no session). For the queues' claims and outcomes, which the workers write most."""
+        async with prepared.autocommit_connection(self.primary) as connection:
+            yield connection
+
+    @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One unit of work outside HTTP (CLI, worker): commit on success, roll back on error."""
         async with self.sessionmaker() as session:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from shopdb.db import Database
 from shopdb.jobs import RunningJob, enqueue
 from shopdb.jobs.kinds import FILES_DELETE
-from shopdb.jobs.queue import QueueRepository
+from shopdb.jobs.queue import QueueRepository, complete_and_claim
 from shopdb.jobs.runner import JobContext, Registration, Worker
 from shopdb.models import Job
 from tests.fixtures.database import test_settings as make_settings
@@ -230,3 +231,90 @@ class TestCompletionWithTheNextClaim:
 
         rows = [await job(queue, i) for i in ids]
         assert [r.status for r in rows] == ["completed", "completed"]
+
+
+class TestCompleteAndClaimInOneStatement:
+    """PostgreSQL's claim with the completions, one statement in autocommit."""
+
+    async def claim(
+        self,
+        database: Database,
+        owner: str,
+        done: list[tuple[RunningJob, dict[str, int] | None]],
+        limit: int,
+    ) -> tuple[set[int], list[RunningJob]]:
+        async with database.autocommit_connection() as connection:
+            return await complete_and_claim(
+                connection, owner, done, [FILES_DELETE.name], limit, lease_seconds=60
+            )
+
+    async def test_claims_decode_the_payload_and_complete_with_the_result(
+        self, queue: Database
+    ) -> None:
+        ids = await enqueue_many(queue, 2)
+
+        written, claimed = await self.claim(queue, "w1", [], limit=5)
+        assert written == set()
+        assert [(j.id, j.payload, j.attempt, j.owner) for j in claimed] == [
+            (ids[0], {"key": "k0"}, 1, "w1"),
+            (ids[1], {"key": "k1"}, 1, "w1"),
+        ]
+
+        written, again = await self.claim(queue, "w1", [(claimed[0], {"done": 1})], limit=5)
+        assert (written, again) == ({ids[0]}, [])
+        first, second = await job(queue, ids[0]), await job(queue, ids[1])
+        assert (first.status, first.result, first.locked_by) == ("completed", {"done": 1}, None)
+        assert first.finished_at is not None
+        assert (second.status, second.locked_by) == ("running", "w1")
+
+    async def test_a_completion_without_a_result_keeps_the_checkpointed_one(
+        self, queue: Database
+    ) -> None:
+        await enqueue_many(queue, 1)
+        _, (running,) = await self.claim(queue, "w1", [], limit=1)
+        async with queue.session() as session:
+            await running.checkpoint(session, processed=3, result={"rows": 3})
+
+        written, _ = await self.claim(queue, "w1", [(running, None)], limit=0)
+
+        row = await job(queue, running.id)
+        assert written == {running.id}
+        assert (row.status, row.result, row.processed) == ("completed", {"rows": 3}, 3)
+
+    async def test_a_job_completed_as_its_lease_lapsed_is_not_claimed_again(
+        self, queue: Database
+    ) -> None:
+        await enqueue_many(queue, 1)
+        _, (running,) = await self.claim(queue, "w1", [], limit=1)
+        async with queue.session() as session:  # due again, as a lapsed lease leaves it
+            await session.execute(
+                update(Job)
+                .where(Job.id == running.id)
+                .values(locked_until=func.now() - timedelta(seconds=1))
+                .execution_options(synchronize_session=False)
+            )
+
+        written, claimed = await self.claim(queue, "w1", [(running, {"done": 1})], limit=5)
+
+        row = await job(queue, running.id)
+        assert (written, claimed) == ({running.id}, [])
+        assert (row.status, row.attempts, row.result) == ("completed", 1, {"done": 1})
+
+    async def test_a_completion_fenced_out_is_not_written_and_says_so(
+        self, queue: Database
+    ) -> None:
+        await enqueue_many(queue, 1)
+        _, (running,) = await self.claim(queue, "w1", [], limit=1)
+        async with queue.session() as session:
+            await session.execute(
+                update(Job)
+                .where(Job.id == running.id)
+                .values(locked_by="thief")
+                .execution_options(synchronize_session=False)
+            )
+
+        written, claimed = await self.claim(queue, "w1", [(running, {"done": 1})], limit=5)
+
+        row = await job(queue, running.id)
+        assert (written, claimed) == (set(), [])
+        assert (row.status, row.locked_by, row.finished_at) == ("running", "thief", None)

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    bindparam,
     delete,
     exists,
     func,
@@ -21,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from shopdb.db import autocommit_reads
 from shopdb.kit.pagination import Direction, PageRequest, RowsPage, read_requested_page
 from shopdb.models import (
     Customer,
@@ -42,6 +45,18 @@ SORT_COLUMNS: dict[str, tuple[Any, type, bool]] = {
     "lastName": (Customer.last_name, str, True),
     "state": (Customer.state, str, False),
 }
+
+# Built once (kit.prepared: compiled once, prepared once per connection).
+_CONTACT = select(
+    Customer.first_name,
+    Customer.last_name,
+    Customer.email,
+    Customer.phone,
+    Customer.sms_marketing_state,
+).where(
+    Customer.id == bindparam("customer_id", type_=BigInteger),
+    Customer.deleted_at.is_(None),
+)
 
 
 @dataclass(frozen=True)
@@ -118,15 +133,11 @@ class CustomerRepository:
 
     async def contact(self, customer_id: int) -> Any | None:
         """A live customer's name, sealed email and phone and SMS consent, in one statement
-        (a row, no relationships): what a notification needs to address them."""
-        statement = select(
-            Customer.first_name,
-            Customer.last_name,
-            Customer.email,
-            Customer.phone,
-            Customer.sms_marketing_state,
-        ).where(Customer.id == customer_id, Customer.deleted_at.is_(None))
-        return (await self.session.execute(statement)).first()
+        (a row, no relationships): what a notification needs to address them. An autocommit
+        read on PostgreSQL, as the order's document it goes with (every confirmation email)."""
+        async with autocommit_reads(self.session) as reads:
+            rows = await reads.fetch(_CONTACT, {"customer_id": customer_id})
+        return rows[0] if rows else None
 
     async def exists(self, customer_id: int) -> bool:
         found = await self.session.scalar(

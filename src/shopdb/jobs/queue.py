@@ -14,6 +14,11 @@ Every later write of a running job (progress, renewal, completion, retry) is fen
 `locked_by` and `attempts`: a worker whose lease lapsed and was taken over matches no row, gets
 LeaseLost, and rolls its transaction back, so two workers never both record the same work.
 
+On PostgreSQL the worker's loop claims with `complete_and_claim`: the completions of the jobs
+its handlers finished and the next claim in one statement, in autocommit (a statement is
+atomic by itself; Database.autocommit_connection): no BEGIN and COMMIT round trips and no
+session around it, which were most of a short job's CPU (a confirmation email: 2.2 of 6 ms).
+
 Lease times use the database's clock on PostgreSQL (`clock_timestamp()`), so workers on hosts
 whose clocks disagree still agree on when a lease lapsed; SQLite runs on one host, whose clock
 it is. `run_after` is written with the writer's clock: a skew there only moves a start.
@@ -29,6 +34,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -42,12 +48,14 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shopdb.jobs.kinds import KINDS, JobKind
+from shopdb.kit import prepared
 from shopdb.kit.types import UTCDateTime, utcnow
 from shopdb.models import Job
 
@@ -165,7 +173,7 @@ def _running_job(row: Any, lease_seconds: float) -> RunningJob:
     return RunningJob(
         id=row.id,
         kind=row.kind,
-        payload=dict(row.payload or {}),
+        payload=_json_object(row.payload),
         attempt=row.attempts,
         max_attempts=row.max_attempts,
         owner=row.locked_by,
@@ -173,8 +181,15 @@ def _running_job(row: Any, lease_seconds: float) -> RunningJob:
         actor=row.actor,
         total=row.total,
         processed=row.processed,
-        result=dict(row.result or {}),
+        result=_json_object(row.result),
     )
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    # asyncpg's own rows (kit.prepared) carry json as its text; SQLAlchemy's, decoded.
+    if isinstance(value, str | bytes):
+        value = orjson.loads(value)
+    return dict(value or {})
 
 
 _RETURNED = (
@@ -273,6 +288,90 @@ def _complete_statement(postgres: bool, *, with_result: bool) -> Any:
     if with_result:
         values["result"] = bindparam("result", type_=_JOBS.c.result.type)
     return update(_JOBS).where(_fenced_where()).values(**values).returning(_JOBS.c.id)
+
+
+# PostgreSQL: the completions (parallel arrays; a NULL result keeps the job's own) and the next
+# claim in one statement. The claim skips the jobs being completed: a lease that lapsed meanwhile
+# leaves a job both due and completed here, and one statement must not update a row twice.
+_COMPLETE_AND_CLAIM = text(
+    """
+    WITH done AS (
+        UPDATE jobs AS j
+        SET status = 'completed',
+            finished_at = clock_timestamp(),
+            locked_by = NULL,
+            locked_until = NULL,
+            error = NULL,
+            updated_at = :updated_at,
+            result = COALESCE(CAST(v.result AS jsonb), j.result)
+        FROM unnest(
+            CAST(:done_ids AS bigint[]),
+            CAST(:done_attempts AS integer[]),
+            CAST(:done_results AS text[])
+        ) AS v(id, attempt, result)
+        WHERE j.id = v.id AND j.status = 'running' AND j.locked_by = :owner
+            AND j.attempts = v.attempt
+        RETURNING j.id
+    ),
+    claimed AS (
+        UPDATE jobs AS j
+        SET status = 'running',
+            locked_by = :owner,
+            locked_until = clock_timestamp() + CAST(:lease AS interval),
+            attempts = j.attempts + 1,
+            started_at = COALESCE(j.started_at, clock_timestamp()),
+            updated_at = :updated_at
+        WHERE j.id IN (
+            SELECT c.id FROM jobs AS c
+            WHERE c.kind = ANY(CAST(:kinds AS varchar[]))
+                AND (
+                    (c.status = 'queued' AND c.run_after <= clock_timestamp())
+                    OR (c.status = 'running' AND c.locked_until < clock_timestamp())
+                )
+                AND c.id <> ALL(CAST(:done_ids AS bigint[]))
+            ORDER BY c.run_after, c.id
+            LIMIT :claim_limit
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.locked_by, j.actor,
+            j.total, j.processed, j.result
+    )
+    SELECT d.completed, c.*
+    FROM (SELECT array_agg(id) AS completed FROM done) AS d
+    LEFT JOIN claimed AS c ON true
+    """
+)
+
+
+async def complete_and_claim(
+    connection: AsyncConnection,
+    owner: str,
+    completions: Collection[tuple[RunningJob, Mapping[str, Any] | None]],
+    kinds: Collection[str],
+    limit: int,
+    lease_seconds: float,
+) -> tuple[set[int], list[RunningJob]]:
+    """PostgreSQL: mark `completions` (job, result) completed where `owner` still holds them,
+    and lease up to `limit` due jobs of `kinds` to `owner`, in one statement in autocommit.
+    Returns the ids whose completion was written (the others' leases were lost) and the
+    claimed jobs, oldest first. `connection`: Database.autocommit_connection's."""
+    values = {
+        "done_ids": [job.id for job, _ in completions],
+        "done_attempts": [job.attempt for job, _ in completions],
+        "done_results": [
+            None if result is None else orjson.dumps(dict(result)).decode()
+            for _, result in completions
+        ],
+        "owner": owner,
+        "updated_at": utcnow(),
+        "lease": timedelta(seconds=lease_seconds),
+        "kinds": list(kinds),
+        "claim_limit": limit,
+    }
+    rows = await prepared.fetch_alone(connection, _COMPLETE_AND_CLAIM, values)
+    written = set(rows[0].completed or ()) if rows else set()
+    claimed = [_running_job(row, lease_seconds) for row in rows if row.id is not None]
+    return written, sorted(claimed, key=lambda job: job.id)
 
 
 class QueueRepository:

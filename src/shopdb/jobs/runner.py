@@ -49,7 +49,13 @@ from shopdb import metrics
 from shopdb.config import Settings
 from shopdb.db import Database
 from shopdb.jobs.kinds import KINDS, JobKind
-from shopdb.jobs.queue import LeaseLost, PermanentJobError, QueueRepository, RunningJob
+from shopdb.jobs.queue import (
+    LeaseLost,
+    PermanentJobError,
+    QueueRepository,
+    RunningJob,
+    complete_and_claim,
+)
 from shopdb.storage import Storage
 
 log = structlog.get_logger("shopdb.jobs")
@@ -153,25 +159,27 @@ class Worker:
     # --- claiming -----------------------------------------------------------------------
 
     async def claim(self, limit: int) -> list[RunningJob]:
-        """Lease up to `limit` due jobs; the completions waiting for the loop are written in
-        the same transaction first."""
+        """Lease up to `limit` due jobs; the completions waiting for the loop are written with
+        the claim (one statement on PostgreSQL, one transaction elsewhere)."""
         kinds = list(self.registrations)
         completions, self._completions = self._completions, []
         try:
-            if (
-                self.database.primary.dialect.name == "sqlite"
-                and not completions
-                and not await self._any_due(kinds)
-            ):
+            dialect = self.database.primary.dialect.name
+            if dialect == "postgresql":
+                async with self.database.autocommit_connection() as connection:
+                    written, claimed = await complete_and_claim(
+                        connection,
+                        self.name,
+                        [(c.job, c.result) for c in completions],
+                        kinds,
+                        limit,
+                        self.options.lease_seconds,
+                    )
+                kept = [c.job.id in written for c in completions]
+            elif dialect == "sqlite" and not completions and not await self._any_due(kinds):
                 return []
-            async with self.database.session() as session:
-                repository = QueueRepository(session)
-                kept = [await repository.complete_if_held(c.job, c.result) for c in completions]
-                claimed = (
-                    await repository.claim(self.name, kinds, limit, self.options.lease_seconds)
-                    if limit > 0
-                    else []
-                )
+            else:
+                kept, claimed = await self._complete_and_claim(completions, kinds, limit)
         except BaseException as exc:
             for completion in completions:
                 if not completion.written.done():
@@ -181,6 +189,20 @@ class Worker:
             if not completion.written.done():
                 completion.written.set_result(held)
         return claimed
+
+    async def _complete_and_claim(
+        self, completions: list[_Completion], kinds: list[str], limit: int
+    ) -> tuple[list[bool], list[RunningJob]]:
+        """complete_and_claim's work in one transaction of statements (SQLite)."""
+        async with self.database.session() as session:
+            repository = QueueRepository(session)
+            kept = [await repository.complete_if_held(c.job, c.result) for c in completions]
+            claimed = (
+                await repository.claim(self.name, kinds, limit, self.options.lease_seconds)
+                if limit > 0
+                else []
+            )
+        return kept, claimed
 
     async def _any_due(self, kinds: list[str]) -> bool:
         """A read before the claim on SQLite: the claim's IMMEDIATE transaction takes the

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 
 # Per pooled asyncpg connection (they go with it), its statements by SQL text.
@@ -138,6 +139,31 @@ async def fetch_in_transaction(
         compiled = _compiled(statement, connection.dialect)
         raw: Any = (await connection.get_raw_connection()).driver_connection
         if compiled is not None and raw.is_in_transaction():
+            return await _run_prepared(raw, compiled.sql, compiled.arguments(values))
+    result = await connection.execute(statement, dict(values))
+    return result.all() if result.returns_rows else []
+
+
+@asynccontextmanager
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection of `engine` in autocommit, where each statement commits by itself:
+    for a unit of work that is one statement (`fetch_alone`), no BEGIN and COMMIT round trips
+    and no session."""
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def fetch_alone(
+    connection: AsyncConnection, statement: Executable, values: Mapping[str, Any]
+) -> Sequence[Any]:
+    """All rows of a reused `statement` that is a unit of work by itself, on `connection`
+    (an `autocommit_connection`, where it commits on its own; or one whose transaction it
+    joins, a test's rolled-back database): through asyncpg's prepared statement, or
+    SQLAlchemy's execution where `fetch_in_transaction` would use it."""
+    if connection.dialect.driver == "asyncpg" and not _watched(connection):
+        compiled = _compiled(statement, connection.dialect)
+        if compiled is not None:
+            raw: Any = (await connection.get_raw_connection()).driver_connection
             return await _run_prepared(raw, compiled.sql, compiled.arguments(values))
     result = await connection.execute(statement, dict(values))
     return result.all() if result.returns_rows else []

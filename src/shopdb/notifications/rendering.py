@@ -86,6 +86,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates ship with the package: no check of their files' times at every render.
+        auto_reload=False,
     )
     environment.filters["money"] = money
     environment.filters["safe_url"] = safe_url

@@ -45,8 +45,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from shopdb.kit import prepared
 from shopdb.kit.pagination import PageRequest, RowsPage, read_requested_page
 from shopdb.kit.types import UTCDateTime, utcnow
 from shopdb.models import Webhook, WebhookDelivery
@@ -201,6 +202,85 @@ def _postgres_claim_to_send() -> Any:
     return select(claimed, W.address, W.secret, W.fields).join(W, W.id == claimed.c.webhook_id)
 
 
+def _claim_values(
+    owner: str,
+    limit: int,
+    per_subscription: int,
+    room: Mapping[int, int],
+    lease_seconds: float,
+) -> dict[str, Any]:
+    rooms = sorted(room.items())
+    return {
+        "owner": owner,
+        "claim_limit": limit,
+        "per_subscription": per_subscription,
+        "room_ids": [webhook_id for webhook_id, _ in rooms],
+        "room_shares": [share for _, share in rooms],
+        "lease": timedelta(seconds=lease_seconds),
+    }
+
+
+def _successes_values(owner: str, sent: Sequence[SentOutcome]) -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "ids": [one.id for one in sent],
+        "attempts": [one.attempt for one in sent],
+        "statuses": [one.status_code for one in sent],
+        "durations": [one.duration_ms for one in sent],
+        "logs": [orjson.dumps(one.attempt_log).decode() for one in sent],
+    }
+
+
+def _decoded(value: Any) -> Any:
+    # asyncpg's own rows (kit.prepared) carry json as its text; SQLAlchemy's, decoded.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _claimed_delivery(row: Any) -> ClaimedDelivery:
+    return ClaimedDelivery(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        event_id=row.event_id,
+        topic=row.topic,
+        payload=_decoded(row.payload),
+        attempts=row.attempts,
+        created_at=row.created_at,
+        attempt_log=_decoded(row.attempt_log),
+        address=row.address,
+        secret=row.secret,
+        fields=_decoded(row.fields),
+    )
+
+
+# The sender's two statements on PostgreSQL, each a unit of work by itself, run in autocommit
+# (Database.autocommit_connection, kit.prepared.fetch_alone): no session, no BEGIN and COMMIT
+# round trips around them. A fan-out claims and records a batch of deliveries per statement,
+# so these are most of its database work.
+
+
+async def claim_at_once(
+    connection: AsyncConnection,
+    owner: str,
+    *,
+    limit: int,
+    per_subscription: int,
+    room: Mapping[int, int],
+    lease_seconds: float,
+) -> list[ClaimedDelivery]:
+    """PostgreSQL: DeliveryRepository.claim's statement alone, in autocommit."""
+    values = _claim_values(owner, limit, per_subscription, room, lease_seconds)
+    rows = await prepared.fetch_alone(connection, _postgres_claim_to_send(), values)
+    return [_claimed_delivery(row) for row in rows]
+
+
+async def record_successes_at_once(
+    connection: AsyncConnection, owner: str, sent: Sequence[SentOutcome]
+) -> set[int]:
+    """PostgreSQL: DeliveryRepository.record_successes's statement alone, in autocommit."""
+    rows = await prepared.fetch_alone(connection, _RECORD_SUCCESSES, _successes_values(owner, sent))
+    return {row[0] for row in rows}
+
+
 class WebhookRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -322,19 +402,11 @@ class DeliveryRepository:
         address, secret and fields (one statement on PostgreSQL)."""
         if self.postgres:
             # One statement built once (bind parameters only), so it is compiled once too.
-            rooms = sorted(room.items())
             result = await self.session.execute(
                 _postgres_claim_to_send(),
-                {
-                    "owner": owner,
-                    "claim_limit": limit,
-                    "per_subscription": per_subscription,
-                    "room_ids": [webhook_id for webhook_id, _ in rooms],
-                    "room_shares": [share for _, share in rooms],
-                    "lease": timedelta(seconds=lease_seconds),
-                },
+                _claim_values(owner, limit, per_subscription, room, lease_seconds),
             )
-            return [ClaimedDelivery(**row._mapping) for row in result]
+            return [_claimed_delivery(row) for row in result]
         candidates = self._ranked(room, per_subscription)
         # Checked again on the rows themselves: another worker may have claimed one since.
         locked = select(D.id).where(
@@ -432,17 +504,7 @@ class DeliveryRepository:
                     kept[one.id] = one.webhook_id
             await self.succeeded_all(sorted(set(kept.values())))
             return set(kept)
-        rows = await self.session.execute(
-            _RECORD_SUCCESSES,
-            {
-                "owner": owner,
-                "ids": [one.id for one in sent],
-                "attempts": [one.attempt for one in sent],
-                "statuses": [one.status_code for one in sent],
-                "durations": [one.duration_ms for one in sent],
-                "logs": [orjson.dumps(one.attempt_log).decode() for one in sent],
-            },
-        )
+        rows = await self.session.execute(_RECORD_SUCCESSES, _successes_values(owner, sent))
         return {row[0] for row in rows}
 
     async def succeeded_all(self, webhook_ids: Sequence[int]) -> None:

@@ -61,7 +61,12 @@ from shopdb.metrics import count_webhook_delivery
 from shopdb.webhooks import signing
 from shopdb.webhooks.errors import AddressRefused
 from shopdb.webhooks.guard import allowed_host_addresses, check_literal, parse
-from shopdb.webhooks.repository import DeliveryRepository, SentOutcome
+from shopdb.webhooks.repository import (
+    DeliveryRepository,
+    SentOutcome,
+    claim_at_once,
+    record_successes_at_once,
+)
 
 log = structlog.get_logger("shopdb.webhooks")
 
@@ -284,14 +289,25 @@ class WebhookSender:
             return []
         per = self.options.per_subscription
         room = {wid: max(0, per - n) for wid, n in self._in_flight.items() if n}
-        async with self.database.session() as session:
-            rows = await DeliveryRepository(session).claim(
-                self.name,
-                limit=limit,
-                per_subscription=per,
-                room=room,
-                lease_seconds=self.options.lease,
-            )
+        if self.database.primary.dialect.name == "postgresql":
+            async with self.database.autocommit_connection() as connection:
+                rows = await claim_at_once(
+                    connection,
+                    self.name,
+                    limit=limit,
+                    per_subscription=per,
+                    room=room,
+                    lease_seconds=self.options.lease,
+                )
+        else:
+            async with self.database.session() as session:
+                rows = await DeliveryRepository(session).claim(
+                    self.name,
+                    limit=limit,
+                    per_subscription=per,
+                    room=room,
+                    lease_seconds=self.options.lease,
+                )
         claimed = []
         for row in sorted(rows, key=lambda r: r.id):
             claimed.append(
@@ -516,8 +532,12 @@ class WebhookSender:
             for delivery, outcome, _ in items
         ]
         try:
-            async with self.database.session() as session:
-                kept = await DeliveryRepository(session).record_successes(self.name, sent)
+            if self.database.primary.dialect.name == "postgresql":
+                async with self.database.autocommit_connection() as connection:
+                    kept = await record_successes_at_once(connection, self.name, sent)
+            else:
+                async with self.database.session() as session:
+                    kept = await DeliveryRepository(session).record_successes(self.name, sent)
         except Exception as exc:
             for _, _, future in items:
                 if not future.done():

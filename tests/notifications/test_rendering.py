@@ -212,6 +212,26 @@ class TestBuildEmail:
         assert text.get_content() == rendered.text
         assert html.get_content() == rendered.html
 
+    def test_each_message_has_its_own_boundary_which_no_value_can_end_early(self) -> None:
+        # A name shaped like our boundaries ("=_" and hex) cannot close a part: the boundary is
+        # random per message, and quoted-printable never writes "=_".
+        name = "=_" + "0" * 32 + " --=_" + "f" * 32 + "--"
+        context = {**CONTEXTS[ORDER_CONFIRMATION], "customer_name": name}
+        rendered = render(ORDER_CONFIRMATION, context)
+        sender = "Acme <shop@acme.example>"
+
+        first = build_email(rendered, to="a@example.com", sender=sender, key="k.1")
+        second = build_email(rendered, to="a@example.com", sender=sender, key="k.2")
+
+        boundaries = {first.get_boundary(), second.get_boundary()}
+        assert len(boundaries) == 2
+        assert all(b is not None and b.startswith("=_") for b in boundaries)
+        parsed = email.message_from_bytes(first.as_bytes(), policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        text, html = (part.get_content() for part in parsed.iter_parts())
+        assert name in text
+        assert html.count("=_" + "0" * 32) == 1
+
     def test_a_subject_value_with_a_newline_cannot_add_a_header(self) -> None:
         context = {**CONTEXTS[ORDER_CONFIRMATION], "order_number": "#1\nBcc: evil@x.example"}
 

@@ -10,15 +10,30 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, event, inspect, select, text, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    column,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopdb.jobs import queue as job_queue
 from shopdb.kit import prepared
 from shopdb.kit.models import insert_rows
-from shopdb.kit.sql import one_of
+from shopdb.kit.sql import in_constants, one_of
 from shopdb.models import Job, Location
+from shopdb.orders.fulfillments import repository as fulfillment_repository
+from shopdb.webhooks import repository as webhook_repository
 from tests.fixtures.database import Backend
+
+_ASYNCPG = create_engine("postgresql+asyncpg://localhost/none").dialect
 
 _LOCATION_NAMES = select(Location.name).where(Location.id == text(":location_id"))
 
@@ -197,3 +212,31 @@ async def test_statements_run_prepared_again_once_the_listener_is_gone(
     assert watched == []
     # SQLAlchemy's own flag stays set after a removal; only the listeners count.
     assert isinstance(rows[0], prepared.Record) is (backend.name == "postgresql")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: fulfillment_repository._covered_lines(True),
+        lambda: fulfillment_repository._fulfillment_orders_handling(True),
+        webhook_repository._postgres_claim_to_send,
+        lambda: job_queue._COMPLETE_AND_CLAIM,
+    ],
+    ids=["covered_lines", "fulfillment_orders_handling", "delivery_claim", "job_claim"],
+)
+def test_hot_statements_compile_for_the_prepared_path(build: Any) -> None:
+    # A list expanded at execution (an IN of constants given as parameters) would send the
+    # statement through SQLAlchemy's execution, and its status test would keep PostgreSQL's
+    # generic plan off the partial index it needs: kit.sql.in_constants.
+    compiled = prepared._compiled(build(), _ASYNCPG)
+
+    assert compiled is not None
+    assert "POSTCOMPILE" not in compiled.sql
+
+
+def test_in_constants_writes_quoted_constants_into_the_sql() -> None:
+    clause = in_constants(column("status"), ["open", "it's"])
+
+    sql = str(clause.compile(dialect=_ASYNCPG))
+
+    assert sql == "status IN ('open', 'it''s')"

@@ -38,7 +38,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    literal_column,
     or_,
     select,
     text,
@@ -50,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shopdb.kit import prepared
 from shopdb.kit.pagination import PageRequest, RowsPage, read_requested_page
+from shopdb.kit.sql import in_constants
 from shopdb.kit.types import UTCDateTime, utcnow
 from shopdb.models import Webhook, WebhookDelivery
 
@@ -126,11 +126,11 @@ def _postgres_claim() -> Any:
     locked SKIP LOCKED and leased to `owner` for `lease`."""
     now = func.clock_timestamp()
     due = and_(
-        # The statuses as literals, not bind parameters: only then can a prepared statement's
-        # generic plan use ix_webhook_deliveries_to_send, whose predicate they must imply.
-        # With parameters (and no statistics, as on a new table) PostgreSQL read every
-        # delivery of the subscription through its (webhook_id, event_id) index at each claim.
-        D.status.in_([literal_column(f"'{status}'") for status in _DUE_STATUSES]),
+        # Constants in the SQL: only then can a prepared statement's generic plan use
+        # ix_webhook_deliveries_to_send, whose predicate they must imply. With parameters (and
+        # no statistics, as on a new table) PostgreSQL read every delivery of the subscription
+        # through its (webhook_id, event_id) index at each claim.
+        in_constants(D.status, _DUE_STATUSES),
         D.next_attempt_at <= now,
         or_(D.locked_until.is_(None), D.locked_until < now),
     )

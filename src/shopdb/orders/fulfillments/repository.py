@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from shopdb.kit import prepared
 from shopdb.kit.models import attach_loaded
-from shopdb.kit.sql import one_of
+from shopdb.kit.sql import in_constants, one_of
 from shopdb.kit.types import utcnow
 from shopdb.models import (
     FulfillmentEnhanced,
@@ -132,7 +132,7 @@ def _covered_lines(postgresql: bool) -> Any:
         )
         .where(
             one_of(FulfillmentOrderLineItem.line_item_id, "line_ids", postgresql=postgresql),
-            FulfillmentOrder.status.in_(ACTIVE_STATUSES),
+            in_constants(FulfillmentOrder.status, ACTIVE_STATUSES),
         )
     )
 
@@ -146,7 +146,7 @@ def _fulfillment_orders_handling(postgresql: bool) -> Any:
         select(_FULFILLMENT_ORDERS)
         .where(
             _FULFILLMENT_ORDERS.c.id.in_(handling),
-            _FULFILLMENT_ORDERS.c.status.in_(ACTIVE_STATUSES)
+            in_constants(_FULFILLMENT_ORDERS.c.status, ACTIVE_STATUSES)
             | (
                 (_FULFILLMENT_ORDERS.c.status == "closed")
                 & _FULFILLMENT_ORDERS.c.fulfilled_at.is_not(None)

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopdb.kit.prepared import _compiled
 from shopdb.webhooks.repository import _postgres_claim_to_send
+from tests.fixtures.plans import generic_plan
 
 pytestmark = pytest.mark.postgres_only
 
@@ -52,30 +52,19 @@ async def test_the_claim_reads_each_subscriptions_due_deliveries_in_order(
     if db_session.get_bind().dialect.name != "postgresql":
         pytest.skip("query plans are PostgreSQL's")
     await delivered(db_session, subscriptions=10, each=2_000)
-    compiled = _compiled(_postgres_claim_to_send(), db_session.get_bind().dialect)
-    assert compiled is not None, "the claim runs as a prepared statement (no expanding lists)"
-    await db_session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-    await db_session.execute(text("PREPARE claim_plan AS " + compiled.sql))
-    arguments = {
-        "attempts_1": "1",
-        "owner": "'w'",
-        "lease": "interval '60 seconds'",
-        "room_ids": "'{}'::bigint[]",
-        "room_shares": "'{}'::integer[]",
-        "per_subscription": "4",
-        "claim_limit": "32",
-    }
-    plan = "\n".join(
-        row[0]
-        for row in await db_session.execute(
-            text(
-                "EXPLAIN EXECUTE claim_plan("
-                + ", ".join(arguments[name] for name in compiled.names)
-                + ")"
-            )
-        )
+    plan = await generic_plan(
+        db_session,
+        _postgres_claim_to_send(),
+        {
+            "attempts_1": "1",
+            "owner": "'w'",
+            "lease": "interval '60 seconds'",
+            "room_ids": "'{}'::bigint[]",
+            "room_shares": "'{}'::integer[]",
+            "per_subscription": "4",
+            "claim_limit": "32",
+        },
     )
-    await db_session.execute(text("DEALLOCATE claim_plan"))
 
     assert "Index Scan using ix_webhook_deliveries_to_send" in plan, plan
     assert "ux_webhook_deliveries_webhook_id_event_id" not in plan, plan

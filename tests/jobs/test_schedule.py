@@ -57,6 +57,14 @@ class Counter:
         self.runs = 0
         self.active = 0
         self.most_at_once = 0
+        self._waits: dict[int, asyncio.Event] = {}
+
+    def reached(self, runs: int) -> asyncio.Event:
+        """Set once `runs` runs have finished."""
+        event = self._waits.setdefault(runs, asyncio.Event())
+        if self.runs >= runs:
+            event.set()
+        return event
 
     async def __call__(self, _context: JobContext) -> Mapping[str, Any] | None:
         self.active += 1
@@ -64,6 +72,9 @@ class Counter:
         try:
             await asyncio.sleep(self.seconds)
             self.runs += 1
+            for runs, event in self._waits.items():
+                if self.runs >= runs:
+                    event.set()
             if self.fail:
                 raise RuntimeError("the sweep broke")
             return {"run": self.runs}
@@ -233,7 +244,9 @@ class TestWorkersAtOnce:
         ]
 
         running = [asyncio.create_task(worker.run()) for worker in workers]
-        await asyncio.sleep(1.5)
+        # Until five runs, not for a fixed time: on a loaded machine (CI, SQLite's one write
+        # lock) 1.5 s once gave only two.
+        await asyncio.wait_for(body.reached(5).wait(), 30)
         for worker in workers:
             worker.stop()
         await asyncio.wait_for(asyncio.gather(*running), 10)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -38,7 +38,6 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Integer,
-    Interval,
     String,
     Table,
     and_,
@@ -51,7 +50,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shopdb.jobs.kinds import KINDS, JobKind
@@ -218,19 +216,13 @@ def _clock(postgres: bool) -> Any:
 
 
 @cache
-def _claim_statement(postgres: bool) -> Any:
-    """Lease up to :claim_limit due jobs of :kinds to :owner (QueueRepository.claim)."""
+def _claim_statement() -> Any:
+    """SQLite's claim: lease up to :claim_limit due jobs of :kinds to :owner
+    (QueueRepository.claim; PostgreSQL's is _COMPLETE_AND_CLAIM)."""
     jobs = _JOBS.c
-    now = _clock(postgres)
-    # PostgreSQL takes the kinds as one array parameter (an expanding IN list is rewritten into
-    # the SQL at every execution), in a test no index can serve (see _COMPLETE_AND_CLAIM).
-    kinds = (
-        func.array_position(bindparam("kinds", type_=ARRAY(String)), jobs.kind).is_not(None)
-        if postgres
-        else jobs.kind.in_(bindparam("kinds", expanding=True))
-    )
+    now = bindparam("now", type_=UTCDateTime())
     due = and_(
-        kinds,
+        jobs.kind.in_(bindparam("kinds", expanding=True)),
         or_(
             and_(jobs.status == "queued", jobs.run_after <= now),
             and_(jobs.status == "running", jobs.locked_until < now),
@@ -242,20 +234,13 @@ def _claim_statement(postgres: bool) -> Any:
         .order_by(jobs.run_after, jobs.id)
         .limit(bindparam("claim_limit", type_=Integer))
     )
-    if postgres:
-        candidates = candidates.with_for_update(skip_locked=True)
-    lease_until = (
-        now + bindparam("lease", type_=Interval)
-        if postgres
-        else bindparam("lease_until", type_=UTCDateTime())
-    )
     return (
         update(_JOBS)
         .where(jobs.id.in_(candidates.scalar_subquery()))
         .values(
             status="running",
             locked_by=bindparam("owner", type_=String),
-            locked_until=lease_until,
+            locked_until=bindparam("lease_until", type_=UTCDateTime()),
             attempts=jobs.attempts + 1,
             started_at=func.coalesce(jobs.started_at, now),
             updated_at=bindparam("updated_at", type_=UTCDateTime()),
@@ -297,7 +282,7 @@ def _complete_statement(postgres: bool, *, with_result: bool) -> Any:
 # with 15,000 jobs), and a bitmap scan never marks the dead entries of the claimable index as
 # such. A test no index serves leaves one plan: the claimable index in (run_after, id) order
 # up to the limit, which skips the entries that the earlier claims' scans marked dead
-# (0.05 ms). _claim_statement's PostgreSQL form does the same.
+# (0.05 ms).
 
 # PostgreSQL: the completions (parallel arrays; a NULL result keeps the job's own) and the next
 # claim in one statement. The claim skips the jobs being completed: a lease that lapsed meanwhile
@@ -364,7 +349,19 @@ async def complete_and_claim(
     and lease up to `limit` due jobs of `kinds` to `owner`, in one statement in autocommit.
     Returns the ids whose completion was written (the others' leases were lost) and the
     claimed jobs, oldest first. `connection`: Database.autocommit_connection's."""
-    values = {
+    values = _complete_and_claim_values(owner, completions, kinds, limit, lease_seconds)
+    rows = await prepared.fetch_alone(connection, _COMPLETE_AND_CLAIM, values)
+    return _written_and_claimed(rows, lease_seconds)
+
+
+def _complete_and_claim_values(
+    owner: str,
+    completions: Collection[tuple[RunningJob, Mapping[str, Any] | None]],
+    kinds: Collection[str],
+    limit: int,
+    lease_seconds: float,
+) -> dict[str, Any]:
+    return {
         "done_ids": [job.id for job, _ in completions],
         "done_attempts": [job.attempt for job, _ in completions],
         "done_results": [
@@ -377,7 +374,11 @@ async def complete_and_claim(
         "kinds": list(kinds),
         "claim_limit": limit,
     }
-    rows = await prepared.fetch_alone(connection, _COMPLETE_AND_CLAIM, values)
+
+
+def _written_and_claimed(
+    rows: Sequence[Any], lease_seconds: float
+) -> tuple[set[int], list[RunningJob]]:
     written = set(rows[0].completed or ()) if rows else set()
     claimed = [_running_job(row, lease_seconds) for row in rows if row.id is not None]
     return written, sorted(claimed, key=lambda job: job.id)
@@ -423,22 +424,21 @@ class QueueRepository:
         self, owner: str, kinds: Collection[str], limit: int, lease_seconds: float
     ) -> list[RunningJob]:
         """Lease up to `limit` due jobs of `kinds` to `owner`, oldest due first."""
-        params: dict[str, Any] = {
+        if self.postgres:  # complete_and_claim's statement, completing none, in the session
+            values = _complete_and_claim_values(owner, (), kinds, limit, lease_seconds)
+            rows = await prepared.fetch_in_transaction(self.session, _COMPLETE_AND_CLAIM, values)
+            return _written_and_claimed(rows, lease_seconds)[1]
+        now = utcnow()
+        params = {
             "kinds": list(kinds),
             "claim_limit": limit,
             "owner": owner,
-            "updated_at": utcnow(),
+            "updated_at": now,
+            "now": now,
+            "lease_until": now + timedelta(seconds=lease_seconds),
         }
-        params.update(self._lease_params(lease_seconds))
-        rows = (await self.session.execute(_claim_statement(self.postgres), params)).all()
+        rows = (await self.session.execute(_claim_statement(), params)).all()
         return sorted((_running_job(row, lease_seconds) for row in rows), key=lambda j: j.id)
-
-    def _lease_params(self, lease_seconds: float) -> dict[str, Any]:
-        """`now` and `lease` (PostgreSQL: the database's clock, which the statement reads)."""
-        if self.postgres:
-            return {"lease": timedelta(seconds=lease_seconds)}
-        now = utcnow()
-        return {"now": now, "lease_until": now + timedelta(seconds=lease_seconds)}
 
     async def insert_claimed(
         self,

@@ -405,13 +405,12 @@ class DeliveryRepository:
     ) -> list[ClaimedDelivery]:
         """Lease up to `limit` due deliveries to `owner`, each with its subscription's
         address, secret and fields (one statement on PostgreSQL)."""
-        if self.postgres:
-            # One statement built once (bind parameters only), so it is compiled once too.
-            result = await self.session.execute(
-                _postgres_claim_to_send(),
-                _claim_values(owner, limit, per_subscription, room, lease_seconds),
+        if self.postgres:  # claim_at_once's statement, in the session's transaction
+            values = _claim_values(owner, limit, per_subscription, room, lease_seconds)
+            rows = await prepared.fetch_in_transaction(
+                self.session, _postgres_claim_to_send(), values
             )
-            return [_claimed_delivery(row) for row in result]
+            return [_claimed_delivery(row) for row in rows]
         candidates = self._ranked(room, per_subscription)
         # Checked again on the rows themselves: another worker may have claimed one since.
         locked = select(D.id).where(
@@ -509,7 +508,9 @@ class DeliveryRepository:
                     kept[one.id] = one.webhook_id
             await self.succeeded_all(sorted(set(kept.values())))
             return set(kept)
-        rows = await self.session.execute(_RECORD_SUCCESSES, _successes_values(owner, sent))
+        rows = await prepared.fetch_in_transaction(
+            self.session, _RECORD_SUCCESSES, _successes_values(owner, sent)
+        )
         return {row[0] for row in rows}
 
     async def succeeded_all(self, webhook_ids: Sequence[int]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from shopdb.db import Database
 from shopdb.jobs.kinds import ORDERS_CONFIRMATION_EMAIL, ORDERS_RELEASE_RESERVATION
@@ -214,6 +214,71 @@ class TestPlacing:
         assert [(i["lineItemId"], i["quantity"]) for i in fulfillment_order["lineItems"]] == [
             (line["id"], 3)
         ]
+
+    async def test_under_a_key_the_stored_answer_is_the_one_after_the_move(
+        self,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # The answer is stored before the stock is locked, then again once the line moved.
+        first, second = await make_locations(database, "First", "Second")
+        tee = await make_variant(database, "10.00", {first: 1, second: 5})
+        read = OrderRepository.stock_candidates
+        stale: list[bool] = []
+
+        async def read_before_another_order_took_it(
+            repository: OrderRepository, item_ids: Any, location_id: int | None
+        ) -> list[StockCandidate]:
+            found = await read(repository, item_ids, location_id)
+            if stale:
+                return found
+            stale.append(True)
+            return [replace(c, available=5) if c.location_id == first else c for c in found]
+
+        monkeypatch.setattr(OrderRepository, "stock_candidates", read_before_another_order_took_it)
+        keyed = {**admin, "Idempotency-Key": "moved-meanwhile"}
+
+        response = await place(client, keyed, order_body((tee.variant_id, 3)))
+        again = await place(client, keyed, order_body((tee.variant_id, 3)))
+
+        assert response.status_code == 201, response.text
+        assert response.json()["lineItems"][0]["locationId"] == second
+        assert again.status_code == 201
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.content == response.content
+        assert again.headers["Location"] == response.headers["Location"]
+
+    async def test_under_a_key_the_answer_is_written_before_the_stock_is_locked(
+        self, client: httpx.AsyncClient, admin: Headers, database: Database
+    ) -> None:
+        # Orders for the same variant wait on its stock rows from their UPDATE to the commit:
+        # the key's stored answer is written before, not in that window.
+        (loc,) = await make_locations(database, "Main")
+        tee = await make_variant(database, "10.00", {loc: 5})
+        written: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            for table in ("idempotency_keys", "inventory_levels"):
+                if (
+                    statement.lstrip().upper().startswith(("UPDATE", "WITH"))
+                    and table in (statement.split("SET", 1)[0])
+                ):
+                    written.append(table)
+
+        engine = database.primary.sync_engine
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            keyed = {**admin, "Idempotency-Key": "answer-first"}
+            response = await place(client, keyed, order_body((tee.variant_id, 1)))
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+
+        assert response.status_code == 201, response.text
+        assert "idempotency_keys" in written
+        assert "inventory_levels" in written
+        assert written.index("idempotency_keys") < written.index("inventory_levels")
 
     async def test_the_requested_location_is_used(
         self, client: httpx.AsyncClient, admin: Headers, database: Database

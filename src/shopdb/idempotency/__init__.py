@@ -5,6 +5,12 @@ the claim and its transaction in service.py, the SQL in repository.py.
 """
 
 from shopdb.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
-from shopdb.idempotency.routes import idempotent, in_effect
+from shopdb.idempotency.routes import answer_now, idempotent, in_effect
 
-__all__ = ["IdempotencyKeyInUse", "IdempotencyKeyReused", "idempotent", "in_effect"]
+__all__ = [
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
+    "answer_now",
+    "idempotent",
+    "in_effect",
+]

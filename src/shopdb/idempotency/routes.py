@@ -49,6 +49,7 @@ P = ParamSpec("P")
 _REQUEST = "idempotency_request__"
 _KEY = "idempotency_key__"
 _CLAIM_STATE = "idempotency_claim"
+_ANSWERED_STATE = "idempotency_answered"
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 KeyHeader = Annotated[
@@ -123,7 +124,9 @@ def _decorate(endpoint: Endpoint[P], *, gate: Gate | None) -> Endpoint[P]:
         setattr(request.state, _CLAIM_STATE, outcome)
         response = await endpoint(*args, **kwargs)
         # A failure is not stored: UnitOfWorkRoute rolls it back, claim included (service.py).
-        if response.status_code < 400:
+        # Nor again what the endpoint stored itself (answer_now).
+        answered = getattr(request.state, _ANSWERED_STATE, None)
+        if response.status_code < 400 and response is not answered:
             session = await get_session(request)
             await service.complete(session, outcome, response.status_code, stored(response))
         return response
@@ -142,6 +145,23 @@ def _decorate(endpoint: Endpoint[P], *, gate: Gate | None) -> Endpoint[P]:
         parameters.extend(extra)
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     return wrapper
+
+
+async def answer_now(request: Request, response: Response) -> None:
+    """Store `response` as the answer to the request's Idempotency-Key now, in the request's
+    transaction, rather than once the endpoint returns it: for an endpoint whose last
+    statements must be few (an order's placement, which then locks its stock rows until the
+    commit). Called again, it stores the later response; the endpoint must return the one it
+    stored last. Nothing without a key."""
+    claim = getattr(request.state, _CLAIM_STATE, None)
+    if claim is None:
+        return
+    if response.status_code >= 400:
+        raise ValueError("only a success is stored as a key's answer")
+    await service.complete(
+        await get_session(request), claim, response.status_code, stored(response)
+    )
+    setattr(request.state, _ANSWERED_STATE, response)
 
 
 def in_effect(request: Request) -> bool:

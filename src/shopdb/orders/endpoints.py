@@ -8,7 +8,7 @@ import orjson
 from fastapi import Request, Response
 
 from shopdb.dependencies import ServicesDep, SessionDep
-from shopdb.idempotency import idempotent
+from shopdb.idempotency import answer_now, idempotent
 from shopdb.keys import field_cipher
 from shopdb.kit.pagination import PageRequest
 from shopdb.kit.query import query_model
@@ -18,7 +18,7 @@ from shopdb.orders import service
 from shopdb.orders.auth import OrdersRead, OrdersWrite
 from shopdb.orders.gates import placed_response, placement_for, placement_gate
 from shopdb.orders.keyed import request_token
-from shopdb.orders.placement import place_order
+from shopdb.orders.placement import PlacedOrder, place_order
 from shopdb.orders.schemas import OrderCreate, OrderDetail, OrderListQuery, OrderSummary
 from shopdb.selling_plans.ordering import contract_opener
 
@@ -38,14 +38,22 @@ async def create_order(
     (402 PAYMENT_DECLINED leaves nothing behind). Send an Idempotency-Key to retry safely:
     a retry gets the order placed under the key, even if storing its response failed."""
     placement = await placement_for(request, session, services, subject.principal)
+    answered: list[Response] = []
+
+    async def answer(placed: PlacedOrder) -> None:
+        # The response, and under a key its stored copy, before the stock is locked.
+        answered.append(placed_response(placed))
+        await answer_now(request, answered[-1])
+
     placed = await place_order(
         placement,
         data,
         idempotency_token=request_token(request, subject.principal),
         # A recurring selling plan's lines open subscription contracts with the order.
         on_record=contract_opener(data, placement.cipher, subject.principal),
+        before_stock=answer,
     )
-    return placed_response(placed)
+    return answered[-1] if answered else placed_response(placed)
 
 
 @router.get("", response_model=Page[OrderSummary])

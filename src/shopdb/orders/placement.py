@@ -195,6 +195,12 @@ class _Reservation:
 # Called in the transaction that records the order, so what the caller writes with it (a
 # checkout marked completed) commits with the order or not at all.
 OnRecord = Callable[[AsyncSession, Order], Awaitable[None]]
+# Called with the order as it will commit, just before its stock rows are locked (placed at
+# once only; again if a line had to move to another location meanwhile): what the caller must
+# still write in the transaction (its answer under an Idempotency-Key) goes before the locks,
+# so that the orders waiting on the same variants wait for the stock's UPDATE and the commit
+# alone.
+BeforeStock = Callable[[PlacedOrder], Awaitable[None]]
 
 
 async def place_order(
@@ -204,16 +210,26 @@ async def place_order(
     now: datetime | None = None,
     on_record: OnRecord | None = None,
     idempotency_token: str | None = None,
+    before_stock: BeforeStock | None = None,
 ) -> PlacedOrder:
     """Place `data` (see the module docstring); under an Idempotency-Key's
     `idempotency_token` (keyed.idempotency_token), the order already placed under it if
-    there is one (409 IDEMPOTENCY_KEY_IN_USE while it is still a reservation)."""
+    there is one (409 IDEMPOTENCY_KEY_IN_USE while it is still a reservation).
+    `before_stock` (BeforeStock) is called only where the order is placed at once, and not
+    with `on_record` or payment terms, whose writes come after the stock."""
     now = now or utcnow()
     currency = placement.settings.order_currency
     gateway = placement.gateway_for(data.payment.gateway) if data.payment else None
     if placement.session is not None and (gateway is None or gateway.local):
         return await _place_at_once(
-            placement, placement.session, data, gateway, now, on_record, idempotency_token
+            placement,
+            placement.session,
+            data,
+            gateway,
+            now,
+            on_record,
+            idempotency_token,
+            before_stock,
         )
     # The quote reads in a transaction of its own too: no connection is held from one step
     # to the next (a request holding one while waiting for another could starve the pool).
@@ -288,6 +304,7 @@ async def _place_at_once(
     now: datetime,
     on_record: OnRecord | None,
     idempotency_token: str | None,
+    before_stock: BeforeStock | None = None,
 ) -> PlacedOrder:
     """Place `data` in `session`'s one transaction: paid through a local gateway, or not
     paid at all (see the module docstring). A refusal at any step raises and the request
@@ -335,9 +352,13 @@ async def _place_at_once(
             order.total_price, reservation.gift_cards_paid, result, capture
         )
     placed = await _record_payment(placement, session, data, order, reservation, result, buyer, now)
-    # Opened before the stock is committed: every statement after the stock's holds its rows'
-    # locks, which the other orders for the same variants wait on (a flash sale's queue).
+    # Opened (and the caller's answer written) before the stock is committed: every statement
+    # after the stock's holds its rows' locks, which the other orders for the same variants
+    # wait on (a flash sale's queue).
     await open_fulfillment_orders(session, order, reservation.lines)
+    answer = before_stock if terms is None and on_record is None else None
+    if answer is not None:
+        await answer(placed)
     committed = await _commit_stock(
         placement, session, quote.lines, data.location_id, allocated=locations
     )
@@ -345,6 +366,8 @@ async def _place_at_once(
         _allocate_lines(reservation.lines, quote, committed)
         await session.flush()
         await reopen_fulfillment_orders(session, order, reservation.lines)
+        if answer is not None:
+            await answer(placed)  # the lines' locations changed
     if terms is not None:  # the company's row last, after the stock (companies/terms.py)
         await hold_credit(session, order, terms)
     if on_record is not None:

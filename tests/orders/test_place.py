@@ -35,6 +35,24 @@ from tests.orders.helpers import (
 )
 
 
+def first_read_sees_more_at(monkeypatch: pytest.MonkeyPatch, location_id: int, units: int) -> None:
+    """The placement's first read of the stock sees `units` at `location_id`, as it would
+    have before another order took them: its guarded update there then finds too few."""
+    read = OrderRepository.stock_candidates
+    stale: list[bool] = []
+
+    async def read_before_another_order_took_it(
+        repository: OrderRepository, item_ids: Any, at: int | None
+    ) -> list[StockCandidate]:
+        found = await read(repository, item_ids, at)
+        if stale:
+            return found
+        stale.append(True)
+        return [replace(c, available=units) if c.location_id == location_id else c for c in found]
+
+    monkeypatch.setattr(OrderRepository, "stock_candidates", read_before_another_order_took_it)
+
+
 class TestPlacing:
     async def test_a_paid_order_is_priced_committed_and_recorded_together(
         self, app: FastAPI, client: httpx.AsyncClient, admin: Headers, database: Database
@@ -183,19 +201,7 @@ class TestPlacing:
     ) -> None:
         first, second = await make_locations(database, "First", "Second")
         tee = await make_variant(database, "10.00", {first: 1, second: 5})
-        read = OrderRepository.stock_candidates
-        stale: list[bool] = []
-
-        async def read_before_another_order_took_it(
-            repository: OrderRepository, item_ids: Any, location_id: int | None
-        ) -> list[StockCandidate]:
-            found = await read(repository, item_ids, location_id)
-            if stale:
-                return found
-            stale.append(True)  # the first read saw 5 at the first location
-            return [replace(c, available=5) if c.location_id == first else c for c in found]
-
-        monkeypatch.setattr(OrderRepository, "stock_candidates", read_before_another_order_took_it)
+        first_read_sees_more_at(monkeypatch, first, 5)
 
         response = await place(client, admin, order_body((tee.variant_id, 3)))
 
@@ -225,19 +231,7 @@ class TestPlacing:
         # The answer is stored before the stock is locked, then again once the line moved.
         first, second = await make_locations(database, "First", "Second")
         tee = await make_variant(database, "10.00", {first: 1, second: 5})
-        read = OrderRepository.stock_candidates
-        stale: list[bool] = []
-
-        async def read_before_another_order_took_it(
-            repository: OrderRepository, item_ids: Any, location_id: int | None
-        ) -> list[StockCandidate]:
-            found = await read(repository, item_ids, location_id)
-            if stale:
-                return found
-            stale.append(True)
-            return [replace(c, available=5) if c.location_id == first else c for c in found]
-
-        monkeypatch.setattr(OrderRepository, "stock_candidates", read_before_another_order_took_it)
+        first_read_sees_more_at(monkeypatch, first, 5)
         keyed = {**admin, "Idempotency-Key": "moved-meanwhile"}
 
         response = await place(client, keyed, order_body((tee.variant_id, 3)))

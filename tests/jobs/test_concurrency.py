@@ -7,13 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Float, Integer, bindparam, delete, func, literal, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from shopdb.db import Database
 from shopdb.jobs import RunningJob, enqueue
 from shopdb.jobs.kinds import FILES_DELETE
 from shopdb.jobs.queue import QueueRepository, complete_and_claim
 from shopdb.jobs.runner import JobContext, Registration, Worker
+from shopdb.kit import prepared
 from shopdb.models import Job
 from tests.fixtures.database import test_settings as make_settings
 from tests.jobs.helpers import make_worker
@@ -318,3 +320,35 @@ class TestCompleteAndClaimInOneStatement:
         row = await job(queue, running.id)
         assert (written, claimed) == (set(), [])
         assert (row.status, row.locked_by, row.finished_at) == ("running", "thief", None)
+
+
+class TestStatementsAlone:
+    """kit.prepared.fetch_alone on Database.autocommit_connection: a statement's own error
+    leaves the pooled connection usable; a statement cancelled mid-way drops it."""
+
+    async def test_a_failed_statement_keeps_the_connection_and_commits_nothing_else(
+        self, queue: Database
+    ) -> None:
+        failing = text("SELECT 1 / :zero").bindparams(bindparam("zero", type_=Integer))
+        async with queue.autocommit_connection() as connection:
+            with pytest.raises(DBAPIError):
+                await prepared.fetch_alone(connection, failing, {"zero": 0})
+            assert not connection.invalidated
+            (row,) = await prepared.fetch_alone(connection, select(literal(7)), {})
+            assert row[0] == 7
+
+    async def test_a_statement_cancelled_mid_way_drops_the_connection(
+        self, queue: Database
+    ) -> None:
+        sleeping = text("SELECT pg_sleep(:seconds)").bindparams(bindparam("seconds", type_=Float))
+        async with queue.autocommit_connection() as connection:
+            task = asyncio.create_task(prepared.fetch_alone(connection, sleeping, {"seconds": 5.0}))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert connection.invalidated
+        # The pool hands out a working connection afterwards.
+        async with queue.autocommit_connection() as connection:
+            (row,) = await prepared.fetch_alone(connection, select(literal(1)), {})
+            assert row[0] == 1

@@ -164,7 +164,14 @@ async def fetch_alone(
         compiled = _compiled(statement, connection.dialect)
         if compiled is not None:
             raw: Any = (await connection.get_raw_connection()).driver_connection
-            return await _run_prepared(raw, compiled.sql, compiled.arguments(values))
+            try:
+                return await _run_prepared(raw, compiled.sql, compiled.arguments(values))
+            except BaseException as exc:
+                # Only the statement's own error leaves the connection as it was; after
+                # anything else (lost, or cancelled mid-statement) the pool must drop it.
+                if not isinstance(exc, DBAPIError) or raw.is_closed():
+                    await connection.invalidate()
+                raise
     result = await connection.execute(statement, dict(values))
     return result.all() if result.returns_rows else []
 

@@ -5,14 +5,13 @@ that reads every job of the worker's kinds at each claim (ix_jobs_kind_created_a
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.jobs.kinds import KINDS
 from shopdb.jobs.queue import _COMPLETE_AND_CLAIM
+from tests.fixtures.plans import generic_plan
 
 pytestmark = pytest.mark.postgres_only
 
@@ -48,22 +47,22 @@ async def test_the_claim_reads_the_claimable_index_in_order(db_session: AsyncSes
     if db_session.get_bind().dialect.name != "postgresql":
         pytest.skip("query plans are PostgreSQL's")
     await finished_jobs(db_session, 20_000)
-    sql = _COMPLETE_AND_CLAIM.text
-    plan = "\n".join(
-        row[0]
-        for row in await db_session.execute(
-            text("EXPLAIN " + sql),
-            {
-                "done_ids": [],
-                "done_attempts": [],
-                "done_results": [],
-                "owner": "w",
-                "updated_at": None,
-                "lease": timedelta(seconds=60),
-                "kinds": sorted(KINDS)[:2],
-                "claim_limit": 2,
-            },
-        )
+    # As the worker runs it: asyncpg's prepared statement, whose plan stops depending on the
+    # values (tests.fixtures.plans).
+    kinds = ",".join(sorted(KINDS)[:2])
+    plan = await generic_plan(
+        db_session,
+        _COMPLETE_AND_CLAIM,
+        {
+            "done_ids": "'{}'::bigint[]",
+            "done_attempts": "'{}'::integer[]",
+            "done_results": "'{}'::text[]",
+            "owner": "'w'",
+            "updated_at": "now()",
+            "lease": "interval '60 seconds'",
+            "kinds": f"'{{{kinds}}}'::varchar[]",
+            "claim_limit": "2",
+        },
     )
 
     assert "Index Scan using ix_jobs_run_after_id" in plan, plan

@@ -184,10 +184,7 @@ def _running_job(row: Any, lease_seconds: float) -> RunningJob:
 
 
 def _json_object(value: Any) -> dict[str, Any]:
-    # asyncpg's own rows (kit.prepared) carry json as its text; SQLAlchemy's, decoded.
-    if isinstance(value, str | bytes):
-        value = orjson.loads(value)
-    return dict(value or {})
+    return dict(prepared.json_value(value) or {})
 
 
 _RETURNED = (

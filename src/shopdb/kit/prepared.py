@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 from typing import Any, NamedTuple, Protocol
 
 import asyncpg
+import orjson
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -256,6 +257,12 @@ class DriverReads:
         if compiled is None:
             raise TypeError("DriverReads runs statements whose parameters do not expand")
         return await _run_prepared(self.driver, compiled.sql, compiled.arguments(values))
+
+
+def json_value(value: Any) -> Any:
+    """A json column's value, from either kind of row: asyncpg's own rows (this module's)
+    carry json as its text, SQLAlchemy's carry it decoded."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def field(row: Any, name: str) -> Any:

@@ -236,24 +236,19 @@ def _successes_values(owner: str, sent: Sequence[SentOutcome]) -> dict[str, Any]
     }
 
 
-def _decoded(value: Any) -> Any:
-    # asyncpg's own rows (kit.prepared) carry json as its text; SQLAlchemy's, decoded.
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
 def _claimed_delivery(row: Any) -> ClaimedDelivery:
     return ClaimedDelivery(
         id=row.id,
         webhook_id=row.webhook_id,
         event_id=row.event_id,
         topic=row.topic,
-        payload=_decoded(row.payload),
+        payload=prepared.json_value(row.payload),
         attempts=row.attempts,
         created_at=row.created_at,
-        attempt_log=_decoded(row.attempt_log),
+        attempt_log=prepared.json_value(row.attempt_log),
         address=row.address,
         secret=row.secret,
-        fields=_decoded(row.fields),
+        fields=prepared.json_value(row.fields),
     )
 
 

@@ -39,6 +39,7 @@ from bench.fixtures import (
     order_body,
     update_body,
 )
+from bench.lean_http import LeanClient
 
 _SUFFIX = re.compile(r" \(check \d+\)$")
 
@@ -293,7 +294,7 @@ class FlashSaleRun:
         self.socket_errors = 0
         self.examples: list[str] = []
 
-    async def _restock(self, client: httpx.AsyncClient) -> None:
+    async def _restock(self, client: LeanClient) -> None:
         for index, location in enumerate(self.flash.location_ids):
             response = await client.post(
                 INVENTORY_SET,
@@ -308,7 +309,7 @@ class FlashSaleRun:
                     f"setting the flash sale's stock: {response.status_code} {response.text[:200]}"
                 )
 
-    async def _buyer(self, client: httpx.AsyncClient, start: asyncio.Event) -> None:
+    async def _buyer(self, client: LeanClient, start: asyncio.Event) -> None:
         await start.wait()
         while True:
             body = order_body(self.rng, self.orders, [(self.flash.variant_id, 1)])
@@ -385,15 +386,14 @@ class FlashSaleRun:
             await connection.close()
 
     async def run(self) -> dict[str, Any]:
-        limits = httpx.Limits(max_connections=self.buyers, max_keepalive_connections=self.buyers)
         rounds: list[dict[str, Any]] = []
         cpu_before = os.times()
         wall = 0.0
         for _ in range(self.rounds):
             # A new crowd each round, on new connections: kept-alive ones would have been
             # closed by the server while the last round settled (a ReadError on reuse).
-            async with httpx.AsyncClient(
-                base_url=self.base_url, headers=self.headers, timeout=30.0, limits=limits
+            async with LeanClient(
+                self.base_url, headers=self.headers, timeout=30.0, max_connections=self.buyers
             ) as client:
                 await self._restock(client)
                 before = await self._last_order_id()

@@ -43,6 +43,8 @@ import httpx
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bench.lean_http import Poster
+
 ORDERS = "/api/v1/orders"  # bench.fixtures.ORDERS (which imports this module)
 
 LIFECYCLE_TAGS = "bench, lifecycle"  # shopdb.bench.seed.LifecycleOrderGenerator.TAGS
@@ -286,7 +288,7 @@ class LifecycleRun:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Poster,
         orders: Sequence[LifecycleOrder],
         *,
         connections: int = 16,

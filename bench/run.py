@@ -29,6 +29,7 @@ from bench.baseline import run_pgbench
 from bench.checker import Checker, FlashSaleRun
 from bench.env import ROOT, SetupError, log
 from bench.fixtures import Fixtures, build
+from bench.lean_http import LeanClient
 from bench.scenarios import Scenario, by_name
 from bench.server import JobWorkers, Server
 from bench.wrk import WrkRun, run_wrk
@@ -412,12 +413,11 @@ async def run_order_lifecycle(
     try:
         async with engine.connect() as connection:
             before = await lifecycle.snapshot(connection, orders)
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        async with httpx.AsyncClient(
-            base_url=server.base_url,
+        async with LeanClient(
+            server.base_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=30.0,
-            limits=limits,
+            max_connections=connections,
         ) as client:
             run = lifecycle.LifecycleRun(client, orders, connections=connections)
             if args.warmup:

@@ -48,6 +48,7 @@ from sqlalchemy.pool import Pool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopdb.jobs.kinds import KINDS
+from shopdb.kit.models import WRITTEN_ROWS
 from shopdb.kit.types import UTCDateTime, utcnow
 from shopdb.models import Event, Job
 
@@ -179,7 +180,9 @@ def track_orders(session_class: type[Session]) -> None:
     /orders, checkout completion). Not the `orders` row: a reservation is written, and
     committed on PostgreSQL, before the payment, and deleted again when the card is
     declined. Counted at commit; an event flushed inside a savepoint that then rolled back
-    is no longer persistent at commit, so it does not count either.
+    is no longer persistent at commit, so it does not count either. The placement writes its
+    events with kit.models.write_rows (listed in the session's info, not flushed): a failure
+    after them raises through the request, whose rollback forgets them.
     """
     event.listen(session_class, "after_flush", _note_new_orders)
     event.listen(session_class, "after_commit", _count_new_orders)
@@ -195,15 +198,19 @@ def _note_new_orders(session: Session, _context: Any) -> None:
 def _count_new_orders(session: Session) -> None:
     from sqlalchemy import inspect
 
-    orders = session.info.pop(_NEW_ORDERS, None)
-    if orders:
-        created = sum(1 for o in orders if inspect(o).persistent)
-        if created:
-            ORDERS_CREATED.inc(created)
+    flushed = session.info.pop(_NEW_ORDERS, None) or ()
+    # Events a placement wrote with its other rows in one statement (kit.models.write_rows).
+    written = session.info.pop(WRITTEN_ROWS, None) or ()
+    created = sum(1 for o in flushed if inspect(o).persistent) + sum(
+        1 for row in written if isinstance(row, Event) and row.topic == ORDER_CREATED
+    )
+    if created:
+        ORDERS_CREATED.inc(created)
 
 
 def _forget_new_orders(session: Session) -> None:
     session.info.pop(_NEW_ORDERS, None)
+    session.info.pop(WRITTEN_ROWS, None)
 
 
 # --- jobs, webhooks, caches -----------------------------------------------------------------

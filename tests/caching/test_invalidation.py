@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.catalog.read_model.cache import DocumentCache
@@ -374,6 +374,52 @@ class TestCachedForReal:
         await cache.invalidate([], listing=True, membership=True)
         async with database.sessionmaker() as session:
             assert await tax_on_100(session, "ES") == Decimal("4.00")
+
+    async def test_a_transaction_asks_redis_once_for_the_settings_it_has_seen(
+        self,
+        app: FastAPI,
+        backend: Backend,
+        client: httpx.AsyncClient,
+        admin: Headers,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        cache = self._cache(app, backend, "settings_cache")
+        body = {"country": "PT", "name": "IVA", "rate": "0.23"}
+        created = await ok(await client.post(TAX_RATES, json=body, headers=admin), 201)
+        asked: list[list[str]] = []
+        mget = cache.redis.mget
+
+        async def counted(keys: list[str]) -> Any:
+            asked.append(keys)
+            return await mget(keys)
+
+        monkeypatch.setattr(cache.redis, "mget", counted)
+        async with database.sessionmaker() as session:  # both families read and stored
+            assert await tax_on_100(session, "PT") == Decimal("23.00")
+        asked.clear()
+
+        async with database.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))  # a transaction, as a placement's quote has
+            # compute_tax reads two families (the rates, tax-inclusive pricing): one MGET.
+            assert await tax_on_100(session, "PT") == Decimal("23.00")
+            assert await tax_on_100(session, "PT") == Decimal("23.00")
+            assert len(asked) == 1
+            await ok(
+                await client.put(
+                    f"{TAX_RATES}/{created['id']}", json={**body, "rate": "0.13"}, headers=admin
+                )
+            )
+            # The same transaction goes on with what it has seen; the next one asks again.
+            assert await tax_on_100(session, "PT") == Decimal("23.00")
+            await session.commit()
+            await session.execute(text("SELECT 1"))
+            assert await tax_on_100(session, "PT") == Decimal("13.00")
+        assert len(asked) >= 2
+        asked.clear()
+        async with database.sessionmaker() as session:  # outside a transaction: each asks
+            assert await tax_on_100(session, "PT") == Decimal("13.00")
+        assert len(asked) == 2
 
     @staticmethod
     def _cache(app: FastAPI, backend: Backend, name: str) -> DocumentCache:

@@ -25,13 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopdb.jobs import queue as job_queue
-from shopdb.kit import prepared
-from shopdb.kit.models import insert_rows
+from shopdb.kit import models, prepared
+from shopdb.kit.models import WRITTEN_ROWS, _rows_writes, insert_rows, write_rows
 from shopdb.kit.sql import in_constants, one_of
-from shopdb.models import Job, Location
+from shopdb.models import Event, Job, Location
 from shopdb.orders.fulfillments import repository as fulfillment_repository
 from shopdb.webhooks import repository as webhook_repository
 from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 
 _ASYNCPG = create_engine("postgresql+asyncpg://localhost/none").dialect
 
@@ -104,6 +105,71 @@ async def test_a_statement_in_the_transaction_runs_prepared_on_postgresql(
 
     assert [row.name for row in rows] == ["Depot"]
     assert isinstance(rows[0], prepared.Record) is (backend.name == "postgresql")
+
+
+def _event(topic: str, order_id: int) -> Event:
+    return Event(
+        topic=topic,
+        verb=topic.rsplit("/", 1)[-1],
+        subject=f"Order {order_id}",
+        subject_type="Order",
+        subject_id=order_id,
+        body={"id": order_id, "note": 'a "quoted" word'},
+        actor="user:1",
+    )
+
+
+async def test_written_rows_of_two_tables_go_in_one_statement_on_postgresql(
+    backend: Backend, db_session: AsyncSession
+) -> None:
+    await _begin(db_session)
+    rows = [_event("orders/create", 7), _event("orders/paid", 7), _job("orders.confirmation_email")]
+
+    with statements_sent(backend.engine, first_word=True) as sent:
+        await write_rows(db_session, rows)
+
+    # On SQLite one INSERT per table, in the order their first row came.
+    assert sent == (["WITH"] if backend.name == "postgresql" else ["INSERT", "INSERT"])
+    assert db_session.info[WRITTEN_ROWS] == rows
+    events = (
+        await db_session.execute(
+            select(Event.topic, Event.subject, Event.body, Event.created_at)
+            .where(Event.subject_id == 7)
+            .order_by(Event.id)
+        )
+    ).all()
+    assert [(topic, subject) for topic, subject, _, _ in events] == [
+        ("orders/create", "Order 7"),
+        ("orders/paid", "Order 7"),
+    ]
+    assert events[0].body == {"id": 7, "note": 'a "quoted" word'}
+    assert events[0].created_at.tzinfo is not None  # the Python default, as a flush writes it
+    (job,) = (
+        await db_session.scalars(select(Job).where(Job.kind == "orders.confirmation_email"))
+    ).all()
+    assert (job.status, job.attempts, job.max_attempts) == ("queued", 0, 5)
+    assert job.payload == {"orderId": 7, "note": 'a "quoted" word'}
+    assert all(not inspect(row).persistent for row in rows)  # not read back, not attached
+
+
+async def test_written_rows_run_prepared_on_postgresql(
+    backend: Backend, db_session: AsyncSession
+) -> None:
+    # Through asyncpg's prepared statement: nothing in it computed at execution.
+    rows = [_event("orders/create", 8), _job("orders.confirmation_email")]
+    await _begin(db_session)
+    await write_rows(db_session, rows)
+    shapes = [
+        (
+            inspect(type(row)).local_table,
+            tuple(models._insert_values(row, models._columns(inspect(type(row))))),
+            1,
+        )
+        for row in rows
+    ]
+    (statement,) = _rows_writes(tuple(shapes), chained=True)
+
+    assert prepared._compiled(statement, _ASYNCPG) is not None
 
 
 @pytest.fixture
@@ -221,8 +287,15 @@ async def test_statements_run_prepared_again_once_the_listener_is_gone(
         lambda: fulfillment_repository._fulfillment_orders_handling(True),
         webhook_repository._postgres_claim_to_send,
         lambda: job_queue._COMPLETE_AND_CLAIM,
+        lambda: fulfillment_repository._OPEN_AT_ONCE,
     ],
-    ids=["covered_lines", "fulfillment_orders_handling", "delivery_claim", "job_claim"],
+    ids=[
+        "covered_lines",
+        "fulfillment_orders_handling",
+        "delivery_claim",
+        "job_claim",
+        "open_fulfillment_orders",
+    ],
 )
 def test_hot_statements_compile_for_the_prepared_path(build: Any) -> None:
     # A list expanded at execution (an IN of constants given as parameters) would send the

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from shopdb.events.service import record_event
+from shopdb.events.service import new_event
 from shopdb.kit.types import utcnow
 from shopdb.models import Job, Order
 from shopdb.orders import placement
@@ -51,9 +51,9 @@ def fail_recording(monkeypatch: pytest.MonkeyPatch) -> None:
     def failing(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("topic") == "orders/create":
             raise RuntimeError("the database went away")
-        return record_event(*args, **kwargs)
+        return new_event(*args, **kwargs)
 
-    monkeypatch.setattr(placement, "record_event", failing)
+    monkeypatch.setattr(placement, "new_event", failing)
 
 
 async def stocked(live: Live) -> tuple[int, int, int]:

@@ -18,6 +18,8 @@ from shopdb.models import Job, Order, OrderLineItem
 from shopdb.orders.repository import OrderRepository, StockCandidate
 from shopdb.services import services_of
 from tests.fixtures.catalog import Headers, TokenFactory
+from tests.fixtures.database import Backend
+from tests.fixtures.queries import statements_sent
 from tests.orders.helpers import (
     DECLINE,
     GATEWAY_ERROR,
@@ -339,6 +341,28 @@ class TestRefusals:
         assert refused.json()["code"] == "INSUFFICIENT_INVENTORY"
         assert after.status_code == before.status_code == 201, after.text
         assert after.json()["orderNumber"] == before.json()["orderNumber"] + 1
+
+    async def test_sold_out_is_told_before_the_buyer_and_the_shipping_are_read(
+        self, client: httpx.AsyncClient, admin: Headers, database: Database, backend: Backend
+    ) -> None:
+        """A flash sale refuses most buyers: they are told from the catalog and the levels
+        alone. An unknown customer and shipping rate would be 400s, after the stock."""
+        (loc,) = await make_locations(database, "Main")
+        scarce = await make_variant(database, "10.00", {loc: 1})
+        body = order_body(
+            (scarce.variant_id, 2),
+            customerId=987654,
+            shippingRateId=987654,
+            shippingAddress={"city": "Paris", "countryCode": "FR"},
+        )
+        del body["email"]
+
+        with statements_sent(backend.engine) as sent:
+            refused = await place(client, admin, body)
+
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "INSUFFICIENT_INVENTORY"
+        assert [s for s in sent if "FROM customers" in s or "shipping_rates" in s] == []
 
     async def test_an_unknown_gateway_is_400_and_changes_nothing(
         self, client: httpx.AsyncClient, admin: Headers, database: Database

@@ -37,15 +37,36 @@ def record_event(
 ) -> Event:
     """Add an event row to the session. `subject` reads `Product 42`; `verb` defaults from topic."""
     return EventRepository(session).add(
-        Event(
+        new_event(
             topic=topic,
-            verb=verb or topic.rsplit("/", 1)[-1],
-            subject=f"{subject_type} {subject_id}",
             subject_type=subject_type,
             subject_id=subject_id,
             body=body,
             actor=actor,
+            verb=verb,
         )
+    )
+
+
+def new_event(
+    *,
+    topic: str,
+    subject_type: str,
+    subject_id: int,
+    body: Any = None,
+    actor: str | None = None,
+    verb: str | None = None,
+) -> Event:
+    """An event row as record_event writes it, not yet in any session: for a caller that
+    writes it with other rows in one statement (kit.models.write_rows)."""
+    return Event(
+        topic=topic,
+        verb=verb or topic.rsplit("/", 1)[-1],
+        subject=f"{subject_type} {subject_id}",
+        subject_type=subject_type,
+        subject_id=subject_id,
+        body=body,
+        actor=actor,
     )
 
 

@@ -91,8 +91,32 @@ async def enqueue(
     total: int = 0,
 ) -> Job:
     """Add a queued job to the caller's transaction (flushed for its id, never committed)."""
+    job = new_job(
+        kind,
+        payload,
+        run_after=run_after,
+        max_attempts=max_attempts,
+        actor=actor,
+        total=total,
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+def new_job(
+    kind: JobKind | str,
+    payload: Mapping[str, Any],
+    *,
+    run_after: datetime | None = None,
+    max_attempts: int | None = None,
+    actor: str | None = None,
+    total: int = 0,
+) -> Job:
+    """A queued job, not yet in any session: for a caller that writes it with other rows in
+    one statement (kit.models.write_rows); `enqueue` adds and flushes one."""
     spec = KINDS[kind] if isinstance(kind, str) else kind
-    job = Job(
+    return Job(
         kind=spec.name,
         status="queued",
         payload=_checked_payload(payload),
@@ -104,9 +128,6 @@ async def enqueue(
         processed=0,
         result={},
     )
-    session.add(job)
-    await session.flush()
-    return job
 
 
 @dataclass

@@ -84,13 +84,14 @@ from shopdb.config import Settings
 from shopdb.customers.pii import CUSTOMER_EMAIL
 from shopdb.db import Database
 from shopdb.errors import ValidationFailed
-from shopdb.events.service import record_event
+from shopdb.events.service import new_event
 from shopdb.idempotency.errors import IdempotencyKeyInUse
 from shopdb.inventory.errors import InsufficientInventory
 from shopdb.inventory.stock import StockLine, commit_stock
 from shopdb.jobs.kinds import ORDERS_CONFIRMATION_EMAIL, ORDERS_RELEASE_RESERVATION
-from shopdb.jobs.queue import enqueue
+from shopdb.jobs.queue import enqueue, new_job
 from shopdb.kit.crypto import FieldCipher, normalise_email, seal_email
+from shopdb.kit.models import write_rows
 from shopdb.kit.types import utcnow
 from shopdb.markets.pricing import apply_presentment
 from shopdb.models import Order, OrderLineItem, OrderTransaction
@@ -113,7 +114,7 @@ from shopdb.orders.payments import (
     undo_gateway_payment,
 )
 from shopdb.orders.pricing import ZERO, CatalogLine
-from shopdb.orders.quoting import Quote, quote_order, redeem_discount
+from shopdb.orders.quoting import Quote, catalog_lines, quote_order, redeem_discount
 from shopdb.orders.repository import OrderRepository, StockCandidate
 from shopdb.orders.reservations import GIFT_CARD_GATEWAY, release_reservation
 from shopdb.orders.schemas import OrderCreate, PaymentInput
@@ -317,9 +318,14 @@ async def _place_at_once(
     statements and the commit.
     """
     currency = placement.settings.order_currency
+    lines = await catalog_lines(session, data, currency)
+    repository = OrderRepository(session)
+    # Sold out is told first, before the buyer, the shipping and the taxes are read: in a
+    # flash sale most buyers are refused, and the sooner the cheaper for the others.
+    locations = await _allocate(repository, lines, data.location_id, refuse_short=True)
     buyer = await _buyer(placement.cipher, session, data)
     quote = await quote_order(
-        session, data, currency=currency, now=now, tax_exempt=buyer.tax_exempt
+        session, data, currency=currency, now=now, tax_exempt=buyer.tax_exempt, lines=lines
     )
     # B2B: an order on a company's payment terms is paid later (companies/terms.py).
     terms = await terms_for_order(
@@ -331,8 +337,6 @@ async def _place_at_once(
     )
     if gateway is None and not data.gift_card_codes and quote.totals.total > 0 and not terms:
         raise ValidationFailed.on("payment", "is required")
-    repository = OrderRepository(session)
-    locations = await _allocate(repository, quote.lines, data.location_id, refuse_short=True)
     number = await repository.next_order_number()
     quote = await _redeemed(session, data, quote, buyer, now)
     capture = _captures(data)
@@ -864,22 +868,18 @@ async def _record_payment(
         "financialStatus": order.financial_status,
         "customerId": order.customer_id,
     }
-    record_event(
-        session,
-        topic="orders/create",
-        subject_type="Order",
-        subject_id=order.id,
-        body=body,
-        actor=placement.actor,
-    )
-    if status == "paid":
-        record_event(
-            session,
-            topic="orders/paid",
+    topics = ["orders/create"] + (["orders/paid"] if status == "paid" else [])
+    events = [
+        new_event(
+            topic=topic,
             subject_type="Order",
             subject_id=order.id,
             body=body,
             actor=placement.actor,
         )
-    await enqueue(session, ORDERS_CONFIRMATION_EMAIL, {"orderId": order.id}, actor=placement.actor)
+        for topic in topics
+    ]
+    job = new_job(ORDERS_CONFIRMATION_EMAIL, {"orderId": order.id}, actor=placement.actor)
+    # One statement on PostgreSQL for the three rows: it runs in every placement.
+    await write_rows(session, [*events, job])
     return PlacedOrder(order, buyer.email, reservation.lines, transactions)

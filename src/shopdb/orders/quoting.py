@@ -92,6 +92,20 @@ async def redeem_discount(
     return applied
 
 
+async def catalog_lines(
+    session: AsyncSession, data: OrderCreate, currency: str
+) -> list[CatalogLine]:
+    """The order's lines priced from the catalog, selling plans applied: what quote_order
+    prices when it is not given them."""
+    requested = [LineRequest(i.variant_id, i.quantity) for i in data.line_items]
+    lines = await load_catalog_lines(session, requested, currency)
+    if any(i.selling_plan_id is not None for i in data.line_items):
+        from shopdb.selling_plans.ordering import apply_selling_plans
+
+        lines = await apply_selling_plans(session, data, lines, currency)
+    return lines
+
+
 async def quote_order(
     session: AsyncSession,
     data: OrderCreate,
@@ -105,12 +119,7 @@ async def quote_order(
     """Price `data`. `lines` and `discount`, when given, are used instead of being read and
     previewed again (the placing transaction re-quotes with the discount it redeemed)."""
     if lines is None:
-        requested = [LineRequest(i.variant_id, i.quantity) for i in data.line_items]
-        lines = await load_catalog_lines(session, requested, currency)
-        if any(i.selling_plan_id is not None for i in data.line_items):
-            from shopdb.selling_plans.ordering import apply_selling_plans
-
-            lines = await apply_selling_plans(session, data, lines, currency)
+        lines = await catalog_lines(session, data, currency)
     subtotal = sum((line.line_total for line in lines), ZERO)
     if discount is None:
         discount = await preview_discount(session, data, subtotal, currency, now)

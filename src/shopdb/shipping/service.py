@@ -350,7 +350,7 @@ async def rate_for_order(
     """The chosen rate if it applies to this address and cart; otherwise a 400 naming `field`
     (SHIPPING_RATE_NOT_APPLICABLE) that says why."""
     country, province = _normalise(country, province)
-    rate = await ShippingRateRepository(session).get(rate_id)
+    rate = await ShippingRateRepository(session).quoted(rate_id)
     if rate is None:
         raise ShippingRateNotApplicable(field, rate_id, "does not exist")
     if rate.currency != currency.upper():

@@ -188,6 +188,8 @@ T = TypeVar("T")
 # How many ids a worker remembers having read, for the kinds admitted from a later read
 # (CacheKind.admit_from_read): about a megabyte.
 SEEN_LIMIT = 20_000
+# How many settings values (value()) a worker holds in memory at most.
+VALUES_HELD = 4_096
 # Pages by update time (the default sort) may be served this long after they were read while
 # writes move their generation (module docstring): under a steady stream of writes each such
 # page is read at most about once per bound, not once per write.
@@ -379,6 +381,10 @@ class DocumentCache:
         self._flights: dict[tuple[str, bytes], asyncio.Future[IdPage | None]] = {}
         # Values being read after a miss, by (key, stamp): value().
         self._value_flights: dict[tuple[str, bytes], asyncio.Future[bytes | None]] = {}
+        # value()'s entries this worker has read, by key, with the (prefix, stamp) they were
+        # current under: served again without Redis within a transaction that has seen that
+        # stamp in Redis already (value()'s docstring).
+        self._values: dict[str, tuple[tuple[str, bytes], bytes]] = {}
         # Documents being built after a miss, by (id, epoch, generation): read_through.
         self._document_flights: dict[tuple[int, bytes, bytes], asyncio.Future[Built | None]] = {}
         # Kinds admitted from a later read (CacheKind.admit_from_read): how many times this
@@ -682,9 +688,21 @@ class DocumentCache:
         The database is read when the cache is bypassed, or when `session` itself has
         uncommitted changes of this kind (it must see them, and its reads are not shared); a
         miss is read once however many requests of this worker miss it together.
+
+        A transaction (an order's placement reads four families) asks Redis once: entries
+        this worker read under the stamp (epoch and `lg`) that the transaction has seen in
+        Redis already are served from memory, current as of that first read. The next
+        transaction asks Redis again, so it sees a change committed meanwhile.
         """
         if not self.usable() or self._listing_uncommitted(session):
             return await read()
+        transaction = session.sync_session.get_transaction()
+        seen = session.info.get(self._seen_stamp)
+        if seen is not None and transaction is not None and seen[0] is transaction:
+            held = self._values.get(key)
+            if held is not None and held[0] == seen[1]:
+                metrics.count_cache_redis(self.kind.namespace, hit=True)
+                return held[1]
         distrusts = self._failures
         try:
             prefix = await self.prefix()
@@ -703,10 +721,13 @@ class DocumentCache:
                 return await read()
             (epoch, (membership,)), entry = started, None
         stamp = _page_stamp(epoch, membership, None)
+        if transaction is not None:
+            session.info[self._seen_stamp] = (transaction, (prefix, stamp))
         if entry is not None:
             entry_stamp, _, stored = bytes(entry).partition(b" ")
             if entry_stamp == stamp:
                 metrics.count_cache_redis(self.kind.namespace, hit=True)
+                self._hold_value(key, (prefix, stamp), stored)
                 return stored
         metrics.count_cache_redis(self.kind.namespace, hit=False)
         flight = (f"v:{key}", stamp)
@@ -724,11 +745,22 @@ class DocumentCache:
             if shareable and not self._bypassed:
                 # Before the flight ends: a request that misses meanwhile finds the entry.
                 await self._store_value(prefix, key, stamp, found)
+                self._hold_value(key, (prefix, stamp), found)
         finally:
             done.set_result(found if shareable else None)
             del self._value_flights[flight]
         assert found is not None  # read() raised otherwise
         return found
+
+    @property
+    def _seen_stamp(self) -> str:
+        # session.info's key for the (transaction, (prefix, stamp)) value() last read.
+        return f"shopdb.cache_stamp.{self.kind.namespace}"
+
+    def _hold_value(self, key: str, stamp: tuple[str, bytes], value: bytes) -> None:
+        if len(self._values) >= VALUES_HELD and key not in self._values:
+            self._values.clear()  # a family per country and currency: rarely reached
+        self._values[key] = (stamp, value)
 
     async def _store_value(self, prefix: str, key: str, stamp: bytes, value: bytes) -> None:
         try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Table,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -86,6 +88,34 @@ _OPEN_FULFILLMENT_ORDERS = (
     .returning(_FULFILLMENT_ORDERS.c.id, _FULFILLMENT_ORDERS.c.assigned_location_id)
 )
 _OPEN_FULFILLMENT_ORDER_LINES = insert(cast(Table, FulfillmentOrderLineItem.__table__))
+
+# PostgreSQL's: the fulfillment orders and all their line items in one statement (it runs in
+# every placement). Each line joins its group's row by location: at most one group has none.
+_OPEN_AT_ONCE = text(
+    """
+    WITH fo AS (
+        INSERT INTO fulfillment_orders (order_id, assigned_location_id, fulfillment_service_id,
+            status, request_status, destination, created_at, updated_at)
+        SELECT :order_id, g.location_id,
+            COALESCE(
+                (SELECT min(s.id) FROM fulfillment_services AS s
+                 WHERE s.location_id = g.location_id),
+                (SELECT s.id FROM fulfillment_services AS s WHERE s.handle = :manual)
+            ),
+            'open', 'unsubmitted', CAST(:destination AS jsonb), :now, :now
+        FROM unnest(CAST(:locations AS bigint[])) AS g(location_id)
+        RETURNING id, assigned_location_id
+    )
+    INSERT INTO fulfillment_order_line_items (fulfillment_order_id, line_item_id, quantity)
+    SELECT fo.id, l.line_item_id, l.quantity
+    FROM unnest(
+        CAST(:line_locations AS bigint[]),
+        CAST(:line_ids AS bigint[]),
+        CAST(:quantities AS integer[])
+    ) AS l(location_id, line_item_id, quantity)
+    JOIN fo ON fo.assigned_location_id IS NOT DISTINCT FROM l.location_id
+    """
+)
 
 
 # The statements every fulfillment runs, built once (kit.prepared runs them in the
@@ -301,10 +331,26 @@ class FulfillmentRepository:
         destination: dict[str, Any] | None,
         now: datetime,
     ) -> None:
-        """Two statements whatever the number of groups: one multi-row INSERT of the
-        fulfillment orders (each naming its location's service or `manual`), one of all
-        their line items."""
+        """One statement on PostgreSQL, two elsewhere, whatever the number of groups: a
+        multi-row INSERT of the fulfillment orders (each naming its location's service or
+        `manual`), one of all their line items."""
         if not groups:
+            return
+        if self._postgresql:
+            placed = [
+                (g.location_id, line, units) for g in groups for line, units in g.lines.items()
+            ]
+            values = {
+                "order_id": order_id,
+                "manual": MANUAL_SERVICE_HANDLE,
+                "destination": None if destination is None else orjson.dumps(destination).decode(),
+                "now": now,
+                "locations": [group.location_id for group in groups],
+                "line_locations": [location for location, _, _ in placed],
+                "line_ids": [line for _, line, _ in placed],
+                "quantities": [units for _, _, units in placed],
+            }
+            await prepared.fetch_in_transaction(self.session, _OPEN_AT_ONCE, values)
             return
         rows = [
             {

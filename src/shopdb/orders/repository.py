@@ -26,7 +26,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from shopdb.db import read_connection
 from shopdb.kit import journal, prepared
-from shopdb.kit.models import attach_inserted, attach_loaded, column_values, insert_rows
+from shopdb.kit.models import (
+    Base,
+    attach_inserted,
+    attach_loaded,
+    column_values,
+    insert_rows,
+)
 from shopdb.kit.pagination import (
     AnySelect,
     Cursor,
@@ -336,15 +342,17 @@ _LOCK_PLACED = (
     .where(_ORDERS.c.id == bindparam("order_id"), *_placed())
     .with_for_update(of=_ORDERS)
 )
-_LINES_OF_ORDER = (
-    select(cast(Table, OrderLineItem.__table__))
-    .where(OrderLineItem.order_id == bindparam("order_id"))
-    .order_by(OrderLineItem.id)
-)
-_TRANSACTIONS_OF_ORDER = (
-    select(cast(Table, OrderTransaction.__table__))
-    .where(OrderTransaction.order_id == bindparam("order_id"))
-    .order_by(OrderTransaction.id)
+# The locked order's lines and transactions in one statement (each an array of its table's
+# rows), sent after the lock: a statement sees what committed before it began, so a read
+# folded into the locking one would miss what the transaction it waited for wrote.
+_LINES_AND_TRANSACTIONS_OF_ORDER = text(
+    """
+    SELECT
+        (SELECT array_agg(l ORDER BY l.id) FROM order_line_items AS l
+         WHERE l.order_id = :order_id) AS lines,
+        (SELECT array_agg(t ORDER BY t.id) FROM order_transactions AS t
+         WHERE t.order_id = :order_id) AS transactions
+    """
 )
 
 
@@ -606,28 +614,30 @@ class OrderRepository:
         return (await self.session.scalars(statement)).one_or_none()
 
     async def _lock_placed_prepared(self, order_id: int) -> Order | None:
-        """PostgreSQL's lock_placed: the three reads of the ORM's load (the order FOR UPDATE,
-        its lines, its transactions) through asyncpg's prepared statements, the objects made
-        as the ORM's load makes them (kit.models.attach_loaded). Every lifecycle operation
-        runs it; the ORM's load cost three times as much."""
+        """PostgreSQL's lock_placed: the ORM's load in two prepared statements (the order FOR
+        UPDATE, then its lines and transactions), the objects made as the ORM's load makes
+        them (kit.models.attach_loaded). Every lifecycle operation runs it; the ORM's load
+        (three statements) cost three times as much."""
         values = {"order_id": order_id}
         found = await prepared.fetch_in_transaction(self.session, _LOCK_PLACED, values)
         if not found:
             return None
         order: Order = attach_loaded(self.session, Order, found[0])
-        lines = await prepared.fetch_in_transaction(self.session, _LINES_OF_ORDER, values)
-        transactions = await prepared.fetch_in_transaction(
-            self.session, _TRANSACTIONS_OF_ORDER, values
+        ((lines, transactions),) = await prepared.fetch_in_transaction(
+            self.session, _LINES_AND_TRANSACTIONS_OF_ORDER, values
         )
-        set_committed_value(
-            order, "line_items", [attach_loaded(self.session, OrderLineItem, r) for r in lines]
-        )
-        set_committed_value(
-            order,
-            "transactions",
-            [attach_loaded(self.session, OrderTransaction, r) for r in transactions],
-        )
+        set_committed_value(order, "line_items", self._loaded(OrderLineItem, lines))
+        set_committed_value(order, "transactions", self._loaded(OrderTransaction, transactions))
         return order
+
+    def _loaded(self, model: type[Base], rows: Sequence[Any] | None) -> list[Any]:
+        """The session's objects for rows of `model`'s table read as a composite array: its
+        fields come in the table's physical order (columns added by later migrations last),
+        so they are taken by name into the model's order."""
+        names = [column.name for column in cast(Table, model.__table__).c]
+        return [
+            attach_loaded(self.session, model, [row[name] for name in names]) for row in rows or ()
+        ]
 
     # --- reading placed orders -----------------------------------------------------------
 

@@ -565,8 +565,19 @@ def _fanout_lines(results: Results) -> list[str]:
         f"within {details['waited_s']} s of the load's end (limit {details['drain_limit_s']} s); "
         f"event to delivery p50 {_cell(latency['p50'], 0)} / p90 {_cell(latency['p90'], 0)} / "
         f"p99 {_cell(latency['p99'], 0)} / max {_cell(latency['max'], 0)} ms; outbox by status "
-        f"{details['deliveries_by_status']}.",
+        f"{details['deliveries_by_status']}.{_deferred_jobs(details)}",
     ]
+
+
+def _deferred_jobs(details: dict[str, Any]) -> str:
+    """The jobs (emails) the workers had left for later at the load's end, and their work."""
+    if "jobs_due_at_end" not in details:
+        return ""
+    return (
+        f" Jobs due at the load's end (emails wait while deliveries are behind): "
+        f"{_cell(details['jobs_due_at_end'])}, worked off {details['jobs_drain_s']} s later "
+        f"with {details['jobs_drain_cpu_s']} s of worker CPU ({_cell(details['jobs_left'])} left)."
+    )
 
 
 def _lifecycle_lines(results: Results) -> list[str]:

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=10.0, ge=0)
     job_retry_max_seconds: float = Field(default=3600.0, ge=0)
     worker_concurrency: int = Field(default=2, ge=1)
+    # Emails wait while the same worker's webhook deliveries are behind, at most this long in
+    # a row (shopdb.jobs.runner.WorkerOptions.max_deferral_seconds).
+    job_max_deferral_seconds: float = Field(default=10.0, ge=0)
     # Periodic work in `shopdb worker` (shopdb.jobs.schedule): each task runs on one worker at
     # a time, again `interval` after its last run ended; a run's lease lapses after
     # `schedule_lease_seconds` unless renewed (every third of it), so a killed worker's task

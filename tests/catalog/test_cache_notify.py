@@ -134,6 +134,9 @@ class TestPartitionedWriter:
             # B rotated the epoch: the old entry is dead in Redis for every worker as well.
             await until_usable(worker_b)
             assert await epoch(cache) not in (None, old_epoch)
+            # Reads made while the rotation was still landing stored nothing (on a busy
+            # machine both above may have): one read now stores what B reads under the new one.
+            await detail(client, admin, product["id"])
             hits = (await cut_off_worker(cache)[0].lookup([product["id"]])).hits
             assert [orjson.loads(document)["title"] for document, _ in hits.values()] == [
                 "Written Apart"  # what B read after its rotation, not the old one

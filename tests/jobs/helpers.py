@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,6 +26,8 @@ def make_worker(
     database: Database,
     settings: Settings,
     registrations: list[Registration] | None = None,
+    *,
+    defer_while: Callable[[], bool] | None = None,
     **options: Any,
 ) -> Worker:
     context = JobContext(database, storage_from_settings(settings), settings)
@@ -33,6 +36,7 @@ def make_worker(
         context,
         all_registrations() if registrations is None else registrations,
         WorkerOptions(**merged),
+        defer_while=defer_while,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -12,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopdb.db import Database
 from shopdb.jobs import LeaseLost, PermanentJobError, RunningJob, enqueue
 from shopdb.jobs.kinds import AWAITING_HANDLER, FILES_DELETE, KINDS
+from shopdb.jobs.kinds import ORDERS_CONFIRMATION_EMAIL as EMAIL
 from shopdb.jobs.queue import QueueRepository
-from shopdb.jobs.runner import JobContext, Registration, backoff_seconds
+from shopdb.jobs.runner import JobContext, Registration, Worker, backoff_seconds
 from shopdb.kit.types import utcnow
 from shopdb.models import Job
 from shopdb.worker import registrations
@@ -269,3 +271,52 @@ class TestBackoff:
             delays = [backoff_seconds(attempt, 10, 100) for _ in range(50)]
             assert all(low <= d <= high for d in delays), (attempt, delays)
         assert len({backoff_seconds(3, 10, 100) for _ in range(20)}) > 1
+
+
+class TestDeferral:
+    """Worker(defer_while=...): jobs of deferrable kinds (emails) wait while it says so, for
+    at most max_deferral_seconds in a row; the others are claimed as usual."""
+
+    @staticmethod
+    def _worker(database: Database, backend: Backend, behind: list[bool], **options: Any) -> Worker:
+        async def done(_context: JobContext, _job: RunningJob) -> None:
+            return None
+
+        registrations = [Registration(FILES_DELETE, done), Registration(EMAIL, done)]
+        return make_worker(
+            database, backend.settings, registrations, defer_while=lambda: behind[0], **options
+        )
+
+    async def test_emails_wait_while_deliveries_are_behind(
+        self, database: Database, backend: Backend
+    ) -> None:
+        async with database.session() as session:
+            email = (await enqueue(session, EMAIL, {"orderId": 1})).id
+            other = (await enqueue(session, FILES_DELETE, {"key": "a"})).id
+        behind = [True]
+        worker = self._worker(database, backend, behind, max_deferral_seconds=3600)
+
+        assert [j.id for j in await worker.claim(10)] == [other]
+        assert await worker.claim(10) == []
+        behind[0] = False
+        assert [j.id for j in await worker.claim(10)] == [email]
+
+    async def test_not_for_longer_than_the_bound(
+        self, database: Database, backend: Backend
+    ) -> None:
+        async with database.session() as session:
+            email = (await enqueue(session, EMAIL, {"orderId": 1})).id
+        worker = self._worker(database, backend, [True], max_deferral_seconds=0.2)
+
+        assert await worker.claim(10) == []
+        await asyncio.sleep(0.25)
+        assert [j.id for j in await worker.claim(10)] == [email]
+
+    def test_only_messages_to_people_are_deferrable(self) -> None:
+        assert {k.name for k in KINDS.values() if k.deferrable} == {
+            "orders/confirmation_email",
+            "orders/shipping_confirmation_email",
+            "refunds/notification_email",
+            "checkouts/recovery_email",
+            "gift_cards/issued_email",
+        }

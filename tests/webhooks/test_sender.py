@@ -415,6 +415,27 @@ class TestClaims:
         # Two of the busy subscription's are in flight here: it gets no more for now.
         assert second == []
 
+    async def test_backlogged_while_a_claim_takes_all_it_may(
+        self,
+        client: httpx.AsyncClient,
+        headers: Headers,
+        receiver: Receiver,
+        backend: Backend,
+        database: Database,
+    ) -> None:
+        await subscribe(client, headers, receiver, "/busy", "orders/create")
+        for n in range(3):
+            await order_event(database, n)
+        sender = make_sender(backend, database, per_subscription=10, poll_seconds=0.2)
+        assert not sender.backlogged
+
+        assert len(await sender.claim(2)) == 2  # one more is due: behind
+        assert sender.backlogged
+        await asyncio.sleep(0.25)
+        assert not sender.backlogged  # for a poll interval only
+        assert len(await sender.claim(5)) == 1  # all that was due: not behind
+        assert not sender.backlogged
+
     async def test_a_claimed_delivery_is_nobody_elses_until_its_lease_lapses(
         self,
         client: httpx.AsyncClient,

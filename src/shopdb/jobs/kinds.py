@@ -20,6 +20,10 @@ class JobKind:
     failure_message: str
     # Claims before the job is failed for good; each failure waits longer (shopdb.jobs.runner).
     max_attempts: int = 5
+    # Waits while the worker's webhook sender has more due deliveries than it can take
+    # (Worker's `defer_while`), within WorkerOptions.max_deferral_seconds: messages to people
+    # can be late by seconds; apps reacting to events should not be.
+    deferrable: bool = False
 
 
 PRODUCTS_IMPORT = JobKind(
@@ -56,30 +60,35 @@ ORDERS_CONFIRMATION_EMAIL = JobKind(
     permission="orders:read",
     failure_message="The order confirmation could not be sent; the server log has the details",
     max_attempts=EMAIL_ATTEMPTS,
+    deferrable=True,
 )
 ORDERS_SHIPPING_CONFIRMATION_EMAIL = JobKind(
     "orders/shipping_confirmation_email",
     permission="orders:read",
     failure_message="The shipping confirmation could not be sent; the server log has the details",
     max_attempts=EMAIL_ATTEMPTS,
+    deferrable=True,
 )
 REFUNDS_NOTIFICATION_EMAIL = JobKind(
     "refunds/notification_email",
     permission="orders:read",
     failure_message="The refund notification could not be sent; the server log has the details",
     max_attempts=EMAIL_ATTEMPTS,
+    deferrable=True,
 )
 CHECKOUTS_RECOVERY_EMAIL = JobKind(
     "checkouts/recovery_email",
     permission="orders:read",
     failure_message="The checkout recovery email could not be sent; the log has the details",
     max_attempts=EMAIL_ATTEMPTS,
+    deferrable=True,
 )
 GIFT_CARDS_ISSUED_EMAIL = JobKind(
     "gift_cards/issued_email",
     permission="discounts:read",
     failure_message="The gift card email could not be sent; the server log has the details",
     max_attempts=EMAIL_ATTEMPTS,
+    deferrable=True,
 )
 ORDERS_RELEASE_RESERVATION = JobKind(
     "orders/release_expired_reservations",

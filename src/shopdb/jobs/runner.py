@@ -91,6 +91,9 @@ class WorkerOptions:
     lease_seconds: float = 60.0
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 3600.0
+    # How long `defer_while` may keep deferrable kinds waiting in a row before one claim takes
+    # them anyway: a sender that stays behind for good does not stop them.
+    max_deferral_seconds: float = 10.0
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerOptions:
@@ -100,6 +103,7 @@ class WorkerOptions:
             "lease_seconds": settings.job_lease_seconds,
             "retry_base_seconds": settings.job_retry_base_seconds,
             "retry_max_seconds": settings.job_retry_max_seconds,
+            "max_deferral_seconds": settings.job_max_deferral_seconds,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -130,7 +134,11 @@ class Worker:
         options: WorkerOptions | None = None,
         *,
         name: str | None = None,
+        defer_while: Callable[[], bool] | None = None,
     ) -> None:
+        """`defer_while`: while it says True, jobs of deferrable kinds (JobKind.deferrable)
+        are not claimed, for at most `options.max_deferral_seconds` in a row (shopdb.worker
+        passes its webhook sender's `backlogged`)."""
         self.context = context
         self.registrations = {r.kind.name: r for r in registrations}
         unknown = set(self.registrations) - set(KINDS)
@@ -143,6 +151,8 @@ class Worker:
         self._completions: list[_Completion] = []
         self._looping = False
         self._wake: asyncio.Future[None] | None = None
+        self._defer_while = defer_while
+        self._deferring_since: float | None = None
 
     @property
     def database(self) -> Database:
@@ -161,7 +171,7 @@ class Worker:
     async def claim(self, limit: int) -> list[RunningJob]:
         """Lease up to `limit` due jobs; the completions waiting for the loop are written with
         the claim (one statement on PostgreSQL, one transaction elsewhere)."""
-        kinds = list(self.registrations)
+        kinds = self._claimable_kinds()
         completions, self._completions = self._completions, []
         try:
             dialect = self.database.primary.dialect.name
@@ -189,6 +199,22 @@ class Worker:
             if not completion.written.done():
                 completion.written.set_result(held)
         return claimed
+
+    def _claimable_kinds(self) -> list[str]:
+        """The registered kinds, less the deferrable ones while `defer_while` says so (for at
+        most max_deferral_seconds in a row: then one claim takes them too, and the count
+        starts again)."""
+        kinds = list(self.registrations)
+        if self._defer_while is None or not self._defer_while():
+            self._deferring_since = None
+            return kinds
+        now = time.monotonic()
+        if self._deferring_since is None:
+            self._deferring_since = now
+        elif now - self._deferring_since >= self.options.max_deferral_seconds:
+            self._deferring_since = now
+            return kinds
+        return [kind for kind in kinds if not KINDS[kind].deferrable]
 
     async def _complete_and_claim(
         self, completions: list[_Completion], kinds: list[str], limit: int

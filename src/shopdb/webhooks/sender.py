@@ -241,6 +241,7 @@ class WebhookSender:
         self.name = name or worker_name()
         self._stopping = asyncio.Event()
         self._in_flight: dict[int, int] = {}
+        self._backlogged_until = 0.0  # `backlogged` until this monotonic time
         self._client: aiohttp.ClientSession | None = None
         self._batch = RecordingBatch()
         # Unsealed signing secrets by sealed value: unsealing is an AES-GCM open per send.
@@ -284,6 +285,17 @@ class WebhookSender:
 
     # --- claiming -------------------------------------------------------------------------
 
+    @property
+    def backlogged(self) -> bool:
+        """Whether due deliveries were left waiting at the last claims (a claim took all it
+        was allowed, or every slot was busy) within the last poll interval: the worker's jobs
+        of deferrable kinds wait meanwhile (shopdb.worker)."""
+        return time.monotonic() < self._backlogged_until
+
+    def _note_claim(self, limit: int, claimed: int) -> None:
+        if limit <= 0 or claimed >= limit:
+            self._backlogged_until = time.monotonic() + self.options.poll_seconds
+
     async def claim(self, limit: int) -> list[Claimed]:
         if self.database.primary.dialect.name == "sqlite" and not await self._any_due():
             return []
@@ -326,6 +338,7 @@ class WebhookSender:
                 )
             )
             self._in_flight[row.webhook_id] = self._in_flight.get(row.webhook_id, 0) + 1
+        self._note_claim(limit, len(claimed))
         return claimed
 
     async def _any_due(self) -> bool:
@@ -347,6 +360,8 @@ class WebhookSender:
                 while not self.stopping:
                     claimed: list[Claimed] = []
                     free = self.options.concurrency - len(running)
+                    if free <= 0:
+                        self._note_claim(free, 0)  # every slot busy
                     if free > 0:
                         try:
                             claimed = await self.claim(free)

@@ -72,16 +72,18 @@ async def run_worker(
     notifications_outbox.use_cipher(field_cipher(settings))
     # Its commits invalidate the servers' product cache (through Redis), as the API's do.
     async with command_database(settings) as database:
+        # The webhook outbox (its own table and leases), sent beside the jobs.
+        sender = WebhookSender(
+            database, field_cipher(settings), SenderOptions.from_settings(settings)
+        )
         worker = Worker(
             JobContext(database, storage_from_settings(settings), settings),
             registrations(),
             WorkerOptions.from_settings(
                 settings, concurrency=concurrency, poll_seconds=poll_seconds
             ),
-        )
-        # The webhook outbox (its own table and leases), sent beside the jobs.
-        sender = WebhookSender(
-            database, field_cipher(settings), SenderOptions.from_settings(settings)
+            # Emails wait while deliveries are behind: the two share this process's CPU.
+            defer_while=lambda: sender.backlogged,
         )
 
         # Periodic sweeps, each run by one worker at a time whatever the number of workers.

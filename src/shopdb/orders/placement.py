@@ -8,16 +8,17 @@ An order is placed one of two ways, by its gateway:
 
 - **At once**, in the request's own transaction (`Placement.session`), when its gateway is
   local (`PaymentGateway.local`: the test and manual gateways, whose calls have no effect
-  anywhere else) or nothing is to be paid: quote, allocate, take a number, redeem the
-  discount, pay (before the order is written, so it is written once, with its status; after
-  it when gift cards must be debited first), write the order, its transactions, events,
-  confirmation job and fulfillment orders, and commit its stock last, so that orders for the
-  same variant queue on its row for their last statements only (the Idempotency-Key's stored
-  response, the stamps' bump and the commit). Any refusal raises and the request rolls back
-  with everything, the Idempotency-Key's claim included: there is nothing to undo at a
-  gateway that keeps nothing. One transaction of about 20 statements (the hottest through
-  asyncpg's prepared statements: kit.prepared.fetch_in_transaction), no reservation, no
-  release job.
+  anywhere else) or nothing is to be paid: read the lines and allocate them (a sold-out line
+  is refused before anything else is read), quote, take a number, redeem the discount, pay
+  (before the order is written, so it is written once, with its status; after it when gift
+  cards must be debited first), write the order, its transactions, events and confirmation
+  job (one statement) and fulfillment orders, and commit its stock last, so that orders for
+  the same variant queue on its row for their last statements only (the stamps' bump and the
+  commit; the Idempotency-Key's stored response is written before). Any refusal raises and the
+  request rolls back with everything, the Idempotency-Key's claim included: there is nothing
+  to undo at a gateway that keeps nothing. One transaction of about 17 statements (the
+  hottest through asyncpg's prepared statements: kit.prepared.fetch_in_transaction), no
+  reservation, no release job.
 - **In steps**, for a remote gateway (Stripe), which must never be called while rows are
   locked or left charged for an order that was not written:
 

@@ -186,15 +186,7 @@ def _rows_writes(
     """write_rows' statements for (table, keys, row count) shapes, built once: one INSERT per
     table, or (`chained`) the last with the others as its CTEs."""
     inserts = [
-        insert(table).values(
-            [
-                {
-                    table.c[key]: bindparam(f"t{t}_v{index}_{key}", type_=table.c[key].type)
-                    for key in keys
-                }
-                for index in range(count)
-            ]
-        )
+        _values_insert(table, keys, count, prefix=f"t{t}_")
         for t, (table, keys, count) in enumerate(shapes)
     ]
     if not chained or len(inserts) == 1:
@@ -206,13 +198,22 @@ def _rows_writes(
 @functools.cache
 def _rows_insert(table: Any, keys: tuple[str, ...], count: int) -> Any:
     """The INSERT of `count` rows of `keys`, returning every column, built once: building a
-    50-column INSERT costs more than running it. Parameters named apart from the columns (a
-    column's own name is reserved for the values SQLAlchemy binds at execution)."""
+    50-column INSERT costs more than running it."""
+    return _values_insert(table, keys, count).returning(*table.c)
+
+
+def _values_insert(table: Any, keys: tuple[str, ...], count: int, prefix: str = "") -> Any:
+    """INSERT of `count` rows of `keys`, the parameters `{prefix}v{row}_{key}`: named apart
+    from the columns (a column's own name is reserved for the values SQLAlchemy binds at
+    execution), and apart from another table's in the same statement by `prefix`."""
     rows = [
-        {table.c[key]: bindparam(f"v{index}_{key}", type_=table.c[key].type) for key in keys}
+        {
+            table.c[key]: bindparam(f"{prefix}v{index}_{key}", type_=table.c[key].type)
+            for key in keys
+        }
         for index in range(count)
     ]
-    return insert(table).values(rows).returning(*table.c)
+    return insert(table).values(rows)
 
 
 @functools.cache
